@@ -1,0 +1,42 @@
+// MappedFile — a whole file mapped read-only into memory. Model weights are used in place from
+// the mapping (never copied), so the MappedFile must outlive every view into it; ModelSpec keeps
+// its files alive for that reason.
+// Move-only. Thread-safe for concurrent reads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace loom {
+
+class MappedFile {
+ public:
+  // Maps `path`. Throws Error(kNotFound) if it does not exist, kIoError if it cannot be read.
+  static MappedFile open(const std::string& path);
+
+  MappedFile() = default;
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  const uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  std::string_view bytes() const { return {reinterpret_cast<const char*>(data_), size_}; }
+
+ private:
+  void reset();
+
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+// Reads a whole (small) text file; throws like MappedFile::open.
+std::string read_text_file(const std::string& path);
+
+}  // namespace loom
