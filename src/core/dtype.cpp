@@ -64,7 +64,9 @@ bool iequals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::span<const DTypeInfo> all_dtypes() { return kTable; }
+std::span<const DTypeInfo> all_dtypes() {
+  return kTable;
+}
 
 const DTypeInfo& dtype_info(DType type) {
   for (const DTypeInfo& info : kTable) {

@@ -68,7 +68,9 @@ struct DTypeInfo {
 std::span<const DTypeInfo> all_dtypes();
 
 const DTypeInfo& dtype_info(DType type);
-inline std::string_view dtype_name(DType type) { return dtype_info(type).name; }
+inline std::string_view dtype_name(DType type) {
+  return dtype_info(type).name;
+}
 
 // Lookups; nullopt when unknown (removed ggml ids such as 4, 5, 31..33 are unknown).
 std::optional<DType> dtype_from_ggml_id(uint32_t id);

@@ -1,0 +1,20 @@
+// Subcommands of the `loom` binary. Each registers itself on the CLI11 app and returns a
+// function that runs it; run functions throw loom::Error on bad input, and main() turns that
+// into a message and an exit code (one table, in main.cpp).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace loom::cli {
+
+using Runner = std::function<int()>;
+
+struct Command {
+  CLI::App* app;  // the subcommand, owned by the parent app
+  Runner run;
+};
+
+Command add_inspect(CLI::App& app);
+
+}  // namespace loom::cli

@@ -1,0 +1,70 @@
+// loom — one binary, many subcommands. This file owns the mapping from error categories to
+// exit codes, so every subcommand reports failures the same way.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace {
+
+// Exit codes: 0 success, 1 internal error, 2 usage error, 3.. input errors by category.
+int exit_code_for(loom::ErrorCode code) {
+  switch (code) {
+    case loom::ErrorCode::kInvalidArgument:
+      return 2;
+    case loom::ErrorCode::kCorruption:
+      return 3;
+    case loom::ErrorCode::kNotFound:
+      return 4;
+    case loom::ErrorCode::kUnsupported:
+      return 5;
+    case loom::ErrorCode::kIoError:
+      return 6;
+    case loom::ErrorCode::kOutOfRange:
+      return 7;
+    case loom::ErrorCode::kInternal:
+      return 1;
+  }
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"loom: run and serve large AI models (GGUF files and Hugging Face folders)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "loom 0.1.0");
+
+  const std::vector<loom::cli::Command> commands = {
+      loom::cli::add_inspect(app),
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  try {
+    for (const loom::cli::Command& c : commands) {
+      if (c.app->parsed()) return c.run();
+    }
+    return 2;
+  } catch (const loom::Error& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "loom: error: {}\n", e.what());
+    return exit_code_for(e.code());
+  } catch (const std::bad_alloc&) {
+    std::fflush(stdout);
+    fmt::print(stderr, "loom: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "loom: internal error: {}\n", e.what());
+    return 1;
+  }
+}
