@@ -175,7 +175,9 @@ void GgufWriter::emit(Sink& sink) const {
     put<Sink, uint64_t>(sink, offset);
     offset = *checked_align_up(offset + t.n_bytes, alignment_);
   }
-  // llama.cpp pads the header to the alignment even when there are no tensors.
+  // The data section starts aligned. A file without tensors (a vocabulary-only file) ends
+  // right after the header, as llama.cpp's gguf-py writes it.
+  if (tensors_.empty()) return;
   pad_to(sink, alignment_);
   uint64_t data_start = sink.written();
   for (const PendingTensor& t : tensors_) {
