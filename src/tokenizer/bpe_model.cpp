@@ -1,0 +1,194 @@
+#include "tokenizer/bpe_model.h"
+
+#include <fmt/format.h>
+
+#include <mutex>
+#include <queue>
+#include <shared_mutex>
+
+#include "core/error.h"
+#include "tokenizer/unicode.h"
+
+namespace loom::tokenizer {
+
+// Bounded cache of word -> ids. Sharded so concurrent encoders rarely contend; once a shard is
+// full it stops growing (simple and predictable; HF's cache behaves the same way).
+class WordCache {
+ public:
+  static constexpr size_t kShards = 64;
+  static constexpr size_t kPerShard = 2048;
+  static constexpr size_t kMaxWordBytes = 256;
+
+  bool lookup(std::string_view word, std::vector<int32_t>& ids) const {
+    const Shard& shard = shards_[StringHash{}(word) % kShards];
+    std::shared_lock lock(shard.mutex);
+    auto it = shard.map.find(word);
+    if (it == shard.map.end()) return false;
+    ids.insert(ids.end(), it->second.begin(), it->second.end());
+    return true;
+  }
+  void insert(std::string_view word, std::span<const int32_t> ids) {
+    if (word.size() > kMaxWordBytes) return;
+    Shard& shard = shards_[StringHash{}(word) % kShards];
+    std::unique_lock lock(shard.mutex);
+    if (shard.map.size() >= kPerShard) return;
+    shard.map.emplace(std::string(word), std::vector<int32_t>(ids.begin(), ids.end()));
+  }
+
+ private:
+  struct Shard {
+    mutable std::shared_mutex mutex;
+    StringMap<std::vector<int32_t>> map;
+  };
+  std::array<Shard, kShards> shards_;
+};
+
+BpeModel::BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+                   BpeOptions options)
+    : vocab_(std::move(vocab)),
+      options_(std::move(options)),
+      cache_(std::make_unique<WordCache>()) {
+  if (options_.unk_token) {
+    unk_id_ = vocab_.find(*options_.unk_token);
+    if (!unk_id_) {
+      fail(ErrorCode::kCorruption, "unk_token '{}' is not in the vocab", *options_.unk_token);
+    }
+  }
+  for (int b = 0; b < 256; ++b) {
+    auto id = vocab_.find(fmt::format("<0x{:02X}>", b));
+    byte_ids_[b] = id ? *id : -1;
+  }
+  merges_.reserve(merges.size());
+  size_t prefix_len = options_.continuing_subword_prefix.size();
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const auto& [a, b] = merges[rank];
+    auto a_id = vocab_.find(a);
+    auto b_id = vocab_.find(b);
+    if (!a_id || !b_id) {
+      fail(ErrorCode::kCorruption, "merges[{}] ('{} {}'): token '{}' is not in the vocab", rank, a,
+           b, a_id ? b : a);
+    }
+    // With a continuing-subword prefix, the right part's prefix disappears in the merge.
+    std::string merged = a + (b.size() >= prefix_len ? b.substr(prefix_len) : b);
+    auto new_id = vocab_.find(merged);
+    if (!new_id) {
+      fail(ErrorCode::kCorruption, "merges[{}] ('{} {}'): merged token '{}' is not in the vocab",
+           rank, a, b, merged);
+    }
+    // The first (highest-priority) occurrence of a pair wins, as in HF.
+    merges_.emplace(pair_key(*a_id, *b_id), MergeTarget{static_cast<uint32_t>(rank), *new_id});
+  }
+}
+
+BpeModel::~BpeModel() = default;
+
+void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& ids) const {
+  if (piece.empty()) return;
+  if (options_.ignore_merges) {
+    if (auto id = vocab_.find(piece)) {
+      ids.push_back(*id);
+      return;
+    }
+  }
+  if (cache_->lookup(piece, ids)) return;
+  size_t start = ids.size();
+  merge_word(piece, ids);
+  cache_->insert(piece, std::span<const int32_t>(ids).subspan(start));
+}
+
+void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& ids) const {
+  struct Symbol {
+    int32_t id;
+    int32_t prev;
+    int32_t next;
+    bool alive;
+  };
+  std::vector<Symbol> symbols;
+  symbols.reserve(word.size());
+  auto push = [&](int32_t id) {
+    int32_t index = static_cast<int32_t>(symbols.size());
+    symbols.push_back({id, index - 1, index + 1, true});
+  };
+
+  // Initial symbols: one per character (or per byte with byte_fallback), unknowns fused.
+  std::optional<int32_t> pending_unk;
+  std::string scratch;
+  size_t pos = 0;
+  while (pos < word.size()) {
+    size_t begin = pos;
+    pos += utf8_length(static_cast<unsigned char>(word[pos]));
+    if (pos > word.size()) pos = word.size();
+    std::string_view ch = word.substr(begin, pos - begin);
+    std::string_view lookup = ch;
+    bool first = begin == 0, last = pos == word.size();
+    if ((!first && !options_.continuing_subword_prefix.empty()) ||
+        (last && !options_.end_of_word_suffix.empty())) {
+      scratch.clear();
+      if (!first) scratch += options_.continuing_subword_prefix;
+      scratch += ch;
+      if (last) scratch += options_.end_of_word_suffix;
+      lookup = scratch;
+    }
+    if (auto id = vocab_.find(lookup)) {
+      if (pending_unk) push(*std::exchange(pending_unk, std::nullopt));
+      push(*id);
+      continue;
+    }
+    if (options_.byte_fallback) {
+      bool all = true;
+      for (char b : lookup) all &= byte_ids_[static_cast<unsigned char>(b)] >= 0;
+      if (all) {
+        if (pending_unk) push(*std::exchange(pending_unk, std::nullopt));
+        for (char b : lookup) push(byte_ids_[static_cast<unsigned char>(b)]);
+        continue;
+      }
+    }
+    if (unk_id_) {
+      if (pending_unk && !options_.fuse_unk) push(*pending_unk);
+      pending_unk = *unk_id_;
+    }
+    // Without an unk token an unknown character is dropped, as in HF.
+  }
+  if (pending_unk) push(*pending_unk);
+  if (symbols.empty()) return;
+  symbols.back().next = -1;
+
+  struct Candidate {
+    uint32_t rank;
+    int32_t pos;
+    int32_t new_id;
+    bool operator>(const Candidate& o) const {
+      return rank != o.rank ? rank > o.rank : pos > o.pos;
+    }
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> queue;
+  auto consider = [&](int32_t left) {
+    int32_t right = symbols[left].next;
+    if (right < 0) return;
+    auto it = merges_.find(pair_key(symbols[left].id, symbols[right].id));
+    if (it != merges_.end()) queue.push({it->second.rank, left, it->second.new_id});
+  };
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) consider(i);
+
+  while (!queue.empty()) {
+    Candidate top = queue.top();
+    queue.pop();
+    Symbol& left = symbols[top.pos];
+    if (!left.alive || left.next < 0) continue;
+    Symbol& right = symbols[left.next];
+    // Stale entry: the pair at this position changed since it was queued.
+    auto it = merges_.find(pair_key(left.id, right.id));
+    if (it == merges_.end() || it->second.new_id != top.new_id) continue;
+    left.id = top.new_id;
+    right.alive = false;
+    left.next = right.next;
+    if (left.next >= 0) symbols[left.next].prev = top.pos;
+    if (left.prev >= 0) consider(left.prev);
+    consider(top.pos);
+  }
+  for (const Symbol& s : symbols) {
+    if (s.alive) ids.push_back(s.id);
+  }
+}
+
+}  // namespace loom::tokenizer

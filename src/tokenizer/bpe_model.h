@@ -1,0 +1,70 @@
+// Byte-pair-encoding model (HF `tokenizers` BPE): covers byte-level BPE (GPT-2, Llama 3,
+// Qwen) and SentencePiece-style BPE (Llama 2, Gemma) with byte_fallback and fused unknowns.
+//
+// Merging uses a rank hash map keyed by the id pair and a priority queue over a linked list of
+// symbols, so a word of n symbols costs O(n log n). Results for short words are kept in a
+// bounded, sharded cache.
+//
+// Ownership: owns vocab, merges and cache. Thread-safety: tokenize() may run concurrently (the
+// cache is guarded by per-shard shared mutexes); everything else is immutable.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tokenizer/pipeline.h"
+#include "tokenizer/vocab.h"
+
+namespace loom::tokenizer {
+
+struct BpeOptions {
+  std::optional<std::string> unk_token;
+  std::string continuing_subword_prefix;
+  std::string end_of_word_suffix;
+  bool fuse_unk = false;
+  bool byte_fallback = false;  // unknown chars become <0xXX> byte tokens
+  bool ignore_merges = false;  // a piece that is itself in the vocab is taken whole
+};
+
+class WordCache;
+
+class BpeModel final : public Model {
+ public:
+  // `merges` in priority order (rank = index). Throws loom::Error naming the merge index
+  // when a merge refers to a token missing from the vocab.
+  BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+           BpeOptions options);
+  ~BpeModel() override;
+
+  void tokenize(std::string_view piece, std::vector<int32_t>& ids) const override;
+  std::optional<int32_t> token_to_id(std::string_view token) const override {
+    return vocab_.find(token);
+  }
+  const std::string* id_to_token(int32_t id) const override { return vocab_.token(id); }
+  size_t vocab_size() const override { return vocab_.size(); }
+  size_t id_bound() const override { return vocab_.id_bound(); }
+  std::optional<int32_t> unk_id() const override { return unk_id_; }
+
+ private:
+  struct MergeTarget {
+    uint32_t rank;
+    int32_t new_id;
+  };
+  static uint64_t pair_key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+  void merge_word(std::string_view word, std::vector<int32_t>& ids) const;
+
+  Vocab vocab_;
+  BpeOptions options_;
+  std::optional<int32_t> unk_id_;
+  std::unordered_map<uint64_t, MergeTarget> merges_;
+  std::array<int32_t, 256> byte_ids_{};  // id of "<0xXX>", -1 when absent
+  std::unique_ptr<WordCache> cache_;
+};
+
+}  // namespace loom::tokenizer

@@ -1,0 +1,217 @@
+// Tokenizer::from_hf_json and the model builders for HF tokenizer.json (BPE, WordPiece,
+// Unigram). Every error names the file and the JSON path where it was found.
+#include <fstream>
+#include <sstream>
+
+#include "tokenizer/bpe_model.h"
+#include "tokenizer/hf_json_components.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unigram_model.h"
+#include "tokenizer/wordpiece_model.h"
+
+namespace loom::tokenizer {
+
+namespace {
+
+// Runs `build`, re-throwing any loom::Error raised without location as one at `json`.
+template <typename Build>
+auto located(const JsonCursor& json, Build build) {
+  try {
+    return build();
+  } catch (const Error& e) {
+    std::string what = e.what();
+    if (what.rfind(json.file(), 0) == 0) throw;  // already located
+    json.fail(e.code(), what);
+  }
+}
+
+Vocab vocab_from_object(const JsonCursor& json) {
+  if (!json.value().is_object()) json.fail(ErrorCode::kCorruption, "expected an object");
+  std::vector<std::pair<std::string, int32_t>> entries;
+  entries.reserve(json.value().size());
+  for (auto it = json.value().begin(); it != json.value().end(); ++it) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > INT32_MAX) {
+      JsonCursor(*it, json.path() + "[\"" + it.key() + "\"]", json.file())
+          .fail(ErrorCode::kCorruption, "expected a non-negative integer id");
+    }
+    entries.emplace_back(it.key(), static_cast<int32_t>(it->get<int64_t>()));
+  }
+  return located(json, [&] { return Vocab(std::move(entries)); });
+}
+
+std::unique_ptr<Model> build_bpe(const JsonCursor& json) {
+  Vocab vocab = vocab_from_object(json.at("vocab"));
+  std::vector<std::pair<std::string, std::string>> merges;
+  if (auto list = json.find("merges")) {
+    merges.reserve(list->array_size());
+    for (size_t i = 0; i < list->array_size(); ++i) {
+      JsonCursor merge = (*list)[i];
+      if (merge.value().is_string()) {
+        // Legacy form "a b": tokens never contain a space in this form.
+        std::string s = merge.string();
+        size_t space = s.find(' ');
+        if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
+          merge.fail(ErrorCode::kCorruption, "expected \"left right\"");
+        merges.emplace_back(s.substr(0, space), s.substr(space + 1));
+      } else {
+        if (merge.array_size() != 2) merge.fail(ErrorCode::kCorruption, "expected [left, right]");
+        merges.emplace_back(merge[0].string(), merge[1].string());
+      }
+    }
+  }
+  BpeOptions options;
+  if (auto unk = json.find("unk_token")) options.unk_token = unk->string();
+  options.continuing_subword_prefix = json.string_or("continuing_subword_prefix", "");
+  options.end_of_word_suffix = json.string_or("end_of_word_suffix", "");
+  options.fuse_unk = json.bool_or("fuse_unk", false);
+  options.byte_fallback = json.bool_or("byte_fallback", false);
+  options.ignore_merges = json.bool_or("ignore_merges", false);
+  // dropout only matters for training-time regularisation; inference never samples it.
+  return located(json, [&]() -> std::unique_ptr<Model> {
+    return std::make_unique<BpeModel>(std::move(vocab), merges, std::move(options));
+  });
+}
+
+std::unique_ptr<Model> build_wordpiece(const JsonCursor& json) {
+  Vocab vocab = vocab_from_object(json.at("vocab"));
+  std::string unk = json.string_or("unk_token", "[UNK]");
+  std::string prefix = json.string_or("continuing_subword_prefix", "##");
+  int64_t max_chars = json.int_or("max_input_chars_per_word", 100);
+  return located(json, [&]() -> std::unique_ptr<Model> {
+    return std::make_unique<WordPieceModel>(std::move(vocab), unk, prefix,
+                                            static_cast<size_t>(std::max<int64_t>(max_chars, 0)));
+  });
+}
+
+std::unique_ptr<Model> build_unigram(const JsonCursor& json) {
+  JsonCursor list = json.at("vocab");
+  std::vector<std::pair<std::string, double>> pieces;
+  pieces.reserve(list.array_size());
+  for (size_t i = 0; i < list.array_size(); ++i) {
+    JsonCursor entry = list[i];
+    if (entry.array_size() != 2) entry.fail(ErrorCode::kCorruption, "expected [piece, score]");
+    pieces.emplace_back(entry[0].string(), entry[1].number());
+  }
+  std::optional<int32_t> unk_id;
+  if (auto u = json.find("unk_id")) unk_id = u->id();
+  bool byte_fallback = json.bool_or("byte_fallback", false);
+  return located(json, [&]() -> std::unique_ptr<Model> {
+    return std::make_unique<UnigramModel>(std::move(pieces), unk_id, byte_fallback);
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Model> build_model(const JsonCursor& json) {
+  std::string type;
+  if (auto t = json.find("type")) {
+    type = t->string();
+  } else if (json.find("merges")) {
+    type = "BPE";  // old files omit the tag; infer from the fields present
+  } else if (json.find("max_input_chars_per_word")) {
+    type = "WordPiece";
+  } else if (auto v = json.find("vocab"); v && v->value().is_array()) {
+    type = "Unigram";
+  } else {
+    type = "BPE";
+  }
+  if (type == "BPE") return build_bpe(json);
+  if (type == "WordPiece") return build_wordpiece(json);
+  if (type == "Unigram") return build_unigram(json);
+  json.at("type").fail(ErrorCode::kUnsupported, "model type '" + type + "' is not supported");
+}
+
+namespace {
+
+nlohmann::json read_json(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    bool exists = std::filesystem::exists(path, ec);
+    fail(exists ? ErrorCode::kIoError : ErrorCode::kNotFound, "{}: cannot open ({})", path.string(),
+         exists ? "permission or I/O error" : "no such file");
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    return nlohmann::json::parse(buffer.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(ErrorCode::kCorruption, "{}: invalid JSON at byte {}: {}", path.string(), e.byte,
+         e.what());
+  }
+}
+
+// tokenizer_config.json names special tokens either as a string or as {"content": ...}.
+std::optional<std::string> config_token(const nlohmann::json& config, const char* key) {
+  auto it = config.find(key);
+  if (it == config.end()) return std::nullopt;
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_object()) {
+    auto c = it->find("content");
+    if (c != it->end() && c->is_string()) return c->get<std::string>();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  nlohmann::json doc = read_json(path);
+  JsonCursor root(doc, "", file);
+  if (!doc.is_object()) root.fail(ErrorCode::kCorruption, "expected a JSON object");
+
+  TokenizerParts parts;
+  static const nlohmann::json null_value;
+  auto optional_component = [&](const char* key) {
+    auto c = root.find(key);
+    return c ? *c : JsonCursor(null_value, key, file);
+  };
+  parts.normalizer = build_normalizer(optional_component("normalizer"));
+  parts.pre_tokenizer = build_pre_tokenizer(optional_component("pre_tokenizer"));
+  parts.model = build_model(root.at("model"));
+  parts.post_processor = build_post_processor(optional_component("post_processor"));
+  parts.decoder = build_decoder(optional_component("decoder"));
+
+  if (auto added = root.find("added_tokens")) {
+    for (size_t i = 0; i < added->array_size(); ++i) {
+      JsonCursor t = (*added)[i];
+      AddedToken token;
+      token.id = t.at("id").id();
+      token.content = t.at("content").string();
+      if (token.content.empty()) t.at("content").fail(ErrorCode::kCorruption, "empty token");
+      token.special = t.bool_or("special", false);
+      token.lstrip = t.bool_or("lstrip", false);
+      token.rstrip = t.bool_or("rstrip", false);
+      token.normalized = t.bool_or("normalized", !token.special);
+      token.single_word = t.bool_or("single_word", false);
+      parts.added_tokens.push_back(std::move(token));
+    }
+  }
+
+  // Special token ids: tokenizer_config.json when present, else what the pipeline implies.
+  auto id_of = [&](const std::string& content) -> std::optional<int32_t> {
+    for (const AddedToken& t : parts.added_tokens) {
+      if (t.content == content) return t.id;
+    }
+    return parts.model->token_to_id(content);
+  };
+  std::filesystem::path config_path = path.parent_path() / "tokenizer_config.json";
+  std::error_code ec;
+  if (std::filesystem::exists(config_path, ec)) {
+    nlohmann::json config = read_json(config_path);
+    if (config.is_object()) {
+      if (auto s = config_token(config, "bos_token")) parts.special.bos = id_of(*s);
+      if (auto s = config_token(config, "eos_token")) parts.special.eos = id_of(*s);
+      if (auto s = config_token(config, "pad_token")) parts.special.pad = id_of(*s);
+      if (auto s = config_token(config, "unk_token")) parts.special.unk = id_of(*s);
+    }
+  }
+  if (!parts.special.bos && parts.post_processor) {
+    auto prefix = parts.post_processor->prefix_ids();
+    if (prefix.size() == 1) parts.special.bos = prefix[0];
+  }
+  return Tokenizer(std::move(parts));
+}
+
+}  // namespace loom::tokenizer

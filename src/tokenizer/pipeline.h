@@ -1,0 +1,72 @@
+// The stages of the tokenizer pipeline, as the HF `tokenizers` library defines them:
+//   text -> Normalizer -> PreTokenizer (splits into pieces) -> Model (piece -> ids)
+//        -> PostProcessor (special tokens);   ids -> tokens -> Decoder -> text.
+// Each stage is an immutable object built once by a loader (tokenizer.json today, GGUF
+// metadata later); the concrete kinds live in normalizers.h, pre_tokenizers.h, models/...,
+// post_processors.h and decoders.h.
+//
+// Thread-safety: every stage is immutable after construction and its const methods may be
+// called concurrently from many threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace loom::tokenizer {
+
+// One pre-token. `at_start` is true only for the piece that begins at offset 0 of the
+// original input: HF's Metaspace(prepend_scheme=first) adds its prefix only there.
+struct Piece {
+  std::string text;
+  bool at_start = false;
+};
+
+class Normalizer {
+ public:
+  virtual ~Normalizer() = default;
+  virtual void normalize(std::string& text) const = 0;
+};
+
+class PreTokenizer {
+ public:
+  virtual ~PreTokenizer() = default;
+  // Replaces `pieces` by their finer split. Empty pieces never come out.
+  virtual void pre_tokenize(std::vector<Piece>& pieces) const = 0;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  // Appends the ids of one pre-token.
+  virtual void tokenize(std::string_view piece, std::vector<int32_t>& ids) const = 0;
+  virtual std::optional<int32_t> token_to_id(std::string_view token) const = 0;
+  // nullptr when `id` is not in the model's vocabulary.
+  virtual const std::string* id_to_token(int32_t id) const = 0;
+  virtual size_t vocab_size() const = 0;
+  // One past the largest id (ids may have holes).
+  virtual size_t id_bound() const = 0;
+  virtual std::optional<int32_t> unk_id() const { return std::nullopt; }
+};
+
+class PostProcessor {
+ public:
+  virtual ~PostProcessor() = default;
+  // Adds special tokens around a single sequence when `add_special_tokens` is true.
+  virtual void process(std::vector<int32_t>& ids, bool add_special_tokens) const = 0;
+  // The ids placed before/after the sequence (used to report bos/eos ids).
+  virtual std::vector<int32_t> prefix_ids() const { return {}; }
+};
+
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  // HF `decode_chain`: transforms the token strings; the caller concatenates the result.
+  virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
+};
+
+}  // namespace loom::tokenizer

@@ -1,0 +1,100 @@
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "tokenizer/regex.h"
+
+#include <pcre2.h>
+
+#include "core/error.h"
+#include "tokenizer/unicode.h"
+
+namespace loom::tokenizer {
+
+namespace {
+
+// Per-thread scratch: match data and a JIT stack large enough for patterns such as
+// `\s+(?!\S)` over long whitespace runs (the default 32 KiB stack can overflow).
+struct ThreadScratch {
+  pcre2_match_data* match_data = pcre2_match_data_create(16, nullptr);
+  pcre2_jit_stack* jit_stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
+  pcre2_match_context* context = pcre2_match_context_create(nullptr);
+  ThreadScratch() {
+    if (jit_stack && context) pcre2_jit_stack_assign(context, nullptr, jit_stack);
+  }
+  ~ThreadScratch() {
+    pcre2_match_data_free(match_data);
+    pcre2_match_context_free(context);
+    if (jit_stack) pcre2_jit_stack_free(jit_stack);
+  }
+  ThreadScratch(const ThreadScratch&) = delete;
+  ThreadScratch& operator=(const ThreadScratch&) = delete;
+};
+
+ThreadScratch& scratch() {
+  thread_local ThreadScratch s;
+  return s;
+}
+
+}  // namespace
+
+Regex::Regex(const std::string& pattern) : pattern_(pattern) {
+  int error_code = 0;
+  PCRE2_SIZE error_offset = 0;
+  auto* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                             PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
+  if (code == nullptr) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error_code, message, sizeof(message));
+    fail(ErrorCode::kInvalidArgument, "regex '{}' does not compile at offset {}: {}", pattern,
+         error_offset, reinterpret_cast<const char*>(message));
+  }
+  // JIT is an optimisation only; the interpreter gives the same matches when it is missing.
+  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+  code_ = code;
+}
+
+Regex Regex::literal(std::string_view literal) {
+  // \Q..\E quotes everything except a literal "\E", which is split out.
+  std::string pattern;
+  size_t pos = 0;
+  while (pos <= literal.size()) {
+    size_t e = literal.find("\\E", pos);
+    std::string_view part = literal.substr(pos, e == std::string_view::npos ? e : e - pos);
+    if (!part.empty()) pattern += "\\Q" + std::string(part) + "\\E";
+    if (e == std::string_view::npos) break;
+    pattern += "\\\\E";
+    pos = e + 2;
+  }
+  return Regex(pattern);
+}
+
+Regex::~Regex() {
+  pcre2_code_free(static_cast<pcre2_code*>(code_));
+}
+
+Regex::Regex(Regex&& other) noexcept
+    : pattern_(std::move(other.pattern_)), code_(std::exchange(other.code_, nullptr)) {}
+
+void Regex::find_all(std::string_view text, std::vector<Match>& out) const {
+  auto* code = static_cast<pcre2_code*>(code_);
+  ThreadScratch& s = scratch();
+  auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t offset = 0;
+  while (offset <= text.size()) {
+    int rc = pcre2_match(code, subject, text.size(), offset, PCRE2_NO_UTF_CHECK, s.match_data,
+                         s.context);
+    if (rc < 0) {
+      if (rc == PCRE2_ERROR_NOMATCH) break;
+      fail(ErrorCode::kInternal, "regex '{}' failed to match (PCRE2 error {})", pattern_, rc);
+    }
+    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(s.match_data);
+    size_t begin = ov[0], end = ov[1];
+    out.push_back({begin, end});
+    if (end > begin) {
+      offset = end;
+    } else {
+      if (begin >= text.size()) break;
+      offset = begin + utf8_length(static_cast<unsigned char>(text[begin]));
+    }
+  }
+}
+
+}  // namespace loom::tokenizer

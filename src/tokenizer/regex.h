@@ -1,0 +1,44 @@
+// A compiled PCRE2 regular expression (UTF + UCP mode, JIT when available), used where HF
+// `tokenizers` uses Oniguruma: Split pre-tokenizer, Replace normalizer/decoder, the ByteLevel
+// pre-tokenizer. In UCP mode \s, \w, \d and \p{..} are Unicode-aware as in Oniguruma.
+//
+// Ownership: owns the compiled code. Thread-safety: immutable after construction; find_all
+// may be called concurrently (per-thread match data lives in thread_local storage).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace loom::tokenizer {
+
+struct Match {
+  size_t begin;
+  size_t end;
+};
+
+class Regex {
+ public:
+  // Throws loom::Error (kInvalidArgument) naming the pattern when it does not compile.
+  explicit Regex(const std::string& pattern);
+  // A regex that matches `literal` exactly (metacharacters escaped).
+  static Regex literal(std::string_view literal);
+  ~Regex();
+  Regex(Regex&& other) noexcept;
+  Regex& operator=(Regex&&) = delete;
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+
+  // All non-overlapping matches, left to right. An empty match advances by one character,
+  // as Oniguruma's search loop does. `text` must be valid UTF-8.
+  void find_all(std::string_view text, std::vector<Match>& out) const;
+  const std::string& pattern() const { return pattern_; }
+
+ private:
+  std::string pattern_;
+  void* code_ = nullptr;  // pcre2_code_8*
+};
+
+}  // namespace loom::tokenizer

@@ -1,0 +1,160 @@
+#include "tokenizer/tokenizer.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "tokenizer/unicode.h"
+
+namespace loom::tokenizer {
+
+Tokenizer::Tokenizer(TokenizerParts parts)
+    : normalizer_(std::move(parts.normalizer)),
+      pre_tokenizer_(std::move(parts.pre_tokenizer)),
+      model_(std::move(parts.model)),
+      post_processor_(std::move(parts.post_processor)),
+      decoder_(std::move(parts.decoder)),
+      added_(std::move(parts.added_tokens), normalizer_.get()),
+      special_(parts.special) {
+  LOOM_ASSERT(model_ != nullptr);
+  if (!special_.unk) special_.unk = model_->unk_id();
+}
+
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
+Tokenizer::~Tokenizer() = default;
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  std::string sanitized;
+  if (!is_valid_utf8(text)) {
+    sanitized = sanitize_utf8(text);
+    text = sanitized;
+  }
+  std::vector<int32_t> ids;
+  ids.reserve(text.size() / 3 + 4);
+
+  std::vector<AddedVocabulary::Segment> raw_segments, normalized_segments;
+  std::vector<Piece> pieces;
+  added_.split(text, /*normalized_set=*/false, raw_segments);
+  for (const auto& raw : raw_segments) {
+    if (raw.id >= 0) {
+      ids.push_back(raw.id);
+      continue;
+    }
+    std::string normalized(text.substr(raw.begin, raw.end - raw.begin));
+    if (normalizer_) normalizer_->normalize(normalized);
+    normalized_segments.clear();
+    added_.split(normalized, /*normalized_set=*/true, normalized_segments);
+    for (const auto& seg : normalized_segments) {
+      if (seg.id >= 0) {
+        ids.push_back(seg.id);
+        continue;
+      }
+      pieces.clear();
+      pieces.push_back(
+          {normalized.substr(seg.begin, seg.end - seg.begin), raw.begin == 0 && seg.begin == 0});
+      if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(pieces);
+      for (const Piece& piece : pieces) model_->tokenize(piece.text, ids);
+    }
+  }
+  if (post_processor_) post_processor_->process(ids, add_special_tokens);
+  return ids;
+}
+
+const std::string* Tokenizer::token_string(int32_t id) const {
+  if (const AddedToken* added = added_.find_by_id(id)) return &added->content;
+  return model_->id_to_token(id);
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (int32_t id : ids) {
+    const std::string* token = token_string(id);
+    if (token == nullptr) continue;
+    if (skip_special_tokens && added_.is_special_content(*token)) continue;
+    tokens.push_back(*token);
+  }
+  std::string out;
+  if (decoder_) {
+    decoder_->decode_chain(tokens);
+    for (const std::string& t : tokens) out += t;
+  } else {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (i) out += ' ';
+      out += tokens[i];
+    }
+  }
+  return out;
+}
+
+std::string Tokenizer::token_to_piece(int32_t id) const {
+  const std::string* token = token_string(id);
+  return token ? *token : std::string();
+}
+
+std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
+  if (auto id = added_.find(token)) return id;
+  return model_->token_to_id(token);
+}
+
+size_t Tokenizer::vocab_size() const {
+  size_t bound = 0;
+  for (const AddedToken& t : added_.tokens())
+    bound = std::max(bound, static_cast<size_t>(t.id) + 1);
+  return std::max(bound, model_->id_bound());
+}
+
+bool Tokenizer::is_special(int32_t id) const {
+  const AddedToken* added = added_.find_by_id(id);
+  return added != nullptr && added->special;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
+    : tokenizer_(&tokenizer), skip_special_(skip_special_tokens) {}
+
+void IncrementalDecoder::reset() {
+  ids_.clear();
+  prefix_offset_ = read_offset_ = 0;
+  prefix_text_.clear();
+  emitted_.clear();
+}
+
+std::string IncrementalDecoder::step(int32_t id) {
+  ids_.push_back(id);
+  std::span<const int32_t> all(ids_);
+  std::string text = tokenizer_->decode(all.subspan(prefix_offset_), skip_special_);
+  // Emit only when the window grew past the already-emitted prefix and does not end in an
+  // unfinished character (decoders render those as U+FFFD; a later id may complete it).
+  if (text.size() <= prefix_text_.size() || text.compare(0, prefix_text_.size(), prefix_text_) != 0)
+    return {};
+  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  if (text.size() >= 3 && std::string_view(text).substr(text.size() - 3) == kReplacement) return {};
+  std::string fresh = text.substr(prefix_text_.size());
+  // Slide the window: the ids just emitted become the new prefix.
+  prefix_offset_ = read_offset_;
+  read_offset_ = ids_.size();
+  prefix_text_ = tokenizer_->decode(all.subspan(prefix_offset_), skip_special_);
+  emitted_ += fresh;
+  return fresh;
+}
+
+std::string IncrementalDecoder::finish() {
+  std::string full = tokenizer_->decode(ids_, skip_special_);
+  std::string rest;
+  if (full.compare(0, emitted_.size(), emitted_) == 0) {
+    rest = full.substr(emitted_.size());
+  } else {
+    // Cannot happen with the HF decoders loom knows; fall back to the window's tail.
+    std::string text =
+        tokenizer_->decode(std::span<const int32_t>(ids_).subspan(prefix_offset_), skip_special_);
+    if (text.size() > prefix_text_.size()) rest = text.substr(prefix_text_.size());
+  }
+  emitted_ += rest;
+  prefix_offset_ = read_offset_ = ids_.size();
+  prefix_text_.clear();
+  return rest;
+}
+
+}  // namespace loom::tokenizer
