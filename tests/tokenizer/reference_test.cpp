@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 
 #include "tokenizer/tokenizer.h"
 
@@ -100,6 +101,68 @@ INSTANTIATE_TEST_SUITE_P(Tokenizers, HfReference,
                          testing::Values("qwen3", "llama2", "llama3", "gemma3", "deepseek_v3",
                                          "gptoss"),
                          [](const testing::TestParamInfo<std::string>& p) { return p.param; });
+
+// llama.cpp's tokenizer test texts (tests/data/ref/llamacpp-vocab/*.inp, tricky whitespace,
+// Unicode and code samples) with ids recorded from the same HF tokenizers: a second,
+// independent check of the same vocabularies.
+struct LlamaCppCase {
+  const char* vocab;      // ggml-vocab-<vocab>.gguf.{inp,out}
+  const char* tokenizer;  // npm tokenizer with the same vocabulary
+};
+
+class LlamaCppTexts : public testing::TestWithParam<LlamaCppCase> {};
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_P(LlamaCppTexts, MatchRecordedIds) {
+  auto [vocab, name] = GetParam();
+  auto path = npm_tokenizer(name);
+  ASSERT_TRUE(std::filesystem::exists(path))
+      << path << " is missing: run scripts/fetch-test-data.sh to install the npm test data";
+  const Tokenizer& tok = cached_tokenizer(path);
+  auto base = kData / "ref/llamacpp-vocab" / (std::string("ggml-vocab-") + vocab + ".gguf");
+  std::string inp = read_file(base.string() + ".inp");
+  std::string out = read_file(base.string() + ".out");
+  const std::string separator = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> texts;
+  for (size_t pos = 0;;) {
+    size_t next = inp.find(separator, pos);
+    if (next == std::string::npos && pos == inp.size()) break;  // trailing separator
+    texts.push_back(inp.substr(pos, next == std::string::npos ? next : next - pos));
+    if (next == std::string::npos) break;
+    pos = next + separator.size();
+  }
+  std::vector<std::vector<int32_t>> expected;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream nums(line);
+    std::vector<int32_t> ids;
+    for (int32_t id; nums >> id;) ids.push_back(id);
+    expected.push_back(ids);
+  }
+  ASSERT_GE(expected.size(), texts.size());
+  int ok = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto ids = tok.encode(texts[i], false);
+    EXPECT_EQ(ids, expected[i]) << vocab << " case " << i << ": " << texts[i];
+    ok += ids == expected[i];
+  }
+  std::cout << vocab << " via " << name << ": " << ok << "/" << texts.size() << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocabs, LlamaCppTexts,
+                         testing::Values(LlamaCppCase{"llama-bpe", "llama3"},
+                                         LlamaCppCase{"qwen2", "qwen3"}),
+                         [](const testing::TestParamInfo<LlamaCppCase>& p) {
+                           std::string s = p.param.vocab;
+                           for (char& ch : s) {
+                             if (ch == '-') ch = '_';
+                           }
+                           return s;
+                         });
 
 class TinyModelReference : public testing::TestWithParam<std::string> {};
 
