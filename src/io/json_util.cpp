@@ -15,6 +15,12 @@ nlohmann::json parse_json_or_fail(std::string_view text, const std::string& file
     std::string what = e.what();
     if (auto p = what.find("syntax error"); p != std::string::npos) what = what.substr(p);
     fail(ErrorCode::kCorruption, "{}: byte {}: not valid JSON: {}", file, at, what);
+  } catch (const nlohmann::json::exception& e) {
+    // Found by fuzzing: a number too large for any JSON number type (e.g. 88e888888) throws
+    // out_of_range, not parse_error, and has no byte position.
+    std::string what = e.what();
+    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    fail(ErrorCode::kCorruption, "{}: not valid JSON: {}", file, what);
   }
 }
 
