@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs loom's whole test suite, the README's second command and what CI runs:
+#   1. release build (-O3, native): unit, reference and CLI tests;
+#   2. fuzz preset (clang + AddressSanitizer + UBSan): the same tests under the sanitizers,
+#      then each libFuzzer target for LOOM_FUZZ_SECONDS (default 60).
+# Set LOOM_TEST_QUICK=1 to run stage 1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc 2>/dev/null || echo 2)
+bash scripts/fetch-test-data.sh
+
+echo "== release build and tests"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$jobs"
+ctest --preset release -j "$jobs"
+
+if [[ "${LOOM_TEST_QUICK:-0}" == 1 ]]; then
+  exit 0
+fi
+
+echo "== sanitizer build (clang, ASan + UBSan) and tests"
+cmake --preset fuzz -DLOOM_FUZZ_SECONDS="${LOOM_FUZZ_SECONDS:-60}" >/dev/null
+cmake --build --preset fuzz -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/fuzz -L unit -j "$jobs" --output-on-failure
+
+echo "== fuzzing (${LOOM_FUZZ_SECONDS:-60} s per target)"
+ctest --preset fuzz -j "$jobs"

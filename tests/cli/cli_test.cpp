@@ -1,0 +1,87 @@
+// Drives the real `loom` binary: the CLI contract (output, exit codes, error text) is what
+// users and external checks depend on.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <sys/wait.h>
+
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  std::string cmd = std::string(LOOM_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  Result r{-1, {}};
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string data(const std::string& rel) { return std::string(LOOM_TEST_DATA_DIR) + "/" + rel; }
+
+TEST(CliInspect, HfFolderText) {
+  Result r = run("inspect " + std::string(LOOM_SOURCE_DIR) + "/models/llama-tiny-llama2vocab");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("architecture:  llama"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("blk.1.attn_q.weight"), std::string::npos);
+  EXPECT_NE(r.out.find("BF16"), std::string::npos);
+  EXPECT_NE(r.out.find("bpe, 32000 tokens"), std::string::npos);
+}
+
+TEST(CliInspect, Json) {
+  Result r = run("inspect --json " + data("ref/models/qwen3-tiny"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "qwen3");
+  EXPECT_EQ(j["hparams"]["n_kv_heads"], 2);
+  EXPECT_EQ(j["tensors"].size(), j["n_tensors"]);
+  bool found = false;
+  for (const auto& t : j["tensors"]) {
+    if (t["name"] == "blk.0.attn_q_norm.weight") {
+      found = true;
+      EXPECT_EQ(t["type"], "BF16");
+      EXPECT_EQ(t["shape"], nlohmann::json::array({32}));
+      EXPECT_EQ(t["bytes"], 64);  // head_dim 32, bf16
+      EXPECT_EQ(t["source_name"], "model.layers.0.self_attn.q_norm.weight");
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(CliInspect, GgufJsonIncludesMetadata) {
+  Result r = run("inspect --json " + data("ref/llamacpp-vocab/ggml-vocab-llama-spm.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["format"], "gguf");
+  EXPECT_EQ(j["tokenizer"]["kind"], "llama");
+  EXPECT_EQ(j["gguf"]["metadata"]["tokenizer.ggml.tokens"]["count"], 32000);
+  EXPECT_EQ(j["gguf"]["version"], 3);
+}
+
+TEST(CliInspect, BadInputIsAnErrorNotACrash) {
+  Result missing = run("inspect /nonexistent/model.gguf");
+  EXPECT_EQ(missing.exit_code, 4) << missing.out;
+  EXPECT_NE(missing.out.find("loom: error: /nonexistent/model.gguf"), std::string::npos);
+
+  Result corrupt = run("inspect " + data("regressions/fuzz_json_number_overflow.safetensors"));
+  EXPECT_EQ(corrupt.exit_code, 3) << corrupt.out;
+  EXPECT_NE(corrupt.out.find("not a GGUF file"), std::string::npos) << corrupt.out;
+
+  Result usage = run("inspect");
+  EXPECT_EQ(usage.exit_code, 2) << usage.out;
+  Result unknown = run("frobnicate");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.out;
+}
+
+}  // namespace
