@@ -2,52 +2,49 @@
 
 #include <fmt/format.h>
 
-#include <mutex>
+#include <atomic>
 #include <queue>
-#include <shared_mutex>
 
 #include "core/error.h"
 #include "tokenizer/unicode.h"
 
 namespace loom::tokenizer {
 
-// Bounded cache of word -> ids. Sharded so concurrent encoders rarely contend; once a shard is
-// full it stops growing (simple and predictable; HF's cache behaves the same way).
-class WordCache {
- public:
-  static constexpr size_t kShards = 64;
-  static constexpr size_t kPerShard = 2048;
-  static constexpr size_t kMaxWordBytes = 256;
+namespace {
 
-  bool lookup(std::string_view word, std::vector<int32_t>& ids) const {
-    const Shard& shard = shards_[StringHash{}(word) % kShards];
-    std::shared_lock lock(shard.mutex);
-    auto it = shard.map.find(word);
-    if (it == shard.map.end()) return false;
-    ids.insert(ids.end(), it->second.begin(), it->second.end());
-    return true;
-  }
-  void insert(std::string_view word, std::span<const int32_t> ids) {
-    if (word.size() > kMaxWordBytes) return;
-    Shard& shard = shards_[StringHash{}(word) % kShards];
-    std::unique_lock lock(shard.mutex);
-    if (shard.map.size() >= kPerShard) return;
-    shard.map.emplace(std::string(word), std::vector<int32_t>(ids.begin(), ids.end()));
-  }
-
- private:
-  struct Shard {
-    mutable std::shared_mutex mutex;
+// Per-thread cache of word -> ids, as HF does: encoders on different threads never contend,
+// and a thread serving a few tokenizers keeps one cache per tokenizer (models are told apart
+// by a serial number, never by address, so a new model at a freed address starts cold).
+struct WordCache {
+  static constexpr size_t kSlots = 4;
+  static constexpr size_t kMaxEntries = 1 << 15;
+  static constexpr size_t kMaxWordBytes = 128;
+  struct Slot {
+    uint64_t owner = 0;
     StringMap<std::vector<int32_t>> map;
   };
-  std::array<Shard, kShards> shards_;
+  std::array<Slot, kSlots> slots;
+  size_t next_victim = 0;
+
+  StringMap<std::vector<int32_t>>& for_model(uint64_t serial) {
+    for (Slot& slot : slots) {
+      if (slot.owner == serial) return slot.map;
+    }
+    Slot& slot = slots[next_victim++ % kSlots];
+    slot.owner = serial;
+    slot.map.clear();
+    return slot.map;
+  }
 };
+
+thread_local WordCache tls_word_cache;
+std::atomic<uint64_t> next_model_serial{1};
+
+}  // namespace
 
 BpeModel::BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
                    BpeOptions options)
-    : vocab_(std::move(vocab)),
-      options_(std::move(options)),
-      cache_(std::make_unique<WordCache>()) {
+    : vocab_(std::move(vocab)), options_(std::move(options)), serial_(next_model_serial++) {
   if (options_.unk_token) {
     unk_id_ = vocab_.find(*options_.unk_token);
     if (!unk_id_) {
@@ -80,20 +77,25 @@ BpeModel::BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::st
   }
 }
 
-BpeModel::~BpeModel() = default;
-
 void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& ids) const {
   if (piece.empty()) return;
-  if (options_.ignore_merges) {
-    if (auto id = vocab_.find(piece)) {
-      ids.push_back(*id);
-      return;
-    }
+  // The small per-thread cache is checked first: it is hot, the vocab map is not.
+  auto& cache = tls_word_cache.for_model(serial_);
+  if (auto it = cache.find(piece); it != cache.end()) {
+    ids.insert(ids.end(), it->second.begin(), it->second.end());
+    return;
   }
-  if (cache_->lookup(piece, ids)) return;
   size_t start = ids.size();
-  merge_word(piece, ids);
-  cache_->insert(piece, std::span<const int32_t>(ids).subspan(start));
+  std::optional<int32_t> whole;
+  if (options_.ignore_merges) whole = vocab_.find(piece);
+  if (whole) {
+    ids.push_back(*whole);
+  } else {
+    merge_word(piece, ids);
+  }
+  if (piece.size() <= WordCache::kMaxWordBytes && cache.size() < WordCache::kMaxEntries) {
+    cache.emplace(std::string(piece), std::vector<int32_t>(ids.begin() + start, ids.end()));
+  }
 }
 
 void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& ids) const {

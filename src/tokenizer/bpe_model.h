@@ -3,10 +3,10 @@
 //
 // Merging uses a rank hash map keyed by the id pair and a priority queue over a linked list of
 // symbols, so a word of n symbols costs O(n log n). Results for short words are kept in a
-// bounded, sharded cache.
+// bounded per-thread cache.
 //
-// Ownership: owns vocab, merges and cache. Thread-safety: tokenize() may run concurrently (the
-// cache is guarded by per-shard shared mutexes); everything else is immutable.
+// Ownership: owns vocab and merges. Thread-safety: immutable after construction; tokenize() may
+// run concurrently (its cache is thread-local, see bpe_model.cpp).
 #pragma once
 
 #include <array>
@@ -30,15 +30,12 @@ struct BpeOptions {
   bool ignore_merges = false;  // a piece that is itself in the vocab is taken whole
 };
 
-class WordCache;
-
 class BpeModel final : public Model {
  public:
   // `merges` in priority order (rank = index). Throws loom::Error naming the merge index
   // when a merge refers to a token missing from the vocab.
   BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
            BpeOptions options);
-  ~BpeModel() override;
 
   void tokenize(std::string_view piece, std::vector<int32_t>& ids) const override;
   std::optional<int32_t> token_to_id(std::string_view token) const override {
@@ -64,7 +61,7 @@ class BpeModel final : public Model {
   std::optional<int32_t> unk_id_;
   std::unordered_map<uint64_t, MergeTarget> merges_;
   std::array<int32_t, 256> byte_ids_{};  // id of "<0xXX>", -1 when absent
-  std::unique_ptr<WordCache> cache_;
+  uint64_t serial_;                      // identifies this model in the per-thread word caches
 };
 
 }  // namespace loom::tokenizer

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/function_ref.h"
+
 namespace loom::tokenizer {
 
 // One pre-token. `at_start` is true only for the piece that begins at offset 0 of the
@@ -32,11 +34,18 @@ class Normalizer {
   virtual void normalize(std::string& text) const = 0;
 };
 
+// Receives the pieces a pre-tokenizer produces, one at a time.
+using PieceSink = FunctionRef<void(Piece&&)>;
+
 class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
-  // Replaces `pieces` by their finer split. Empty pieces never come out.
-  virtual void pre_tokenize(std::vector<Piece>& pieces) const = 0;
+  // Splits one piece, handing each non-empty result to `sink` in order. Pre-tokenizers map
+  // pieces independently, so a whole pipeline streams piece by piece and never holds the
+  // full list for a long input.
+  virtual void split(Piece&& piece, PieceSink sink) const = 0;
+  // Convenience for tests and tools: replaces `pieces` by their finer split.
+  void pre_tokenize(std::vector<Piece>& pieces) const;
 };
 
 class Model {

@@ -5,54 +5,28 @@
 
 namespace loom::tokenizer {
 
-namespace {
-
-// Covering spans where each character satisfying `pred` is its own match (HF's Pattern for
-// `Fn(char) -> bool`).
-template <typename Pred>
-std::vector<Span> spans_from_predicate(std::string_view text, Pred pred) {
-  std::vector<Span> spans;
-  size_t pos = 0, last = 0;
-  while (pos < text.size()) {
-    size_t at = pos;
-    char32_t c = next_code_point(text, pos);
-    if (pred(c)) {
-      if (last < at) spans.push_back({last, at, false});
-      spans.push_back({at, pos, true});
-      last = pos;
-    }
-  }
-  if (last < text.size()) spans.push_back({last, text.size(), false});
-  return spans;
-}
-
-// Applies `fn(piece, out)` to every piece, replacing the list.
-template <typename Fn>
-void split_each(std::vector<Piece>& pieces, Fn fn) {
+void PreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
   std::vector<Piece> out;
-  out.reserve(pieces.size() * 2);
-  for (const Piece& piece : pieces) fn(piece, out);
+  out.reserve(pieces.size());
+  for (Piece& piece : pieces)
+    split(std::move(piece), [&](Piece&& p) { out.push_back(std::move(p)); });
   pieces = std::move(out);
 }
 
-void split_regex(std::vector<Piece>& pieces, const Regex& regex, SplitBehavior behavior,
-                 bool invert) {
-  std::vector<Match> matches;
-  split_each(pieces, [&](const Piece& piece, std::vector<Piece>& out) {
-    matches.clear();
-    regex.find_all(piece.text, matches);
-    split_piece(piece, spans_from_matches(piece.text, matches, invert), behavior, out);
-  });
-}
+namespace {
 
 // The GPT-2 pre-tokenization regex (openai/gpt-2 encoder.py), as HF's ByteLevel uses it.
 constexpr const char* kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
+bool is_punct(char32_t c) {
+  return is_ascii_punctuation(c) || is_punctuation(c);
+}
+
 }  // namespace
 
-void SplitPreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  split_regex(pieces, pattern_, behavior_, invert_);
+void SplitPreTokenizer::split(Piece&& piece, PieceSink sink) const {
+  split_by_regex(piece, pattern_, invert_, behavior_, sink);
 }
 
 ByteLevelPreTokenizer::ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex)
@@ -60,94 +34,90 @@ ByteLevelPreTokenizer::ByteLevelPreTokenizer(bool add_prefix_space, bool use_reg
   if (use_regex) regex_.emplace(kGpt2Pattern);
 }
 
-void ByteLevelPreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  if (add_prefix_space_) {
-    for (Piece& piece : pieces) {
-      if (piece.text.empty() || piece.text[0] != ' ') piece.text.insert(0, 1, ' ');
+void ByteLevelPreTokenizer::split(Piece&& piece, PieceSink sink) const {
+  if (add_prefix_space_ && (piece.text.empty() || piece.text[0] != ' ')) {
+    piece.text.insert(0, 1, ' ');
+  }
+  auto map_bytes = [&](Piece&& p) {
+    std::string mapped;
+    mapped.reserve(p.text.size() * 2);
+    append_byte_level(p.text, mapped);
+    p.text.swap(mapped);
+    sink(std::move(p));
+  };
+  if (regex_) {
+    split_by_regex(piece, *regex_, false, SplitBehavior::kIsolated, map_bytes);
+  } else if (!piece.text.empty()) {
+    map_bytes(std::move(piece));
+  }
+}
+
+void MetaspacePreTokenizer::split(Piece&& piece, PieceSink sink) const {
+  Piece replaced{std::string(), piece.at_start};
+  replaced.text.reserve(piece.text.size() + replacement_.size());
+  for (char ch : piece.text) {
+    if (ch == ' ') {
+      replaced.text += replacement_;
+    } else {
+      replaced.text += ch;
     }
   }
-  if (regex_) split_regex(pieces, *regex_, SplitBehavior::kIsolated, false);
-  std::string mapped;
-  for (Piece& piece : pieces) {
-    mapped.clear();
-    append_byte_level(piece.text, mapped);
-    piece.text.swap(mapped);
+  bool starts = replaced.text.compare(0, replacement_.size(), replacement_) == 0;
+  bool prepend = !starts && (scheme_ == PrependScheme::kAlways ||
+                             (scheme_ == PrependScheme::kFirst && piece.at_start));
+  if (prepend) replaced.text.insert(0, replacement_);
+  if (!split_) {
+    if (!replaced.text.empty()) sink(std::move(replaced));
+    return;
   }
+  // Each replacement starts a new piece (HF: split on it, MergedWithNext).
+  SplitEmitter emitter(replaced, SplitBehavior::kMergedWithNext, sink);
+  size_t last = 0, pos = 0;
+  while ((pos = replaced.text.find(replacement_, pos)) != std::string::npos) {
+    if (last < pos) emitter.span(last, pos, false);
+    emitter.span(pos, pos + replacement_.size(), true);
+    pos += replacement_.size();
+    last = pos;
+  }
+  if (last < replaced.text.size()) emitter.span(last, replaced.text.size(), false);
+  emitter.finish();
 }
 
-void MetaspacePreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  split_each(pieces, [&](const Piece& piece, std::vector<Piece>& out) {
-    Piece replaced{std::string(), piece.at_start};
-    replaced.text.reserve(piece.text.size() + replacement_.size());
-    for (char ch : piece.text) {
-      if (ch == ' ') {
-        replaced.text += replacement_;
-      } else {
-        replaced.text += ch;
-      }
-    }
-    bool starts = replaced.text.compare(0, replacement_.size(), replacement_) == 0;
-    bool prepend = !starts && (scheme_ == PrependScheme::kAlways ||
-                               (scheme_ == PrependScheme::kFirst && piece.at_start));
-    if (prepend) replaced.text.insert(0, replacement_);
-    if (!split_) {
-      if (!replaced.text.empty()) out.push_back(std::move(replaced));
-      return;
-    }
-    std::vector<Span> spans;
-    size_t last = 0, pos = 0;
-    while ((pos = replaced.text.find(replacement_, pos)) != std::string::npos) {
-      if (last < pos) spans.push_back({last, pos, false});
-      spans.push_back({pos, pos + replacement_.size(), true});
-      pos += replacement_.size();
-      last = pos;
-    }
-    if (last < replaced.text.size()) spans.push_back({last, replaced.text.size(), false});
-    split_piece(replaced, spans, SplitBehavior::kMergedWithNext, out);
-  });
+void DigitsPreTokenizer::split(Piece&& piece, PieceSink sink) const {
+  split_by_char(piece, is_numeric,
+                individual_digits_ ? SplitBehavior::kIsolated : SplitBehavior::kContiguous, sink);
 }
 
-void DigitsPreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  auto behavior = individual_digits_ ? SplitBehavior::kIsolated : SplitBehavior::kContiguous;
-  split_each(pieces, [&](const Piece& piece, std::vector<Piece>& out) {
-    split_piece(piece, spans_from_predicate(piece.text, is_numeric), behavior, out);
-  });
-}
-
-namespace {
-bool is_punct(char32_t c) {
-  return is_ascii_punctuation(c) || is_punctuation(c);
-}
-}  // namespace
-
-void PunctuationPreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  split_each(pieces, [&](const Piece& piece, std::vector<Piece>& out) {
-    split_piece(piece, spans_from_predicate(piece.text, is_punct), behavior_, out);
-  });
+void PunctuationPreTokenizer::split(Piece&& piece, PieceSink sink) const {
+  split_by_char(piece, is_punct, behavior_, sink);
 }
 
 WhitespacePreTokenizer::WhitespacePreTokenizer() : regex_(R"(\w+|[^\w\s]+)") {}
 
-void WhitespacePreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  split_regex(pieces, regex_, SplitBehavior::kRemoved, /*invert=*/true);
+void WhitespacePreTokenizer::split(Piece&& piece, PieceSink sink) const {
+  split_by_regex(piece, regex_, /*invert=*/true, SplitBehavior::kRemoved, sink);
 }
 
-void WhitespaceSplitPreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  split_each(pieces, [&](const Piece& piece, std::vector<Piece>& out) {
-    split_piece(piece, spans_from_predicate(piece.text, is_whitespace), SplitBehavior::kRemoved,
-                out);
+void WhitespaceSplitPreTokenizer::split(Piece&& piece, PieceSink sink) const {
+  split_by_char(piece, is_whitespace, SplitBehavior::kRemoved, sink);
+}
+
+void BertPreTokenizer::split(Piece&& piece, PieceSink sink) const {
+  split_by_char(piece, is_whitespace, SplitBehavior::kRemoved, [&](Piece&& word) {
+    split_by_char(word, is_punct, SplitBehavior::kIsolated, sink);
   });
 }
 
-void BertPreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  WhitespaceSplitPreTokenizer().pre_tokenize(pieces);
-  split_each(pieces, [&](const Piece& piece, std::vector<Piece>& out) {
-    split_piece(piece, spans_from_predicate(piece.text, is_punct), SplitBehavior::kIsolated, out);
-  });
+void SequencePreTokenizer::split(Piece&& piece, PieceSink sink) const {
+  run(0, std::move(piece), sink);
 }
 
-void SequencePreTokenizer::pre_tokenize(std::vector<Piece>& pieces) const {
-  for (const auto& child : children_) child->pre_tokenize(pieces);
+void SequencePreTokenizer::run(size_t stage, Piece&& piece, PieceSink sink) const {
+  if (stage == children_.size()) {
+    sink(std::move(piece));
+    return;
+  }
+  children_[stage]->split(std::move(piece), [&](Piece&& p) { run(stage + 1, std::move(p), sink); });
 }
 
 }  // namespace loom::tokenizer

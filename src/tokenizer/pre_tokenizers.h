@@ -2,7 +2,7 @@
 // model tokenizes independently. Regex work goes through PCRE2 (see regex.h).
 //
 // Ownership: a SequencePreTokenizer owns its children. Thread-safety: immutable;
-// pre_tokenize() may run concurrently.
+// split() may run concurrently.
 #pragma once
 
 #include <memory>
@@ -22,7 +22,7 @@ class SplitPreTokenizer final : public PreTokenizer {
  public:
   SplitPreTokenizer(Regex pattern, SplitBehavior behavior, bool invert)
       : pattern_(std::move(pattern)), behavior_(behavior), invert_(invert) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void split(Piece&& piece, PieceSink sink) const override;
 
  private:
   Regex pattern_;
@@ -35,7 +35,7 @@ class SplitPreTokenizer final : public PreTokenizer {
 class ByteLevelPreTokenizer final : public PreTokenizer {
  public:
   ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex);
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void split(Piece&& piece, PieceSink sink) const override;
 
  private:
   bool add_prefix_space_;
@@ -50,7 +50,7 @@ class MetaspacePreTokenizer final : public PreTokenizer {
  public:
   MetaspacePreTokenizer(std::string replacement, PrependScheme scheme, bool split)
       : replacement_(std::move(replacement)), scheme_(scheme), split_(split) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void split(Piece&& piece, PieceSink sink) const override;
 
  private:
   std::string replacement_;
@@ -62,7 +62,7 @@ class MetaspacePreTokenizer final : public PreTokenizer {
 class DigitsPreTokenizer final : public PreTokenizer {
  public:
   explicit DigitsPreTokenizer(bool individual_digits) : individual_digits_(individual_digits) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void split(Piece&& piece, PieceSink sink) const override;
 
  private:
   bool individual_digits_;
@@ -71,7 +71,7 @@ class DigitsPreTokenizer final : public PreTokenizer {
 class PunctuationPreTokenizer final : public PreTokenizer {
  public:
   explicit PunctuationPreTokenizer(SplitBehavior behavior) : behavior_(behavior) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void split(Piece&& piece, PieceSink sink) const override;
 
  private:
   SplitBehavior behavior_;
@@ -81,7 +81,7 @@ class PunctuationPreTokenizer final : public PreTokenizer {
 class WhitespacePreTokenizer final : public PreTokenizer {
  public:
   WhitespacePreTokenizer();
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void split(Piece&& piece, PieceSink sink) const override;
 
  private:
   Regex regex_;
@@ -90,22 +90,24 @@ class WhitespacePreTokenizer final : public PreTokenizer {
 // Split on whitespace, dropping it.
 class WhitespaceSplitPreTokenizer final : public PreTokenizer {
  public:
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void split(Piece&& piece, PieceSink sink) const override;
 };
 
 // Whitespace removed, then each punctuation character isolated.
 class BertPreTokenizer final : public PreTokenizer {
  public:
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void split(Piece&& piece, PieceSink sink) const override;
 };
 
 class SequencePreTokenizer final : public PreTokenizer {
  public:
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> children)
       : children_(std::move(children)) {}
-  void pre_tokenize(std::vector<Piece>& pieces) const override;
+  void split(Piece&& piece, PieceSink sink) const override;
 
  private:
+  void run(size_t stage, Piece&& piece, PieceSink sink) const;
+
   std::vector<std::unique_ptr<PreTokenizer>> children_;
 };
 

@@ -74,6 +74,11 @@ Regex::Regex(Regex&& other) noexcept
     : pattern_(std::move(other.pattern_)), code_(std::exchange(other.code_, nullptr)) {}
 
 void Regex::find_all(std::string_view text, std::vector<Match>& out) const {
+  for_each_match(text, [&](size_t begin, size_t end) { out.push_back({begin, end}); });
+}
+
+void Regex::for_each_match(std::string_view text,
+                           FunctionRef<void(size_t, size_t)> on_match) const {
   auto* code = static_cast<pcre2_code*>(code_);
   ThreadScratch& s = scratch();
   auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
@@ -87,7 +92,7 @@ void Regex::find_all(std::string_view text, std::vector<Match>& out) const {
     }
     PCRE2_SIZE* ov = pcre2_get_ovector_pointer(s.match_data);
     size_t begin = ov[0], end = ov[1];
-    out.push_back({begin, end});
+    on_match(begin, end);
     if (end > begin) {
       offset = end;
     } else {

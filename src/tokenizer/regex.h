@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "tokenizer/function_ref.h"
+
 namespace loom::tokenizer {
 
 struct Match {
@@ -34,6 +36,8 @@ class Regex {
   // All non-overlapping matches, left to right. An empty match advances by one character,
   // as Oniguruma's search loop does. `text` must be valid UTF-8.
   void find_all(std::string_view text, std::vector<Match>& out) const;
+  // Same matches, handed to `on_match(begin, end)` one by one (no list is built).
+  void for_each_match(std::string_view text, FunctionRef<void(size_t, size_t)> on_match) const;
   const std::string& pattern() const { return pattern_; }
 
  private:

@@ -1,81 +1,101 @@
 #include "tokenizer/split.h"
 
-#include <algorithm>
+#include "tokenizer/unicode.h"
 
 namespace loom::tokenizer {
 
-std::vector<Span> spans_from_matches(std::string_view text, const std::vector<Match>& matches,
-                                     bool invert) {
-  std::vector<Span> spans;
-  spans.reserve(matches.size() * 2 + 1);
-  size_t prev = 0;
-  for (const Match& m : matches) {
-    if (prev != m.begin) spans.push_back({prev, m.begin, invert});
-    spans.push_back({m.begin, m.end, !invert});
-    prev = m.end;
-  }
-  if (prev != text.size()) spans.push_back({prev, text.size(), invert});
-  return spans;
+void SplitEmitter::emit(size_t begin, size_t end) {
+  if (begin == end) return;  // HF drops empty splits
+  sink_(Piece{piece_.text.substr(begin, end - begin), piece_.at_start && begin == 0});
 }
 
-void split_piece(const Piece& piece, const std::vector<Span>& spans, SplitBehavior behavior,
-                 std::vector<Piece>& out) {
-  // First fold the spans into (range, keep) per behaviour, then emit the non-empty ones.
-  struct Range {
-    size_t begin, end;
-    bool remove;
-  };
-  std::vector<Range> ranges;
-  ranges.reserve(spans.size());
-  bool previous_match = false;
-  switch (behavior) {
+void SplitEmitter::span(size_t begin, size_t end, bool is_match) {
+  switch (behavior_) {
     case SplitBehavior::kIsolated:
-      for (const Span& s : spans) ranges.push_back({s.begin, s.end, false});
+      emit(begin, end);
       break;
     case SplitBehavior::kRemoved:
-      for (const Span& s : spans) ranges.push_back({s.begin, s.end, s.is_match});
+      if (!is_match) emit(begin, end);
       break;
     case SplitBehavior::kContiguous:
-      for (const Span& s : spans) {
-        if (s.is_match == previous_match && !ranges.empty()) {
-          ranges.back().end = s.end;
-        } else {
-          ranges.push_back({s.begin, s.end, false});
-        }
-        previous_match = s.is_match;
+      // Runs of spans with the same flag become one piece.
+      if (has_pending_ && is_match == previous_match_) {
+        pending_end_ = end;
+      } else {
+        if (has_pending_) emit(pending_begin_, pending_end_);
+        has_pending_ = true;
+        pending_begin_ = begin;
+        pending_end_ = end;
       }
       break;
     case SplitBehavior::kMergedWithPrevious:
-      for (const Span& s : spans) {
-        if (s.is_match && !previous_match && !ranges.empty()) {
-          ranges.back().end = s.end;
-        } else {
-          ranges.push_back({s.begin, s.end, false});
-        }
-        previous_match = s.is_match;
+      // A delimiter joins the piece before it (unless that one was a delimiter too).
+      if (is_match && !previous_match_ && has_pending_) {
+        pending_end_ = end;
+      } else {
+        if (has_pending_) emit(pending_begin_, pending_end_);
+        has_pending_ = true;
+        pending_begin_ = begin;
+        pending_end_ = end;
       }
       break;
     case SplitBehavior::kMergedWithNext:
-      // Walk backwards: a match joins the piece that follows it.
-      for (size_t i = spans.size(); i-- > 0;) {
-        const Span& s = spans[i];
-        if (s.is_match && !previous_match && !ranges.empty()) {
-          ranges.back().begin = s.begin;
-        } else {
-          ranges.push_back({s.begin, s.end, false});
+      // A delimiter waits for the following span and joins it unless that is a delimiter.
+      if (has_pending_) {
+        if (!is_match) {
+          emit(pending_begin_, end);
+          has_pending_ = false;
+          break;
         }
-        previous_match = s.is_match;
+        emit(pending_begin_, pending_end_);
+        has_pending_ = false;
       }
-      std::reverse(ranges.begin(), ranges.end());
+      if (is_match) {
+        has_pending_ = true;
+        pending_begin_ = begin;
+        pending_end_ = end;
+      } else {
+        emit(begin, end);
+      }
       break;
   }
-  bool first = true;
-  for (const Range& r : ranges) {
-    if (r.remove || r.begin == r.end) continue;
-    out.push_back(
-        {piece.text.substr(r.begin, r.end - r.begin), piece.at_start && first && r.begin == 0});
-    first = false;
+  previous_match_ = is_match;
+}
+
+void SplitEmitter::finish() {
+  if (has_pending_) emit(pending_begin_, pending_end_);
+  has_pending_ = false;
+}
+
+void split_by_regex(const Piece& piece, const Regex& regex, bool invert, SplitBehavior behavior,
+                    PieceSink sink) {
+  SplitEmitter emitter(piece, behavior, sink);
+  size_t prev = 0;
+  regex.for_each_match(piece.text, [&](size_t begin, size_t end) {
+    if (prev != begin) emitter.span(prev, begin, invert);
+    emitter.span(begin, end, !invert);
+    prev = end;
+  });
+  if (prev != piece.text.size()) emitter.span(prev, piece.text.size(), invert);
+  emitter.finish();
+}
+
+void split_by_char(const Piece& piece, bool (*pred)(char32_t), SplitBehavior behavior,
+                   PieceSink sink) {
+  SplitEmitter emitter(piece, behavior, sink);
+  const std::string& text = piece.text;
+  size_t pos = 0, last = 0;
+  while (pos < text.size()) {
+    size_t at = pos;
+    char32_t c = next_code_point(text, pos);
+    if (pred(c)) {
+      if (last < at) emitter.span(last, at, false);
+      emitter.span(at, pos, true);
+      last = pos;
+    }
   }
+  if (last < text.size()) emitter.span(last, text.size(), false);
+  emitter.finish();
 }
 
 }  // namespace loom::tokenizer

@@ -1,11 +1,11 @@
-// Splitting a piece at delimiter spans, shared by the pre-tokenizers (HF
-// NormalizedString::split with a SplitDelimiterBehavior).
+// Streaming split of one piece at delimiter spans, shared by the pre-tokenizers (HF
+// NormalizedString::split with a SplitDelimiterBehavior). Spans arrive left to right and
+// cover the piece; finished pieces go to the sink as soon as the behaviour allows.
 //
-// Thread-safety: pure functions.
+// Thread-safety: a SplitEmitter is per-call state.
 #pragma once
 
 #include <string_view>
-#include <vector>
 
 #include "tokenizer/pipeline.h"
 #include "tokenizer/regex.h"
@@ -15,21 +15,32 @@ namespace loom::tokenizer {
 // Split behaviour of a delimiter inside a piece (HF SplitDelimiterBehavior).
 enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
 
-// A run of the input that is either a delimiter match or not.
-struct Span {
-  size_t begin;
-  size_t end;
-  bool is_match;
+class SplitEmitter {
+ public:
+  SplitEmitter(const Piece& piece, SplitBehavior behavior, PieceSink sink)
+      : piece_(piece), behavior_(behavior), sink_(sink) {}
+  // The next span [begin, end); `is_match` says whether it is a delimiter.
+  void span(size_t begin, size_t end, bool is_match);
+  // Flushes what is held back; call once after the last span.
+  void finish();
+
+ private:
+  void emit(size_t begin, size_t end);
+
+  const Piece& piece_;
+  SplitBehavior behavior_;
+  PieceSink sink_;
+  bool has_pending_ = false;  // a range held back until the next span decides its fate
+  size_t pending_begin_ = 0, pending_end_ = 0;
+  bool previous_match_ = false;
 };
 
-// Appends the pieces of `piece` for the given covering spans (as HF NormalizedString::split
-// does): merges or drops the matched spans per `behavior` and skips empty results. Only the
-// first output piece inherits `piece.at_start`.
-void split_piece(const Piece& piece, const std::vector<Span>& spans, SplitBehavior behavior,
-                 std::vector<Piece>& out);
+// Splits `piece` at the matches of `regex` (or, with `invert`, at the gaps between them).
+void split_by_regex(const Piece& piece, const Regex& regex, bool invert, SplitBehavior behavior,
+                    PieceSink sink);
 
-// Covering spans from regex matches (non-matching gaps included, in order).
-std::vector<Span> spans_from_matches(std::string_view text, const std::vector<Match>& m,
-                                     bool invert);
+// Splits `piece` where single characters satisfy `pred` (each such character is a delimiter).
+void split_by_char(const Piece& piece, bool (*pred)(char32_t), SplitBehavior behavior,
+                   PieceSink sink);
 
 }  // namespace loom::tokenizer

@@ -33,7 +33,6 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   ids.reserve(text.size() / 3 + 4);
 
   std::vector<AddedVocabulary::Segment> raw_segments, normalized_segments;
-  std::vector<Piece> pieces;
   added_.split(text, /*normalized_set=*/false, raw_segments);
   for (const auto& raw : raw_segments) {
     if (raw.id >= 0) {
@@ -49,11 +48,14 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
         ids.push_back(seg.id);
         continue;
       }
-      pieces.clear();
-      pieces.push_back(
-          {normalized.substr(seg.begin, seg.end - seg.begin), raw.begin == 0 && seg.begin == 0});
-      if (pre_tokenizer_) pre_tokenizer_->pre_tokenize(pieces);
-      for (const Piece& piece : pieces) model_->tokenize(piece.text, ids);
+      Piece piece{normalized.substr(seg.begin, seg.end - seg.begin),
+                  raw.begin == 0 && seg.begin == 0};
+      // Pieces stream straight into the model; no list of all pieces is built.
+      if (pre_tokenizer_) {
+        pre_tokenizer_->split(std::move(piece), [&](Piece&& p) { model_->tokenize(p.text, ids); });
+      } else {
+        model_->tokenize(piece.text, ids);
+      }
     }
   }
   if (post_processor_) post_processor_->process(ids, add_special_tokens);
@@ -129,8 +131,13 @@ std::string IncrementalDecoder::step(int32_t id) {
   // unfinished character (decoders render those as U+FFFD; a later id may complete it).
   if (text.size() <= prefix_text_.size() || text.compare(0, prefix_text_.size(), prefix_text_) != 0)
     return {};
+  // A model emitting invalid bytes forever would grow the window without bound; past a
+  // generous limit the trailing U+FFFD is taken as final (a character spans at most 4 bytes).
   constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  if (text.size() >= 3 && std::string_view(text).substr(text.size() - 3) == kReplacement) return {};
+  constexpr size_t kMaxPendingIds = 32;
+  bool ends_unfinished =
+      text.size() >= 3 && std::string_view(text).substr(text.size() - 3) == kReplacement;
+  if (ends_unfinished && ids_.size() - read_offset_ < kMaxPendingIds) return {};
   std::string fresh = text.substr(prefix_text_.size());
   // Slide the window: the ids just emitted become the new prefix.
   prefix_offset_ = read_offset_;

@@ -188,8 +188,21 @@ bool is_word_char(char32_t c) {
          cat == UTF8PROC_CATEGORY_PC;
 }
 
+namespace {
+
+std::string utf8proc_normalize(std::string_view s, int options) {
+  utf8proc_uint8_t* out = nullptr;
+  auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                        static_cast<utf8proc_ssize_t>(s.size()), &out,
+                        static_cast<utf8proc_option_t>(options));
+  if (n < 0) return std::string(s);  // only on invalid input, which callers never pass
+  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(out, &std::free);
+  return std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+}
+
+}  // namespace
+
 std::string normalize_unicode(std::string_view s, NormalForm form) {
-  if (s.empty()) return {};
   int options = UTF8PROC_STABLE;
   switch (form) {
     case NormalForm::kNfc:
@@ -205,17 +218,28 @@ std::string normalize_unicode(std::string_view s, NormalForm form) {
       options |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
       break;
   }
-  // ASCII is invariant under every normalization form; skip the allocation-heavy call.
-  bool ascii = true;
-  for (char ch : s) ascii &= static_cast<unsigned char>(ch) < 0x80;
-  if (ascii) return std::string(s);
-  utf8proc_uint8_t* out = nullptr;
-  auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                        static_cast<utf8proc_ssize_t>(s.size()), &out,
-                        static_cast<utf8proc_option_t>(options));
-  if (n < 0) return std::string(s);  // only on invalid input, which callers never pass
-  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(out, &std::free);
-  return std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+  // ASCII is invariant under every normalization form, and an ASCII character never composes
+  // with a character before it (it is a starter that appears in no canonical decomposition as
+  // a second element). So only the non-ASCII runs, each with the one ASCII character before it
+  // as a possible base, go through utf8proc; mostly-ASCII text is copied at memcpy speed.
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && static_cast<unsigned char>(s[j]) < 0x80) ++j;
+    if (j == s.size()) {
+      out.append(s.substr(i));
+      break;
+    }
+    size_t run_begin = j > i ? j - 1 : j;  // keep the possible base character with the run
+    out.append(s.substr(i, run_begin - i));
+    size_t k = j;
+    while (k < s.size() && static_cast<unsigned char>(s[k]) >= 0x80) ++k;
+    out += utf8proc_normalize(s.substr(run_begin, k - run_begin), options);
+    i = k;
+  }
+  return out;
 }
 
 std::string to_lower(std::string_view s) {
