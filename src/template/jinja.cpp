@@ -1,0 +1,32 @@
+#include "template/jinja.h"
+
+#include "template/ast.h"
+#include "template/parser.h"
+
+namespace loom::jinja {
+
+struct Template::Impl {
+  std::string name;
+  std::string source;  // normalised; node offsets point into it
+  Body body;
+};
+
+Template Template::parse(std::string_view source, std::string name, const ParseOptions& options) {
+  auto impl = std::make_shared<Impl>();
+  impl->name = std::move(name);
+  impl->source = normalize_source(source, options);
+  std::vector<Token> tokens = tokenize(impl->source, impl->name, options);
+  impl->body = parse_template(tokens, impl->source, impl->name);
+  return Template(std::move(impl));
+}
+
+std::string Template::render(const Dict& context, const RenderOptions& options) const {
+  Interpreter interpreter(impl_->source, impl_->name, options);
+  return interpreter.render(impl_->body, context);
+}
+
+const std::string& Template::name() const {
+  return impl_->name;
+}
+
+}  // namespace loom::jinja
