@@ -35,7 +35,70 @@ ThreadScratch& scratch() {
 
 }  // namespace
 
-Regex::Regex(const std::string& pattern) : pattern_(pattern) {
+std::string oniguruma_to_pcre2(std::string_view pattern) {
+  // Oniguruma's (and Rust regex's) \w is the Unicode "word" property: letters, marks, decimal
+  // and letter numbers, connector punctuation, joiners. PCRE2 10.42 leaves marks out, so it is
+  // spelled out. Oniguruma's \h is a hex digit, PCRE2's is horizontal space.
+  static const std::string kWord = R"(\p{L}\p{M}\p{Nd}\p{Nl}\p{Pc}\x{200C}\x{200D})";
+  static const std::string kHex = "0-9a-fA-F";
+  std::string out;
+  out.reserve(pattern.size() + 16);
+  bool in_class = false, quoted = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (quoted) {  // \Q...\E: copied verbatim
+      if (c == '\\' && i + 1 < pattern.size() && pattern[i + 1] == 'E') {
+        quoted = false;
+        out += "\\E";
+        ++i;
+      } else {
+        out += c;
+      }
+      continue;
+    }
+    if (c == '\\' && i + 1 < pattern.size()) {
+      char n = pattern[++i];
+      if (n == 'Q') {
+        quoted = true;
+        out += "\\Q";
+      } else if (n == 'w') {
+        out += in_class ? kWord : "[" + kWord + "]";
+      } else if (n == 'W' && !in_class) {
+        out += "[^" + kWord + "]";
+      } else if (n == 'h') {
+        out += in_class ? kHex : "[" + kHex + "]";
+      } else if (n == 'H' && !in_class) {
+        out += "[^" + kHex + "]";
+      } else {
+        out += c;
+        out += n;
+      }
+      continue;
+    }
+    if (!in_class && c == '[') {
+      in_class = true;
+      out += c;
+      // A leading '^' and a ']' right after the opening are part of the class, not its end.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
+      continue;
+    }
+    if (in_class && c == '[' && i + 1 < pattern.size() && pattern[i + 1] == ':') {
+      size_t end = pattern.find(":]", i + 2);  // POSIX class such as [:alpha:]
+      if (end != std::string_view::npos) {
+        out.append(pattern.substr(i, end + 2 - i));
+        i = end + 1;
+        continue;
+      }
+    }
+    if (in_class && c == ']') in_class = false;
+    out += c;
+  }
+  return out;
+}
+
+Regex::Regex(const std::string& source) : pattern_(source) {
+  const std::string pattern = oniguruma_to_pcre2(source);
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   auto* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -43,7 +106,7 @@ Regex::Regex(const std::string& pattern) : pattern_(pattern) {
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
-    fail(ErrorCode::kInvalidArgument, "regex '{}' does not compile at offset {}: {}", pattern,
+    fail(ErrorCode::kInvalidArgument, "regex '{}' does not compile at offset {}: {}", source,
          error_offset, reinterpret_cast<const char*>(message));
   }
   // JIT is an optimisation only; the interpreter gives the same matches when it is missing.

@@ -21,9 +21,14 @@ struct Match {
   size_t end;
 };
 
+// Rewrites the Oniguruma escapes whose meaning differs in PCRE2 (\w, \W, \h, \H) so that a
+// pattern from tokenizer.json matches what HF `tokenizers` matches.
+std::string oniguruma_to_pcre2(std::string_view pattern);
+
 class Regex {
  public:
-  // Throws loom::Error (kInvalidArgument) naming the pattern when it does not compile.
+  // `pattern` uses Oniguruma syntax (see oniguruma_to_pcre2). Throws loom::Error
+  // (kInvalidArgument) naming the pattern when it does not compile.
   explicit Regex(const std::string& pattern);
   // A regex that matches `literal` exactly (metacharacters escaped).
   static Regex literal(std::string_view literal);

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 namespace loom::tokenizer {
 
@@ -242,12 +243,62 @@ std::string normalize_unicode(std::string_view s, NormalForm form) {
   return out;
 }
 
+namespace {
+
+// Unicode "Cased" and "Case_Ignorable" (UAX #44), from general categories plus the
+// Word_Break MidLetter/MidNumLet/Single_Quote characters that matter for Greek final sigma.
+bool is_cased(char32_t c) {
+  auto cat = category(c);
+  return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
+}
+bool is_case_ignorable(char32_t c) {
+  auto cat = category(c);
+  return cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_ME ||
+         cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_LM ||
+         cat == UTF8PROC_CATEGORY_SK || c == '\'' || c == '.' || c == ':' || c == 0x00B7 ||
+         c == 0x2018 || c == 0x2019 || c == 0x2024 || c == 0xFE52 || c == 0xFF07 || c == 0xFF0E;
+}
+
+}  // namespace
+
 std::string to_lower(std::string_view s) {
   std::string out;
   out.reserve(s.size());
+  std::vector<char32_t> chars;
   size_t pos = 0;
-  while (pos < s.size()) {
-    char32_t c = next_code_point(s, pos);
+  bool ascii = true;
+  for (char ch : s) ascii &= static_cast<unsigned char>(ch) < 0x80;
+  if (ascii) {
+    for (char ch : s) out += (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch + 32) : ch;
+    return out;
+  }
+  while (pos < s.size()) chars.push_back(next_code_point(s, pos));
+  for (size_t i = 0; i < chars.size(); ++i) {
+    char32_t c = chars[i];
+    // Rust's str::to_lowercase (which HF uses) applies the two context-free/contextual rules of
+    // SpecialCasing.txt that simple case mapping misses.
+    if (c == 0x0130) {  // LATIN CAPITAL LETTER I WITH DOT ABOVE -> i + COMBINING DOT ABOVE
+      out += "i\u0307";
+      continue;
+    }
+    if (c == 0x03A3) {  // GREEK CAPITAL SIGMA: final form at the end of a word
+      auto cased_before = [&] {
+        for (size_t j = i; j-- > 0;) {
+          if (is_case_ignorable(chars[j])) continue;
+          return is_cased(chars[j]);
+        }
+        return false;
+      };
+      auto cased_after = [&] {
+        for (size_t j = i + 1; j < chars.size(); ++j) {
+          if (is_case_ignorable(chars[j])) continue;
+          return is_cased(chars[j]);
+        }
+        return false;
+      };
+      append_utf8(out, cased_before() && !cased_after() ? 0x03C2 : 0x03C3);
+      continue;
+    }
     append_utf8(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
   }
   return out;

@@ -101,6 +101,17 @@ TEST(Regex, UnicodeWhitespaceInUcpMode) {
   EXPECT_EQ(regex_matches(R"(\s+)", "a\u00A0b\u3000c"), (Strings{"\u00A0", "\u3000"}));
 }
 
+TEST(Regex, WordClassIncludesMarksAsInOniguruma) {
+  // "e" + COMBINING ACUTE is one \w run in Oniguruma and Rust regex.
+  EXPECT_EQ(regex_matches(R"(\w+)", "cafe\u0301 x_1"), (Strings{"cafe\u0301", "x_1"}));
+  EXPECT_EQ(regex_matches(R"([^\w\s]+)", "a\u0301!? b"), (Strings{"!?"}));
+  EXPECT_EQ(regex_matches(R"(\W+)", "a\u0301, b"), (Strings{", "}));
+  EXPECT_EQ(regex_matches(R"(\h+)", "xx1fAz"), (Strings{"1fA"}));  // Oniguruma: hex digit
+  EXPECT_EQ(regex_matches(R"([\w']+)", "it's"), (Strings{"it's"}));
+  EXPECT_EQ(oniguruma_to_pcre2(R"(\Q\w\E[]\w])"),
+            R"(\Q\w\E[]\p{L}\p{M}\p{Nd}\p{Nl}\p{Pc}\x{200C}\x{200D}])");
+}
+
 TEST(Regex, EmptyMatchesAdvanceByOneCharacter) {
   EXPECT_EQ(regex_matches("x*", "\u4E2Dx").size(), 3u);  // "", "x", ""
 }
@@ -128,6 +139,13 @@ TEST(Normalizers, UnicodeForms) {
 TEST(Normalizers, Lowercase) {
   EXPECT_EQ(normalized(LowercaseNormalizer(), "HELLO \u00DCn\u00CF \u0391\u0392"),
             "hello \u00FCn\u00EF \u03B1\u03B2");
+}
+
+TEST(Normalizers, LowercaseSpecialCasingLikeRust) {
+  // Final sigma at the end of a word; U+0130 lowercases to two characters.
+  EXPECT_EQ(normalized(LowercaseNormalizer(), "\u039F\u0394\u039F\u03A3 \u03A3\u0391"),
+            "\u03BF\u03B4\u03BF\u03C2 \u03C3\u03B1");
+  EXPECT_EQ(normalized(LowercaseNormalizer(), "\u0130"), "i\u0307");
 }
 
 TEST(Normalizers, ReplaceLiteralAndRegex) {
