@@ -44,6 +44,8 @@ struct Expr {
   std::string name;
   std::vector<ExprPtr> args;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
+  ExprPtr dyn_args;    // f(*xs): xs, or null
+  ExprPtr dyn_kwargs;  // f(**d): d, or null
   std::vector<std::string> ops;
 };
 
@@ -91,6 +93,10 @@ struct Stmt {
   Body body;
   Body else_body;
   std::vector<MacroParam> params;
+  // A macro whose body mentions `varargs` / `kwargs` accepts extra positional / keyword
+  // arguments into them (Jinja2 decides this the same way, from the body).
+  bool catch_varargs = false;
+  bool catch_kwargs = false;
   std::vector<FilterCall> filters;
   std::vector<std::pair<ExprPtr, ExprPtr>> assigns;
 };

@@ -208,6 +208,7 @@ ExprPtr ExprParser::parse_primary() {
       } else {
         e->kind = Expr::Kind::kName;
         e->name = t.text;
+        names_seen_.insert(t.text);
       }
       advance();
       return e;
@@ -330,9 +331,16 @@ void ExprParser::parse_call_args(Expr* e) {
       expect_op(",");
       if (is_op(")")) break;
     }
-    if (is_op("*") || is_op("**"))
-      fail_at(cur().offset, "*args and **kwargs in calls are not supported");
-    if (cur().kind == TokenKind::kName && is_op("=", 1)) {
+    if (is_op("*") || is_op("**")) {
+      bool keywords = is_op("**");
+      advance();
+      ExprPtr& slot = keywords ? e->dyn_kwargs : e->dyn_args;
+      if (slot)
+        fail_at(cur().offset, keywords ? "only one **kwargs per call" : "only one *args per call");
+      slot = parse_expression(true);
+    } else if (e->dyn_args || e->dyn_kwargs) {
+      fail_at(cur().offset, "arguments after *args or **kwargs are not supported");
+    } else if (cur().kind == TokenKind::kName && is_op("=", 1)) {
       std::string key = cur().text;
       advance();
       advance();

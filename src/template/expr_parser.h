@@ -8,6 +8,7 @@
 
 #include <initializer_list>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -152,6 +153,7 @@ class ExprParser {
   const std::string& name_;
   size_t pos_ = 0;
   int nesting_ = 0;
+  std::set<std::string> names_seen_;  // every variable name referenced (for macro varargs)
 };
 
 }  // namespace loom::jinja

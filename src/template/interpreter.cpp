@@ -124,7 +124,7 @@ Interpreter::Flow Interpreter::exec_stmt(const Stmt& s) {
       case Stmt::Kind::kCallBlock: {
         const Expr& call = *s.expr;
         Value callee = eval(*call.args[0]);
-        CallArgs args = eval_args(call.args, 1, call.kwargs);
+        CallArgs args = eval_args(call.args, 1, call.kwargs, &call);
         args.keyword.emplace_back("caller", make_caller(s));
         write(this->call(callee, args).str());
         return Flow::kNormal;
@@ -238,11 +238,18 @@ void Interpreter::assign(const Expr& target, const Value& v) {
 
 Value Interpreter::call_macro(const Stmt& macro, CallArgs& args) {
   DepthGuard guard(*this);
-  if (args.positional.size() > macro.params.size()) {
+  if (args.positional.size() > macro.params.size() && !macro.catch_varargs) {
     throw TemplateRuntimeError(fmt::format("macro '{}' takes not more than {} argument(s)",
                                            macro.text, macro.params.size()));
   }
   Scope frame{&root_, {}};
+  if (macro.catch_varargs) {
+    std::vector<Value> extra;
+    for (size_t i = macro.params.size(); i < args.positional.size(); ++i)
+      extra.push_back(args.positional[i]);
+    frame.vars.set("varargs", Value::tuple(std::move(extra)));
+  }
+  Dict extra_keywords;
   Scope* saved = scope_;
   scope_ = &frame;  // defaults may refer to earlier parameters
   for (size_t i = 0; i < macro.params.size(); ++i) {
@@ -268,11 +275,16 @@ Value Interpreter::call_macro(const Stmt& macro, CallArgs& args) {
     bool known = false;
     for (const MacroParam& p : macro.params) known = known || p.name == key;
     if (known) continue;
-    if (key != "caller")
+    if (key == "caller") {
+      frame.vars.set("caller", value);
+    } else if (macro.catch_kwargs) {
+      extra_keywords.set(key, value);
+    } else {
       throw TemplateRuntimeError(
           fmt::format("macro '{}' takes no keyword argument '{}'", macro.text, key));
-    frame.vars.set("caller", value);
+    }
   }
+  if (macro.catch_kwargs) frame.vars.set("kwargs", Value::dict(std::move(extra_keywords)));
   std::string text = capture(macro.body);
   scope_ = saved;
   return Value(std::move(text));
@@ -339,10 +351,19 @@ Value Interpreter::eval(const Expr& e) {
 }
 
 CallArgs Interpreter::eval_args(const std::vector<ExprPtr>& args, size_t first,
-                                const std::vector<std::pair<std::string, ExprPtr>>& kwargs) {
+                                const std::vector<std::pair<std::string, ExprPtr>>& kwargs,
+                                const Expr* call) {
   CallArgs out;
   for (size_t i = first; i < args.size(); ++i) out.positional.push_back(eval(*args[i]));
   for (const auto& [key, value] : kwargs) out.keyword.emplace_back(key, eval(*value));
+  if (call && call->dyn_args) {
+    for (Value& v : iterate(eval(*call->dyn_args))) out.positional.push_back(std::move(v));
+  }
+  if (call && call->dyn_kwargs) {
+    Value d = eval(*call->dyn_kwargs);
+    if (!d.is_dict()) throw TemplateRuntimeError("argument after ** must be a mapping");
+    for (const auto& [key, value] : d.dict_data()) out.keyword.emplace_back(key, value);
+  }
   return out;
 }
 
@@ -382,12 +403,12 @@ Value Interpreter::eval_inner(const Expr& e) {
       return eval_call(e);
     case Expr::Kind::kFilter: {
       Value subject = eval(*e.args[0]);
-      CallArgs args = eval_args(e.args, 1, e.kwargs);
+      CallArgs args = eval_args(e.args, 1, e.kwargs, &e);
       return apply_filter(e.name, subject, args);
     }
     case Expr::Kind::kTest: {
       Value subject = eval(*e.args[0]);
-      CallArgs args = eval_args(e.args, 1, e.kwargs);
+      CallArgs args = eval_args(e.args, 1, e.kwargs, &e);
       return Value(apply_test(e.name, subject, args));
     }
     case Expr::Kind::kNeg:
@@ -461,7 +482,7 @@ Value Interpreter::eval_compare(const Expr& e) {
 
 Value Interpreter::eval_call(const Expr& e) {
   Value callee = eval(*e.args[0]);
-  CallArgs args = eval_args(e.args, 1, e.kwargs);
+  CallArgs args = eval_args(e.args, 1, e.kwargs, &e);
   return call(callee, args);
 }
 

@@ -70,8 +70,10 @@ class Interpreter {
   Value eval_inner(const Expr& e);
   Value eval_call(const Expr& e);
   Value eval_compare(const Expr& e);
+  // Evaluates args[first..] and kwargs, then spreads `call`'s *args / **kwargs if it has them.
   CallArgs eval_args(const std::vector<ExprPtr>& args, size_t first,
-                     const std::vector<std::pair<std::string, ExprPtr>>& kwargs);
+                     const std::vector<std::pair<std::string, ExprPtr>>& kwargs,
+                     const Expr* call = nullptr);
   Value apply_filters(const std::vector<FilterCall>& filters, Value v);
 
   Value lookup(const std::string& name) const;

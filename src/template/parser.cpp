@@ -188,7 +188,12 @@ class Parser : public ExprParser {
     std::string found;
     int saved_loops = loop_depth_;
     loop_depth_ = 0;
+    std::set<std::string> outer_names = std::move(names_seen_);
+    names_seen_.clear();
     s->body = parse_body({"endmacro"}, &found);
+    s->catch_varargs = names_seen_.count("varargs") > 0;
+    s->catch_kwargs = names_seen_.count("kwargs") > 0;
+    names_seen_.merge(outer_names);
     loop_depth_ = saved_loops;
     if (cur().kind == TokenKind::kName && cur().text == s->text) advance();  // {% endmacro name %}
     expect_block_end();

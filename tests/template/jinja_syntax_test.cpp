@@ -219,6 +219,21 @@ TEST(JinjaStatements, RecursiveMacro) {
   EXPECT_EQ(render(t), "120");
 }
 
+TEST(JinjaStatements, MacroVarargsAndKwargs) {
+  // A macro that mentions varargs / kwargs collects extra arguments into them.
+  std::string t =
+      "{% macro f(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ f(1, 2, 3, k='v') }}";
+  EXPECT_EQ(render(t), "1(2, 3){'k': 'v'}");
+  EXPECT_NE(testing::render_error("{% macro g(a) %}{{ a }}{% endmacro %}{{ g(1, 2) }}"), "");
+}
+
+TEST(JinjaStatements, CallsSpreadArgsAndKwargs) {
+  std::string t =
+      "{% macro f(a, b, c='-') %}{{ a }}{{ b }}{{ c }}{% endmacro %}"
+      "{{ f(*[1, 2]) }} {{ f(1, **{'b': 2, 'c': 3}) }} {{ f(*params[0]) }}";
+  EXPECT_EQ(render(t, R"({"params":[["x","y"]]})"), "12- 123 xy-");
+}
+
 TEST(JinjaStatements, CallBlockPassesCaller) {
   std::string t =
       "{% macro box(title) %}[{{ title }}:{{ caller() }}]{% endmacro %}"
