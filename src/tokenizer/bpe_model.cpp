@@ -42,8 +42,7 @@ std::atomic<uint64_t> next_model_serial{1};
 
 }  // namespace
 
-BpeModel::BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
-                   BpeOptions options)
+BpeModel::BpeModel(Vocab vocab, const std::vector<BpeMerge>& merges, BpeOptions options)
     : vocab_(std::move(vocab)), options_(std::move(options)), serial_(next_model_serial++) {
   if (options_.unk_token) {
     unk_id_ = vocab_.find(*options_.unk_token);
@@ -56,25 +55,35 @@ BpeModel::BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::st
     byte_ids_[b] = id ? *id : -1;
   }
   merges_.reserve(merges.size());
-  size_t prefix_len = options_.continuing_subword_prefix.size();
+  for (const BpeMerge& m : merges) {
+    merges_.emplace(pair_key(m.left, m.right), MergeTarget{m.rank, m.result});
+  }
+}
+
+std::vector<BpeMerge> resolve_bpe_merges(
+    const Vocab& vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+    const std::string& continuing_subword_prefix) {
+  std::vector<BpeMerge> out;
+  out.reserve(merges.size());
+  size_t prefix_len = continuing_subword_prefix.size();
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [a, b] = merges[rank];
-    auto a_id = vocab_.find(a);
-    auto b_id = vocab_.find(b);
+    auto a_id = vocab.find(a);
+    auto b_id = vocab.find(b);
     if (!a_id || !b_id) {
       fail(ErrorCode::kCorruption, "merges[{}] ('{} {}'): token '{}' is not in the vocab", rank, a,
            b, a_id ? b : a);
     }
     // With a continuing-subword prefix, the right part's prefix disappears in the merge.
     std::string merged = a + (b.size() >= prefix_len ? b.substr(prefix_len) : b);
-    auto new_id = vocab_.find(merged);
+    auto new_id = vocab.find(merged);
     if (!new_id) {
       fail(ErrorCode::kCorruption, "merges[{}] ('{} {}'): merged token '{}' is not in the vocab",
            rank, a, b, merged);
     }
-    // The first (highest-priority) occurrence of a pair wins, as in HF.
-    merges_.emplace(pair_key(*a_id, *b_id), MergeTarget{static_cast<uint32_t>(rank), *new_id});
+    out.push_back({*a_id, *b_id, *new_id, static_cast<uint32_t>(rank)});
   }
+  return out;
 }
 
 void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& ids) const {

@@ -30,12 +30,27 @@ struct BpeOptions {
   bool ignore_merges = false;  // a piece that is itself in the vocab is taken whole
 };
 
+// One merge rule by id: left + right -> result, applied in increasing `rank` (equal ranks:
+// leftmost first). SentencePiece vocabularies without a merge list (GGUF "llama") rank
+// merges by the score of the result, so ties are real there.
+struct BpeMerge {
+  int32_t left;
+  int32_t right;
+  int32_t result;
+  uint32_t rank;
+};
+
+// Resolves merges given as token strings, in priority order (rank = index). With a
+// continuing-subword prefix the right part loses it in the merged token. Throws loom::Error
+// naming the merge index when a token is missing from the vocab.
+std::vector<BpeMerge> resolve_bpe_merges(
+    const Vocab& vocab, const std::vector<std::pair<std::string, std::string>>& merges,
+    const std::string& continuing_subword_prefix);
+
 class BpeModel final : public Model {
  public:
-  // `merges` in priority order (rank = index). Throws loom::Error naming the merge index
-  // when a merge refers to a token missing from the vocab.
-  BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
-           BpeOptions options);
+  // Merges given by id with explicit ranks; the first rule for a pair wins.
+  BpeModel(Vocab vocab, const std::vector<BpeMerge>& merges, BpeOptions options);
 
   void tokenize(std::string_view piece, std::vector<int32_t>& ids) const override;
   std::optional<int32_t> token_to_id(std::string_view token) const override {

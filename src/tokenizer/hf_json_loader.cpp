@@ -68,7 +68,8 @@ std::unique_ptr<Model> build_bpe(const JsonCursor& json) {
   options.ignore_merges = json.bool_or("ignore_merges", false);
   // dropout only matters for training-time regularisation; inference never samples it.
   return located(json, [&]() -> std::unique_ptr<Model> {
-    return std::make_unique<BpeModel>(std::move(vocab), merges, std::move(options));
+    auto resolved = resolve_bpe_merges(vocab, merges, options.continuing_subword_prefix);
+    return std::make_unique<BpeModel>(std::move(vocab), resolved, std::move(options));
   });
 }
 

@@ -1,0 +1,153 @@
+// The GGUF front-end: vocabularies from llama.cpp's test GGUF files (tests/data/ref/
+// llamacpp-vocab), mapped through tokenizer_from_gguf, must reproduce the ids recorded with
+// the HF tokenizers of the same models (*.gguf.inp / *.gguf.out).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/gguf.h"
+#include "tokenizer/gguf_vocab.h"
+
+namespace loom::tokenizer {
+namespace {
+
+const std::filesystem::path kVocabDir =
+    std::filesystem::path(LOOM_TEST_DATA_DIR) / "ref/llamacpp-vocab";
+
+// What the io layer will do when this is wired: copy tokenizer.ggml.* into a GgufVocab.
+GgufVocab vocab_from_gguf(const GgufFile& file) {
+  GgufVocab v;
+  v.model = file.get_string("tokenizer.ggml.model").value_or("");
+  v.pre = file.get_string("tokenizer.ggml.pre").value_or("");
+  if (const GgufArray* a = file.get_array("tokenizer.ggml.tokens")) {
+    for (const auto& item : a->items) v.tokens.push_back(item.as_string() ? *item.as_string() : "");
+  }
+  if (const GgufArray* a = file.get_array("tokenizer.ggml.scores")) {
+    for (const auto& item : a->items)
+      v.scores.push_back(static_cast<float>(item.as_double().value_or(0)));
+  }
+  if (const GgufArray* a = file.get_array("tokenizer.ggml.token_type")) {
+    for (const auto& item : a->items)
+      v.token_types.push_back(static_cast<int32_t>(item.as_int().value_or(1)));
+  }
+  if (const GgufArray* a = file.get_array("tokenizer.ggml.merges")) {
+    for (const auto& item : a->items) v.merges.push_back(item.as_string() ? *item.as_string() : "");
+  }
+  auto id = [&](const char* key) -> std::optional<int32_t> {
+    auto value = file.get_int(key);
+    if (!value) return std::nullopt;
+    return static_cast<int32_t>(*value);
+  };
+  v.bos = id("tokenizer.ggml.bos_token_id");
+  v.eos = id("tokenizer.ggml.eos_token_id");
+  v.unk = id("tokenizer.ggml.unknown_token_id");
+  v.pad = id("tokenizer.ggml.padding_token_id");
+  v.sep = id("tokenizer.ggml.seperator_token_id");
+  v.cls = id("tokenizer.ggml.cls_token_id");
+  v.mask = id("tokenizer.ggml.mask_token_id");
+  v.add_bos = file.get_bool("tokenizer.ggml.add_bos_token");
+  v.add_eos = file.get_bool("tokenizer.ggml.add_eos_token");
+  v.add_space_prefix = file.get_bool("tokenizer.ggml.add_space_prefix");
+  return v;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class GgufVocabTexts : public testing::TestWithParam<std::string> {};
+
+TEST_P(GgufVocabTexts, MatchRecordedIds) {
+  const std::string name = GetParam();
+  auto base = kVocabDir / ("ggml-vocab-" + name + ".gguf");
+  Tokenizer tok = tokenizer_from_gguf(vocab_from_gguf(GgufFile::open(base.string())));
+  std::string inp = read_file(base.string() + ".inp");
+  std::string out = read_file(base.string() + ".out");
+  const std::string separator = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> texts;
+  for (size_t pos = 0;;) {
+    size_t next = inp.find(separator, pos);
+    if (next == std::string::npos && pos == inp.size()) break;
+    texts.push_back(inp.substr(pos, next == std::string::npos ? next : next - pos));
+    if (next == std::string::npos) break;
+    pos = next + separator.size();
+  }
+  std::vector<std::vector<int32_t>> expected;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream nums(line);
+    std::vector<int32_t> ids;
+    for (int32_t id; nums >> id;) ids.push_back(id);
+    expected.push_back(ids);
+  }
+  ASSERT_GE(expected.size(), texts.size());
+  int ok = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto ids = tok.encode(texts[i], false);
+    EXPECT_EQ(ids, expected[i]) << name << " case " << i << ": " << texts[i];
+    ok += ids == expected[i];
+  }
+  std::cout << name << ": " << ok << "/" << texts.size() << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(LlamaCpp, GgufVocabTexts,
+                         testing::Values("gpt-2", "llama-spm", "bert-bge", "starcoder", "refact",
+                                         "falcon", "mpt", "phi-3"),
+                         [](const testing::TestParamInfo<std::string>& p) {
+                           std::string s = p.param;
+                           for (char& ch : s) {
+                             if (ch == '-') ch = '_';
+                           }
+                           return s;
+                         });
+
+TEST(GgufVocab, UnknownModelOrPreIsUnsupported) {
+  GgufVocab v;
+  v.model = "rwkv";
+  v.tokens = {"a"};
+  try {
+    tokenizer_from_gguf(v);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    EXPECT_NE(std::string(e.what()).find("tokenizer.ggml.model"), std::string::npos);
+  }
+  v.model = "gpt2";
+  v.pre = "no-such-pre";
+  try {
+    tokenizer_from_gguf(v);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.ggml.pre"), std::string::npos);
+  }
+}
+
+TEST(GgufVocab, BadIdsAndMergesAreCorruption) {
+  GgufVocab v;
+  v.model = "gpt2";
+  v.tokens = {"a", "b", "ab"};
+  v.bos = 7;
+  try {
+    tokenizer_from_gguf(v);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+    EXPECT_NE(std::string(e.what()).find("bos_token_id"), std::string::npos);
+  }
+  v.bos.reset();
+  v.merges = {"a b", "a zz"};
+  try {
+    tokenizer_from_gguf(v);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.ggml.merges[1]"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace loom::tokenizer
