@@ -69,6 +69,25 @@ void Candidates::sort_prefix(size_t n) {
   id_ordered_ = false;
 }
 
+void Candidates::sort_prefix_above(float threshold) {
+  const auto begin = entries_.begin() + static_cast<std::ptrdiff_t>(sorted_prefix_);
+  // Every entry of the current prefix ranks above the rest, so partitioning only the rest keeps
+  // the prefix valid.
+  const auto mid = std::partition(begin, entries_.end(),
+                                  [threshold](const Candidate& c) { return c.logit >= threshold; });
+  std::sort(begin, mid, ranks_before);
+  sorted_prefix_ = static_cast<size_t>(mid - entries_.begin());
+  id_ordered_ = false;
+}
+
+void Candidates::replace_with_sorted(std::span<const Candidate> best) {
+  LOOM_ASSERT(best.size() <= entries_.capacity());
+  entries_.assign(best.begin(), best.end());  // within the reserved capacity: no allocation
+  sorted_prefix_ = entries_.size();
+  id_ordered_ = false;
+  probs_valid_ = false;
+}
+
 void Candidates::truncate(size_t n) {
   if (n >= entries_.size()) return;
   entries_.resize(n);

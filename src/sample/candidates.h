@@ -71,6 +71,12 @@ class Candidates {
   // Makes the first min(n, size) entries sorted and ranked above the rest.
   void sort_prefix(size_t n);
   void sort_all() { sort_prefix(entries_.size()); }
+  // Moves the entries with logit >= threshold to the front and sorts them (one O(size) partition
+  // plus a sort of what passed), extending the sorted prefix to cover them. For steps that can
+  // bound the kept set by a logit before sorting (top-p's histogram).
+  void sort_prefix_above(float threshold);
+  // Replaces the set by `best`, which must be sorted by ranks_before (top-k's heap selection).
+  void replace_with_sorted(std::span<const Candidate> best);
   // Keeps the first n entries (n <= size).
   void truncate(size_t n);
   // Keeps the entries for which keep(candidate) is true, in their current order.

@@ -13,7 +13,9 @@ double log_sum_exp(std::span<const float> logits) {
   for (float l : logits) max_logit = std::max(max_logit, l);
   if (std::isinf(max_logit)) return max_logit;  // all -inf, or a +inf that owns all the mass
   double sum = 0.0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l) - max_logit);
+  // Each term in float (every term is in (0, 1], so float exp loses nothing that matters),
+  // summed in double: half the cost of a double exp over a 150k vocabulary.
+  for (float l : logits) sum += std::exp(l - max_logit);
   return max_logit + std::log(sum);
 }
 

@@ -1,5 +1,6 @@
 #include "sample/sampler.h"
 
+#include <cmath>
 #include <limits>
 
 #include "core/error.h"
@@ -39,6 +40,27 @@ uint64_t pick_seed(const std::optional<uint64_t>& seed) {
 
 }  // namespace
 
+int32_t Sampler::argmax(std::span<const float> logits) {
+  // Straight over the logits: no copy into the candidate buffer when nothing changes them.
+  if (logits.size() != static_cast<size_t>(vocab_size_)) {
+    fail(ErrorCode::kInvalidArgument, "sampler: got {} logits, but the vocabulary size is {}",
+         logits.size(), vocab_size_);
+  }
+  size_t best = 0;
+  bool nan = false;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    nan = nan || std::isnan(logits[i]);
+    if (logits[i] > logits[best]) best = i;  // strict: the first max wins
+  }
+  if (nan) {
+    candidates_.fill(logits);  // names the token
+  }
+  if (logits[best] == -std::numeric_limits<float>::infinity()) {
+    fail(ErrorCode::kInternal, "sampler: every candidate token has a logit of -inf");
+  }
+  return static_cast<int32_t>(best);
+}
+
 Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
     : params_(params),
       vocab_size_(vocab_size),
@@ -65,6 +87,7 @@ std::vector<StepKind> Sampler::active_steps() const {
 }
 
 int32_t Sampler::sample(std::span<const float> logits) {
+  if (greedy() && steps_.empty()) return argmax(logits);
   candidates_.fill(logits);
   for (const auto& step : steps_) step->apply(candidates_);
   if (!greedy()) return draw();

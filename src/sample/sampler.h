@@ -79,6 +79,7 @@ class Sampler {
 
  private:
   int32_t draw();
+  int32_t argmax(std::span<const float> logits);
 
   SamplingParams params_;
   int32_t vocab_size_;

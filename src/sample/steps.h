@@ -46,19 +46,29 @@ class LogitBiasStep final : public SamplingStep {
 
 // Keeps exactly min(k, size) candidates: the k best by (logit, then lower id). A tie at the k-th
 // place is broken by token id, so the result is deterministic; HF's TopKLogitsWarper would keep
-// every tied token instead, llama.cpp keeps k.
+// every tied token instead, llama.cpp keeps k. Leaves them sorted.
+//
+// For k up to kHeapMaxK one pass keeps a k-entry heap of the best so far: almost every token is
+// rejected by one comparison with the heap's worst, O(size + k log k). Larger k use nth_element
+// (O(size) with a larger constant) and a sort of k.
 class TopKStep final : public SamplingStep {
  public:
+  static constexpr size_t kHeapMaxK = 1024;
   explicit TopKStep(int32_t k);
   StepKind kind() const override { return StepKind::kTopK; }
   void apply(Candidates& candidates) override;
 
  private:
   size_t k_;
+  std::vector<Candidate> heap_;  // capacity k (small k only)
 };
 
 // Keeps the smallest prefix of the candidates, best first, whose probabilities (softmax over the
 // current set) sum to >= p. At least one token is kept.
+//
+// Without sorting the set: a histogram of probability mass by distance from the best logit
+// (1/8-nat buckets) finds the bucket where the mass reaches p; only the tokens up to that bucket
+// are partitioned out and sorted. So the cost is O(size) plus a sort of roughly the kept tokens.
 class TopPStep final : public SamplingStep {
  public:
   explicit TopPStep(float p);

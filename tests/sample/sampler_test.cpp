@@ -102,6 +102,19 @@ TEST(Greedy, HonoursLogitBiasAndPenalties) {
   EXPECT_EQ(sampler.sample(logits), 0);
 }
 
+TEST(Greedy, NaNIsAnErrorNamingTheToken) {
+  SamplingParams params;
+  params.temperature = 0.0f;
+  Sampler sampler(params, 3);
+  try {
+    sampler.sample(std::vector<float>{1.0f, 2.0f, NAN});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInternal);
+    EXPECT_NE(std::string(e.what()).find("token 2 is NaN"), std::string::npos);
+  }
+}
+
 TEST(Greedy, AllMinusInfinityIsAnError) {
   SamplingParams params;
   params.temperature = 0.0f;

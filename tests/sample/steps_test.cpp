@@ -1,7 +1,9 @@
 // Each step of the chain alone, on small examples computed by hand.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -218,6 +220,91 @@ TEST(TypicalP, CanDropTheMostLikelyToken) {
   Candidates c = filled(logits_of({0.4, 0.2, 0.2, 0.2}));
   TypicalPStep(0.5f, 4).apply(c);
   EXPECT_EQ(ids(c), (std::vector<int32_t>{1, 2, 3}));
+}
+
+// --- large sets: the fast paths against a plain full sort ------------------------------------
+
+// Logits with many exact ties (200 levels), spread like a model's: a few high, most low.
+std::vector<float> tied_logits(size_t n, uint32_t salt) {
+  std::vector<float> out(n);
+  uint32_t x = 2463534242u ^ salt;
+  for (float& l : out) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    const double u = static_cast<double>(x % 200) / 200.0;
+    l = static_cast<float>(-4.0 + 14.0 * std::pow(u, 6.0));
+  }
+  return out;
+}
+
+// The reference: every candidate, fully sorted by the chain's ranking, with probabilities.
+Candidates fully_sorted(const std::vector<float>& logits) {
+  Candidates c = filled(logits);
+  c.softmax();
+  c.sort_all();
+  return c;
+}
+
+TEST(LargeSets, TopKHeapAndSelectPathsMatchAFullSort) {
+  const std::vector<float> logits = tied_logits(50000, 1);
+  const Candidates reference = fully_sorted(logits);
+  for (int32_t k : {1, 7, 40, 1024, 1025, 5000}) {  // <= 1024: heap; above: nth_element
+    Candidates c = filled(logits);
+    TopKStep(k).apply(c);
+    ASSERT_EQ(c.size(), static_cast<size_t>(k));
+    EXPECT_EQ(c.sorted_prefix(), static_cast<size_t>(k));
+    for (size_t i = 0; i < c.size(); ++i) {
+      ASSERT_EQ(c[i].id, reference[i].id) << "k " << k << " rank " << i;
+    }
+  }
+}
+
+TEST(LargeSets, TopPHistogramMatchesAFullSort) {
+  for (uint32_t salt : {1u, 2u, 3u}) {
+    const std::vector<float> logits = tied_logits(50000, salt);
+    const Candidates reference = fully_sorted(logits);
+    for (float p : {0.05f, 0.3f, 0.9f, 0.99f, 0.9999f}) {
+      size_t expected = 0;
+      double cumulative = 0.0;
+      while (expected < reference.size() && cumulative < p)
+        cumulative += reference[expected++].prob;
+      Candidates c = filled(logits);
+      TopPStep(p).apply(c);
+      ASSERT_EQ(c.size(), expected) << "p " << p << " salt " << salt;
+      for (size_t i = 0; i < c.size(); ++i) ASSERT_EQ(c[i].id, reference[i].id);
+    }
+  }
+}
+
+TEST(LargeSets, TypicalPHistogramMatchesAFullSort) {
+  const std::vector<float> logits = tied_logits(20000, 4);
+  for (float mass : {0.2f, 0.9f, 0.999f}) {
+    // Reference: score every token and sort them all by (score, ranking).
+    Candidates all = filled(logits);
+    all.softmax();
+    double entropy = 0.0;
+    for (const Candidate& e : all.entries()) {
+      if (e.prob > 0.0f) entropy -= static_cast<double>(e.prob) * std::log(e.prob);
+    }
+    std::vector<std::pair<float, Candidate>> scored;
+    for (const Candidate& e : all.entries()) {
+      scored.push_back(
+          {static_cast<float>(std::abs(-std::log(static_cast<double>(e.prob)) - entropy)), e});
+    }
+    std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
+      return a.first < b.first || (a.first == b.first && ranks_before(a.second, b.second));
+    });
+    size_t expected = 0;
+    double cumulative = 0.0;
+    while (expected < scored.size() && cumulative < mass) {
+      cumulative += scored[expected++].second.prob;
+    }
+    Candidates c = filled(logits);
+    TypicalPStep(mass, 20000).apply(c);
+    ASSERT_EQ(c.size(), expected) << mass;
+    for (size_t i = 0; i < c.size(); ++i) ASSERT_EQ(c[i].id, scored[i].second.id) << i;
+  }
 }
 
 // --- temperature -----------------------------------------------------------------------------
