@@ -7,6 +7,9 @@
 // src/dst need no alignment. Output is bit-exact with ggml's reference C code
 // (dequantize_row_*, quantize_row_*_ref, the latter without importance matrix).
 //
+// Rows holding NaN or Inf quantize to valid (if meaningless) blocks, as in ggml; callers that
+// care validate rows first.
+//
 // Errors: a type this library cannot handle throws loom::Error(kUnsupported) naming it; n that
 // is negative or not a multiple of the block size, or a null pointer with n > 0, throws
 // loom::Error(kInvalidArgument). Nothing allocates; all functions are thread-safe on disjoint

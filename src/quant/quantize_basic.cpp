@@ -42,9 +42,12 @@ void min_max(const float* x, int n, float* min_out, float* max_out) {
   *max_out = max;
 }
 
-// Truncating float-to-int conversion of a value already offset by +0.5 (so: round half up).
+// Truncating float-to-int conversion of a value already offset by +0.5 (so: round half up),
+// clamped to the top code: ggml's MIN(top, (int8_t)v) for every v a finite row produces
+// (v > 0). A NaN (from Inf/NaN input) gives 0 instead of an undefined conversion.
 int trunc_code(float v, int top) {
-  return std::min(top, static_cast<int>(v));
+  if (v >= static_cast<float>(top)) return top;
+  return v > 0.0f ? static_cast<int>(v) : 0;
 }
 
 }  // namespace
@@ -134,8 +137,12 @@ void quant_q8_0(const float* x, void* dst, int64_t n) {
     const float d = amax / 127;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     store_half(blk.d, d);
-    // roundf: halves away from zero, as ggml.
-    for (int j = 0; j < kQK; ++j) blk.qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+    // roundf: halves away from zero, as ggml. |x * id| <= 127 for finite rows; the clamp only
+    // keeps NaN/Inf input from an undefined float-to-int conversion.
+    for (int j = 0; j < kQK; ++j) {
+      const float v = std::fmax(-127.0f, std::fmin(127.0f, x[j] * id));
+      blk.qs[j] = static_cast<int8_t>(std::round(v));
+    }
   }
 }
 

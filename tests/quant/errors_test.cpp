@@ -2,6 +2,7 @@
 // not handle, throw loom::Error with the right category and a message naming the type.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,24 @@ TEST(QuantErrors, UnsupportedTypesNameTheType) {
                ErrorCode::kUnsupported, "MXFP4");
   expect_error([&] { dequantize_row(static_cast<DType>(4), b.data(), f.data(), 32); },
                ErrorCode::kUnsupported, "id 4");
+}
+
+// NaN/Inf weights are not an error (ggml accepts them too), but must not reach undefined
+// behaviour (run under the sanitizer build) or write outside the row.
+TEST(QuantErrors, NonFiniteInputStaysInBounds) {
+  std::vector<float> x(512, 0.5f);
+  x[3] = std::numeric_limits<float>::quiet_NaN();
+  x[40] = std::numeric_limits<float>::infinity();
+  x[300] = -std::numeric_limits<float>::infinity();
+  for (DType t : kSupported) {
+    const size_t bytes = *row_bytes(t, 512);
+    std::vector<uint8_t> q(bytes + 16, 0xCD);
+    quantize_row(t, x.data(), q.data(), 512);
+    for (size_t i = bytes; i < q.size(); ++i) ASSERT_EQ(q[i], 0xCD) << dtype_name(t);
+    std::vector<float> y(512 + 4, 7.0f);
+    dequantize_row(t, q.data(), y.data(), 512);
+    for (size_t i = 512; i < y.size(); ++i) ASSERT_EQ(y[i], 7.0f) << dtype_name(t);
+  }
 }
 
 }  // namespace

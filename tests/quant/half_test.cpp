@@ -151,7 +151,9 @@ TEST(Half, MatchesF16CHardware) {
     uint32_t b = any(rng);
     if (i % 2) b = (b & 0x807FFFFFu) | ((100u + (b >> 8) % 46u) << 23);
     const float f = from_bits(b);
-    ASSERT_EQ(fp32_to_fp16(f), _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT)) << std::hex << b;
+    // _mm_cvtps_ph rather than _cvtss_sh, whose clang macro uses a C99 compound literal.
+    const __m128i hw = _mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT);
+    ASSERT_EQ(fp32_to_fp16(f), static_cast<uint16_t>(_mm_extract_epi16(hw, 0))) << std::hex << b;
   }
 }
 #endif
