@@ -112,32 +112,29 @@ void dequant_q5_k(const void* src, float* dst, int64_t n) {
   }
 }
 
-// Q6_K: two halves of 128; half h uses ql[64h ..], qh[32h ..], scales[8h ..]. For l = 0..31:
-//   element 128h + l      = low nibble of ql[l]      | bits 0-1 of qh[l] << 4
-//   element 128h + 32 + l = low nibble of ql[l + 32] | bits 2-3 of qh[l] << 4
-//   element 128h + 64 + l = high nibble of ql[l]     | bits 4-5 of qh[l] << 4
-//   element 128h + 96 + l = high nibble of ql[l + 32]| bits 6-7 of qh[l] << 4
-// each minus 32; the sub-block of 16 is (element index within the block) / 16.
+// Q6_K: two halves of 128; half h uses ql[64h ..], qh[32h ..], scales[8h ..]. Quarter k (k =
+// 0..3) of a half holds elements 32k + l (l = 0..31) as
+//   nibble k / 2 (low, high) of ql[32 * (k % 2) + l]  |  bits 2k..2k+1 of qh[l] << 4,
+// minus 32; sub-block (16 elements) 2k + l / 16 of the half. ggml computes (d * sc) * q; the
+// product d * sc is the same float for all 16 elements of a sub-block, so it is hoisted.
 void dequant_q6_k(const void* src, float* dst, int64_t n) {
   const auto* blocks = static_cast<const BlockQ6_K*>(src);
-  for (int64_t b = 0; b < n / kQK_K; ++b, dst += kQK_K) {
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
     const BlockQ6_K& blk = blocks[b];
     const float d = load_half(blk.d);
     for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = blk.ql + 64 * h;
       const uint8_t* qh = blk.qh + 32 * h;
-      const int8_t* sc = blk.scales + 8 * h;
-      float* y = dst + 128 * h;
-      for (int l = 0; l < 32; ++l) {
-        const int is = l / 16;
-        const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        y[l] = d * static_cast<float>(sc[is]) * static_cast<float>(q1);
-        y[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
-        y[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
-        y[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
+      for (int k = 0; k < 4; ++k) {
+        const uint8_t* ql = blk.ql + 64 * h + 32 * (k % 2);
+        const int nibble_shift = 4 * (k / 2);
+        const int high_shift = 2 * k;
+        for (int sub = 0; sub < 2; ++sub) {
+          const float ds = d * static_cast<float>(blk.scales[8 * h + 2 * k + sub]);
+          for (int l = 16 * sub; l < 16 * sub + 16; ++l) {
+            const int q = ((ql[l] >> nibble_shift) & 0xF) | (((qh[l] >> high_shift) & 3) << 4);
+            *dst++ = ds * static_cast<float>(q - 32);
+          }
+        }
       }
     }
   }
