@@ -54,9 +54,9 @@ BpeModel::BpeModel(Vocab vocab, const std::vector<BpeMerge>& merges, BpeOptions 
     auto id = vocab_.find(fmt::format("<0x{:02X}>", b));
     byte_ids_[b] = id ? *id : -1;
   }
-  merges_.reserve(merges.size());
+  merges_ = PairMap(merges.size());
   for (const BpeMerge& m : merges) {
-    merges_.emplace(pair_key(m.left, m.right), MergeTarget{m.rank, m.result});
+    merges_.insert(m.left, m.right, {m.rank, m.result});
   }
 }
 
@@ -176,8 +176,9 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& ids) cons
   auto consider = [&](int32_t left) {
     int32_t right = symbols[left].next;
     if (right < 0) return;
-    auto it = merges_.find(pair_key(symbols[left].id, symbols[right].id));
-    if (it != merges_.end()) queue.push({it->second.rank, left, it->second.new_id});
+    if (const PairMap::Value* m = merges_.find(symbols[left].id, symbols[right].id)) {
+      queue.push({m->rank, left, m->result});
+    }
   };
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) consider(i);
 
@@ -188,8 +189,8 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& ids) cons
     if (!left.alive || left.next < 0) continue;
     Symbol& right = symbols[left.next];
     // Stale entry: the pair at this position changed since it was queued.
-    auto it = merges_.find(pair_key(left.id, right.id));
-    if (it == merges_.end() || it->second.new_id != top.new_id) continue;
+    const PairMap::Value* m = merges_.find(left.id, right.id);
+    if (m == nullptr || m->result != top.new_id) continue;
     left.id = top.new_id;
     right.alive = false;
     left.next = right.next;

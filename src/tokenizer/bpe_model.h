@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "tokenizer/pair_map.h"
 #include "tokenizer/pipeline.h"
 #include "tokenizer/vocab.h"
 
@@ -62,19 +63,12 @@ class BpeModel final : public Model {
   std::optional<int32_t> unk_id() const override { return unk_id_; }
 
  private:
-  struct MergeTarget {
-    uint32_t rank;
-    int32_t new_id;
-  };
-  static uint64_t pair_key(int32_t a, int32_t b) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-  }
   void merge_word(std::string_view word, std::vector<int32_t>& ids) const;
 
   Vocab vocab_;
   BpeOptions options_;
   std::optional<int32_t> unk_id_;
-  std::unordered_map<uint64_t, MergeTarget> merges_;
+  PairMap merges_;
   std::array<int32_t, 256> byte_ids_{};  // id of "<0xXX>", -1 when absent
   uint64_t serial_;                      // identifies this model in the per-thread word caches
 };

