@@ -16,5 +16,7 @@ struct Command {
 };
 
 Command add_inspect(CLI::App& app);
+Command add_logits(CLI::App& app);
+Command add_run(CLI::App& app);
 
 }  // namespace loom::cli

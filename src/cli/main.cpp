@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
 
   const std::vector<loom::cli::Command> commands = {
       loom::cli::add_inspect(app),
+      loom::cli::add_run(app),
+      loom::cli::add_logits(app),
   };
 
   try {

@@ -1,0 +1,135 @@
+// Backend — the one narrow interface between model code and compute. Model code calls these
+// ops on tensors that live on the backend; it never contains SIMD, threads or CUDA. The CPU
+// backend is the first implementation; a CUDA backend implements the same interface.
+//
+// Conventions: activations are float32, row-major, contiguous; a "matrix" weight is
+// [out_features, in_features] in any dtype the backend supports (rows are quantization-block
+// aligned), as stored in GGUF and safetensors. Ops write into caller-provided outputs sized by
+// the caller (no allocation on the hot path).
+// Thread-safety: a backend runs one op at a time (the engine's step loop); ops parallelise
+// internally.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/tensor.h"
+
+namespace loom {
+
+// A float32 activation buffer owned by a backend: [rows, cols].
+class Activations {
+ public:
+  Activations() = default;
+  Activations(int64_t rows, int64_t cols) { resize(rows, cols); }
+  void resize(int64_t rows, int64_t cols) {
+    rows_ = rows;
+    cols_ = cols;
+    if (static_cast<size_t>(rows * cols) > data_.size()) data_.resize(rows * cols);
+  }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  float* row(int64_t r) { return data_.data() + r * cols_; }
+  const float* row(int64_t r) const { return data_.data() + r * cols_; }
+  float* data() { return data_.data(); }
+  const float* data() const { return data_.data(); }
+
+ private:
+  int64_t rows_ = 0, cols_ = 0;
+  std::vector<float> data_;  // grows, never shrinks: buffers are sized once per batch shape
+};
+
+enum class RopeStyle {
+  kNeox,        // rotate (i, i + d/2): HF's rotate_half; qwen, gemma, phi3, HF llama weights
+  kInterleaved  // rotate (2i, 2i + 1): llama.cpp's "normal" rope on its permuted llama Q/K
+};
+
+// Precomputed rotary frequencies (scaling already applied).
+struct RopeTable {
+  RopeStyle style = RopeStyle::kNeox;
+  int64_t dims = 0;             // rotated dimensions per head (<= head_dim)
+  std::vector<float> inv_freq;  // dims / 2
+  float position_scale = 1.0f;  // linear scaling divides positions
+};
+
+// Paged KV cache storage for one model: per layer, n_blocks blocks of block_size tokens, each
+// token holding n_kv_heads x head_dim keys and values (float32).
+class KvCache {
+ public:
+  KvCache(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim, int64_t block_size,
+          int64_t n_blocks);
+  int64_t block_size() const { return block_size_; }
+  int64_t n_blocks() const { return n_blocks_; }
+  int64_t token_stride() const { return n_kv_heads_ * head_dim_; }
+  // Pointer to the K (or V) vector of token slot `slot` (= block * block_size + offset).
+  float* k(int64_t layer, int64_t slot) { return k_[layer].data() + slot * token_stride(); }
+  float* v(int64_t layer, int64_t slot) { return v_[layer].data() + slot * token_stride(); }
+  const float* k(int64_t layer, int64_t slot) const {
+    return k_[layer].data() + slot * token_stride();
+  }
+  const float* v(int64_t layer, int64_t slot) const {
+    return v_[layer].data() + slot * token_stride();
+  }
+  uint64_t bytes() const;
+
+ private:
+  int64_t n_kv_heads_, head_dim_, block_size_, n_blocks_;
+  std::vector<std::vector<float>> k_, v_;
+};
+
+// One sequence's part of a batch: `n_tokens` consecutive rows of the batch's activations,
+// at positions start_pos .. start_pos + n_tokens - 1, whose KV slots are found through
+// `block_table` (block ids in the KvCache).
+struct SeqSlice {
+  int64_t first_row = 0;
+  int64_t n_tokens = 0;
+  int64_t start_pos = 0;
+  std::span<const int32_t> block_table;
+};
+
+struct AttentionParams {
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  float scale = 1.0f;
+  float softcap = 0.0f;        // gemma2: tanh soft-capping of scores (0 = off)
+  int64_t sliding_window = 0;  // attend to the last `sliding_window` positions (0 = all)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // out[i] = table[ids[i]] (table [vocab, hidden] in any supported dtype).
+  virtual void embed(const TensorView& table, std::span<const int32_t> ids, Activations& out) = 0;
+  // y = x @ w^T (+ bias): x [n, k], w [m, k], y [n, m]. bias may be null.
+  virtual void matmul(const Activations& x, const TensorView& w, const TensorView* bias,
+                      Activations& y) = 0;
+  // Row-wise RMSNorm over groups of `group` columns (group = cols for a whole row, head_dim
+  // for per-head q/k norms): y = x / sqrt(mean(x^2) + eps) * (weight + weight_offset).
+  virtual void rms_norm(const Activations& x, const TensorView& weight, float eps,
+                        float weight_offset, int64_t group, Activations& y) = 0;
+  virtual void layer_norm(const Activations& x, const TensorView& weight, const TensorView* bias,
+                          float eps, Activations& y) = 0;
+  // Rotates heads of x ([n, n_heads * head_dim]) in place; positions has one entry per row.
+  virtual void rope(Activations& x, int64_t n_heads, int64_t head_dim,
+                    std::span<const int32_t> positions, const RopeTable& table) = 0;
+  // Writes the rows' K and V into their cache slots, then for each query row attends over its
+  // sequence's positions [0, pos] (causal). q [n, n_heads * head_dim] -> out, same shape.
+  virtual void attention(const Activations& q, const Activations& k, const Activations& v,
+                         KvCache& cache, int64_t layer, std::span<const SeqSlice> seqs,
+                         const AttentionParams& p, Activations& out) = 0;
+  // out = silu(gate) * up (SwiGLU) or gelu variants.
+  virtual void swiglu(const Activations& gate, const Activations& up, Activations& out) = 0;
+  virtual void add(Activations& acc, const Activations& x) = 0;  // acc += x
+};
+
+// The CPU backend with `n_threads` threads (the caller's included).
+std::unique_ptr<Backend> make_cpu_backend(int n_threads);
+
+}  // namespace loom

@@ -1,0 +1,113 @@
+// loom run -m MODEL [-p TEXT | -f FILE | --ids 1,2,3] [-n N] [--temp T] [--top-k K] [--top-p P]
+//          [--min-p P] [--seed S] [--chat] [-t THREADS] [--json]
+// Streams generated text to stdout as it becomes valid UTF-8; --json prints
+// {"prompt_ids", "ids", "text", "finish_reason"} at the end instead.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/model_loading.h"
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "engine/generator.h"
+
+namespace loom::cli {
+
+namespace {
+
+struct RunArgs {
+  std::string model, prompt, file, ids;
+  int64_t n_predict = 128;
+  float temp = 0.8f, top_p = 1.0f, min_p = 0.0f, typical_p = 1.0f, repeat_penalty = 1.0f;
+  int32_t top_k = 40;
+  std::optional<uint64_t> seed;
+  bool chat = false, json = false, ignore_eos = false;
+  std::vector<std::string> stop;
+  int threads = 0;
+  int64_t ctx = 0;
+};
+
+int run_run(const RunArgs& a) {
+  const int given = !a.prompt.empty() + !a.file.empty() + !a.ids.empty();
+  if (given != 1) fail(ErrorCode::kInvalidArgument, "give exactly one of -p, -f or --ids");
+  if (a.chat && !a.ids.empty()) fail(ErrorCode::kInvalidArgument, "--chat needs text, not --ids");
+  LoadedModel m = load_model(a.model, a.threads, /*want_tokenizer=*/true);
+
+  std::vector<int32_t> prompt;
+  if (!a.ids.empty()) {
+    prompt = parse_id_list(a.ids);
+  } else {
+    const std::string text = a.file.empty() ? a.prompt : read_text_file(a.file);
+    const tokenizer::Tokenizer& tok = m.require_tokenizer();
+    if (a.chat) {
+      const std::string rendered = render_chat(m, {{{"role", "user"}, {"content", text}}}, true);
+      prompt = tok.encode(rendered, /*add_special_tokens=*/false);
+    } else {
+      prompt = tok.encode(text, /*add_special_tokens=*/true);
+    }
+  }
+
+  GenerationOptions opt;
+  opt.max_tokens = a.n_predict;
+  opt.sampling.temperature = a.temp;
+  opt.sampling.top_k = a.temp == 0.0f ? 0 : a.top_k;
+  opt.sampling.top_p = a.top_p;
+  opt.sampling.min_p = a.min_p;
+  opt.sampling.typical_p = a.typical_p;
+  opt.sampling.repetition_penalty = a.repeat_penalty;
+  opt.sampling.seed = a.seed;
+  opt.stop = a.stop;
+  opt.eos_ids = m.eos_ids();
+  opt.ignore_eos = a.ignore_eos;
+
+  const int64_t ctx = a.ctx > 0 ? a.ctx : m.model->info().context_length;
+  Generator gen(*m.model, m.tokenizer ? &*m.tokenizer : nullptr, ctx);
+  auto stream = [&](std::string_view text) {
+    if (a.json) return;
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  };
+  GenerationResult r = gen.generate(prompt, opt, stream);
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["prompt_ids"] = r.prompt_ids;
+    j["ids"] = r.ids;
+    j["text"] = r.text;
+    j["finish_reason"] = r.finish_reason;
+    fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } else {
+    std::fputc('\n', stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_run(CLI::App& app) {
+  auto* cmd = app.add_subcommand("run", "Generate text (or ids) from a prompt");
+  auto a = std::make_shared<RunArgs>();
+  cmd->add_option("-m,--model", a->model, "a .gguf file or a Hugging Face model folder")
+      ->required();
+  cmd->add_option("-p,--prompt", a->prompt, "prompt text");
+  cmd->add_option("-f,--file", a->file, "read the prompt from a file");
+  cmd->add_option("--ids", a->ids, "prompt as token ids, e.g. 1,2,3");
+  cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate (default 128)");
+  cmd->add_option("--temp", a->temp, "temperature; 0 = greedy (default 0.8)");
+  cmd->add_option("--top-k", a->top_k, "top-k (default 40; 0 = off)");
+  cmd->add_option("--top-p", a->top_p, "top-p (default 1 = off)");
+  cmd->add_option("--min-p", a->min_p, "min-p (default 0 = off)");
+  cmd->add_option("--typical-p", a->typical_p, "typical-p (default 1 = off)");
+  cmd->add_option("--repeat-penalty", a->repeat_penalty, "repetition penalty (default 1 = off)");
+  cmd->add_option("--seed", a->seed, "RNG seed (same seed, same output)");
+  cmd->add_option("--stop", a->stop, "stop string (repeatable)");
+  cmd->add_flag("--chat", a->chat, "apply the model's chat template to the prompt");
+  cmd->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
+  cmd->add_option("-c,--ctx", a->ctx, "context size in tokens (default: the model's)");
+  cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
+  cmd->add_flag("--json", a->json, "print prompt_ids, ids, text and finish_reason as JSON");
+  return {cmd, [a] { return run_run(*a); }};
+}
+
+}  // namespace loom::cli

@@ -1,0 +1,122 @@
+#include "cli/model_loading.h"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <thread>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+#include "io/gguf.h"
+#include "io/json_util.h"
+#include "template/chat_template.h"
+
+namespace loom::cli {
+
+const tokenizer::Tokenizer& LoadedModel::require_tokenizer() const {
+  if (!tokenizer) {
+    fail(ErrorCode::kNotFound,
+         "{}: the model has no tokenizer (tokenizer.json or GGUF vocabulary); use --ids",
+         spec.path);
+  }
+  return *tokenizer;
+}
+
+std::vector<int32_t> LoadedModel::eos_ids() const {
+  std::vector<int32_t> ids;
+  for (int64_t id : spec.hparams.eos_token_ids) ids.push_back(static_cast<int32_t>(id));
+  if (tokenizer && tokenizer->special_ids().eos) {
+    int32_t e = *tokenizer->special_ids().eos;
+    if (std::find(ids.begin(), ids.end(), e) == ids.end()) ids.push_back(e);
+  }
+  return ids;
+}
+
+LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer) {
+  LoadedModel m;
+  m.spec = load_model_spec(path);
+  m.backend = make_cpu_backend(threads > 0 ? threads : default_threads());
+  m.model = load_causal_lm(m.spec, *m.backend);
+  if (want_tokenizer && !m.spec.tokenizer.file.empty() && m.spec.format == ModelFormat::kHfFolder &&
+      m.spec.tokenizer.file.ends_with("tokenizer.json")) {
+    m.tokenizer.emplace(tokenizer::Tokenizer::from_hf_json(m.spec.tokenizer.file));
+  }
+  return m;
+}
+
+std::vector<int32_t> parse_id_list(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::string s = text;
+  std::replace_if(
+      s.begin(), s.end(), [](char c) { return c == '[' || c == ']' || c == ','; }, ' ');
+  size_t i = 0, index = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t')) ++i;
+    if (i >= s.size()) break;
+    size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '\n' && s[j] != '\t') ++j;
+    int32_t v = 0;
+    auto [p, ec] = std::from_chars(s.data() + i, s.data() + j, v);
+    if (ec != std::errc() || p != s.data() + j || v < 0) {
+      fail(ErrorCode::kInvalidArgument, "token id #{} '{}' is not a non-negative integer", index,
+           s.substr(i, j - i));
+    }
+    ids.push_back(v);
+    ++index;
+    i = j;
+  }
+  return ids;
+}
+
+std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& messages,
+                        bool add_generation_prompt) {
+  namespace fs = std::filesystem;
+  std::optional<jinja::ChatTemplate> tmpl;
+  if (const GgufFile* g = m.spec.gguf()) {
+    auto source = g->get_string("tokenizer.chat_template");
+    if (!source) fail(ErrorCode::kNotFound, "{}: no tokenizer.chat_template", m.spec.path);
+    nlohmann::ordered_json special = nlohmann::ordered_json::object();
+    const GgufArray* tokens = g->get_array("tokenizer.ggml.tokens");
+    auto token_text = [&](const char* key) -> std::optional<std::string> {
+      auto id = g->get_int(key);
+      if (!id || tokens == nullptr || *id < 0 || *id >= static_cast<int64_t>(tokens->items.size()))
+        return std::nullopt;
+      const std::string* s = tokens->items[*id].as_string();
+      return s ? std::optional<std::string>(*s) : std::nullopt;
+    };
+    if (auto b = token_text("tokenizer.ggml.bos_token_id")) special["bos_token"] = *b;
+    if (auto e = token_text("tokenizer.ggml.eos_token_id")) special["eos_token"] = *e;
+    tmpl.emplace(*source, special, m.spec.path + ": tokenizer.chat_template");
+  } else {
+    const fs::path dir(m.spec.path);
+    nlohmann::ordered_json config = nlohmann::ordered_json::object();
+    if (fs::exists(dir / "tokenizer_config.json")) {
+      const std::string text = read_text_file((dir / "tokenizer_config.json").string());
+      try {
+        config = nlohmann::ordered_json::parse(text);
+      } catch (const nlohmann::json::exception& e) {
+        fail(ErrorCode::kCorruption, "{}: not valid JSON: {}",
+             (dir / "tokenizer_config.json").string(), e.what());
+      }
+    }
+    std::optional<std::string> jinja_file;
+    if (fs::exists(dir / "chat_template.jinja")) {
+      jinja_file = read_text_file((dir / "chat_template.jinja").string());
+    }
+    if (!jinja_file && !config.contains("chat_template")) {
+      fail(ErrorCode::kNotFound, "{}: the model has no chat template", m.spec.path);
+    }
+    tmpl.emplace(jinja::ChatTemplate::from_tokenizer_config(config, jinja_file));
+  }
+  jinja::ChatRequest req;
+  req.messages = messages;
+  req.add_generation_prompt = add_generation_prompt;
+  return tmpl->apply(req);
+}
+
+int default_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+}  // namespace loom::cli

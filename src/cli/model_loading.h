@@ -1,0 +1,43 @@
+// What the model-running subcommands share: loading a model (spec, backend, network, tokenizer)
+// and parsing id lists.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "io/model_spec.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loom::cli {
+
+struct LoadedModel {
+  ModelSpec spec;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<CausalLM> model;
+  std::optional<tokenizer::Tokenizer> tokenizer;  // absent when the model ships none
+
+  // The tokenizer, or kNotFound saying the model has none.
+  const tokenizer::Tokenizer& require_tokenizer() const;
+  // EOS ids from the config and the tokenizer.
+  std::vector<int32_t> eos_ids() const;
+};
+
+LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer);
+
+// Renders `messages` (a JSON array of {role, content}) with the model's chat template
+// (tokenizer_config.json / chat_template.jinja, or GGUF tokenizer.chat_template).
+std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& messages,
+                        bool add_generation_prompt);
+
+// "1,2,3" or "[1, 2, 3]" -> ids; kInvalidArgument naming the bad element.
+std::vector<int32_t> parse_id_list(const std::string& text);
+
+int default_threads();
+
+}  // namespace loom::cli

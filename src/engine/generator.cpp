@@ -1,0 +1,130 @@
+#include "engine/generator.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "sample/stop_strings.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loom {
+
+Generator::Generator(CausalLM& model, const tokenizer::Tokenizer* tokenizer, int64_t context_tokens,
+                     int64_t block_size)
+    : model_(model),
+      tokenizer_(tokenizer),
+      context_tokens_(std::min(context_tokens, model.info().context_length)),
+      block_size_(block_size),
+      cache_(model.make_kv_cache((context_tokens_ + block_size - 1) / block_size, block_size)),
+      allocator_((context_tokens_ + block_size - 1) / block_size) {}
+
+void Generator::check_ids(std::span<const int32_t> ids) const {
+  const int64_t vocab = model_.info().vocab_size;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab) {
+      fail(ErrorCode::kInvalidArgument,
+           "token id {} (position {}) is outside the vocabulary [0, {})", ids[i], i, vocab);
+    }
+  }
+}
+
+void Generator::run(std::span<const int32_t> ids, int64_t start, bool all_rows,
+                    Activations& logits) {
+  LOOM_ASSERT(table_.reserve(allocator_, start + static_cast<int64_t>(ids.size()), block_size_));
+  batch_.clear();
+  batch_.add_sequence(ids, start, table_.blocks, all_rows);
+  model_.forward(batch_, cache_, logits);
+}
+
+std::vector<float> Generator::all_logits(std::span<const int32_t> ids, int64_t chunk) {
+  check_ids(ids);
+  const int64_t n = static_cast<int64_t>(ids.size());
+  if (n > context_tokens_) {
+    fail(ErrorCode::kOutOfRange, "{} tokens do not fit the context of {} tokens", n,
+         context_tokens_);
+  }
+  const int64_t vocab = model_.info().vocab_size;
+  std::vector<float> out(static_cast<size_t>(n * vocab));
+  table_.release_all(allocator_);
+  for (int64_t start = 0; start < n; start += chunk) {
+    const int64_t len = std::min(chunk, n - start);
+    run(ids.subspan(start, len), start, true, logits_);
+    std::copy_n(logits_.data(), len * vocab, out.data() + start * vocab);
+  }
+  table_.release_all(allocator_);
+  return out;
+}
+
+GenerationResult Generator::generate(std::span<const int32_t> prompt,
+                                     const GenerationOptions& options,
+                                     const std::function<void(std::string_view)>& on_text) {
+  check_ids(prompt);
+  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+  if (n_prompt == 0) fail(ErrorCode::kInvalidArgument, "the prompt is empty");
+  if (n_prompt >= context_tokens_) {
+    fail(ErrorCode::kOutOfRange,
+         "the prompt has {} tokens but the context holds {} (prompt plus at least one generated "
+         "token); shorten the prompt or raise the context size",
+         n_prompt, context_tokens_);
+  }
+  if (options.max_tokens < 0) fail(ErrorCode::kInvalidArgument, "max tokens must be >= 0");
+  const int32_t vocab = static_cast<int32_t>(model_.info().vocab_size);
+  sample::Sampler sampler(options.sampling, vocab);
+  sampler.accept_prompt(prompt);
+
+  GenerationResult result;
+  result.prompt_ids.assign(prompt.begin(), prompt.end());
+  result.finish_reason = "length";
+  std::optional<tokenizer::IncrementalDecoder> detok;
+  if (tokenizer_ != nullptr) detok.emplace(*tokenizer_, /*skip_special_tokens=*/true);
+  sample::StopStringMatcher stops(options.stop);
+  auto emit = [&](std::string_view text) {
+    if (text.empty()) return;
+    result.text += text;
+    if (on_text) on_text(text);
+  };
+
+  table_.release_all(allocator_);
+  for (int64_t start = 0; start < n_prompt; start += options.prefill_chunk) {
+    const int64_t len = std::min(options.prefill_chunk, n_prompt - start);
+    run(prompt.subspan(start, len), start, false, logits_);
+  }
+  int64_t pos = n_prompt;
+  bool stopped = false;
+  for (int64_t i = 0; i < options.max_tokens; ++i) {
+    const int32_t token = sampler.sample(std::span<const float>(logits_.row(0), vocab));
+    sampler.accept(token);
+    result.ids.push_back(token);
+    const bool is_eos =
+        std::find(options.eos_ids.begin(), options.eos_ids.end(), token) != options.eos_ids.end();
+    if (is_eos && !options.ignore_eos) {
+      result.finish_reason = "stop";
+      break;
+    }
+    if (detok) {
+      auto r = stops.push(detok->step(token));
+      emit(r.text);
+      if (r.stopped) {
+        result.finish_reason = "stop";
+        stopped = true;
+        break;
+      }
+    }
+    if (i + 1 == options.max_tokens) break;
+    if (pos + 1 >= context_tokens_) break;  // context full: finish_reason stays "length"
+    const int32_t next[1] = {token};
+    run(next, pos, false, logits_);
+    ++pos;
+  }
+  if (detok && !stopped) {
+    auto r = stops.push(detok->finish());
+    emit(r.text);
+    if (!r.stopped)
+      emit(stops.flush());
+    else
+      result.finish_reason = "stop";
+  }
+  table_.release_all(allocator_);
+  return result;
+}
+
+}  // namespace loom

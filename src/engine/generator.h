@@ -1,0 +1,73 @@
+// Generator — one sequence at a time through a CausalLM: chunked prefill of the prompt into the
+// paged KV cache, then decode steps with the sampler chain, stop strings, EOS and max-tokens
+// handling, streaming UTF-8-safe text. `loom run` is this; the server's scheduler runs many
+// sequences through the same model and cache layout.
+// Thread-safety: one generate() at a time per Generator.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/kv_blocks.h"
+#include "model/model.h"
+#include "sample/sampler.h"
+
+namespace loom {
+
+namespace tokenizer {
+class Tokenizer;
+}
+
+struct GenerationOptions {
+  int64_t max_tokens = 128;
+  sample::SamplingParams sampling;
+  std::vector<std::string> stop;  // stop strings (may span tokens); not part of the output
+  std::vector<int32_t> eos_ids;   // generation ends after one of these (not emitted as text)
+  bool ignore_eos = false;
+  int64_t prefill_chunk = 512;  // prompt rows per forward pass
+};
+
+struct GenerationResult {
+  std::vector<int32_t> prompt_ids;
+  std::vector<int32_t> ids;  // generated ids (the EOS id included when it ended generation)
+  std::string text;
+  std::string finish_reason;  // "stop" (EOS or a stop string) or "length"
+};
+
+class Generator {
+ public:
+  // The KV cache holds `context_tokens` positions (<= the model's context length).
+  Generator(CausalLM& model, const tokenizer::Tokenizer* tokenizer, int64_t context_tokens,
+            int64_t block_size = 16);
+
+  // Throws kOutOfRange when the prompt does not fit the context, kInvalidArgument for ids
+  // outside the vocabulary. on_text receives text as it becomes final.
+  GenerationResult generate(std::span<const int32_t> prompt, const GenerationOptions& options,
+                            const std::function<void(std::string_view)>& on_text);
+
+  // Logits at every position of `ids` ([ids.size(), vocab], row-major), computed in chunks.
+  std::vector<float> all_logits(std::span<const int32_t> ids, int64_t chunk = 512);
+
+  int64_t context_tokens() const { return context_tokens_; }
+
+ private:
+  void check_ids(std::span<const int32_t> ids) const;
+  // Runs ids at positions start.. through the model; logits for all rows or only the last.
+  void run(std::span<const int32_t> ids, int64_t start, bool all_rows, Activations& logits);
+
+  CausalLM& model_;
+  const tokenizer::Tokenizer* tokenizer_;
+  int64_t context_tokens_;
+  int64_t block_size_;
+  KvCache cache_;
+  BlockAllocator allocator_;
+  BlockTable table_;
+  Batch batch_;
+  Activations logits_;
+};
+
+}  // namespace loom

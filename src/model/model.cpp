@@ -1,0 +1,52 @@
+#include "model/model.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+#include "model/model_registry.h"
+
+namespace loom {
+
+void Batch::clear() {
+  tokens.clear();
+  positions.clear();
+  seqs.clear();
+  logit_rows.clear();
+}
+
+void Batch::add_sequence(std::span<const int32_t> seq_tokens, int64_t start_pos,
+                         std::span<const int32_t> block_table, bool all_logits) {
+  const int64_t first = rows();
+  const int64_t n = static_cast<int64_t>(seq_tokens.size());
+  tokens.insert(tokens.end(), seq_tokens.begin(), seq_tokens.end());
+  for (int64_t i = 0; i < n; ++i) positions.push_back(static_cast<int32_t>(start_pos + i));
+  seqs.push_back(SeqSlice{first, n, start_pos, block_table});
+  if (all_logits) {
+    for (int64_t i = 0; i < n; ++i) logit_rows.push_back(first + i);
+  } else if (n > 0) {
+    logit_rows.push_back(first + n - 1);
+  }
+}
+
+namespace {
+const ModelRegistry& registry() {
+  static const ModelRegistry r = [] {
+    ModelRegistry reg;
+    register_llama_family(reg);
+    return reg;
+  }();
+  return r;
+}
+}  // namespace
+
+std::unique_ptr<CausalLM> load_causal_lm(const ModelSpec& spec, Backend& backend) {
+  const ModelRegistry::Builder* b = registry().find(spec.architecture);
+  if (b == nullptr) {
+    fail(ErrorCode::kUnsupported, "{}: architecture '{}' is not supported (loom runs: {})",
+         spec.path, spec.architecture, fmt::join(registry().names(), ", "));
+  }
+  return (*b)(spec, backend);
+}
+
+}  // namespace loom

@@ -1,0 +1,65 @@
+// CausalLM — a decoder-only language model built from a ModelSpec on a Backend. One forward
+// pass runs a Batch: rows from one or more sequences (prompt chunks and decode tokens mixed),
+// each sequence with its positions and its KV block table, so that every weight is read once
+// per step however many sequences run. The model layer holds no per-sequence state: that is
+// the KV cache's and the engine's.
+// Thread-safety: forward() is called from one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "io/model_spec.h"
+
+namespace loom {
+
+struct Batch {
+  std::vector<int32_t> tokens;     // one per row
+  std::vector<int32_t> positions;  // one per row
+  std::vector<SeqSlice> seqs;
+  std::vector<int64_t> logit_rows;  // rows whose logits are wanted, in output order
+
+  void clear();
+  // Appends `tokens` of one sequence at positions start_pos..; `block_table` must outlive the
+  // forward pass. With all_logits every row's logits are kept, else only the last row's.
+  void add_sequence(std::span<const int32_t> seq_tokens, int64_t start_pos,
+                    std::span<const int32_t> block_table, bool all_logits);
+  int64_t rows() const { return static_cast<int64_t>(tokens.size()); }
+};
+
+struct ModelInfo {
+  std::string architecture;
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t n_layers = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t context_length = 0;
+};
+
+class CausalLM {
+ public:
+  virtual ~CausalLM() = default;
+  const ModelInfo& info() const { return info_; }
+
+  // Runs `batch`; logits gets [batch.logit_rows.size(), vocab_size]. Token ids must be in
+  // [0, vocab_size) and positions below context_length (the engine checks both).
+  virtual void forward(const Batch& batch, KvCache& cache, Activations& logits) = 0;
+
+  KvCache make_kv_cache(int64_t n_blocks, int64_t block_size) const {
+    return KvCache(info_.n_layers, info_.n_kv_heads, info_.head_dim, block_size, n_blocks);
+  }
+
+ protected:
+  ModelInfo info_;
+};
+
+// Builds the model for spec.architecture; throws kUnsupported for an unknown architecture and
+// kCorruption naming the tensor when a tensor is missing or has the wrong shape.
+std::unique_ptr<CausalLM> load_causal_lm(const ModelSpec& spec, Backend& backend);
+
+}  // namespace loom
