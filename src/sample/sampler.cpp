@@ -70,7 +70,7 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
   rng_.seed(seed_);
   for (StepKind kind : resolve_step_order(params_)) {
     if (!step_is_active(kind, params_)) continue;
-    // Greedy needs only the steps that move logits; truncation cannot change the argmax.
+    // Greedy is the argmax of the penalised, biased logits: truncation steps do not run.
     if (greedy() && kind != StepKind::kPenalties && kind != StepKind::kLogitBias) continue;
     steps_.push_back(make_step(kind, params_, vocab_size_));
   }

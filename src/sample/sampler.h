@@ -6,7 +6,9 @@
 // whose parameters are "off" are not built at all). The draw is:
 // - temperature == 0: greedy. Only the penalties and logit_bias steps run (in the configured
 //   order), then the argmax; among equal logits the lowest id wins (torch.argmax's first max).
-//   Truncation cannot change an argmax, so skipping it is the same answer for less work.
+//   top_k, top_p and min_p always keep the argmax, so skipping them changes nothing; typical_p
+//   may drop it, but greedy means the most likely token, as in HF (do_sample=False ignores
+//   the logits warpers).
 // - otherwise: softmax over the surviving candidates and an inverse-CDF draw with a uniform
 //   double in [0, 1) made from the top 53 bits of a std::mt19937_64 (whose output sequence the
 //   C++ standard fixes, unlike std::uniform_real_distribution's). So the same seed, the same
@@ -74,7 +76,8 @@ class Sampler {
   // The steps that run, in order (active ones only; for greedy, only penalties and logit_bias).
   std::vector<StepKind> active_steps() const;
   // The candidate set the last sample() drew from (after every step; probs are set unless the
-  // draw was greedy). For tests, debugging and "why this token" tools.
+  // draw was greedy; a greedy sampler with no penalties or bias reads the logits directly and
+  // leaves it untouched). For tests, debugging and "why this token" tools.
   const Candidates& candidates() const { return candidates_; }
 
  private:

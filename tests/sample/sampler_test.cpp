@@ -172,6 +172,32 @@ TEST(Sampler, RejectsOutOfRangeTokensAndWrongLogitCounts) {
   EXPECT_THROW(sampler.sample(std::vector<float>{1.0f, 2.0f}), Error);
 }
 
+TEST(Penalties, OnlyTheLastNPromptTokensCount) {
+  SamplingParams params;
+  params.temperature = 0.0f;
+  params.repetition_penalty = 2.0f;
+  params.penalty_last_n = 2;
+  Sampler sampler(params, 3);
+  const std::vector<int32_t> prompt = {0, 1, 2};  // the window holds 1 and 2
+  sampler.accept_prompt(prompt);
+  EXPECT_EQ(sampler.sample(std::vector<float>{1.0f, 1.5f, 1.5f}), 0);
+}
+
+TEST(Sampler, TheHotPathReusesItsBuffer) {
+  SamplingParams params;
+  params.seed = 5;
+  params.top_k = 40;
+  params.top_p = 0.9f;
+  params.repetition_penalty = 1.1f;
+  params.frequency_penalty = 0.2f;
+  Sampler sampler(params, 1000);
+  const std::vector<float> logits(1000, 0.5f);
+  sampler.sample(logits);
+  const Candidate* buffer = sampler.candidates().entries().data();
+  for (int i = 0; i < 100; ++i) sampler.accept(sampler.sample(logits));
+  EXPECT_EQ(sampler.candidates().entries().data(), buffer);
+}
+
 // --- determinism -----------------------------------------------------------------------------
 
 TEST(Determinism, SameSeedSameTokens) {
