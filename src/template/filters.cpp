@@ -18,6 +18,15 @@ std::string as_text(const Value& v) {
   return v.str();
 }
 
+// An indentation given as a width; absurd widths are refused rather than allocated.
+std::string spaces(int64_t width) {
+  constexpr int64_t kMaxIndent = 1024;
+  if (width > kMaxIndent) {
+    throw TemplateRuntimeError(fmt::format("indent wider than {} is not supported", kMaxIndent));
+  }
+  return std::string(static_cast<size_t>(std::max<int64_t>(0, width)), ' ');
+}
+
 // Jinja2's make_attrgetter: "a.b.0" looks up a, then b, then item 0 (items before attributes).
 Value get_path(Interpreter& in, const Value& item, const std::string& path) {
   Value v = item;
@@ -202,15 +211,17 @@ Value f_format(Interpreter&, const Value& v, CallArgs& a) {
   return binary_op("%", Value(as_text(v)), args, SIZE_MAX);
 }
 
-Value f_indent(Interpreter&, const Value& v, CallArgs& a) {
+Value f_indent(Interpreter& in, const Value& v, CallArgs& a) {
   Args args("indent", a, {"width", "first", "blank"});
   std::string indentation =
-      args.has(0) && args[0].is_string()
-          ? args[0].as_string()
-          : std::string(static_cast<size_t>(std::max<int64_t>(0, args.get_int(0, 4))), ' ');
+      args.has(0) && args[0].is_string() ? args[0].as_string() : spaces(args.get_int(0, 4));
   bool first = args.get_bool(1, false), blank = args.get_bool(2, false);
   // Jinja2 appends a newline before splitting, so a trailing newline is kept.
   std::vector<std::string> lines = text::splitlines(as_text(v) + "\n");
+  if (lines.size() * indentation.size() > in.options().limits.max_output_bytes) {
+    throw TemplateRuntimeError("indent result exceeds the output size limit",
+                               ErrorCode::kOutOfRange);
+  }
   std::string out;
   for (size_t i = 0; i < lines.size(); ++i) {
     if (i > 0) {
@@ -380,7 +391,11 @@ Value f_reverse(Interpreter&, const Value& v, CallArgs& a) {
 Value f_round(Interpreter&, const Value& v, CallArgs& a) {
   Args args("round", a, {"precision", "method"});
   if (!v.is_number()) throw TemplateRuntimeError("round expects a number");
-  double scale = std::pow(10.0, static_cast<double>(args.get_int(0, 0)));
+  int64_t precision = args.get_int(0, 0);
+  // A double has at most 17 significant digits: more precision cannot change it.
+  if (precision > 17) return Value(v.as_double());
+  if (precision < -308) return Value(0.0 * v.as_double());
+  double scale = std::pow(10.0, static_cast<double>(precision));
   std::string method = args.get_string(1).value_or("common");
   double x = v.as_double() * scale;
   if (method == "common") {
@@ -438,17 +453,14 @@ Value f_title(Interpreter&, const Value& v, CallArgs& a) {
   return Value(text::jinja_title(as_text(v)));
 }
 
-Value f_tojson(Interpreter&, const Value& v, CallArgs& a) {
+Value f_tojson(Interpreter& in, const Value& v, CallArgs& a) {
   // transformers' tojson: json.dumps(x, ensure_ascii=False, indent=None, separators=None,
   // sort_keys=False), not Jinja2's HTML-safe one.
   Args args("tojson", a, {"ensure_ascii", "indent", "separators", "sort_keys"});
   JsonOptions options;
   options.ensure_ascii = args.get_bool(0, false);
   if (args.has(1) && !args[1].is_none()) {
-    options.indent =
-        args[1].is_string()
-            ? args[1].as_string()
-            : std::string(static_cast<size_t>(std::max<int64_t>(0, args.get_int(1, 0))), ' ');
+    options.indent = args[1].is_string() ? args[1].as_string() : spaces(args.get_int(1, 0));
   }
   if (args.has(2) && !args[2].is_none()) {
     const Value& sep = args[2];
@@ -459,6 +471,7 @@ Value f_tojson(Interpreter&, const Value& v, CallArgs& a) {
     options.separators = std::make_pair(sep.items()[0].as_string(), sep.items()[1].as_string());
   }
   options.sort_keys = args.get_bool(3, false);
+  options.max_bytes = in.options().limits.max_output_bytes;
   return Value(to_python_json(v, options));
 }
 

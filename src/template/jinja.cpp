@@ -1,5 +1,9 @@
 #include "template/jinja.h"
 
+#include <new>
+#include <stdexcept>
+
+#include "core/error.h"
 #include "template/ast.h"
 #include "template/parser.h"
 
@@ -22,7 +26,15 @@ Template Template::parse(std::string_view source, std::string name, const ParseO
 
 std::string Template::render(const Dict& context, const RenderOptions& options) const {
   Interpreter interpreter(impl_->source, impl_->name, options);
-  return interpreter.render(impl_->body, context);
+  try {
+    return interpreter.render(impl_->body, context);
+  } catch (const std::bad_alloc&) {
+    // Limits bound what a template can build; this is the backstop for what they miss.
+    fail(ErrorCode::kOutOfRange, "template '{}': out of memory while rendering", impl_->name);
+  } catch (const std::length_error&) {
+    fail(ErrorCode::kOutOfRange, "template '{}': a value grew too large while rendering",
+         impl_->name);
+  }
 }
 
 const std::string& Template::name() const {

@@ -438,7 +438,15 @@ struct JsonWriter {
   std::string key_sep;
   std::string out;
 
+  void check_size() {
+    if (out.size() > options.max_bytes) {
+      throw TemplateRuntimeError("tojson output exceeds the output size limit",
+                                 ErrorCode::kOutOfRange);
+    }
+  }
+
   void newline(int level) {
+    check_size();
     if (!options.indent) return;
     out += '\n';
     for (int i = 0; i < level; ++i) out += *options.indent;
@@ -526,6 +534,7 @@ std::string to_python_json(const Value& value, const JsonOptions& options) {
     writer.key_sep = options.separators->second;
   }
   writer.dump(value, 0);
+  writer.check_size();
   return std::move(writer.out);
 }
 

@@ -10,6 +10,7 @@
 // Thread-safety: a Value may be read concurrently; mutation (Dict::set) needs exclusive access.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -180,6 +181,7 @@ struct JsonOptions {
   bool sort_keys = false;
   // (item separator, key separator); Python's default is (", ", ": "), or (",", ": ") with indent.
   std::optional<std::pair<std::string, std::string>> separators;
+  size_t max_bytes = SIZE_MAX;  // longer output is an error (kOutOfRange), not an allocation
 };
 
 // json.dumps(value, ...) exactly as Python prints it. Key order is the dict's insertion order.

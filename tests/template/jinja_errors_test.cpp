@@ -135,6 +135,17 @@ TEST(JinjaLimits, OutputIsBounded) {
   EXPECT_EQ(code, ErrorCode::kOutOfRange);
 }
 
+TEST(JinjaLimits, HugeWidthsAreRefused) {
+  EXPECT_NE(render_error("{{ 'a\nb'|indent(1000000000) }}"), "");
+  EXPECT_NE(render_error("{{ [1]|tojson(indent=1000000000) }}"), "");
+  RenderOptions options;
+  options.limits.max_output_bytes = 1000;
+  ErrorCode code{};
+  render_error("{{ range(500)|list|tojson(indent=4) }}", "{}", options, &code);
+  EXPECT_EQ(code, ErrorCode::kOutOfRange);
+  EXPECT_EQ(render("{{ 2.5|round(1000) }}"), "2.5");
+}
+
 TEST(JinjaLimits, DeeplyNestedValuesAreRefused) {
   ErrorCode code{};
   std::string msg = render_error(
