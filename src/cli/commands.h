@@ -18,5 +18,7 @@ struct Command {
 Command add_inspect(CLI::App& app);
 Command add_logits(CLI::App& app);
 Command add_run(CLI::App& app);
+Command add_convert(CLI::App& app);
+Command add_synth(CLI::App& app);
 
 }  // namespace loom::cli

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "io/gguf.h"
 #include "io/model_spec.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -34,6 +35,10 @@ LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer
 // (tokenizer_config.json / chat_template.jinja, or GGUF tokenizer.chat_template).
 std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& messages,
                         bool add_generation_prompt);
+
+// Adds tokenizer.ggml.* and tokenizer.chat_template metadata for `spec`'s tokenizer to a GGUF
+// being written (nothing when the model has no tokenizer).
+void write_tokenizer_metadata(const ModelSpec& spec, GgufWriter& w);
 
 // "1,2,3" or "[1, 2, 3]" -> ids; kInvalidArgument naming the bad element.
 std::vector<int32_t> parse_id_list(const std::string& text);

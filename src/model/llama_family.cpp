@@ -10,6 +10,7 @@
 #include "model/model_registry.h"
 #include "model/rope.h"
 #include "model/weights.h"
+#include "quant/quant.h"
 
 namespace loom {
 
@@ -69,6 +70,12 @@ class LlamaFamilyModel final : public CausalLM {
                             hp.rope_theta > 0 ? hp.rope_theta : 10000.0, spec.path);
 
     WeightLoader w(spec);
+    // llama.cpp stores llama3 rope scaling as per-dimension frequency divisors.
+    if (auto rf = w.optional("rope_freqs.weight", {rope_.dims / 2})) {
+      std::vector<float> factors(rope_.dims / 2);
+      dequantize_row(rf->dtype, rf->data, factors.data(), rope_.dims / 2);
+      for (size_t i = 0; i < factors.size(); ++i) rope_.inv_freq[i] /= factors[i];
+    }
     tok_embd_ = w.require("token_embd.weight", {vocab, hidden});
     output_norm_ = w.require("output_norm.weight", {hidden});
     auto out = w.optional("output.weight", {vocab, hidden});
