@@ -2,6 +2,8 @@
 // decoders. Field names and defaults follow the serde definitions of HF `tokenizers`.
 #include "tokenizer/hf_json_components.h"
 
+#include <cctype>
+
 #include "tokenizer/decoders.h"
 #include "tokenizer/normalizers.h"
 #include "tokenizer/post_processors.h"

@@ -2,7 +2,7 @@
 //   text -> Normalizer -> PreTokenizer (splits into pieces) -> Model (piece -> ids)
 //        -> PostProcessor (special tokens);   ids -> tokens -> Decoder -> text.
 // Each stage is an immutable object built once by a loader (tokenizer.json today, GGUF
-// metadata later); the concrete kinds live in normalizers.h, pre_tokenizers.h, models/...,
+// metadata later); the concrete kinds live in normalizers.h, pre_tokenizers.h, *_model.h,
 // post_processors.h and decoders.h.
 //
 // Thread-safety: every stage is immutable after construction and its const methods may be

@@ -30,7 +30,7 @@ namespace {
 
 // Length of the valid sequence at s[pos], or 0 when invalid. Validation follows the
 // well-formed table of the Unicode standard (ch. 3, table 3-7): no overlongs, no surrogates.
-size_t valid_sequence_length(std::string_view s, size_t pos, bool* truncated = nullptr) {
+size_t valid_sequence_length(std::string_view s, size_t pos) {
   auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
   unsigned char b0 = byte(pos);
   if (b0 < 0x80) return 1;
@@ -50,10 +50,7 @@ size_t valid_sequence_length(std::string_view s, size_t pos, bool* truncated = n
     return 0;
   }
   for (size_t i = 1; i < need; ++i) {
-    if (pos + i >= s.size()) {
-      if (truncated) *truncated = true;
-      return 0;
-    }
+    if (pos + i >= s.size()) return 0;
     unsigned char b = byte(pos + i);
     unsigned char l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
     if (b < l || b > h) return 0;
@@ -121,18 +118,6 @@ std::string sanitize_utf8(std::string_view s) {
     }
   }
   return out;
-}
-
-size_t complete_utf8_prefix(std::string_view s) {
-  // Only the last three bytes can belong to an unfinished character.
-  size_t start = s.size() > 3 ? s.size() - 3 : 0;
-  for (size_t pos = start; pos < s.size(); ++pos) {
-    unsigned char b = static_cast<unsigned char>(s[pos]);
-    if ((b & 0xC0) == 0x80) continue;  // continuation byte
-    bool truncated = false;
-    if (valid_sequence_length(s, pos, &truncated) == 0 && truncated) return pos;
-  }
-  return s.size();
 }
 
 namespace {

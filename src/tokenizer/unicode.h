@@ -37,10 +37,6 @@ bool is_valid_utf8(std::string_view s);
 // bytes.decode('utf-8', errors='replace') and Rust's String::from_utf8_lossy do.
 std::string sanitize_utf8(std::string_view s);
 
-// Length of the longest prefix of `s` that ends on a complete UTF-8 character; the bytes after
-// it are an incomplete (but so far valid) sequence. Used by streaming decode.
-size_t complete_utf8_prefix(std::string_view s);
-
 // Unicode properties, as the Rust standard library defines them for `char`.
 bool is_whitespace(char32_t c);    // White_Space: Z* categories plus \t\n\v\f\r and U+0085
 bool is_alphanumeric(char32_t c);  // L*, N* (approximates Alphabetic || Numeric)

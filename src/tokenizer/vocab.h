@@ -26,8 +26,8 @@ using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>
 class Vocab {
  public:
   Vocab() = default;
-  // Throws loom::Error when an id is negative or a token/id appears twice with conflicting
-  // values; `what` names the source in the message.
+  // Throws loom::Error when an id is negative. A later entry for an id already seen replaces
+  // its string; each string keeps its first id.
   explicit Vocab(std::vector<std::pair<std::string, int32_t>> entries);
 
   std::optional<int32_t> find(std::string_view token) const {

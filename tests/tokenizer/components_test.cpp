@@ -59,13 +59,6 @@ TEST(Utf8, SanitizeReplacesEachMaximalInvalidSubpart) {
   EXPECT_FALSE(is_valid_utf8("\x80"));
 }
 
-TEST(Utf8, CompletePrefixHoldsBackAnUnfinishedCharacter) {
-  EXPECT_EQ(complete_utf8_prefix("ab"), 2u);
-  EXPECT_EQ(complete_utf8_prefix("a\xE4\xB8"), 1u);
-  EXPECT_EQ(complete_utf8_prefix("a\xE4\xB8\xAD"), 4u);
-  EXPECT_EQ(complete_utf8_prefix("\xF0\x9F"), 0u);
-}
-
 TEST(ByteLevelMapping, IsTheGpt2Bijection) {
   const auto& table = byte_to_unicode();
   EXPECT_EQ(table[' '], "\u0120");   // 'Ġ'
