@@ -249,9 +249,16 @@ Dict make_globals() {
             stop = args.get_int(0, 0);
           }
           if (step == 0) throw TemplateRuntimeError("range() arg 3 must not be zero");
+          // Jinja2's sandbox (which transformers uses) refuses ranges over 100000 items.
+          constexpr int64_t kMaxRange = 100000;
           std::vector<Value> items;
           for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-            in.step();  // a huge range runs out of budget instead of memory
+            if (static_cast<int64_t>(items.size()) == kMaxRange) {
+              throw TemplateRuntimeError(
+                  fmt::format("range too big: the sandbox allows at most {} items", kMaxRange),
+                  ErrorCode::kOutOfRange);
+            }
+            in.step();
             items.emplace_back(i);
             if ((step > 0 && i > INT64_MAX - step) || (step < 0 && i < INT64_MIN - step)) break;
           }

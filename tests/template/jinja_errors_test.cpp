@@ -96,14 +96,19 @@ TEST(JinjaLimits, EndlessLoopRunsOutOfSteps) {
   RenderOptions options;
   options.limits.max_steps = 100000;
   ErrorCode code{};
-  std::string msg = render_error(
-      "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", "{}",
-      options, &code);
+  std::string msg =
+      render_error("{% for a in range(1000) %}{% for b in range(1000) %}{% endfor %}{% endfor %}",
+                   "{}", options, &code);
   EXPECT_EQ(code, ErrorCode::kOutOfRange);
   EXPECT_TRUE(contains(msg, "steps")) << msg;
-  // A huge range is refused before it is materialised.
-  EXPECT_EQ(render_error("{{ range(1000000000000)|length }}", "{}", options, &code).empty(), false);
+}
+
+TEST(JinjaLimits, RangeIsCappedLikeTheSandbox) {
+  ErrorCode code{};
+  EXPECT_TRUE(
+      contains(render_error("{{ range(1000000000000)|length }}", "{}", {}, &code), "range"));
   EXPECT_EQ(code, ErrorCode::kOutOfRange);
+  EXPECT_EQ(render("{{ range(100000)|length }}"), "100000");
 }
 
 TEST(JinjaLimits, InfiniteRecursionIsAnErrorNotACrash) {
