@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
+#include <string_view>
 
 #include "template/text.h"
 
@@ -73,7 +76,102 @@ Value repeat(const Value& seq, int64_t times, size_t max_bytes) {
   return seq.list_data().is_tuple ? Value::tuple(std::move(out)) : Value::list(std::move(out));
 }
 
-// printf-style "%s" formatting, as `"..." % args` does in Python: %s, %r, %d, %i, %f, %x, %%.
+// One "%[(key)][flags][width][.precision]type" conversion of Python's printf-style formatting.
+std::string format_one(const Value& v, const std::string& flags, size_t width, int precision,
+                       char type) {
+  bool left = flags.find('-') != std::string::npos;
+  bool zero = flags.find('0') != std::string::npos && !left;
+  std::string sign = flags.find('+') != std::string::npos   ? "+"
+                     : flags.find(' ') != std::string::npos ? " "
+                                                            : "";
+  bool alt = flags.find('#') != std::string::npos;
+  std::string body;
+  bool numeric = true;
+  auto need_number = [&](bool integer) {
+    if (!v.is_number() ||
+        (integer && v.is_float() && (type == 'x' || type == 'X' || type == 'o'))) {
+      throw TemplateRuntimeError(fmt::format("%{} format: a {} is required, not {}", type,
+                                             integer ? "integer" : "real number", v.type_name()));
+    }
+  };
+  switch (type) {
+    case 's':
+    case 'r': {
+      numeric = false;
+      body = type == 's' ? v.str() : v.repr();
+      if (precision >= 0) {
+        std::vector<std::string> cps = text::code_points(body);
+        if (static_cast<size_t>(precision) < cps.size()) {
+          body.clear();
+          for (int k = 0; k < precision; ++k) body += cps[static_cast<size_t>(k)];
+        }
+      }
+      break;
+    }
+    case 'd':
+    case 'i':
+    case 'u':
+    case 'x':
+    case 'X':
+    case 'o': {
+      need_number(true);
+      int64_t n = v.is_float() ? static_cast<int64_t>(v.as_double()) : v.as_int();
+      uint64_t magnitude = n < 0 ? 0 - static_cast<uint64_t>(n) : static_cast<uint64_t>(n);
+      const char* prefix = "";
+      if (type == 'x' || type == 'X') {
+        body = type == 'x' ? fmt::format("{:x}", magnitude) : fmt::format("{:X}", magnitude);
+        if (alt) prefix = type == 'x' ? "0x" : "0X";
+      } else if (type == 'o') {
+        body = fmt::format("{:o}", magnitude);
+        if (alt) prefix = "0o";
+      } else {
+        body = fmt::format("{}", magnitude);
+      }
+      if (precision > 0 && body.size() < static_cast<size_t>(precision)) {
+        body.insert(0, static_cast<size_t>(precision) - body.size(), '0');
+      }
+      sign = n < 0 ? "-" : sign;
+      sign += prefix;
+      break;
+    }
+    case 'f':
+    case 'F':
+    case 'e':
+    case 'E':
+    case 'g':
+    case 'G': {
+      need_number(false);
+      double d = v.as_double();
+      int p = precision < 0 ? 6 : precision;
+      std::string spec = fmt::format("{{:{}.{}{}}}", alt ? "#" : "", p, type);
+      body = fmt::format(fmt::runtime(spec), std::fabs(d));
+      sign = std::signbit(d) && !std::isnan(d) ? "-" : sign;
+      break;
+    }
+    case 'c':
+      numeric = false;
+      if (v.is_string() && text::code_point_count(v.as_string()) == 1) {
+        body = v.as_string();
+      } else if (v.is_int() && v.as_int() >= 0 && v.as_int() < 0x80) {
+        body = std::string(1, static_cast<char>(v.as_int()));
+      } else {
+        throw TemplateRuntimeError("%c requires an ASCII code or a single character");
+      }
+      break;
+    default:
+      throw TemplateRuntimeError(fmt::format("unsupported format character '{}'", type));
+  }
+  if (!numeric) sign.clear();
+  size_t length = text::code_point_count(body) + sign.size();
+  if (length >= width) return sign + body;
+  size_t pad = width - length;
+  if (left) return sign + body + std::string(pad, ' ');
+  if (zero && numeric) return sign + std::string(pad, '0') + body;
+  return std::string(pad, ' ') + sign + body;
+}
+
+// Python's `format % args` (and Jinja's format filter): a tuple supplies the values in order,
+// a dict supplies %(key)s values, anything else is the single value.
 std::string percent_format(const std::string& format, const Value& args) {
   std::vector<Value> values;
   if (args.is_list() && args.list_data().is_tuple) {
@@ -83,46 +181,62 @@ std::string percent_format(const std::string& format, const Value& args) {
   }
   std::string out;
   size_t next = 0;
+  bool used_mapping = false;
   for (size_t i = 0; i < format.size(); ++i) {
     if (format[i] != '%') {
       out += format[i];
       continue;
     }
-    if (++i >= format.size()) throw TemplateRuntimeError("incomplete format");
-    char spec = format[i];
-    if (spec == '%') {
+    auto at_end = [&] {
+      if (++i >= format.size()) throw TemplateRuntimeError("incomplete format");
+    };
+    at_end();
+    if (format[i] == '%') {
       out += '%';
       continue;
     }
-    if (next >= values.size()) throw TemplateRuntimeError("not enough arguments for format string");
-    const Value& v = values[next++];
-    switch (spec) {
-      case 's':
-        out += v.str();
-        break;
-      case 'r':
-        out += v.repr();
-        break;
-      case 'd':
-      case 'i':
-        if (!v.is_number()) throw TemplateRuntimeError("%d format: a real number is required");
-        out += std::to_string(v.is_float() ? static_cast<int64_t>(v.as_double()) : v.as_int());
-        break;
-      case 'f':
-        if (!v.is_number()) throw TemplateRuntimeError("%f format: a real number is required");
-        out += fmt::format("{:.6f}", v.as_double());
-        break;
-      case 'x':
-        if (!v.is_int() && !v.is_bool())
-          throw TemplateRuntimeError("%x format: an integer is required");
-        out += fmt::format("{:x}", v.as_int());
-        break;
-      default:
-        throw TemplateRuntimeError(fmt::format("unsupported format character '{}'", spec));
+    const Value* v = nullptr;
+    if (format[i] == '(') {
+      size_t close = format.find(')', i);
+      if (close == std::string::npos) throw TemplateRuntimeError("incomplete format key");
+      if (!args.is_dict()) throw TemplateRuntimeError("format requires a mapping");
+      v = args.dict_data().find(format.substr(i + 1, close - i - 1));
+      if (!v)
+        throw TemplateRuntimeError(
+            fmt::format("format key '{}' not found", format.substr(i + 1, close - i - 1)));
+      used_mapping = true;
+      i = close;
+      at_end();
     }
+    std::string flags;
+    while (std::string_view("-+ 0#").find(format[i]) != std::string_view::npos) {
+      flags += format[i];
+      at_end();
+    }
+    size_t width = 0;
+    while (format[i] >= '0' && format[i] <= '9') {
+      width = std::min<size_t>(width * 10 + static_cast<size_t>(format[i] - '0'), 4096);
+      at_end();
+    }
+    int precision = -1;
+    if (format[i] == '.') {
+      precision = 0;
+      at_end();
+      while (format[i] >= '0' && format[i] <= '9') {
+        precision = std::min(precision * 10 + (format[i] - '0'), 4096);
+        at_end();
+      }
+    }
+    if (!v) {
+      if (next >= values.size())
+        throw TemplateRuntimeError("not enough arguments for format string");
+      v = &values[next++];
+    }
+    out += format_one(*v, flags, width, precision, format[i]);
   }
-  if (next < values.size())
+  if (!used_mapping && next < values.size() && !(values.size() == 1 && values[0].is_dict())) {
     throw TemplateRuntimeError("not all arguments converted during string formatting");
+  }
   return out;
 }
 

@@ -60,6 +60,17 @@ TEST(JinjaFilters, StringFilters) {
   EXPECT_EQ(render("{{ 42|string ~ '!' }} {{ [1]|string }}"), "42! [1]");
 }
 
+TEST(JinjaFilters, PercentFormattingLikePython) {
+  EXPECT_EQ(
+      render("{{ '%02d:%-4s|%5.2f|%x|%+d|%5s|%.2s' % (7, 'ab', 3.14159, 255, 3, 'é', 'xyz') }}"),
+      "07:ab  | 3.14|ff|+3|    é|xy");
+  EXPECT_EQ(render("{{ '%(a)s-%(b)03d' % {'a': 'x', 'b': 5} }} {{ '%e' % 12345.678 }} {{ '%g' % "
+                   "0.0001 }} {{ '%05.1f' % -2.25 }}"),
+            "x-005 1.234568e+04 0.0001 -02.2");
+  EXPECT_NE(render_error("{{ '%d' % 'x' }}"), "");
+  EXPECT_NE(render_error("{{ '%s %s' % ('a',) }}"), "");
+}
+
 TEST(JinjaFilters, Indent) {
   EXPECT_EQ(render("{{ 'a\nb\n\nc'|indent(2) }}"), "a\n  b\n\n  c");
   EXPECT_EQ(render("{{ 'a\nb'|indent(2, true) }}"), "  a\n  b");
