@@ -1,0 +1,66 @@
+// Attention over the paged KV cache on the CPU: each query row attends causally over its own
+// sequence's positions, found through the sequence's block table.
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cpu/cpu_backend.h"
+
+namespace loom::cpu {
+
+void CpuBackend::attention(const Activations& q, const Activations& k, const Activations& v,
+                           KvCache& cache, int64_t layer, std::span<const SeqSlice> seqs,
+                           const AttentionParams& p, Activations& out) {
+  const int64_t bs = cache.block_size(), kv_dim = p.n_kv_heads * p.head_dim;
+  const int64_t group = p.n_heads / p.n_kv_heads;
+  auto slot_of = [bs](const SeqSlice& s, int64_t pos) {
+    return static_cast<int64_t>(s.block_table[pos / bs]) * bs + pos % bs;
+  };
+  // 1. Store the new keys and values.
+  for (const SeqSlice& s : seqs) {
+    for (int64_t t = 0; t < s.n_tokens; ++t) {
+      const int64_t slot = slot_of(s, s.start_pos + t);
+      std::copy_n(k.row(s.first_row + t), kv_dim, cache.k(layer, slot));
+      std::copy_n(v.row(s.first_row + t), kv_dim, cache.v(layer, slot));
+    }
+  }
+  // 2. Attend: one work item per (query row, head).
+  out.resize(q.rows(), p.n_heads * p.head_dim);
+  row_seq_.resize(q.rows());
+  for (const SeqSlice& s : seqs) {
+    for (int64_t t = 0; t < s.n_tokens; ++t) row_seq_[s.first_row + t] = {&s, s.start_pos + t};
+  }
+  pool_.parallel_for(q.rows() * p.n_heads, [&](int64_t begin, int64_t end, int t) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r = item / p.n_heads, h = item % p.n_heads, kvh = h / group;
+      const auto [s, pos] = row_seq_[r];
+      const int64_t first =
+          p.sliding_window > 0 ? std::max<int64_t>(0, pos - p.sliding_window + 1) : 0;
+      const int64_t n_keys = pos - first + 1;
+      std::vector<float>& scores = scratch(t, n_keys);
+      const float* qh = q.row(r) + h * p.head_dim;
+      float max_s = -INFINITY;
+      for (int64_t j = 0; j < n_keys; ++j) {
+        const float* kj = cache.k(layer, slot_of(*s, first + j)) + kvh * p.head_dim;
+        float sc = dot(qh, kj, p.head_dim) * p.scale;
+        if (p.softcap > 0.0f) sc = p.softcap * std::tanh(sc / p.softcap);
+        scores[j] = sc;
+        max_s = std::max(max_s, sc);
+      }
+      float sum = 0.0f;
+      for (int64_t j = 0; j < n_keys; ++j) {
+        scores[j] = std::exp(scores[j] - max_s);
+        sum += scores[j];
+      }
+      float* o = out.row(r) + h * p.head_dim;
+      std::fill_n(o, p.head_dim, 0.0f);
+      const float inv = 1.0f / sum;
+      for (int64_t j = 0; j < n_keys; ++j) {
+        const float* vj = cache.v(layer, slot_of(*s, first + j)) + kvh * p.head_dim;
+        const float w = scores[j] * inv;
+        for (int64_t d = 0; d < p.head_dim; ++d) o[d] += w * vj[d];
+      }
+    }
+  });
+}
+
+}  // namespace loom::cpu

@@ -1,0 +1,67 @@
+// CpuBackend — the CPU implementation of Backend. Ops are split by kind across files
+// (cpu_matmul.cpp: embed + matmul; cpu_norm.cpp: norms + rope; cpu_attention.cpp;
+// cpu_elementwise.cpp), so kernels and new ops can be worked on independently.
+// Quantized and half-precision weights are used in place; see cpu_matmul.cpp.
+#pragma once
+
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/thread_pool.h"
+
+namespace loom::cpu {
+
+// 16 independent partial sums let the compiler vectorise without -ffast-math.
+inline float dot(const float* a, const float* b, int64_t n) {
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
+  }
+  float s = 0.0f;
+  for (; i < n; ++i) s += a[i] * b[i];
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  return s;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int n_threads) : pool_(n_threads), scratch_(pool_.size()) {}
+
+  std::string name() const override { return "cpu"; }
+
+  void embed(const TensorView& table, std::span<const int32_t> ids, Activations& out) override;
+  void matmul(const Activations& x, const TensorView& w, const TensorView* bias,
+              Activations& y) override;
+  void rms_norm(const Activations& x, const TensorView& weight, float eps, float weight_offset,
+                int64_t group, Activations& y) override;
+  void layer_norm(const Activations& x, const TensorView& weight, const TensorView* bias, float eps,
+                  Activations& y) override;
+  void rope(Activations& x, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions,
+            const RopeTable& table) override;
+  void attention(const Activations& q, const Activations& k, const Activations& v, KvCache& cache,
+                 int64_t layer, std::span<const SeqSlice> seqs, const AttentionParams& p,
+                 Activations& out) override;
+  void swiglu(const Activations& gate, const Activations& up, Activations& out) override;
+  void add(Activations& acc, const Activations& x) override;
+
+  ThreadPool& pool() { return pool_; }
+
+ private:
+  // Per-thread scratch of at least n floats.
+  std::vector<float>& scratch(int thread, int64_t n) {
+    std::vector<float>& s = scratch_[thread];
+    if (static_cast<int64_t>(s.size()) < n) s.resize(n);
+    return s;
+  }
+  // A small vector weight (norm, bias) as float32; `slot` picks one of a few reusable buffers
+  // so that two such vectors can be live in one op.
+  const float* row_as_f32(const TensorView& t, int slot);
+
+  ThreadPool pool_;
+  std::vector<std::vector<float>> scratch_;
+  std::vector<std::pair<const SeqSlice*, int64_t>> row_seq_;  // attention: row -> (seq, pos)
+  std::vector<float> small_[3];
+};
+
+}  // namespace loom::cpu

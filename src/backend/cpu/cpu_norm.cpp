@@ -1,0 +1,79 @@
+// Normalisation and rotary embedding on the CPU.
+#include <cmath>
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/error.h"
+
+namespace loom::cpu {
+
+void CpuBackend::rms_norm(const Activations& x, const TensorView& weight, float eps,
+                          float weight_offset, int64_t group, Activations& y) {
+  const float* w = row_as_f32(weight, 1);
+  LOOM_ASSERT(weight.numel() == group && x.cols() % group == 0);
+  y.resize(x.rows(), x.cols());
+  const int64_t groups_per_row = x.cols() / group;
+  pool_.parallel_for(x.rows() * groups_per_row, [&](int64_t b, int64_t e, int) {
+    for (int64_t gi = b; gi < e; ++gi) {
+      const int64_t r = gi / groups_per_row, off = (gi % groups_per_row) * group;
+      const float* xr = x.row(r) + off;
+      float* yr = y.row(r) + off;
+      float ss = 0.0f;
+      for (int64_t i = 0; i < group; ++i) ss += xr[i] * xr[i];
+      const float inv = 1.0f / std::sqrt(ss / static_cast<float>(group) + eps);
+      for (int64_t i = 0; i < group; ++i) yr[i] = (xr[i] * inv) * (w[i] + weight_offset);
+    }
+  });
+}
+
+void CpuBackend::layer_norm(const Activations& x, const TensorView& weight, const TensorView* bias,
+                            float eps, Activations& y) {
+  const float* w = row_as_f32(weight, 1);
+  const float* b = bias != nullptr ? row_as_f32(*bias, 2) : nullptr;
+  const int64_t d = x.cols();
+  y.resize(x.rows(), d);
+  pool_.parallel_for(x.rows(), [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* xr = x.row(r);
+      float* yr = y.row(r);
+      float mean = 0.0f;
+      for (int64_t i = 0; i < d; ++i) mean += xr[i];
+      mean /= static_cast<float>(d);
+      float var = 0.0f;
+      for (int64_t i = 0; i < d; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+      var /= static_cast<float>(d);
+      const float inv = 1.0f / std::sqrt(var + eps);
+      for (int64_t i = 0; i < d; ++i) {
+        yr[i] = (xr[i] - mean) * inv * w[i] + (b != nullptr ? b[i] : 0.0f);
+      }
+    }
+  });
+}
+
+void CpuBackend::rope(Activations& x, int64_t n_heads, int64_t head_dim,
+                      std::span<const int32_t> positions, const RopeTable& table) {
+  const int64_t half = table.dims / 2;
+  pool_.parallel_for(x.rows(), [&](int64_t begin, int64_t end, int t) {
+    std::vector<float>& cs = scratch(t, 2 * half);
+    for (int64_t r = begin; r < end; ++r) {
+      // As HF: the angle is a float32 product of the position and the float32 frequency.
+      const float pos = static_cast<float>(positions[r]) / table.position_scale;
+      for (int64_t i = 0; i < half; ++i) {
+        const float angle = pos * table.inv_freq[i];
+        cs[2 * i] = std::cos(angle);
+        cs[2 * i + 1] = std::sin(angle);
+      }
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float* v = x.row(r) + h * head_dim;
+        for (int64_t i = 0; i < half; ++i) {
+          const int64_t a = table.style == RopeStyle::kNeox ? i : 2 * i;
+          const int64_t b = table.style == RopeStyle::kNeox ? i + half : 2 * i + 1;
+          const float x0 = v[a], x1 = v[b], c = cs[2 * i], s = cs[2 * i + 1];
+          v[a] = x0 * c - x1 * s;
+          v[b] = x1 * c + x0 * s;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace loom::cpu
