@@ -16,21 +16,10 @@
 #include <string>
 
 #include "template/ast.h"
+#include "template/options.h"
 #include "template/value.h"
 
 namespace loom::jinja {
-
-struct RenderLimits {
-  uint64_t max_steps = 10'000'000;             // evaluated nodes and loop iterations
-  int max_depth = 512;                         // nested evaluation, macro recursion included
-  size_t max_output_bytes = size_t{64} << 20;  // rendered text, and any string built on the way
-};
-
-struct RenderOptions {
-  RenderLimits limits;
-  // The time strftime_now() formats (local time); the system clock when unset.
-  std::optional<std::time_t> now;
-};
 
 class Interpreter {
  public:

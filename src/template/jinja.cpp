@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "template/ast.h"
+#include "template/interpreter.h"
+#include "template/lexer.h"
 #include "template/parser.h"
 
 namespace loom::jinja {

@@ -7,8 +7,8 @@
 //
 // Semantics follow Jinja2 as transformers configures it for apply_chat_template
 // (ImmutableSandboxedEnvironment, trim_blocks and lstrip_blocks on, loopcontrols extension,
-// raise_exception, strftime_now and a json.dumps-based tojson). See docs in value.h for the
-// value model and interpreter.h for scoping and limits.
+// raise_exception, strftime_now and a json.dumps-based tojson). value.h describes the value
+// model, interpreter.h scoping, options.h the parse options and render limits.
 //
 // Errors: parse() throws loom::Error (kInvalidArgument) for a bad template, naming the
 // template, line and column. render() throws loom::Error naming the line and column where
@@ -23,8 +23,7 @@
 #include <string>
 #include <string_view>
 
-#include "template/interpreter.h"
-#include "template/lexer.h"
+#include "template/options.h"
 #include "template/value.h"
 
 namespace loom::jinja {

@@ -15,14 +15,9 @@
 #include <string_view>
 #include <vector>
 
-namespace loom::jinja {
+#include "template/options.h"
 
-struct ParseOptions {
-  // Defaults are what transformers' apply_chat_template uses.
-  bool trim_blocks = true;
-  bool lstrip_blocks = true;
-  bool keep_trailing_newline = false;
-};
+namespace loom::jinja {
 
 enum class TokenKind {
   kData,
