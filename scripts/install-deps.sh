@@ -9,6 +9,7 @@ packages=(
   clang-format
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
+  libboost-dev                   # Boost.Beast + Asio (header-only) for loom serve
   libpcre2-dev libutf8proc-dev libicu-dev
 )
 

@@ -4,11 +4,13 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "cli/model_loading.h"
+#include "app/loaded_model.h"
 #include "convert/convert.h"
 #include "core/error.h"
 
 namespace loom::cli {
+
+using namespace loom::app;  // NOLINT: the subcommands are thin wrappers over app/
 
 namespace {
 

@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "cli/model_loading.h"
+#include "app/loaded_model.h"
 #include "core/error.h"
 #include "engine/generator.h"
 #include "io/safetensors_writer.h"
 
 namespace loom::cli {
+
+using namespace loom::app;  // NOLINT: the subcommands are thin wrappers over app/
 
 namespace {
 

@@ -8,12 +8,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/model_loading.h"
+#include "app/loaded_model.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "engine/generator.h"
 
 namespace loom::cli {
+
+using namespace loom::app;  // NOLINT: the subcommands are thin wrappers over app/
 
 namespace {
 

@@ -1,5 +1,5 @@
-// What the model-running subcommands share: loading a model (spec, backend, network, tokenizer)
-// and parsing id lists.
+// What the entry points (CLI subcommands, the server) share: loading a model (spec, backend,
+// network, tokenizer), rendering its chat template, and parsing id lists.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,7 @@
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
-namespace loom::cli {
+namespace loom::app {
 
 struct LoadedModel {
   ModelSpec spec;
@@ -45,4 +45,4 @@ std::vector<int32_t> parse_id_list(const std::string& text);
 
 int default_threads();
 
-}  // namespace loom::cli
+}  // namespace loom::app

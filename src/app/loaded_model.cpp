@@ -1,4 +1,4 @@
-#include "cli/model_loading.h"
+#include "app/loaded_model.h"
 
 #include <algorithm>
 #include <charconv>
@@ -11,7 +11,7 @@
 #include "io/json_util.h"
 #include "template/chat_template.h"
 
-namespace loom::cli {
+namespace loom::app {
 
 const tokenizer::Tokenizer& LoadedModel::require_tokenizer() const {
   if (!tokenizer) {
@@ -119,9 +119,9 @@ int default_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-}  // namespace loom::cli
+}  // namespace loom::app
 
-namespace loom::cli {
+namespace loom::app {
 
 void write_tokenizer_metadata(const ModelSpec& spec, GgufWriter& w) {
   if (const GgufFile* g = spec.gguf()) {
@@ -133,4 +133,4 @@ void write_tokenizer_metadata(const ModelSpec& spec, GgufWriter& w) {
   // HF tokenizer.json -> tokenizer.ggml.* is not written yet: the GGUF then runs from ids.
 }
 
-}  // namespace loom::cli
+}  // namespace loom::app
