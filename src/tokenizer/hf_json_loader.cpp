@@ -124,6 +124,17 @@ std::unique_ptr<Model> build_model(const JsonCursor& json) {
 
 namespace {
 
+nlohmann::json parse_json(std::string_view text, const std::string& source) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(ErrorCode::kCorruption, "{}: invalid JSON at byte {}: {}", source, e.byte, e.what());
+  } catch (const nlohmann::json::exception& e) {
+    // e.g. out_of_range 406: a number literal too large for a double (found by fuzzing).
+    fail(ErrorCode::kCorruption, "{}: invalid JSON: {}", source, e.what());
+  }
+}
+
 nlohmann::json read_json(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -134,12 +145,7 @@ nlohmann::json read_json(const std::filesystem::path& path) {
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  try {
-    return nlohmann::json::parse(buffer.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(ErrorCode::kCorruption, "{}: invalid JSON at byte {}: {}", path.string(), e.byte,
-         e.what());
-  }
+  return parse_json(buffer.str(), path.string());
 }
 
 // tokenizer_config.json names special tokens either as a string or as {"content": ...}.
@@ -154,11 +160,7 @@ std::optional<std::string> config_token(const nlohmann::json& config, const char
   return std::nullopt;
 }
 
-}  // namespace
-
-Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
-  const std::string file = path.string();
-  nlohmann::json doc = read_json(path);
+TokenizerParts parts_from_json(const nlohmann::json& doc, const std::string& file) {
   JsonCursor root(doc, "", file);
   if (!doc.is_object()) root.fail(ErrorCode::kCorruption, "expected a JSON object");
 
@@ -190,6 +192,28 @@ Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
     }
   }
 
+  return parts;
+}
+
+// bos from the post-processor when nothing else named it (e.g. Llama's template "<s> $A").
+void default_bos(TokenizerParts& parts) {
+  if (!parts.special.bos && parts.post_processor) {
+    auto prefix = parts.post_processor->prefix_ids();
+    if (prefix.size() == 1) parts.special.bos = prefix[0];
+  }
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::from_hf_json_text(std::string_view json, const std::string& source) {
+  TokenizerParts parts = parts_from_json(parse_json(json, source), source);
+  default_bos(parts);
+  return Tokenizer(std::move(parts));
+}
+
+Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  TokenizerParts parts = parts_from_json(read_json(path), file);
   // Special token ids: tokenizer_config.json when present, else what the pipeline implies.
   auto id_of = [&](const std::string& content) -> std::optional<int32_t> {
     for (const AddedToken& t : parts.added_tokens) {
@@ -208,10 +232,7 @@ Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
       if (auto s = config_token(config, "unk_token")) parts.special.unk = id_of(*s);
     }
   }
-  if (!parts.special.bos && parts.post_processor) {
-    auto prefix = parts.post_processor->prefix_ids();
-    if (prefix.size() == 1) parts.special.bos = prefix[0];
-  }
+  default_bos(parts);
   return Tokenizer(std::move(parts));
 }
 

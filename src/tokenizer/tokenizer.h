@@ -57,6 +57,9 @@ class Tokenizer {
   // token names fill special_ids(). Throws loom::Error naming the file and the JSON path of
   // the first problem (kNotFound, kIoError, kCorruption, kUnsupported).
   static Tokenizer from_hf_json(const std::filesystem::path& path);
+  // The same from the text of a tokenizer.json already in memory; `source` names it in errors.
+  // No tokenizer_config.json is consulted.
+  static Tokenizer from_hf_json_text(std::string_view json, const std::string& source);
 
   // `add_special_tokens` runs the post-processor (e.g. prepends BOS). Added tokens in the text
   // (e.g. "<|im_end|>") are always recognised, as HF does.

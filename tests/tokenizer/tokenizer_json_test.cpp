@@ -360,6 +360,14 @@ TEST(MalformedJson, NotJsonNamesFileAndByte) {
   EXPECT_NE(what.find("invalid JSON at byte"), std::string::npos) << what;
 }
 
+// Regression (fuzz_tokenizer_json): nlohmann reports an overflowing number literal as
+// out_of_range, not parse_error, and it escaped as a non-loom exception.
+TEST(MalformedJson, NumberOverflowIsCorruption) {
+  auto [code, what] = load_error(R"({"model": {"vocab": [["a", -3888888888888888888e888]]}})");
+  EXPECT_EQ(code, ErrorCode::kCorruption);
+  EXPECT_NE(what.find("invalid JSON"), std::string::npos) << what;
+}
+
 TEST(MalformedJson, MissingFileIsNotFound) {
   try {
     Tokenizer::from_hf_json("/nonexistent/dir/tokenizer.json");
@@ -429,6 +437,20 @@ TEST(MalformedJson, UnkTokenNotInVocab) {
       load_error(R"({"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}}})");
   EXPECT_EQ(code, ErrorCode::kCorruption);
   EXPECT_NE(what.find("model: unk_token '[UNK]'"), std::string::npos) << what;
+}
+
+TEST(MalformedJson, InMemoryTextNamesItsSource) {
+  try {
+    Tokenizer::from_hf_json_text(R"({"model": {"type": "BPE", "vocab": [], "merges": []}})",
+                                 "model.gguf:tokenizer.huggingface.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.gguf:tokenizer.huggingface.json: model.vocab"),
+              std::string::npos)
+        << e.what();
+  }
+  Tokenizer tok = Tokenizer::from_hf_json_text(kBertJson, "inline");
+  EXPECT_EQ(tok.encode("hello", true), (Ids{1, 4, 2}));
 }
 
 TEST(MalformedJson, AddedTokenWithoutId) {
