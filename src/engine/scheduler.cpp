@@ -1,0 +1,309 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "core/error.h"
+#include "sample/stop_strings.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loom {
+
+struct Scheduler::Sequence {
+  RequestParams params;
+  std::shared_ptr<RequestSink> sink;
+  std::shared_ptr<RequestHandle> handle;
+  std::optional<sample::Sampler> sampler;
+  std::optional<tokenizer::IncrementalDecoder> detok;
+  std::optional<sample::StopStringMatcher> stops;
+  std::vector<int32_t> tokens;  // prompt, then generated ids
+  std::vector<int32_t> blocks;  // block table
+  int64_t n_prompt = 0;
+  int64_t n_computed = 0;  // positions whose K/V are in the cache
+  int64_t cached_prompt = 0;
+  int64_t generated = 0;
+  int64_t registered = 0;  // full blocks registered in the prefix cache
+  int64_t take = 0;        // rows in this step's batch
+  int64_t logits_index = -1;
+  bool done = false;
+};
+
+Scheduler::Scheduler(CausalLM& model, const tokenizer::Tokenizer* tokenizer,
+                     SchedulerOptions options)
+    : model_(model),
+      tokenizer_(tokenizer),
+      options_(std::move(options)),
+      cache_(model.make_kv_cache(options_.kv_blocks, options_.block_size)),
+      pool_(options_.kv_blocks, options_.block_size) {
+  options_.context = std::min(options_.context, model.info().context_length);
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() {
+  shutdown(false);
+}
+
+Scheduler::SubmitStatus Scheduler::submit(RequestParams params, std::shared_ptr<RequestSink> sink,
+                                          std::shared_ptr<RequestHandle> handle) {
+  const int64_t vocab = model_.info().vocab_size;
+  const int64_t n = static_cast<int64_t>(params.prompt.size());
+  if (n == 0) fail(ErrorCode::kInvalidArgument, "the prompt is empty");
+  for (size_t i = 0; i < params.prompt.size(); ++i) {
+    if (params.prompt[i] < 0 || params.prompt[i] >= vocab) {
+      fail(ErrorCode::kInvalidArgument,
+           "token id {} (position {}) is outside the vocabulary [0, {})", params.prompt[i], i,
+           vocab);
+    }
+  }
+  if (params.max_tokens < 1) fail(ErrorCode::kInvalidArgument, "max_tokens must be at least 1");
+  if (n + params.max_tokens > options_.context) {
+    fail(ErrorCode::kOutOfRange,
+         "the prompt ({} tokens) plus max_tokens ({}) exceeds the context of {} tokens", n,
+         params.max_tokens, options_.context);
+  }
+  const int64_t blocks = (n + params.max_tokens + options_.block_size - 1) / options_.block_size;
+  if (blocks > options_.kv_blocks) {
+    fail(ErrorCode::kOutOfRange,
+         "the prompt plus max_tokens needs {} KV blocks but the cache has {} in all", blocks,
+         options_.kv_blocks);
+  }
+  sample::validate_sampling_params(params.sampling, static_cast<int32_t>(vocab));
+
+  auto s = std::make_unique<Sequence>();
+  s->sampler.emplace(params.sampling, static_cast<int32_t>(vocab));
+  s->sampler->accept_prompt(params.prompt);
+  if (tokenizer_ != nullptr) s->detok.emplace(*tokenizer_, /*skip_special_tokens=*/true);
+  s->stops.emplace(params.stop);
+  s->tokens = params.prompt;
+  s->n_prompt = n;
+  s->params = std::move(params);
+  s->sink = std::move(sink);
+  s->handle = std::move(handle);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return SubmitStatus::kShuttingDown;
+    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue) return SubmitStatus::kQueueFull;
+    queue_.push_back(std::move(s));
+  }
+  cv_.notify_one();
+  return SubmitStatus::kAccepted;
+}
+
+void Scheduler::wake() {
+  cv_.notify_one();
+}
+
+void Scheduler::shutdown(bool finish_running) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) finish_running_ = finish_running;
+    if (!finish_running) finish_running_ = false;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable() && std::this_thread::get_id() != thread_.get_id()) thread_.join();
+}
+
+SchedulerStats Scheduler::stats() const {
+  SchedulerStats st;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    st.queued = static_cast<int64_t>(queue_.size());
+  }
+  st.running = running_count_.load();
+  st.kv_blocks_total = options_.kv_blocks;
+  st.kv_blocks_used = kv_used_.load();
+  st.kv_blocks_cached = kv_cached_.load();
+  st.prefix_hit_blocks = prefix_hits_.load();
+  st.steps = steps_.load();
+  return st;
+}
+
+void Scheduler::finish(Sequence& s, const std::string& reason, const std::string& error) {
+  if (s.done) return;
+  s.done = true;
+  // Text still held back (an incomplete character, a possible stop-string start) goes out
+  // unless a stop string ended the sequence.
+  if (reason != "cancelled" && reason != "error" && s.detok && !s.stops->stopped()) {
+    auto r = s.stops->push(s.detok->finish());
+    std::string tail = r.text;
+    if (!r.stopped) tail += s.stops->flush();
+    if (!tail.empty()) {
+      TokenEvent e;
+      e.token = -1;
+      e.text = std::move(tail);
+      s.sink->on_token(e);
+    }
+  }
+  for (int32_t b : s.blocks) pool_.release(b);
+  s.blocks.clear();
+  kv_used_ = pool_.n_used();  // visible (e.g. in /metrics) before the client hears of the end
+  kv_cached_ = pool_.n_cached();
+  FinishEvent f;
+  f.finish_reason = reason;
+  f.error = error;
+  f.prompt_tokens = s.n_prompt;
+  f.completion_tokens = s.generated;
+  f.cached_prompt_tokens = s.cached_prompt;
+  s.sink->on_finish(f);
+}
+
+bool Scheduler::admit_locked() {
+  bool admitted = false;
+  const int64_t bs = options_.block_size;
+  while (!queue_.empty() && static_cast<int64_t>(running_.size()) < options_.max_running) {
+    Sequence& s = *queue_.front();
+    if (s.handle && s.handle->cancelled.load()) {
+      running_.push_back(std::move(queue_.front()));  // finished as cancelled in step()
+      queue_.pop_front();
+      continue;
+    }
+    const int64_t needed = (s.n_prompt + s.params.max_tokens + bs - 1) / bs;
+    // Share cached prefix blocks, but always leave at least one prompt token to compute: its
+    // logits start the generation.
+    const int64_t matched = pool_.match_prefix(s.tokens, (s.n_prompt - 1) / bs, s.blocks);
+    if (pool_.n_available() < needed - matched) {
+      for (int32_t b : s.blocks) pool_.release(b);
+      s.blocks.clear();
+      break;  // wait for running sequences to free blocks (FIFO: no overtaking)
+    }
+    while (static_cast<int64_t>(s.blocks.size()) < needed) s.blocks.push_back(pool_.allocate());
+    s.n_computed = matched * bs;
+    s.cached_prompt = s.n_computed;
+    s.registered = matched;
+    running_.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    admitted = true;
+  }
+  return admitted;
+}
+
+void Scheduler::loop() {
+  for (;;) {
+    std::vector<std::unique_ptr<Sequence>> to_cancel;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // Running sequences always have work (a decode token at least), so the thread only
+      // sleeps when nothing is running or queued.
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !running_.empty(); });
+      if (stopping_ && !finish_running_) {
+        for (auto& s : queue_) to_cancel.push_back(std::move(s));
+        queue_.clear();
+        for (auto& s : running_) to_cancel.push_back(std::move(s));
+        running_.clear();
+      } else {
+        admit_locked();
+      }
+      if (stopping_ && queue_.empty() && running_.empty() && to_cancel.empty()) break;
+    }
+    for (auto& s : to_cancel) finish(*s, "cancelled");
+    if (!to_cancel.empty()) {
+      kv_used_ = pool_.n_used();
+      running_count_ = 0;
+      continue;
+    }
+    step();
+  }
+  kv_used_ = pool_.n_used();
+  kv_cached_ = pool_.n_cached();
+  running_count_ = 0;
+}
+
+void Scheduler::step() {
+  // 1. Cancelled sequences leave first, freeing their blocks at once.
+  for (auto& s : running_) {
+    if (s->handle && s->handle->cancelled.load()) finish(*s, "cancelled");
+  }
+  std::erase_if(running_, [](const auto& s) { return s->done; });
+
+  // 2. Form the batch: decode tokens first (inter-token latency), then prompt chunks.
+  batch_.clear();
+  int64_t budget = options_.step_tokens;
+  std::vector<Sequence*> order;
+  for (auto& s : running_) {
+    if (s->n_computed >= s->n_prompt) order.push_back(s.get());
+  }
+  for (auto& s : running_) {
+    if (s->n_computed < s->n_prompt) order.push_back(s.get());
+  }
+  std::vector<Sequence*> in_batch;
+  for (Sequence* s : order) {
+    s->take = 0;
+    s->logits_index = -1;
+    const int64_t pending = static_cast<int64_t>(s->tokens.size()) - s->n_computed;
+    if (budget <= 0 || pending <= 0) continue;
+    s->take = std::min(pending, budget);
+    budget -= s->take;
+    batch_.add_sequence(std::span<const int32_t>(s->tokens).subspan(s->n_computed, s->take),
+                        s->n_computed, s->blocks, /*all_logits=*/false);
+    if (s->take == pending) {
+      s->logits_index = static_cast<int64_t>(batch_.logit_rows.size()) - 1;
+    } else {
+      batch_.logit_rows.pop_back();  // a partial prompt chunk: its logits are not needed
+    }
+    in_batch.push_back(s);
+  }
+  if (in_batch.empty()) return;
+
+  // 3. One forward pass for everyone.
+  try {
+    model_.forward(batch_, cache_, logits_);
+  } catch (const std::exception& e) {
+    for (Sequence* s : in_batch) finish(*s, "error", e.what());
+    std::erase_if(running_, [](const auto& s) { return s->done; });
+    return;
+  }
+  ++steps_;
+
+  // 4. Sample, stream, and finish.
+  const int64_t bs = options_.block_size;
+  const int64_t vocab = model_.info().vocab_size;
+  for (Sequence* s : in_batch) {
+    s->n_computed += s->take;
+    while ((s->registered + 1) * bs <= s->n_computed) {
+      pool_.register_full_block(s->tokens, s->blocks, s->registered++);
+    }
+    if (s->logits_index < 0) continue;
+    try {
+      std::span<const float> logits(logits_.row(s->logits_index), vocab);
+      const int32_t token = s->sampler->sample(logits);
+      s->sampler->accept(token);
+      TokenEvent e;
+      e.token = token;
+      if (s->params.top_logprobs >= 0) {
+        auto lp = s->sampler->logprobs(logits, token, static_cast<size_t>(s->params.top_logprobs));
+        e.logprob = lp.logprob;
+        for (const auto& t : lp.top) e.top_logprobs.emplace_back(t.token, t.logprob);
+      }
+      s->tokens.push_back(token);
+      ++s->generated;
+      const auto& eos = options_.eos_ids;
+      if (!s->params.ignore_eos && std::find(eos.begin(), eos.end(), token) != eos.end()) {
+        finish(*s, "stop");
+        continue;
+      }
+      bool stopped = false;
+      if (s->detok) {
+        auto r = s->stops->push(s->detok->step(token));
+        e.text = std::move(r.text);
+        stopped = r.stopped;
+      }
+      s->sink->on_token(e);
+      if (stopped) {
+        finish(*s, "stop");
+      } else if (s->generated >= s->params.max_tokens ||
+                 static_cast<int64_t>(s->tokens.size()) >= options_.context) {
+        finish(*s, "length");
+      }
+    } catch (const std::exception& ex) {
+      finish(*s, "error", ex.what());
+    }
+  }
+  std::erase_if(running_, [](const auto& s) { return s->done; });
+  running_count_ = static_cast<int64_t>(running_.size());
+  kv_used_ = pool_.n_used();
+  kv_cached_ = pool_.n_cached();
+  prefix_hits_ = pool_.prefix_hits();
+}
+
+}  // namespace loom

@@ -1,0 +1,147 @@
+// Scheduler — continuous batching for many concurrent requests over one model.
+//
+// A dedicated thread runs steps. Each step forms one batch from the running sequences — one
+// decode token each, plus chunks of prompts still being prefilled, up to a token budget — and
+// runs one forward pass, so the weights are read once per step however many users are served.
+// KV memory is a pool of fixed-size blocks (BlockPool); each sequence has a block table, and a
+// prompt that starts with blocks another request already computed (a shared system prompt)
+// shares them instead of recomputing. Results do not depend on the batch: every row is computed
+// the same way whatever else runs beside it.
+//
+// Admission: a request is admitted when a running slot is free and the pool can hold its
+// prompt plus max_tokens (reserved up front, so a running sequence never runs out of KV);
+// otherwise it waits in a bounded queue; submit() refuses when the queue is full.
+// Cancellation (a client gone) frees the sequence's blocks at the start of the next step.
+//
+// Thread-safety: submit(), cancel(), stats() and shutdown() may be called from any thread.
+// RequestSink callbacks run on the scheduler thread and must not block.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/block_pool.h"
+#include "model/model.h"
+#include "sample/sampler.h"
+
+namespace loom {
+
+namespace tokenizer {
+class Tokenizer;
+}
+
+struct RequestParams {
+  std::vector<int32_t> prompt;
+  int64_t max_tokens = 16;
+  sample::SamplingParams sampling;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+  int top_logprobs = -1;  // < 0: no logprobs; else the chosen token's plus the top N
+};
+
+struct TokenEvent {
+  int32_t token = 0;
+  std::string text;  // new final text (UTF-8 complete; stop strings held back / removed)
+  float logprob = 0.0f;
+  std::vector<std::pair<int32_t, float>> top_logprobs;
+};
+
+struct FinishEvent {
+  std::string finish_reason;  // "stop" | "length" | "cancelled" | "error"
+  std::string error;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache
+};
+
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  virtual void on_token(const TokenEvent& event) = 0;
+  // Called exactly once, last.
+  virtual void on_finish(const FinishEvent& event) = 0;
+};
+
+struct RequestHandle {
+  std::atomic<bool> cancelled{false};
+};
+
+struct SchedulerOptions {
+  int64_t max_running = 8;  // sequences decoding at once (--parallel)
+  int64_t max_queue = 64;   // waiting requests beyond which submit() refuses
+  int64_t kv_blocks = 256;  // pool size in blocks
+  int64_t block_size = 16;
+  int64_t step_tokens = 256;  // rows per forward pass (decode tokens + prompt chunks)
+  int64_t context = 2048;     // per-sequence limit: prompt + max_tokens
+  std::vector<int32_t> eos_ids;
+};
+
+struct SchedulerStats {
+  int64_t queued = 0;
+  int64_t running = 0;
+  int64_t kv_blocks_total = 0;
+  int64_t kv_blocks_used = 0;
+  int64_t kv_blocks_cached = 0;
+  uint64_t prefix_hit_blocks = 0;
+  uint64_t steps = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(CausalLM& model, const tokenizer::Tokenizer* tokenizer, SchedulerOptions options);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  enum class SubmitStatus { kAccepted, kQueueFull, kShuttingDown };
+  // Validates the request (throws loom::Error kInvalidArgument / kOutOfRange for a bad one:
+  // ids outside the vocabulary, prompt + max_tokens beyond the context or the whole KV pool).
+  SubmitStatus submit(RequestParams params, std::shared_ptr<RequestSink> sink,
+                      std::shared_ptr<RequestHandle> handle);
+  void wake();  // after setting a handle's cancelled flag
+
+  // Stops admitting; with `finish_running` waits for running and queued sequences to end,
+  // else cancels them. Returns when the step thread has stopped.
+  void shutdown(bool finish_running);
+
+  SchedulerStats stats() const;
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  struct Sequence;
+  void loop();
+  bool admit_locked();
+  void step();
+  void finish(Sequence& s, const std::string& reason, const std::string& error = {});
+
+  CausalLM& model_;
+  const tokenizer::Tokenizer* tokenizer_;
+  SchedulerOptions options_;
+  KvCache cache_;
+  BlockPool pool_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Sequence>> queue_;     // guarded by mu_
+  std::vector<std::unique_ptr<Sequence>> running_;  // step thread only
+  bool stopping_ = false;                           // guarded by mu_
+  bool finish_running_ = true;                      // guarded by mu_
+  std::atomic<int64_t> running_count_{0};
+  std::atomic<int64_t> kv_used_{0};
+  std::atomic<int64_t> kv_cached_{0};
+  std::atomic<uint64_t> prefix_hits_{0};
+  std::atomic<uint64_t> steps_{0};
+
+  Batch batch_;
+  Activations logits_;
+  std::thread thread_;
+};
+
+}  // namespace loom

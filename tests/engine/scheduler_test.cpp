@@ -1,0 +1,186 @@
+// The continuous-batching scheduler: results independent of the batch, prefix reuse, cancel
+// freeing KV blocks, queue limits and request validation.
+#include "engine/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "engine/generator.h"
+#include "io/model_spec.h"
+#include "io/test_util.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loom {
+namespace {
+
+struct Collect : RequestSink {
+  std::vector<int32_t> ids;
+  std::string text;
+  FinishEvent finish;
+  std::promise<void> done;
+  void on_token(const TokenEvent& e) override {
+    if (e.token >= 0) ids.push_back(e.token);
+    text += e.text;
+  }
+  void on_finish(const FinishEvent& e) override {
+    finish = e;
+    done.set_value();
+  }
+  void wait() {
+    ASSERT_EQ(done.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  }
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spec_ = load_model_spec(test::data_dir() + "/ref/models/llama-tiny-llama2vocab");
+    backend_ = make_cpu_backend(2);
+    model_ = load_causal_lm(spec_, *backend_);
+    tok_.emplace(tokenizer::Tokenizer::from_hf_json(spec_.tokenizer.file));
+  }
+  SchedulerOptions options(int64_t parallel, int64_t blocks) {
+    SchedulerOptions o;
+    o.max_running = parallel;
+    o.kv_blocks = blocks;
+    o.block_size = 16;
+    o.context = 256;
+    o.step_tokens = 64;
+    return o;
+  }
+  RequestParams greedy(std::vector<int32_t> prompt, int64_t n) {
+    RequestParams p;
+    p.prompt = std::move(prompt);
+    p.max_tokens = n;
+    p.sampling.temperature = 0.0f;
+    p.ignore_eos = true;
+    return p;
+  }
+  std::vector<int32_t> prompt_of(int i, int len) {
+    std::vector<int32_t> p = {1};
+    for (int j = 1; j < len; ++j) p.push_back(100 + (i * 131 + j * 17) % 20000);
+    return p;
+  }
+  ModelSpec spec_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<CausalLM> model_;
+  std::optional<tokenizer::Tokenizer> tok_;
+};
+
+TEST_F(SchedulerTest, BatchingDoesNotChangeResults) {
+  // Alone, through the single-sequence generator.
+  const int kRequests = 32;
+  std::vector<std::vector<int32_t>> alone;
+  Generator gen(*model_, &*tok_, 256);
+  for (int i = 0; i < kRequests; ++i) {
+    GenerationOptions o;
+    o.max_tokens = 12;
+    o.sampling.temperature = 0.0f;
+    o.ignore_eos = true;
+    alone.push_back(gen.generate(prompt_of(i, 5 + i % 23), o, nullptr).ids);
+  }
+  // Together: 32 at once, prompts of different lengths prefilling while others decode.
+  Scheduler sched(*model_, &*tok_, options(32, 512));
+  std::vector<std::shared_ptr<Collect>> sinks;
+  for (int i = 0; i < kRequests; ++i) {
+    sinks.push_back(std::make_shared<Collect>());
+    ASSERT_EQ(sched.submit(greedy(prompt_of(i, 5 + i % 23), 12), sinks.back(),
+                           std::make_shared<RequestHandle>()),
+              Scheduler::SubmitStatus::kAccepted);
+  }
+  for (int i = 0; i < kRequests; ++i) {
+    sinks[i]->wait();
+    EXPECT_EQ(sinks[i]->ids, alone[i]) << "request " << i;
+    EXPECT_EQ(sinks[i]->finish.finish_reason, "length");
+    EXPECT_EQ(sinks[i]->finish.completion_tokens, 12);
+  }
+  EXPECT_EQ(sched.stats().kv_blocks_used, 0);
+}
+
+TEST_F(SchedulerTest, PrefixReuseSkipsComputedBlocksWithSameResult) {
+  Scheduler sched(*model_, &*tok_, options(4, 64));
+  std::vector<int32_t> system = prompt_of(7, 40);  // 2 full blocks of 16 + 8
+  auto a = std::make_shared<Collect>();
+  sched.submit(greedy(system, 8), a, std::make_shared<RequestHandle>());
+  a->wait();
+  EXPECT_EQ(a->finish.cached_prompt_tokens, 0);
+  std::vector<int32_t> longer = system;
+  longer.push_back(555);
+  longer.push_back(777);
+  auto b = std::make_shared<Collect>();
+  sched.submit(greedy(longer, 8), b, std::make_shared<RequestHandle>());
+  b->wait();
+  EXPECT_EQ(b->finish.cached_prompt_tokens, 32);
+  EXPECT_GE(sched.stats().prefix_hit_blocks, 2u);
+  // Same ids as computing it from scratch.
+  Generator gen(*model_, &*tok_, 256);
+  GenerationOptions o;
+  o.max_tokens = 8;
+  o.sampling.temperature = 0.0f;
+  o.ignore_eos = true;
+  EXPECT_EQ(b->ids, gen.generate(longer, o, nullptr).ids);
+}
+
+TEST_F(SchedulerTest, CancelFreesBlocks) {
+  Scheduler sched(*model_, &*tok_, options(2, 64));
+  auto sink = std::make_shared<Collect>();
+  auto handle = std::make_shared<RequestHandle>();
+  sched.submit(greedy(prompt_of(1, 30), 200), sink, handle);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_GT(sched.stats().kv_blocks_used, 0);
+  handle->cancelled = true;
+  sched.wake();
+  sink->wait();
+  EXPECT_EQ(sink->finish.finish_reason, "cancelled");
+  EXPECT_EQ(sched.stats().kv_blocks_used, 0);
+}
+
+TEST_F(SchedulerTest, QueueFullAndValidation) {
+  SchedulerOptions o = options(1, 64);
+  o.max_queue = 2;
+  Scheduler sched(*model_, &*tok_, o);
+  std::vector<std::shared_ptr<Collect>> sinks;
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    sinks.push_back(std::make_shared<Collect>());
+    auto st = sched.submit(greedy(prompt_of(i, 10), 100), sinks.back(),
+                           std::make_shared<RequestHandle>());
+    (st == Scheduler::SubmitStatus::kAccepted ? accepted : refused)++;
+  }
+  EXPECT_GE(refused, 4);
+  EXPECT_LE(accepted, 4);
+  test::expect_error([&] { sched.submit(greedy(prompt_of(0, 250), 10), sinks[0], nullptr); },
+                     ErrorCode::kOutOfRange, {"exceeds the context of 256 tokens"});
+  test::expect_error(
+      [&] {
+        sched.submit(greedy({1, 99999}, 10), sinks[0], nullptr);
+      },
+      ErrorCode::kInvalidArgument, {"outside the vocabulary"});
+  RequestParams bad = greedy({1, 2}, 4);
+  bad.sampling.top_p = 3.0f;
+  test::expect_error([&] { sched.submit(bad, sinks[0], nullptr); }, ErrorCode::kInvalidArgument,
+                     {"top_p"});
+  sched.shutdown(false);
+  EXPECT_EQ(sched.stats().kv_blocks_used, 0);
+}
+
+TEST_F(SchedulerTest, StopStringsAndText) {
+  Scheduler sched(*model_, &*tok_, options(2, 64));
+  auto sink = std::make_shared<Collect>();
+  RequestParams p = greedy(tok_->encode("Once upon a time, in a small village,", true), 16);
+  sched.submit(p, sink, std::make_shared<RequestHandle>());
+  sink->wait();
+  EXPECT_EQ(sink->text, ")</)</)</)</)</)</)</)</)</)</)</)</)</centercentercenter");
+  auto stopped = std::make_shared<Collect>();
+  p.stop = {"</center"};
+  sched.submit(p, stopped, std::make_shared<RequestHandle>());
+  stopped->wait();
+  EXPECT_EQ(stopped->text, ")</)</)</)</)</)</)</)</)</)</)</)</)");
+  EXPECT_EQ(stopped->finish.finish_reason, "stop");
+}
+
+}  // namespace
+}  // namespace loom
