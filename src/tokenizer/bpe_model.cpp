@@ -88,6 +88,16 @@ std::vector<BpeMerge> resolve_bpe_merges(
 
 void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& ids) const {
   if (piece.empty()) return;
+  if (piece.size() > kLongWordBytes && options_.chunk_long_words &&
+      options_.continuing_subword_prefix.empty() && options_.end_of_word_suffix.empty() &&
+      !(options_.ignore_merges && vocab_.find(piece))) {
+    tokenize_long_word(piece, ids);
+    return;
+  }
+  tokenize_word(piece, ids);
+}
+
+void BpeModel::tokenize_word(std::string_view piece, std::vector<int32_t>& ids) const {
   // The small per-thread cache is checked first: it is hot, the vocab map is not.
   auto& cache = tls_word_cache.for_model(serial_);
   if (auto it = cache.find(piece); it != cache.end()) {
@@ -105,6 +115,31 @@ void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& ids) const
   if (piece.size() <= WordCache::kMaxWordBytes && cache.size() < WordCache::kMaxEntries) {
     cache.emplace(std::string(piece), std::vector<int32_t>(ids.begin() + start, ids.end()));
   }
+}
+
+void BpeModel::tokenize_long_word(std::string_view word, std::vector<int32_t>& ids) const {
+  std::call_once(boundaries_once_,
+                 [&] { boundaries_ = std::make_unique<MergeBoundaryFilter>(vocab_); });
+  // A cut between two characters is safe when both are tokens on their own (so neither
+  // becomes unk or byte-fallback pieces, which fuse across characters) and no token contains
+  // the pair. Chunks are cut at the first safe point past kChunkBytes.
+  size_t chunk_start = 0;
+  size_t pos = 0;
+  char32_t prev = 0;
+  bool prev_is_token = false;
+  while (pos < word.size()) {
+    size_t at = pos;
+    char32_t c = next_code_point(word, pos);
+    bool is_token = vocab_.find(word.substr(at, pos - at)).has_value();
+    if (at - chunk_start >= kChunkBytes && prev_is_token && is_token &&
+        !boundaries_->may_join(prev, c)) {
+      tokenize_word(word.substr(chunk_start, at - chunk_start), ids);
+      chunk_start = at;
+    }
+    prev = c;
+    prev_is_token = is_token;
+  }
+  tokenize_word(word.substr(chunk_start), ids);
 }
 
 void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& ids) const {

@@ -11,11 +11,13 @@
 
 #include <array>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "tokenizer/merge_boundaries.h"
 #include "tokenizer/pair_map.h"
 #include "tokenizer/pipeline.h"
 #include "tokenizer/vocab.h"
@@ -29,6 +31,9 @@ struct BpeOptions {
   bool fuse_unk = false;
   bool byte_fallback = false;  // unknown chars become <0xXX> byte tokens
   bool ignore_merges = false;  // a piece that is itself in the vocab is taken whole
+  // Cut words longer than 256 bytes where no merge can cross (same ids, much faster; see
+  // merge_boundaries.h). Off only to check that claim.
+  bool chunk_long_words = true;
 };
 
 // One merge rule by id: left + right -> result, applied in increasing `rank` (equal ranks:
@@ -63,7 +68,13 @@ class BpeModel final : public Model {
   std::optional<int32_t> unk_id() const override { return unk_id_; }
 
  private:
+  static constexpr size_t kLongWordBytes = 256;  // longer words are cut into chunks
+  static constexpr size_t kChunkBytes = 16;      // a chunk ends at the first safe cut after this
   void merge_word(std::string_view word, std::vector<int32_t>& ids) const;
+  // Cached merge of one word (or one independent chunk of a long word).
+  void tokenize_word(std::string_view word, std::vector<int32_t>& ids) const;
+  // Merges a long word chunk by chunk, cutting only where no merge can cross.
+  void tokenize_long_word(std::string_view word, std::vector<int32_t>& ids) const;
 
   Vocab vocab_;
   BpeOptions options_;
@@ -71,6 +82,9 @@ class BpeModel final : public Model {
   PairMap merges_;
   std::array<int32_t, 256> byte_ids_{};  // id of "<0xXX>", -1 when absent
   uint64_t serial_;                      // identifies this model in the per-thread word caches
+  // Built on the first long word (most inputs never need it).
+  mutable std::once_flag boundaries_once_;
+  mutable std::unique_ptr<MergeBoundaryFilter> boundaries_;
 };
 
 }  // namespace loom::tokenizer
