@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "tokenizer/tokenizer.h"
 
@@ -66,6 +67,21 @@ void BM_Encode(benchmark::State& state, const std::string& name) {
   state.counters["tokens"] = static_cast<double>(tokens);
 }
 
+// Each iteration on a fresh thread, so the per-thread word cache starts empty: the cost of
+// text never seen before.
+void BM_EncodeColdCache(benchmark::State& state, const std::string& name) {
+  const Tokenizer& tok = tokenizer(name);
+  const std::string& text = corpus();
+  for (auto _ : state) {
+    std::thread worker([&] {
+      auto ids = tok.encode(text, false);
+      benchmark::DoNotOptimize(ids.data());
+    });
+    worker.join();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+
 void BM_Decode(benchmark::State& state, const std::string& name) {
   const Tokenizer& tok = tokenizer(name);
   const std::string& text = corpus();
@@ -103,6 +119,12 @@ BENCHMARK_CAPTURE(BM_Encode, llama2, std::string("llama2"))
 BENCHMARK_CAPTURE(BM_Encode, gemma3, std::string("gemma3"))
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2);
+BENCHMARK_CAPTURE(BM_EncodeColdCache, qwen3, std::string("qwen3"))
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_EncodeColdCache, llama2, std::string("llama2"))
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Decode, qwen3, std::string("qwen3"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_StreamDecode, qwen3, std::string("qwen3"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_StreamDecode, llama2, std::string("llama2"))->Unit(benchmark::kMillisecond);
