@@ -93,7 +93,7 @@ void Scheduler::wake() {
   cv_.notify_one();
 }
 
-void Scheduler::shutdown(bool finish_running) {
+void Scheduler::request_stop(bool finish_running) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) finish_running_ = finish_running;
@@ -101,7 +101,13 @@ void Scheduler::shutdown(bool finish_running) {
     stopping_ = true;
   }
   cv_.notify_one();
-  if (thread_.joinable() && std::this_thread::get_id() != thread_.get_id()) thread_.join();
+}
+
+void Scheduler::shutdown(bool finish_running) {
+  request_stop(finish_running);
+  std::call_once(joined_, [this] {
+    if (thread_.joinable()) thread_.join();
+  });
 }
 
 SchedulerStats Scheduler::stats() const {

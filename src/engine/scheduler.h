@@ -107,8 +107,10 @@ class Scheduler {
                       std::shared_ptr<RequestHandle> handle);
   void wake();  // after setting a handle's cancelled flag
 
-  // Stops admitting; with `finish_running` waits for running and queued sequences to end,
-  // else cancels them. Returns when the step thread has stopped.
+  // Stops admitting; with `finish_running` running and queued sequences run to their end, else
+  // they are cancelled. request_stop() returns at once (a later call may turn a finishing
+  // stop into a cancelling one); shutdown() also waits for the step thread to end.
+  void request_stop(bool finish_running);
   void shutdown(bool finish_running);
 
   SchedulerStats stats() const;
@@ -142,6 +144,7 @@ class Scheduler {
   Batch batch_;
   Activations logits_;
   std::thread thread_;
+  std::once_flag joined_;
 };
 
 }  // namespace loom
