@@ -124,9 +124,30 @@ class Backend {
   virtual void attention(const Activations& q, const Activations& k, const Activations& v,
                          KvCache& cache, int64_t layer, std::span<const SeqSlice> seqs,
                          const AttentionParams& p, Activations& out) = 0;
-  // out = silu(gate) * up (SwiGLU) or gelu variants.
+  // out = silu(gate) * up (SwiGLU).
   virtual void swiglu(const Activations& gate, const Activations& up, Activations& out) = 0;
+  // out = gelu_tanh(gate) * up (GeGLU, gemma's gelu_pytorch_tanh).
+  virtual void geglu(const Activations& gate, const Activations& up, Activations& out) = 0;
+  // x = gelu_tanh(x) in place: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the tanh
+  // approximation HF calls gelu_new / gelu_pytorch_tanh.
+  virtual void gelu_tanh(Activations& x) = 0;
   virtual void add(Activations& acc, const Activations& x) = 0;  // acc += x
+  virtual void scale(Activations& x, float s) = 0;               // x *= s
+  // x = cap * tanh(x / cap) (gemma2's final-logit soft-capping).
+  virtual void softcap(Activations& x, float cap) = 0;
+
+  // Mixture-of-experts helpers.
+  // out[i] = x[rows[i]].
+  virtual void gather_rows(const Activations& x, std::span<const int32_t> rows,
+                           Activations& out) = 0;
+  // acc[rows[i]] += weights[i] * x[i] (rows may repeat; applied in order).
+  virtual void add_rows_scaled(Activations& acc, const Activations& x,
+                               std::span<const int32_t> rows, std::span<const float> weights) = 0;
+  // Per row of router logits [n, n_experts]: softmax, the k largest probabilities (ties to the
+  // lower expert id, as torch.topk), optionally renormalised to sum to 1. experts/weights get
+  // n * k entries, row-major, in descending weight order.
+  virtual void route_topk(const Activations& logits, int64_t k, bool renormalize,
+                          std::span<int32_t> experts, std::span<float> weights) = 0;
 };
 
 // The CPU backend with `n_threads` threads (the caller's included).

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -227,6 +228,43 @@ void read_hf_tokenizer(const fs::path& dir, TokenizerSource& tok) {
   }
 }
 
+// The mapped safetensors plus the few tensors io/ had to rewrite.
+struct HfTensors {
+  std::shared_ptr<SafetensorsSet> set;
+  std::vector<std::vector<uint8_t>> owned;
+};
+
+// GPT-2's Conv1D layers store their weight [in, out], the transpose of nn.Linear's [out, in]
+// (transformers' pytorch_utils.Conv1D computes x @ W + b).
+bool is_gpt2_conv1d(std::string_view name) {
+  for (std::string_view s :
+       {".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight"}) {
+    if (name.ends_with(s)) return true;
+  }
+  return false;
+}
+
+// Rewrites a 2-D tensor of a non-block dtype as its transpose in `bytes`, so that every matrix
+// above io/ is [out, in] whatever file it came from (llama.cpp's converter transposes GPT-2's
+// Conv1D weights the same way).
+void transpose_into(TensorInfo& t, std::vector<uint8_t>& bytes) {
+  const DTypeInfo& info = dtype_info(t.dtype);
+  if (t.shape.size() != 2 || info.block_size != 1) {
+    fail(ErrorCode::kCorruption, "{}: Conv1D tensor '{}' must be a {} matrix, got {} {}", t.file,
+         t.source_name, "2-D float", dtype_name(t.dtype), shape_to_string(t.shape));
+  }
+  const int64_t rows = t.shape[0], cols = t.shape[1];
+  const size_t eb = info.block_bytes;
+  bytes.resize(t.n_bytes);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      std::memcpy(bytes.data() + (c * rows + r) * eb, t.data + (r * cols + c) * eb, eb);
+    }
+  }
+  t.shape = {cols, rows};
+  t.data = bytes.data();
+}
+
 }  // namespace
 
 ModelSpec load_hf_model_spec(const std::string& dir) {
@@ -250,18 +288,22 @@ ModelSpec load_hf_model_spec(const std::string& dir) {
   }
   read_hf_tokenizer(root, spec.tokenizer);
 
-  auto set = std::make_shared<SafetensorsSet>(SafetensorsSet::open_dir(dir));
-  for (const SafetensorsTensor* t : set->tensors()) {
+  auto keep = std::make_shared<HfTensors>();
+  keep->set = std::make_shared<SafetensorsSet>(SafetensorsSet::open_dir(dir));
+  for (const SafetensorsTensor* t : keep->set->tensors()) {
     std::string name = hf_to_gguf_tensor_name(config.model_type, t->name).value_or(t->name);
     spec.tensors.push_back(
-        TensorInfo{name, t->name, t->dtype, t->shape, t->data, t->n_bytes, set->file_of(*t)});
+        TensorInfo{name, t->name, t->dtype, t->shape, t->data, t->n_bytes, keep->set->file_of(*t)});
+    if (config.model_type == "gpt2" && is_gpt2_conv1d(t->name)) {
+      transpose_into(spec.tensors.back(), keep->owned.emplace_back());
+    }
   }
   spec.build_index();
   if (spec.find("token_embd.weight") != nullptr && spec.find("output.weight") == nullptr) {
     // Some exports tie without saying so; record what the files show.
     spec.hparams.tie_embeddings = true;
   }
-  spec.keepalive_ = set;
+  spec.keepalive_ = keep;
   return spec;
 }
 

@@ -1,11 +1,16 @@
-// The Llama family: llama (incl. llama3 rope scaling), mistral, qwen2 (q/k/v bias) and qwen3
-// (per-head q/k RMSNorm). One pre-norm decoder block:
+// The Llama family: llama (incl. llama3 rope scaling), mistral, qwen2 (q/k/v bias), qwen3
+// (per-head q/k RMSNorm), phi3 (fused qkv and gate_up, split as row views) and the
+// mixture-of-experts members mixtral (= llama + MoE; llama.cpp's arch "llama") and qwen3moe
+// (= qwen3 + MoE). One pre-norm decoder block:
 //   h = x + Wo · attn(rope(norm_q(Wq·rms(x))), rope(norm_k(Wk·rms(x))), Wv·rms(x))
-//   y = h + Wdown · (silu(Wgate·rms(h)) * Wup·rms(h))
-// Differences between the members are parameters (bias, q/k norm, rope style), not copies.
+//   y = h + Wdown · (silu(Wgate·rms(h)) * Wup·rms(h))      (dense)
+//   y = h + sum over the top-k experts e of w_e · FFN_e(rms(h))   (MoE)
+// Differences between the members are parameters (bias, q/k norm, rope style, fused weights,
+// experts), not copies; the blocks are shared with the other families (blocks.h).
 #include <cmath>
 
 #include "core/error.h"
+#include "model/blocks.h"
 #include "model/model.h"
 #include "model/model_registry.h"
 #include "model/rope.h"
@@ -17,41 +22,37 @@ namespace loom {
 namespace {
 
 struct LlamaLayer {
-  TensorView attn_norm;       // [hidden]
-  TensorView wq, wk, wv, wo;  // [n_heads*hd, hidden], [n_kv*hd, hidden] x2, [hidden, n_heads*hd]
-  std::optional<TensorView> bq, bk, bv;      // qwen2: [n_heads*hd], [n_kv*hd] x2
-  std::optional<TensorView> q_norm, k_norm;  // qwen3: [hd]
-  TensorView ffn_norm;                       // [hidden]
-  TensorView w_gate, w_up;                   // [ffn, hidden]
-  TensorView w_down;                         // [hidden, ffn]
+  TensorView attn_norm;  // [hidden]
+  AttentionWeights attn;
+  TensorView ffn_norm;                 // [hidden]
+  std::optional<GatedFfnWeights> ffn;  // dense layers
+  std::optional<MoeWeights> moe;       // mixture-of-experts layers
 };
 
 class LlamaFamilyModel final : public CausalLM {
  public:
   LlamaFamilyModel(const ModelSpec& spec, Backend& backend) : backend_(backend) {
     const HyperParams& hp = spec.hparams;
-    auto need = [&](int64_t v, const char* what) {
-      if (v <= 0) {
-        fail(ErrorCode::kCorruption, "{}: hyper-parameter {} is missing", spec.path, what);
-      }
-      return v;
-    };
-    const int64_t hidden = need(hp.hidden_size, "hidden_size");
-    const int64_t n_heads = need(hp.n_heads, "n_heads");
-    const int64_t n_kv = need(hp.n_kv_heads, "n_kv_heads");
-    const int64_t hd = need(hp.head_dim, "head_dim");
-    const int64_t ffn = need(hp.ffn_size, "ffn_size");
-    const int64_t vocab = need(hp.vocab_size, "vocab_size");
-    need(hp.n_layers, "n_layers");
+    const std::string& arch = spec.architecture;
+    const int64_t hidden = need_hparam(spec, hp.hidden_size, "hidden_size");
+    const int64_t n_heads = need_hparam(spec, hp.n_heads, "n_heads");
+    const int64_t n_kv = need_hparam(spec, hp.n_kv_heads, "n_kv_heads");
+    const int64_t hd = need_hparam(spec, hp.head_dim, "head_dim");
+    const int64_t vocab = need_hparam(spec, hp.vocab_size, "vocab_size");
+    need_hparam(spec, hp.n_layers, "n_layers");
     if (n_heads % n_kv != 0) {
       fail(ErrorCode::kCorruption, "{}: {} heads are not a multiple of {} KV heads", spec.path,
            n_heads, n_kv);
     }
-    if (hp.n_experts > 0) {
-      fail(ErrorCode::kUnsupported, "{}: mixture-of-experts models are not supported yet",
-           spec.path);
+    const bool moe = hp.n_experts > 0;
+    if (moe && (hp.n_experts_used <= 0 || hp.n_experts_used > hp.n_experts)) {
+      fail(ErrorCode::kCorruption, "{}: {} experts per token is not in [1, {}]", spec.path,
+           hp.n_experts_used, hp.n_experts);
     }
-    info_ = {spec.architecture,
+    // Mixtral's experts are intermediate_size wide; qwen3moe's moe_intermediate_size.
+    const int64_t ffn = moe && hp.expert_ffn_size > 0 ? hp.expert_ffn_size
+                                                      : need_hparam(spec, hp.ffn_size, "ffn_size");
+    info_ = {arch,
              vocab,
              hidden,
              hp.n_layers,
@@ -59,15 +60,20 @@ class LlamaFamilyModel final : public CausalLM {
              hd,
              hp.context_length > 0 ? hp.context_length : 4096};
     eps_ = static_cast<float>(hp.norm_eps > 0 ? hp.norm_eps : 1e-6);
-    attn_ = {n_heads, n_kv,
-             hd,      1.0f / std::sqrt(static_cast<float>(hd)),
-             0.0f,    spec.architecture == "qwen2" ? 0 : hp.sliding_window};
+    act_ = parse_activation(hp.activation, Activation::kSilu, spec.path);
+    // The qwen family slides only when use_sliding_window is set, which no member we run uses.
+    const bool qwen = arch == "qwen2" || arch == "qwen3" || arch == "qwen3moe";
+    attn_.params = {n_heads, n_kv,
+                    hd,      1.0f / std::sqrt(static_cast<float>(hd)),
+                    0.0f,    qwen ? 0 : hp.sliding_window};
+    attn_.qk_norm_eps = eps_;
 
-    // llama.cpp's converter permutes llama's Q/K rows so that its "normal" (interleaved) rope
-    // equals HF's rotate_half; qwen2/qwen3 keep HF's layout in GGUF too.
-    const bool interleaved = spec.format == ModelFormat::kGguf && spec.architecture == "llama";
+    // llama.cpp's converter permutes llama's (and mixtral's) Q/K rows so that its "normal"
+    // (interleaved) rope equals HF's rotate_half; the others keep HF's layout in GGUF too.
+    const bool interleaved = spec.format == ModelFormat::kGguf && arch == "llama";
     rope_ = make_rope_table(hp, hd, interleaved ? RopeStyle::kInterleaved : RopeStyle::kNeox,
                             hp.rope_theta > 0 ? hp.rope_theta : 10000.0, spec.path);
+    attn_.rope = &rope_;
 
     WeightLoader w(spec);
     // llama.cpp stores llama3 rope scaling as per-dimension frequency divisors.
@@ -80,27 +86,22 @@ class LlamaFamilyModel final : public CausalLM {
     output_norm_ = w.require("output_norm.weight", {hidden});
     auto out = w.optional("output.weight", {vocab, hidden});
     output_ = out ? *out : tok_embd_;
+    const AttentionShape shape{hidden, n_heads, n_kv, hd};
     for (int64_t l = 0; l < hp.n_layers; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
       LlamaLayer L;
       L.attn_norm = w.require(p + "attn_norm.weight", {hidden});
-      L.wq = w.require(p + "attn_q.weight", {n_heads * hd, hidden});
-      L.wk = w.require(p + "attn_k.weight", {n_kv * hd, hidden});
-      L.wv = w.require(p + "attn_v.weight", {n_kv * hd, hidden});
-      L.wo = w.require(p + "attn_output.weight", {hidden, n_heads * hd});
-      L.bq = w.optional(p + "attn_q.bias", {n_heads * hd});
-      L.bk = w.optional(p + "attn_k.bias", {n_kv * hd});
-      L.bv = w.optional(p + "attn_v.bias", {n_kv * hd});
-      L.q_norm = w.optional(p + "attn_q_norm.weight", {hd});
-      L.k_norm = w.optional(p + "attn_k_norm.weight", {hd});
-      if (spec.architecture == "qwen3" && (!L.q_norm || !L.k_norm)) {
-        fail(ErrorCode::kCorruption, "{}: qwen3 layer {} lacks attn_q_norm/attn_k_norm", spec.path,
-             l);
+      L.attn = load_attention(w, p, shape);
+      if ((arch == "qwen3" || arch == "qwen3moe") && (!L.attn.q_norm || !L.attn.k_norm)) {
+        fail(ErrorCode::kCorruption, "{}: {} layer {} lacks attn_q_norm/attn_k_norm", spec.path,
+             arch, l);
       }
       L.ffn_norm = w.require(p + "ffn_norm.weight", {hidden});
-      L.w_gate = w.require(p + "ffn_gate.weight", {ffn, hidden});
-      L.w_up = w.require(p + "ffn_up.weight", {ffn, hidden});
-      L.w_down = w.require(p + "ffn_down.weight", {hidden, ffn});
+      if (moe) {
+        L.moe = load_moe(w, p, hidden, ffn, hp.n_experts, hp.n_experts_used, hp.expert_norm_topk);
+      } else {
+        L.ffn = load_gated_ffn(w, p, hidden, ffn);
+      }
       layers_.push_back(std::move(L));
     }
   }
@@ -112,28 +113,17 @@ class LlamaFamilyModel final : public CausalLM {
     for (size_t l = 0; l < layers_.size(); ++l) {
       const LlamaLayer& L = layers_[l];
       be.rms_norm(x_, L.attn_norm, eps_, 0.0f, hidden, h_);
-      be.matmul(h_, L.wq, L.bq ? &*L.bq : nullptr, q_);
-      be.matmul(h_, L.wk, L.bk ? &*L.bk : nullptr, k_);
-      be.matmul(h_, L.wv, L.bv ? &*L.bv : nullptr, v_);
-      if (L.q_norm) be.rms_norm(q_, *L.q_norm, eps_, 0.0f, info_.head_dim, q_);
-      if (L.k_norm) be.rms_norm(k_, *L.k_norm, eps_, 0.0f, info_.head_dim, k_);
-      be.rope(q_, attn_.n_heads, attn_.head_dim, batch.positions, rope_);
-      be.rope(k_, attn_.n_kv_heads, attn_.head_dim, batch.positions, rope_);
-      be.attention(q_, k_, v_, cache, static_cast<int64_t>(l), batch.seqs, attn_, a_);
-      be.matmul(a_, L.wo, nullptr, h_);
+      attention_block(be, L.attn, attn_, h_, batch, cache, static_cast<int64_t>(l), buf_, h_);
       be.add(x_, h_);
       be.rms_norm(x_, L.ffn_norm, eps_, 0.0f, hidden, h_);
-      be.matmul(h_, L.w_gate, nullptr, g_);
-      be.matmul(h_, L.w_up, nullptr, u_);
-      be.swiglu(g_, u_, g_);
-      be.matmul(g_, L.w_down, nullptr, h_);
-      be.add(x_, h_);
+      if (L.moe) {
+        moe_ffn_accumulate(be, *L.moe, act_, h_, buf_, x_);
+      } else {
+        gated_ffn(be, *L.ffn, act_, h_, buf_, h_);
+        be.add(x_, h_);
+      }
     }
-    // Only the rows whose logits are wanted go through the output head.
-    sel_.resize(static_cast<int64_t>(batch.logit_rows.size()), hidden);
-    for (size_t i = 0; i < batch.logit_rows.size(); ++i) {
-      std::copy_n(x_.row(batch.logit_rows[i]), hidden, sel_.row(static_cast<int64_t>(i)));
-    }
+    select_logit_rows(be, x_, batch, buf_, sel_);
     be.rms_norm(sel_, output_norm_, eps_, 0.0f, hidden, h_);
     be.matmul(h_, output_, nullptr, logits);
   }
@@ -141,11 +131,13 @@ class LlamaFamilyModel final : public CausalLM {
  private:
   Backend& backend_;
   float eps_ = 1e-6f;
-  AttentionParams attn_;
+  Activation act_ = Activation::kSilu;
+  AttentionOptions attn_;
   RopeTable rope_;
   TensorView tok_embd_, output_norm_, output_;
   std::vector<LlamaLayer> layers_;
-  Activations x_, h_, q_, k_, v_, a_, g_, u_, sel_;  // reused across steps
+  BlockBuffers buf_;
+  Activations x_, h_, sel_;  // reused across steps
 };
 
 }  // namespace
@@ -154,7 +146,9 @@ void register_llama_family(ModelRegistry& r) {
   auto make = [](const ModelSpec& spec, Backend& backend) -> std::unique_ptr<CausalLM> {
     return std::make_unique<LlamaFamilyModel>(spec, backend);
   };
-  for (const char* arch : {"llama", "mistral", "qwen2", "qwen3"}) r.add(arch, make);
+  for (const char* arch : {"llama", "mistral", "qwen2", "qwen3", "phi3", "qwen3moe"}) {
+    r.add(arch, make);
+  }
 }
 
 }  // namespace loom

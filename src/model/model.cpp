@@ -34,6 +34,8 @@ const ModelRegistry& registry() {
   static const ModelRegistry r = [] {
     ModelRegistry reg;
     register_llama_family(reg);
+    register_gemma(reg);
+    register_gpt2(reg);
     return reg;
   }();
   return r;

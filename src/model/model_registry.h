@@ -32,5 +32,7 @@ class ModelRegistry {
 };
 
 void register_llama_family(ModelRegistry& r);
+void register_gemma(ModelRegistry& r);
+void register_gpt2(ModelRegistry& r);
 
 }  // namespace loom

@@ -5,6 +5,27 @@
 
 namespace loom {
 
+TensorView matrix_rows(const TensorView& t, int64_t first, int64_t n) {
+  LOOM_ASSERT(t.shape.size() == 2 && first >= 0 && n >= 0 && first + n <= t.shape[0]);
+  const uint64_t rb = *row_bytes(t.dtype, t.shape[1]);
+  return TensorView{
+      t.dtype, {n, t.shape[1]}, static_cast<const uint8_t*>(t.data) + first * rb, n * rb};
+}
+
+TensorView vector_slice(const TensorView& t, int64_t first, int64_t n) {
+  LOOM_ASSERT(t.shape.size() == 1 && first >= 0 && n >= 0 && first + n <= t.shape[0] &&
+              dtype_info(t.dtype).block_size == 1);  // biases are f32/f16/bf16
+  const uint64_t eb = dtype_info(t.dtype).block_bytes;
+  return TensorView{t.dtype, {n}, static_cast<const uint8_t*>(t.data) + first * eb, n * eb};
+}
+
+TensorView stack_item(const TensorView& t, int64_t i) {
+  LOOM_ASSERT(t.shape.size() == 3 && i >= 0 && i < t.shape[0]);
+  const uint64_t bytes = *row_bytes(t.dtype, t.shape[2]) * t.shape[1];
+  return TensorView{
+      t.dtype, {t.shape[1], t.shape[2]}, static_cast<const uint8_t*>(t.data) + i * bytes, bytes};
+}
+
 TensorView WeightLoader::require(const std::string& name, const std::vector<int64_t>& shape) const {
   if (spec_.find(name) == nullptr) {
     fail(ErrorCode::kCorruption, "{}: tensor '{}' is missing (needed by architecture {})",

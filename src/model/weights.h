@@ -10,6 +10,14 @@
 
 namespace loom {
 
+// Rows [first, first + n) of a matrix [rows, cols] as a view of the same bytes (fused
+// projections such as phi3's qkv and gate_up are split this way, without copies).
+TensorView matrix_rows(const TensorView& t, int64_t first, int64_t n);
+// Entries [first, first + n) of a vector (the bias that goes with matrix_rows).
+TensorView vector_slice(const TensorView& t, int64_t first, int64_t n);
+// The i-th matrix of a stack [n, rows, cols] (llama.cpp's 3-D expert tensors).
+TensorView stack_item(const TensorView& t, int64_t i);
+
 class WeightLoader {
  public:
   explicit WeightLoader(const ModelSpec& spec) : spec_(spec) {}

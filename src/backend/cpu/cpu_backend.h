@@ -43,7 +43,16 @@ class CpuBackend final : public Backend {
                  int64_t layer, std::span<const SeqSlice> seqs, const AttentionParams& p,
                  Activations& out) override;
   void swiglu(const Activations& gate, const Activations& up, Activations& out) override;
+  void geglu(const Activations& gate, const Activations& up, Activations& out) override;
+  void gelu_tanh(Activations& x) override;
   void add(Activations& acc, const Activations& x) override;
+  void scale(Activations& x, float s) override;
+  void softcap(Activations& x, float cap) override;
+  void gather_rows(const Activations& x, std::span<const int32_t> rows, Activations& out) override;
+  void add_rows_scaled(Activations& acc, const Activations& x, std::span<const int32_t> rows,
+                       std::span<const float> weights) override;
+  void route_topk(const Activations& logits, int64_t k, bool renormalize,
+                  std::span<int32_t> experts, std::span<float> weights) override;
 
   ThreadPool& pool() { return pool_; }
 

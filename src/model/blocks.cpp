@@ -1,0 +1,152 @@
+#include "model/blocks.h"
+
+#include "core/error.h"
+
+namespace loom {
+
+Activation parse_activation(const std::string& hf_name, Activation fallback,
+                            const std::string& model_path) {
+  if (hf_name.empty()) return fallback;
+  if (hf_name == "silu" || hf_name == "swish") return Activation::kSilu;
+  // gelu_new (gpt2) and gelu_pytorch_tanh (gemma) are both PyTorch's tanh approximation.
+  if (hf_name == "gelu_pytorch_tanh" || hf_name == "gelu_new" || hf_name == "gelu_tanh") {
+    return Activation::kGeluTanh;
+  }
+  fail(ErrorCode::kUnsupported, "{}: activation '{}' is not supported yet", model_path, hf_name);
+}
+
+int64_t need_hparam(const ModelSpec& spec, int64_t value, const char* what) {
+  if (value <= 0) {
+    fail(ErrorCode::kCorruption, "{}: hyper-parameter {} is missing", spec.path, what);
+  }
+  return value;
+}
+
+AttentionWeights load_attention(const WeightLoader& w, const std::string& p,
+                                const AttentionShape& s) {
+  AttentionWeights W;
+  const int64_t q_rows = s.n_heads * s.head_dim, kv_rows = s.n_kv_heads * s.head_dim;
+  if (auto qkv = w.optional(p + "attn_qkv.weight", {q_rows + 2 * kv_rows, s.hidden})) {
+    W.wq = matrix_rows(*qkv, 0, q_rows);
+    W.wk = matrix_rows(*qkv, q_rows, kv_rows);
+    W.wv = matrix_rows(*qkv, q_rows + kv_rows, kv_rows);
+    if (auto b = w.optional(p + "attn_qkv.bias", {q_rows + 2 * kv_rows})) {
+      W.bq = vector_slice(*b, 0, q_rows);
+      W.bk = vector_slice(*b, q_rows, kv_rows);
+      W.bv = vector_slice(*b, q_rows + kv_rows, kv_rows);
+    }
+  } else {
+    W.wq = w.require(p + "attn_q.weight", {q_rows, s.hidden});
+    W.wk = w.require(p + "attn_k.weight", {kv_rows, s.hidden});
+    W.wv = w.require(p + "attn_v.weight", {kv_rows, s.hidden});
+    W.bq = w.optional(p + "attn_q.bias", {q_rows});
+    W.bk = w.optional(p + "attn_k.bias", {kv_rows});
+    W.bv = w.optional(p + "attn_v.bias", {kv_rows});
+  }
+  W.wo = w.require(p + "attn_output.weight", {s.hidden, q_rows});
+  W.bo = w.optional(p + "attn_output.bias", {s.hidden});
+  W.q_norm = w.optional(p + "attn_q_norm.weight", {s.head_dim});
+  W.k_norm = w.optional(p + "attn_k_norm.weight", {s.head_dim});
+  return W;
+}
+
+GatedFfnWeights load_gated_ffn(const WeightLoader& w, const std::string& p, int64_t hidden,
+                               int64_t ffn) {
+  GatedFfnWeights W;
+  W.down = w.require(p + "ffn_down.weight", {hidden, ffn});
+  if (auto gate = w.optional(p + "ffn_gate.weight", {ffn, hidden})) {
+    W.gate = *gate;
+    W.up = w.require(p + "ffn_up.weight", {ffn, hidden});
+  } else {
+    const TensorView fused = w.require(p + "ffn_up.weight", {2 * ffn, hidden});
+    W.gate = matrix_rows(fused, 0, ffn);
+    W.up = matrix_rows(fused, ffn, ffn);
+  }
+  return W;
+}
+
+MoeWeights load_moe(const WeightLoader& w, const std::string& p, int64_t hidden, int64_t expert_ffn,
+                    int64_t n_experts, int64_t n_used, bool renormalize) {
+  MoeWeights W;
+  W.router = w.require(p + "ffn_gate_inp.weight", {n_experts, hidden});
+  W.n_used = n_used;
+  W.renormalize = renormalize;
+  if (auto gate = w.optional(p + "ffn_gate_exps.weight", {n_experts, expert_ffn, hidden})) {
+    const TensorView up = w.require(p + "ffn_up_exps.weight", {n_experts, expert_ffn, hidden});
+    const TensorView down = w.require(p + "ffn_down_exps.weight", {n_experts, hidden, expert_ffn});
+    for (int64_t e = 0; e < n_experts; ++e) {
+      W.experts.push_back({stack_item(*gate, e), stack_item(up, e), stack_item(down, e)});
+    }
+  } else {
+    for (int64_t e = 0; e < n_experts; ++e) {
+      const std::string x = "." + std::to_string(e) + ".weight";
+      W.experts.push_back({w.require(p + "ffn_gate" + x, {expert_ffn, hidden}),
+                           w.require(p + "ffn_up" + x, {expert_ffn, hidden}),
+                           w.require(p + "ffn_down" + x, {hidden, expert_ffn})});
+    }
+  }
+  return W;
+}
+
+void attention_block(Backend& be, const AttentionWeights& W, const AttentionOptions& o,
+                     const Activations& h, const Batch& batch, KvCache& cache, int64_t layer,
+                     BlockBuffers& buf, Activations& out) {
+  const AttentionParams& p = o.params;
+  be.matmul(h, W.wq, W.bq ? &*W.bq : nullptr, buf.q);
+  be.matmul(h, W.wk, W.bk ? &*W.bk : nullptr, buf.k);
+  be.matmul(h, W.wv, W.bv ? &*W.bv : nullptr, buf.v);
+  // qwen3 / gemma3: RMSNorm over each head of q and k, before the rotation.
+  if (W.q_norm) be.rms_norm(buf.q, *W.q_norm, o.qk_norm_eps, o.qk_norm_offset, p.head_dim, buf.q);
+  if (W.k_norm) be.rms_norm(buf.k, *W.k_norm, o.qk_norm_eps, o.qk_norm_offset, p.head_dim, buf.k);
+  if (o.rope != nullptr) {
+    be.rope(buf.q, p.n_heads, p.head_dim, batch.positions, *o.rope);
+    be.rope(buf.k, p.n_kv_heads, p.head_dim, batch.positions, *o.rope);
+  }
+  be.attention(buf.q, buf.k, buf.v, cache, layer, batch.seqs, p, buf.a);
+  be.matmul(buf.a, W.wo, W.bo ? &*W.bo : nullptr, out);
+}
+
+void gated_ffn(Backend& be, const GatedFfnWeights& W, Activation act, const Activations& h,
+               BlockBuffers& buf, Activations& out) {
+  be.matmul(h, W.gate, nullptr, buf.g);
+  be.matmul(h, W.up, nullptr, buf.u);
+  if (act == Activation::kSilu) {
+    be.swiglu(buf.g, buf.u, buf.g);
+  } else {
+    be.geglu(buf.g, buf.u, buf.g);
+  }
+  be.matmul(buf.g, W.down, nullptr, out);
+}
+
+void moe_ffn_accumulate(Backend& be, const MoeWeights& W, Activation act, const Activations& h,
+                        BlockBuffers& buf, Activations& acc) {
+  const int64_t n = h.rows(), k = W.n_used;
+  be.matmul(h, W.router, nullptr, buf.router);
+  buf.experts.resize(n * k);
+  buf.weights.resize(n * k);
+  be.route_topk(buf.router, k, W.renormalize, buf.experts, buf.weights);
+  // Each expert runs once, on exactly the tokens routed to it (a batched step reads each
+  // expert's weights at most once).
+  for (size_t e = 0; e < W.experts.size(); ++e) {
+    buf.rows.clear();
+    buf.row_weights.clear();
+    for (int64_t i = 0; i < n * k; ++i) {
+      if (buf.experts[i] == static_cast<int32_t>(e)) {
+        buf.rows.push_back(static_cast<int32_t>(i / k));
+        buf.row_weights.push_back(buf.weights[i]);
+      }
+    }
+    if (buf.rows.empty()) continue;
+    be.gather_rows(h, buf.rows, buf.xs);
+    gated_ffn(be, W.experts[e], act, buf.xs, buf, buf.ys);
+    be.add_rows_scaled(acc, buf.ys, buf.rows, buf.row_weights);
+  }
+}
+
+void select_logit_rows(Backend& be, const Activations& x, const Batch& batch, BlockBuffers& buf,
+                       Activations& out) {
+  buf.rows.assign(batch.logit_rows.begin(), batch.logit_rows.end());
+  be.gather_rows(x, buf.rows, out);
+}
+
+}  // namespace loom

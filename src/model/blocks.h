@@ -1,0 +1,111 @@
+// Shared decoder building blocks. Every family is assembled from these, so that a fix to
+// attention, a gated MLP or expert routing reaches all the models that use it:
+//   - attention_block: Q/K/V projections (separate or rows of a fused qkv), optional biases,
+//     optional per-head q/k RMSNorm, rotary embedding, attention over the KV cache, output
+//     projection.
+//   - gated_ffn: down(act(gate(h)) * up(h)), gate/up separate or rows of a fused gate_up.
+//   - moe_ffn_accumulate: a router picks k experts per token (softmax, top-k, optional
+//     renormalisation); each expert, itself a gated_ffn, runs only on the tokens routed to it.
+// Weights are views into the ModelSpec's files; BlockBuffers are the activations a model
+// reuses across layers and steps.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/model.h"
+#include "model/weights.h"
+
+namespace loom {
+
+enum class Activation { kSilu, kGeluTanh };
+
+// HF's activation names (hidden_act / hidden_activation / activation_function); empty gives
+// `fallback`. Throws kUnsupported for one loom does not implement.
+Activation parse_activation(const std::string& hf_name, Activation fallback,
+                            const std::string& model_path);
+
+// A hyper-parameter the model cannot do without: throws kCorruption naming it when not > 0.
+int64_t need_hparam(const ModelSpec& spec, int64_t value, const char* what);
+
+struct AttentionShape {
+  int64_t hidden = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
+};
+
+struct AttentionWeights {
+  TensorView wq;                             // [n_heads*hd, hidden]
+  TensorView wk;                             // [n_kv*hd, hidden]
+  TensorView wv;                             // [n_kv*hd, hidden]
+  TensorView wo;                             // [hidden, n_heads*hd]
+  std::optional<TensorView> bq;              // [n_heads*hd]
+  std::optional<TensorView> bk, bv;          // [n_kv*hd]
+  std::optional<TensorView> bo;              // [hidden]
+  std::optional<TensorView> q_norm, k_norm;  // [hd]
+};
+
+// Loads blk.N.attn_{q,k,v} or the fused blk.N.attn_qkv ([(n_heads + 2 n_kv) hd, hidden], rows
+// q | k | v, as llama.cpp stores phi3's and gpt2's), their biases, attn_{q,k}_norm and
+// attn_output (+ bias). `prefix` is "blk.N.".
+AttentionWeights load_attention(const WeightLoader& w, const std::string& prefix,
+                                const AttentionShape& s);
+
+struct GatedFfnWeights {
+  TensorView gate;  // [ffn, hidden]
+  TensorView up;    // [ffn, hidden]
+  TensorView down;  // [hidden, ffn]
+};
+
+// Loads blk.N.ffn_{gate,up,down}, or phi3's fused gate_up stored by llama.cpp as ffn_up with
+// 2*ffn rows (gate first, as HF's Phi3MLP chunks it).
+GatedFfnWeights load_gated_ffn(const WeightLoader& w, const std::string& prefix, int64_t hidden,
+                               int64_t ffn);
+
+struct MoeWeights {
+  TensorView router;                     // [n_experts, hidden]
+  std::vector<GatedFfnWeights> experts;  // n_experts
+  int64_t n_used = 0;                    // experts per token (top-k)
+  bool renormalize = false;              // top-k weights divided by their sum
+};
+
+// Loads blk.N.ffn_gate_inp and the experts, either llama.cpp's stacked ffn_{gate,up,down}_exps
+// ([n_experts, ffn, hidden] x2, [n_experts, hidden, ffn]) or per expert
+// (blk.N.ffn_gate.E.weight, as io/ names HF's expert tensors).
+MoeWeights load_moe(const WeightLoader& w, const std::string& prefix, int64_t hidden,
+                    int64_t expert_ffn, int64_t n_experts, int64_t n_used, bool renormalize);
+
+struct BlockBuffers {
+  Activations q, k, v, a, g, u;  // attention and MLP intermediates
+  Activations router, xs, ys;    // MoE: router logits, routed rows in and out
+  std::vector<int32_t> experts, rows;
+  std::vector<float> weights, row_weights;
+};
+
+struct AttentionOptions {
+  AttentionParams params;
+  const RopeTable* rope = nullptr;  // null: no rotary embedding (gpt2)
+  float qk_norm_eps = 1e-6f;
+  float qk_norm_offset = 0.0f;  // gemma's RMSNorm scales by (1 + weight)
+};
+
+// out = Wo · attention(h) (+ bo) for the normalised input h; out may be h.
+void attention_block(Backend& be, const AttentionWeights& W, const AttentionOptions& o,
+                     const Activations& h, const Batch& batch, KvCache& cache, int64_t layer,
+                     BlockBuffers& buf, Activations& out);
+
+// out = down(act(gate(h)) * up(h)); out may be h.
+void gated_ffn(Backend& be, const GatedFfnWeights& W, Activation act, const Activations& h,
+               BlockBuffers& buf, Activations& out);
+
+// acc += the mixture of experts applied to h (as HF's MixtralSparseMoeBlock /
+// Qwen3MoeSparseMoeBlock: softmax router, top-k, experts weighted by their routing weight).
+void moe_ffn_accumulate(Backend& be, const MoeWeights& W, Activation act, const Activations& h,
+                        BlockBuffers& buf, Activations& acc);
+
+// out = the rows of x whose logits the batch wants, in output order: only those go through
+// the final norm and the output head.
+void select_logit_rows(Backend& be, const Activations& x, const Batch& batch, BlockBuffers& buf,
+                       Activations& out);
+
+}  // namespace loom

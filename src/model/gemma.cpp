@@ -1,0 +1,197 @@
+// Gemma 2 and Gemma 3 (text). Decoder block with "sandwich" norms (HF Gemma2DecoderLayer):
+//   h = x + post_attn_norm(Wo · attn(pre_attn_norm(x)))
+//   y = h + post_ffw_norm(Wdown · (gelu_tanh(Wgate·pre_ffw_norm(h)) * Wup·pre_ffw_norm(h)))
+// and, as HF's Gemma models:
+//   - the embedding is multiplied by sqrt(hidden) (HF casts the normaliser to the compute
+//     dtype; the references compute in float32, so it is float32 here);
+//   - RMSNorm scales by (1 + weight). llama.cpp's converter stores weight + 1 in GGUF (its
+//     Gemma2Model adds 1 to every "norm.weight"), so the offset is 1 from HF folders, 0 from GGUF;
+//   - attention scores are scaled by query_pre_attn_scalar^-0.5 (not head_dim^-0.5);
+//   - layers alternate sliding-window and global attention (config layer_types; else every
+//     2nd (gemma2) / 6th (gemma3) layer is global, as llama.cpp's default pattern);
+//   - gemma2: tanh soft-capping of attention scores and of the final logits;
+//   - gemma3: per-head q/k RMSNorm, and sliding layers rotate with rope_local_base_freq
+//     (10000) while global layers use rope_theta and its scaling.
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "model/blocks.h"
+#include "model/model.h"
+#include "model/model_registry.h"
+#include "model/rope.h"
+#include "model/weights.h"
+
+namespace loom {
+
+namespace {
+
+struct GemmaLayer {
+  TensorView attn_norm;  // [hidden]
+  AttentionWeights attn;
+  TensorView post_attn_norm;  // [hidden]
+  TensorView ffn_norm;        // [hidden] (pre_feedforward_layernorm)
+  GatedFfnWeights ffn;
+  TensorView post_ffw_norm;  // [hidden]
+  bool sliding = false;
+};
+
+// Whether layer l uses sliding-window attention.
+std::vector<bool> sliding_layers(const ModelSpec& spec) {
+  const HyperParams& hp = spec.hparams;
+  std::vector<bool> out(hp.n_layers);
+  if (!hp.layer_types.empty()) {
+    if (static_cast<int64_t>(hp.layer_types.size()) != hp.n_layers) {
+      fail(ErrorCode::kCorruption, "{}: layer_types has {} entries for {} layers", spec.path,
+           hp.layer_types.size(), hp.n_layers);
+    }
+    for (int64_t l = 0; l < hp.n_layers; ++l) {
+      const std::string& t = hp.layer_types[l];
+      if (t != "sliding_attention" && t != "full_attention") {
+        fail(ErrorCode::kUnsupported, "{}: layer type '{}' is not supported", spec.path, t);
+      }
+      out[l] = t == "sliding_attention";
+    }
+    return out;
+  }
+  int64_t period = hp.sliding_window_pattern;
+  if (period <= 0) period = spec.architecture == "gemma2" ? 2 : 6;
+  for (int64_t l = 0; l < hp.n_layers; ++l) out[l] = (l + 1) % period != 0;
+  return out;
+}
+
+class GemmaModel final : public CausalLM {
+ public:
+  GemmaModel(const ModelSpec& spec, Backend& backend) : backend_(backend) {
+    const HyperParams& hp = spec.hparams;
+    const bool gemma3 = spec.architecture == "gemma3";
+    const int64_t hidden = need_hparam(spec, hp.hidden_size, "hidden_size");
+    const int64_t n_heads = need_hparam(spec, hp.n_heads, "n_heads");
+    const int64_t n_kv = need_hparam(spec, hp.n_kv_heads, "n_kv_heads");
+    const int64_t hd = need_hparam(spec, hp.head_dim, "head_dim");
+    const int64_t ffn = need_hparam(spec, hp.ffn_size, "ffn_size");
+    const int64_t vocab = need_hparam(spec, hp.vocab_size, "vocab_size");
+    need_hparam(spec, hp.n_layers, "n_layers");
+    if (n_heads % n_kv != 0) {
+      fail(ErrorCode::kCorruption, "{}: {} heads are not a multiple of {} KV heads", spec.path,
+           n_heads, n_kv);
+    }
+    info_ = {spec.architecture,
+             vocab,
+             hidden,
+             hp.n_layers,
+             n_kv,
+             hd,
+             hp.context_length > 0 ? hp.context_length : 8192};
+    eps_ = static_cast<float>(hp.norm_eps > 0 ? hp.norm_eps : 1e-6);
+    norm_offset_ = spec.format == ModelFormat::kHfFolder ? 1.0f : 0.0f;
+    embed_scale_ = std::sqrt(static_cast<float>(hidden));
+    final_softcap_ = static_cast<float>(hp.final_logit_softcap);
+    act_ = parse_activation(hp.activation, Activation::kGeluTanh, spec.path);
+
+    const double qpas =
+        hp.query_pre_attn_scalar > 0 ? hp.query_pre_attn_scalar : static_cast<double>(hd);
+    AttentionOptions base;
+    base.params = {n_heads,
+                   n_kv,
+                   hd,
+                   static_cast<float>(1.0 / std::sqrt(qpas)),
+                   static_cast<float>(hp.attn_logit_softcap),
+                   0};
+    base.qk_norm_eps = eps_;
+    base.qk_norm_offset = norm_offset_;
+    global_ = base;
+    local_ = base;
+    local_.params.sliding_window = hp.sliding_window;
+
+    global_rope_ = make_rope_table(hp, hd, RopeStyle::kNeox,
+                                   hp.rope_theta > 0 ? hp.rope_theta : 10000.0, spec.path);
+    if (gemma3) {
+      // Sliding layers: the local base, without the global layers' scaling.
+      HyperParams local = hp;
+      local.rope_scaling = RopeScaling{};
+      local_rope_ =
+          make_rope_table(local, hd, RopeStyle::kNeox,
+                          hp.rope_local_theta > 0 ? hp.rope_local_theta : 10000.0, spec.path);
+    } else {
+      local_rope_ = global_rope_;
+    }
+    global_.rope = &global_rope_;
+    local_.rope = &local_rope_;
+
+    const std::vector<bool> sliding = sliding_layers(spec);
+    if (hp.sliding_window <= 0 &&
+        std::find(sliding.begin(), sliding.end(), true) != sliding.end()) {
+      fail(ErrorCode::kCorruption, "{}: sliding-window layers but no sliding_window size",
+           spec.path);
+    }
+
+    WeightLoader w(spec);
+    tok_embd_ = w.require("token_embd.weight", {vocab, hidden});
+    output_norm_ = w.require("output_norm.weight", {hidden});
+    auto out = w.optional("output.weight", {vocab, hidden});
+    output_ = out ? *out : tok_embd_;
+    const AttentionShape shape{hidden, n_heads, n_kv, hd};
+    for (int64_t l = 0; l < hp.n_layers; ++l) {
+      const std::string p = "blk." + std::to_string(l) + ".";
+      GemmaLayer L;
+      L.attn_norm = w.require(p + "attn_norm.weight", {hidden});
+      L.attn = load_attention(w, p, shape);
+      if (gemma3 && (!L.attn.q_norm || !L.attn.k_norm)) {
+        fail(ErrorCode::kCorruption, "{}: gemma3 layer {} lacks attn_q_norm/attn_k_norm", spec.path,
+             l);
+      }
+      L.post_attn_norm = w.require(p + "post_attention_norm.weight", {hidden});
+      L.ffn_norm = w.require(p + "ffn_norm.weight", {hidden});
+      L.ffn = load_gated_ffn(w, p, hidden, ffn);
+      L.post_ffw_norm = w.require(p + "post_ffw_norm.weight", {hidden});
+      L.sliding = sliding[l];
+      layers_.push_back(std::move(L));
+    }
+  }
+
+  void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
+    Backend& be = backend_;
+    const int64_t hidden = info_.hidden_size;
+    be.embed(tok_embd_, batch.tokens, x_);
+    be.scale(x_, embed_scale_);
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const GemmaLayer& L = layers_[l];
+      be.rms_norm(x_, L.attn_norm, eps_, norm_offset_, hidden, h_);
+      attention_block(be, L.attn, L.sliding ? local_ : global_, h_, batch, cache,
+                      static_cast<int64_t>(l), buf_, h_);
+      be.rms_norm(h_, L.post_attn_norm, eps_, norm_offset_, hidden, h2_);
+      be.add(x_, h2_);
+      be.rms_norm(x_, L.ffn_norm, eps_, norm_offset_, hidden, h_);
+      gated_ffn(be, L.ffn, act_, h_, buf_, h_);
+      be.rms_norm(h_, L.post_ffw_norm, eps_, norm_offset_, hidden, h2_);
+      be.add(x_, h2_);
+    }
+    select_logit_rows(be, x_, batch, buf_, sel_);
+    be.rms_norm(sel_, output_norm_, eps_, norm_offset_, hidden, h_);
+    be.matmul(h_, output_, nullptr, logits);
+    if (final_softcap_ > 0.0f) be.softcap(logits, final_softcap_);
+  }
+
+ private:
+  Backend& backend_;
+  float eps_ = 1e-6f, norm_offset_ = 1.0f, embed_scale_ = 1.0f, final_softcap_ = 0.0f;
+  Activation act_ = Activation::kGeluTanh;
+  AttentionOptions global_, local_;
+  RopeTable global_rope_, local_rope_;
+  TensorView tok_embd_, output_norm_, output_;
+  std::vector<GemmaLayer> layers_;
+  BlockBuffers buf_;
+  Activations x_, h_, h2_, sel_;  // reused across steps
+};
+
+}  // namespace
+
+void register_gemma(ModelRegistry& r) {
+  auto make = [](const ModelSpec& spec, Backend& backend) -> std::unique_ptr<CausalLM> {
+    return std::make_unique<GemmaModel>(spec, backend);
+  };
+  for (const char* arch : {"gemma2", "gemma3"}) r.add(arch, make);
+}
+
+}  // namespace loom

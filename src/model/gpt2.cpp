@@ -1,0 +1,119 @@
+// GPT-2 (HF GPT2LMHeadModel): learned absolute positions added to the token embedding,
+// pre-LayerNorm blocks with biases everywhere, fused c_attn (rows q | k | v), no rotary
+// embedding, and a plain MLP with gelu_new (the tanh approximation):
+//   h = x + Wo · attn(LN1(x)) + bo
+//   y = h + Wdown · gelu_tanh(Wup · LN2(h) + bup) + bdown
+// HF stores GPT-2's Conv1D weights [in, out]; io/ presents them as [out, in] like every other
+// matrix (llama.cpp's converter transposes them too), so this file sees one layout.
+#include <cmath>
+
+#include "core/error.h"
+#include "model/blocks.h"
+#include "model/model.h"
+#include "model/model_registry.h"
+#include "model/weights.h"
+
+namespace loom {
+
+namespace {
+
+struct Gpt2Layer {
+  TensorView attn_norm, attn_norm_b;  // [hidden] x2
+  AttentionWeights attn;              // fused qkv with bias, output with bias
+  TensorView ffn_norm, ffn_norm_b;    // [hidden] x2
+  TensorView up;                      // [ffn, hidden]
+  TensorView up_b;                    // [ffn]
+  TensorView down;                    // [hidden, ffn]
+  TensorView down_b;                  // [hidden]
+};
+
+class Gpt2Model final : public CausalLM {
+ public:
+  Gpt2Model(const ModelSpec& spec, Backend& backend) : backend_(backend) {
+    const HyperParams& hp = spec.hparams;
+    const int64_t hidden = need_hparam(spec, hp.hidden_size, "hidden_size");
+    const int64_t n_heads = need_hparam(spec, hp.n_heads, "n_heads");
+    const int64_t vocab = need_hparam(spec, hp.vocab_size, "vocab_size");
+    const int64_t n_ctx = need_hparam(spec, hp.context_length, "context_length");
+    const int64_t ffn = hp.ffn_size > 0 ? hp.ffn_size : 4 * hidden;  // HF: n_inner or 4 n_embd
+    need_hparam(spec, hp.n_layers, "n_layers");
+    if (hidden % n_heads != 0) {
+      fail(ErrorCode::kCorruption, "{}: hidden size {} is not a multiple of {} heads", spec.path,
+           hidden, n_heads);
+    }
+    const int64_t hd = hidden / n_heads;
+    // The learned position table has n_ctx rows: positions beyond it do not exist.
+    info_ = {spec.architecture, vocab, hidden, hp.n_layers, n_heads, hd, n_ctx};
+    eps_ = static_cast<float>(hp.norm_eps > 0 ? hp.norm_eps : 1e-5);
+    if (parse_activation(hp.activation, Activation::kGeluTanh, spec.path) !=
+        Activation::kGeluTanh) {
+      fail(ErrorCode::kUnsupported, "{}: gpt2 with activation '{}' is not supported", spec.path,
+           hp.activation);
+    }
+    attn_.params = {n_heads, n_heads, hd, 1.0f / std::sqrt(static_cast<float>(hd)), 0.0f, 0};
+    attn_.rope = nullptr;
+
+    WeightLoader w(spec);
+    tok_embd_ = w.require("token_embd.weight", {vocab, hidden});
+    pos_embd_ = w.require("position_embd.weight", {n_ctx, hidden});
+    output_norm_ = w.require("output_norm.weight", {hidden});
+    output_norm_b_ = w.require("output_norm.bias", {hidden});
+    auto out = w.optional("output.weight", {vocab, hidden});
+    output_ = out ? *out : tok_embd_;
+    const AttentionShape shape{hidden, n_heads, n_heads, hd};
+    for (int64_t l = 0; l < hp.n_layers; ++l) {
+      const std::string p = "blk." + std::to_string(l) + ".";
+      Gpt2Layer L;
+      L.attn_norm = w.require(p + "attn_norm.weight", {hidden});
+      L.attn_norm_b = w.require(p + "attn_norm.bias", {hidden});
+      L.attn = load_attention(w, p, shape);
+      L.ffn_norm = w.require(p + "ffn_norm.weight", {hidden});
+      L.ffn_norm_b = w.require(p + "ffn_norm.bias", {hidden});
+      L.up = w.require(p + "ffn_up.weight", {ffn, hidden});
+      L.up_b = w.require(p + "ffn_up.bias", {ffn});
+      L.down = w.require(p + "ffn_down.weight", {hidden, ffn});
+      L.down_b = w.require(p + "ffn_down.bias", {hidden});
+      layers_.push_back(std::move(L));
+    }
+  }
+
+  void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
+    Backend& be = backend_;
+    be.embed(tok_embd_, batch.tokens, x_);
+    be.embed(pos_embd_, batch.positions, h_);
+    be.add(x_, h_);
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const Gpt2Layer& L = layers_[l];
+      be.layer_norm(x_, L.attn_norm, &L.attn_norm_b, eps_, h_);
+      attention_block(be, L.attn, attn_, h_, batch, cache, static_cast<int64_t>(l), buf_, h_);
+      be.add(x_, h_);
+      be.layer_norm(x_, L.ffn_norm, &L.ffn_norm_b, eps_, h_);
+      be.matmul(h_, L.up, &L.up_b, buf_.u);
+      be.gelu_tanh(buf_.u);
+      be.matmul(buf_.u, L.down, &L.down_b, h_);
+      be.add(x_, h_);
+    }
+    select_logit_rows(be, x_, batch, buf_, sel_);
+    be.layer_norm(sel_, output_norm_, &output_norm_b_, eps_, h_);
+    be.matmul(h_, output_, nullptr, logits);
+  }
+
+ private:
+  Backend& backend_;
+  float eps_ = 1e-5f;
+  AttentionOptions attn_;
+  TensorView tok_embd_, pos_embd_, output_norm_, output_norm_b_, output_;
+  std::vector<Gpt2Layer> layers_;
+  BlockBuffers buf_;
+  Activations x_, h_, sel_;  // reused across steps
+};
+
+}  // namespace
+
+void register_gpt2(ModelRegistry& r) {
+  r.add("gpt2", [](const ModelSpec& spec, Backend& backend) -> std::unique_ptr<CausalLM> {
+    return std::make_unique<Gpt2Model>(spec, backend);
+  });
+}
+
+}  // namespace loom
