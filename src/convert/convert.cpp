@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <numbers>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -27,8 +30,88 @@ std::vector<int64_t> llama_qk_row_order(int64_t rows, int64_t n_heads) {
   return src;
 }
 
-bool is_matrix_weight(const TensorInfo& t) {
-  return t.shape.size() == 2 && t.name.ends_with(".weight");
+// One tensor of the output file: a source tensor, or per-expert tensors stacked along a new
+// outer dimension (llama.cpp's blk.N.ffn_gate_exps.weight [n_expert, ffn, hidden], ...).
+struct OutTensor {
+  std::string name;
+  std::vector<int64_t> shape;            // outermost first
+  std::vector<const TensorInfo*> parts;  // 1, or n_expert stacked
+  std::vector<int64_t> order;            // row permutation within a part (llama Q/K)
+  float add = 0.0f;                      // added to every value (gemma norms: + 1)
+};
+
+// Matrices take the requested type. As llama.cpp's converter and quantizer, MoE routers and
+// learned position tables stay float32: routing decisions flip on small errors.
+bool is_matrix(const OutTensor& t) {
+  return t.shape.size() >= 2 && t.name.ends_with(".weight") &&
+         !t.name.ends_with("ffn_gate_inp.weight") && t.name != "position_embd.weight";
+}
+
+// "blk.N.ffn_gate.E.weight" -> ("blk.N.ffn_gate", E), as io/ names HF's expert tensors.
+std::optional<std::pair<std::string, int64_t>> split_expert_name(const std::string& name) {
+  if (!name.starts_with("blk.") || !name.ends_with(".weight")) return std::nullopt;
+  const std::string base = name.substr(0, name.size() - 7);  // drop ".weight"
+  const size_t dot = base.rfind('.');
+  if (dot == std::string::npos || dot + 1 == base.size()) return std::nullopt;
+  int64_t e = 0;
+  for (size_t i = dot + 1; i < base.size(); ++i) {
+    if (base[i] < '0' || base[i] > '9') return std::nullopt;
+    e = e * 10 + (base[i] - '0');
+  }
+  const std::string kind = base.substr(0, dot);
+  for (std::string_view k : {".ffn_gate", ".ffn_up", ".ffn_down"}) {
+    if (kind.ends_with(k)) return std::pair{kind, e};
+  }
+  return std::nullopt;
+}
+
+// What llama.cpp's converter writes for `spec`, tensor by tensor.
+std::vector<OutTensor> plan_tensors(const ModelSpec& spec) {
+  const HyperParams& hp = spec.hparams;
+  const bool from_hf = spec.format == ModelFormat::kHfFolder;
+  const bool permute_qk = spec.architecture == "llama" && from_hf;
+  const bool gemma = spec.architecture == "gemma2" || spec.architecture == "gemma3";
+  std::vector<OutTensor> out;
+  for (const TensorInfo& t : spec.tensors) {
+    // GPT-2's causal-mask buffers are not weights (llama.cpp drops them too).
+    if (t.source_name.ends_with(".attn.bias") || t.source_name.ends_with(".attn.masked_bias")) {
+      continue;
+    }
+    if (auto expert = split_expert_name(t.name)) {
+      if (expert->second != 0) continue;  // stacked with expert 0
+      if (hp.n_experts <= 0) {
+        fail(ErrorCode::kCorruption, "{}: expert tensor '{}' but no expert count", spec.path,
+             t.name);
+      }
+      OutTensor o{expert->first + "_exps.weight", {hp.n_experts}, {}, {}, 0.0f};
+      o.shape.insert(o.shape.end(), t.shape.begin(), t.shape.end());
+      for (int64_t e = 0; e < hp.n_experts; ++e) {
+        const std::string name = fmt::format("{}.{}.weight", expert->first, e);
+        const TensorInfo& part = spec.require(name);
+        if (part.shape != t.shape) {
+          fail(ErrorCode::kCorruption, "{}: expert tensor '{}' has shape {}, expert 0 has {}",
+               spec.path, name, shape_to_string(part.shape), shape_to_string(t.shape));
+        }
+        o.parts.push_back(&part);
+      }
+      out.push_back(std::move(o));
+      continue;
+    }
+    OutTensor o{t.name, t.shape, {&t}, {}, 0.0f};
+    if (permute_qk && (t.name.ends_with("attn_q.weight") || t.name.ends_with("attn_k.weight"))) {
+      const int64_t heads = t.name.ends_with("attn_q.weight") ? hp.n_heads : hp.n_kv_heads;
+      o.order = llama_qk_row_order(t.shape[0], heads);
+    }
+    // llama.cpp stores Gemma's RMSNorm weights as 1 + w (HF scales by 1 + weight).
+    if (gemma && from_hf && t.name.ends_with("norm.weight")) o.add = 1.0f;
+    out.push_back(std::move(o));
+  }
+  // llama.cpp's GPT-2 loader wants output.weight; its converter duplicates the tied wte.
+  if (spec.architecture == "gpt2" && spec.find("output.weight") == nullptr) {
+    const TensorInfo& embd = spec.require("token_embd.weight");
+    out.push_back(OutTensor{"output.weight", embd.shape, {&embd}, {}, 0.0f});
+  }
+  return out;
 }
 
 }  // namespace
@@ -77,24 +160,63 @@ void write_hparams_metadata(const ModelSpec& spec, GgufWriter& w) {
     u32("attention.key_length", hp.head_dim);
     u32("attention.value_length", hp.head_dim);
   }
-  u32("rope.dimension_count", hp.rope_dims > 0 ? hp.rope_dims : hp.head_dim);
-  f32("rope.freq_base", hp.rope_theta);
-  f32("attention.layer_norm_rms_epsilon", hp.norm_eps);
+  const bool gemma = a == "gemma2" || a == "gemma3";
+  if (gemma) {
+    // llama.cpp's Gemma converters always write the head size.
+    u32("attention.key_length", hp.head_dim);
+    u32("attention.value_length", hp.head_dim);
+  }
+  if (a == "gpt2") {
+    // LayerNorm, learned positions: llama.cpp reads attention.layer_norm_epsilon, no rope keys.
+    f32("attention.layer_norm_epsilon", hp.norm_eps);
+  } else {
+    u32("rope.dimension_count", hp.rope_dims > 0 ? hp.rope_dims : hp.head_dim);
+    f32("rope.freq_base", hp.rope_theta);
+    f32("attention.layer_norm_rms_epsilon", hp.norm_eps);
+  }
   if (hp.rope_scaling.type == "linear") {
     w.set(a + ".rope.scaling.type", GgufValue("linear"));
     f32("rope.scaling.factor", hp.rope_scaling.factor);
   }
   u32("attention.sliding_window", hp.sliding_window);
+  if (gemma) {
+    f32("attn_logit_softcapping", hp.attn_logit_softcap);
+    f32("final_logit_softcapping", hp.final_logit_softcap);
+    if (a == "gemma3") f32("rope.freq_base_swa", hp.rope_local_theta);
+    // Per layer, true = sliding window (newer llama.cpp's sliding_window_pattern array; older
+    // ones fall back to their fixed pattern, which the configs we know follow).
+    if (static_cast<int64_t>(hp.layer_types.size()) == hp.n_layers && hp.n_layers > 0) {
+      std::vector<GgufValue> sliding;
+      for (const std::string& t : hp.layer_types) {
+        sliding.emplace_back(t == "sliding_attention");
+      }
+      w.set(a + ".attention.sliding_window_pattern",
+            GgufValue::array(GgufType::kBool, std::move(sliding)));
+    } else if (hp.sliding_window_pattern > 0) {
+      u32("attention.sliding_window_pattern", hp.sliding_window_pattern);
+    }
+    // llama.cpp derives gemma's attention scale from the model size; the general key keeps
+    // query_pre_attn_scalar when it is not head_dim.
+    if (hp.query_pre_attn_scalar > 0 &&
+        hp.query_pre_attn_scalar != static_cast<double>(hp.head_dim)) {
+      f32("attention.scale", 1.0 / std::sqrt(hp.query_pre_attn_scalar));
+    }
+  }
   u32("expert_count", hp.n_experts);
   u32("expert_used_count", hp.n_experts_used);
+  if (hp.n_experts > 0) {
+    u32("expert_feed_forward_length", hp.expert_ffn_size);
+    w.set(a + ".expert_weights_norm", GgufValue(hp.expert_norm_topk));
+  }
 }
 
 ConvertReport convert_to_gguf(const ModelSpec& spec, const std::string& out,
                               const ConvertOptions& options) {
-  static const std::string_view kSupported[] = {"llama", "qwen2", "qwen3"};
+  static const std::string_view kSupported[] = {"llama",  "qwen2",  "qwen3", "qwen3moe",
+                                                "gemma2", "gemma3", "phi3",  "gpt2"};
   bool supported = false;
   for (std::string_view s : kSupported) supported |= spec.architecture == s;
-  if (!supported || spec.hparams.n_experts > 0) {
+  if (!supported) {
     fail(ErrorCode::kUnsupported, "{}: converting architecture '{}' is not supported yet",
          spec.path, spec.architecture);
   }
@@ -107,34 +229,35 @@ ConvertReport convert_to_gguf(const ModelSpec& spec, const std::string& out,
 
   ThreadPool pool(options.threads);
   ConvertReport report;
+  const std::vector<OutTensor> plan = plan_tensors(spec);
   std::vector<std::vector<uint8_t>> storage;  // converted bytes live until write()
-  storage.reserve(spec.tensors.size() + 1);
-  const bool permute_qk = spec.architecture == "llama" && spec.format == ModelFormat::kHfFolder;
+  storage.reserve(plan.size() + 1);
 
-  for (const TensorInfo& t : spec.tensors) {
+  for (const OutTensor& t : plan) {
     const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
     int64_t rows = 1;
     for (size_t i = 0; i + 1 < t.shape.size(); ++i) rows *= t.shape[i];
-    DType target = is_matrix_weight(t) ? fallback_type(options.type, cols) : DType::kF32;
-    if (is_matrix_weight(t) && target != options.type) ++report.n_fallback;
-    if (!can_dequantize(t.dtype)) {
-      fail(ErrorCode::kUnsupported, "{}: tensor '{}' has type {}, which loom cannot convert",
-           spec.path, t.name, dtype_name(t.dtype));
+    const int64_t part_rows = rows / static_cast<int64_t>(t.parts.size());
+    DType target = is_matrix(t) ? fallback_type(options.type, cols) : DType::kF32;
+    if (is_matrix(t) && target != options.type) ++report.n_fallback;
+    for (const TensorInfo* part : t.parts) {
+      if (!can_dequantize(part->dtype)) {
+        fail(ErrorCode::kUnsupported, "{}: tensor '{}' has type {}, which loom cannot convert",
+             spec.path, part->name, dtype_name(part->dtype));
+      }
     }
-    std::vector<int64_t> order;
-    if (permute_qk && (t.name.ends_with("attn_q.weight") || t.name.ends_with("attn_k.weight"))) {
-      const int64_t heads =
-          t.name.ends_with("attn_q.weight") ? spec.hparams.n_heads : spec.hparams.n_kv_heads;
-      order = llama_qk_row_order(rows, heads);
-    }
-    const uint64_t src_row = *row_bytes(t.dtype, cols);
     const uint64_t dst_row = *row_bytes(target, cols);
     std::vector<uint8_t>& dst = storage.emplace_back(dst_row * rows);
     pool.parallel_for(rows, [&](int64_t b, int64_t e, int) {
       std::vector<float> buf(cols);
       for (int64_t r = b; r < e; ++r) {
-        const int64_t s = order.empty() ? r : order[r];
-        dequantize_row(t.dtype, t.data + s * src_row, buf.data(), cols);
+        const TensorInfo& part = *t.parts[r / part_rows];
+        const int64_t pr = r % part_rows;
+        const int64_t s = t.order.empty() ? pr : t.order[pr];
+        dequantize_row(part.dtype, part.data + s * *row_bytes(part.dtype, cols), buf.data(), cols);
+        if (t.add != 0.0f) {
+          for (float& v : buf) v += t.add;
+        }
         quantize_row(target, buf.data(), dst.data() + r * dst_row, cols);
       }
     });

@@ -127,10 +127,28 @@ void read_gguf_hparams(const GgufFile& f, const std::string& arch, HyperParams& 
   hp.n_experts = i("expert_count");
   hp.n_experts_used = i("expert_used_count");
   hp.expert_ffn_size = i("expert_feed_forward_length");
-  hp.expert_norm_topk = f.get_bool(key("expert_weights_norm")).value_or(false);
+  // llama.cpp renormalises the top-k routing weights of mixtral (arch llama) and qwen3moe
+  // whatever the file says; other MoE archs read the key.
+  hp.expert_norm_topk =
+      f.get_bool(key("expert_weights_norm")).value_or(arch == "llama" || arch == "qwen3moe");
   hp.sliding_window = i("attention.sliding_window");
   hp.attn_logit_softcap = d("attn_logit_softcapping");
   hp.final_logit_softcap = d("final_logit_softcapping");
+  hp.rope_local_theta = d("rope.freq_base_swa");
+  // Either a period (every Nth layer global) or, in newer llama.cpp files, one bool per layer
+  // (true = sliding window).
+  if (const GgufArray* pattern = f.get_array(key("attention.sliding_window_pattern"))) {
+    for (const GgufValue& v : pattern->items) {
+      hp.layer_types.push_back(v.as_bool().value_or(false) ? "sliding_attention"
+                                                           : "full_attention");
+    }
+  } else {
+    hp.sliding_window_pattern = i("attention.sliding_window_pattern");
+  }
+  // The general attention-scale key stands for query_pre_attn_scalar^-0.5 (gemma).
+  if (const double scale = d("attention.scale"); scale > 0.0) {
+    hp.query_pre_attn_scalar = 1.0 / (scale * scale);
+  }
   hp.vocab_size = i("vocab_size");
   if (const GgufArray* tokens = f.get_array("tokenizer.ggml.tokens")) {
     if (hp.vocab_size == 0) hp.vocab_size = static_cast<int64_t>(tokens->items.size());

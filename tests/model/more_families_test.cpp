@@ -1,10 +1,12 @@
 // gemma2, gemma3, phi3, gpt2, mixtral and qwen3moe against transformers (float32 compute from
 // the bf16 weights): logits at every position within 1e-4 relative L2 and the greedy tokens
-// reproduced, from the HF folder.
+// reproduced, from the HF folder and from the GGUF files `loom convert` writes (f32/f16/bf16).
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 
+#include "convert/convert.h"
 #include "engine/generator.h"
 #include "io/model_spec.h"
 #include "model/model.h"
@@ -12,6 +14,8 @@
 
 namespace loom {
 namespace {
+
+namespace fs = std::filesystem;
 
 constexpr double kTolerance = 1e-4;  // issue 7: relative L2 at every position
 
@@ -55,6 +59,29 @@ TEST_P(MoreFamilies, HfFolder) {
 
 INSTANTIATE_TEST_SUITE_P(Models, MoreFamilies, ::testing::ValuesIn(kModels),
                          [](const auto& param_info) { return test_name(param_info.param); });
+
+class MoreFamiliesGguf : public ::testing::TestWithParam<std::tuple<const char*, DType>> {};
+
+TEST_P(MoreFamiliesGguf, MatchesReference) {
+  const auto [model, type] = GetParam();
+  const std::string label = std::string(model) + "-" + std::string(dtype_name(type));
+  const fs::path out = fs::temp_directory_path() / "loom-tests" / (label + ".gguf");
+  fs::create_directories(out.parent_path());
+  ConvertOptions opt;
+  opt.type = type;
+  opt.threads = 2;
+  convert_to_gguf(load_model_spec(test::ref_model_dir(model)), out.string(), opt);
+  check_model(out.string(), test::load_reference(model), label);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, MoreFamiliesGguf,
+                         ::testing::Combine(::testing::ValuesIn(kModels),
+                                            ::testing::Values(DType::kF32, DType::kF16,
+                                                              DType::kBF16)),
+                         [](const auto& param_info) {
+                           return test_name(std::string(std::get<0>(param_info.param)) + "_" +
+                                            std::string(dtype_name(std::get<1>(param_info.param))));
+                         });
 
 }  // namespace
 }  // namespace loom
