@@ -116,6 +116,11 @@ void read_rope(const ConfigReader& c, HyperParams& hp) {
     }
   }
   if (hp.rope_local_theta == 0.0) hp.rope_local_theta = c.number({"rope_local_base_freq"}, 0.0);
+  // Older phi3-family configs (phi-4-mini) give the partial rotary factor at the top level.
+  if (const double partial = c.number({"partial_rotary_factor"}, 1.0);
+      hp.rope_dims == 0 && partial != 1.0 && hp.head_dim > 0) {
+    hp.rope_dims = static_cast<int64_t>(static_cast<double>(hp.head_dim) * partial);
+  }
   if (scaling != nullptr && scaling->is_object()) {
     ConfigReader s(*scaling, "config.json rope scaling");
     std::string type = s.string({"rope_type", "type"});

@@ -84,6 +84,19 @@ TEST(HfConfig, Gpt2Spellings) {
   EXPECT_DOUBLE_EQ(c.hparams.rope_theta, 0.0);  // learned positions
 }
 
+TEST(HfConfig, PartialRotaryFactor) {
+  // transformers >= 5 nests it in rope_parameters; older phi3-family configs keep it at the top.
+  for (const char* text : {R"({"model_type": "phi3", "hidden_size": 64, "num_attention_heads": 4,
+            "rope_parameters": {"rope_theta": 10000.0, "partial_rotary_factor": 0.75}})",
+                           R"({"model_type": "phi3", "hidden_size": 64, "num_attention_heads": 4,
+            "rope_theta": 10000.0, "partial_rotary_factor": 0.75})"}) {
+    const HyperParams hp = parse_hf_config(text, "config.json").hparams;
+    EXPECT_EQ(hp.head_dim, 16);
+    EXPECT_EQ(hp.rope_dims, 12);
+  }
+  EXPECT_EQ(ref_config("phi3-tiny").hparams.rope_dims, 0);  // factor 1.0: all of head_dim
+}
+
 TEST(HfConfig, Encoders) {
   EXPECT_EQ(ref_config("bert-tiny").hparams.type_vocab_size, 2);
   HfConfig clip = ref_config("clip-vision-tiny");
