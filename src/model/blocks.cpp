@@ -1,5 +1,7 @@
 #include "model/blocks.h"
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 
 namespace loom {
@@ -79,7 +81,7 @@ MoeWeights load_moe(const WeightLoader& w, const std::string& p, int64_t hidden,
     }
   } else {
     for (int64_t e = 0; e < n_experts; ++e) {
-      const std::string x = "." + std::to_string(e) + ".weight";
+      const std::string x = fmt::format(".{}.weight", e);
       W.experts.push_back({w.require(p + "ffn_gate" + x, {expert_ffn, hidden}),
                            w.require(p + "ffn_up" + x, {expert_ffn, hidden}),
                            w.require(p + "ffn_down" + x, {hidden, expert_ffn})});
