@@ -178,7 +178,12 @@ void write_hparams_metadata(const ModelSpec& spec, GgufWriter& w) {
     w.set(a + ".rope.scaling.type", GgufValue("linear"));
     f32("rope.scaling.factor", hp.rope_scaling.factor);
   }
-  u32("attention.sliding_window", hp.sliding_window);
+  if (a == "phi3") {
+    // llama.cpp requires the key for phi3 and reads 0 as "no sliding window" (Phi-4).
+    w.set(a + ".attention.sliding_window", GgufValue(static_cast<uint32_t>(hp.sliding_window)));
+  } else {
+    u32("attention.sliding_window", hp.sliding_window);
+  }
   if (gemma) {
     f32("attn_logit_softcapping", hp.attn_logit_softcap);
     f32("final_logit_softcapping", hp.final_logit_softcap);

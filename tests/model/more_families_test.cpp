@@ -10,9 +10,11 @@
 
 #include "convert/convert.h"
 #include "engine/generator.h"
+#include "io/gguf.h"
 #include "io/model_spec.h"
 #include "io/test_util.h"
 #include "model/model.h"
+#include "quant/quant.h"
 #include "reference_util.h"
 
 namespace loom {
@@ -150,6 +152,52 @@ INSTANTIATE_TEST_SUITE_P(Models, MoreFamiliesQuant,
                            return test_name(std::string(std::get<0>(param_info.param)) + "_" +
                                             std::string(dtype_name(std::get<1>(param_info.param))));
                          });
+
+// What llama.cpp's loader needs from the files convert writes. Checked by hand against llama.cpp
+// c392e50 (its llama_decode on loom's f32 GGUFs, f32 KV cache): phi3 and mixtral within 5.2e-7
+// relative L2 of transformers, gpt2 within 3.2e-4 (ggml's GELU goes through an f16 table);
+// that version aborts on gemma2 models of unknown size and predates gemma3 and qwen3moe.
+TEST(MoreFamiliesGgufLayout, AsLlamaCppExpects) {
+  auto convert = [](const std::string& model) {
+    const fs::path out = fs::temp_directory_path() / "loom-tests" / (model + "-layout.gguf");
+    fs::create_directories(out.parent_path());
+    ConvertOptions opt;
+    opt.type = DType::kF16;
+    convert_to_gguf(load_model_spec(test::ref_model_dir(model)), out.string(), opt);
+    return load_model_spec(out.string());
+  };
+  auto first = [](const TensorInfo& t) {
+    float v = 0;
+    dequantize_row(t.dtype, t.data, &v, 1);
+    return v;
+  };
+  // phi3: llama.cpp refuses a file without attention.sliding_window (0 = none).
+  const ModelSpec phi3 = convert("phi3-tiny");
+  ASSERT_NE(phi3.gguf()->find("phi3.attention.sliding_window"), nullptr);
+  EXPECT_EQ(phi3.gguf()->get_int("phi3.attention.sliding_window"), 0);
+  EXPECT_EQ(phi3.require("blk.0.ffn_up.weight").shape, (std::vector<int64_t>{320, 64}));
+  EXPECT_EQ(phi3.require("blk.0.attn_qkv.weight").shape, (std::vector<int64_t>{192, 64}));
+  // gemma: norms stored as 1 + w.
+  const ModelSpec hf_gemma = load_model_spec(test::ref_model_dir("gemma2-tiny"));
+  const ModelSpec gemma = convert("gemma2-tiny");
+  for (const char* name :
+       {"blk.0.attn_norm.weight", "blk.1.post_ffw_norm.weight", "output_norm.weight"}) {
+    EXPECT_FLOAT_EQ(first(gemma.require(name)), first(hf_gemma.require(name)) + 1.0f) << name;
+  }
+  // gpt2: output.weight present, Conv1D weights [out, in], position table f32.
+  const ModelSpec gpt2 = convert("gpt2-tiny");
+  EXPECT_NE(gpt2.find("output.weight"), nullptr);
+  EXPECT_EQ(gpt2.require("blk.0.ffn_up.weight").shape, (std::vector<int64_t>{256, 64}));
+  EXPECT_EQ(gpt2.require("position_embd.weight").dtype, DType::kF32);
+  // mixtral: experts stacked, router f32, no per-expert tensors left.
+  const ModelSpec mixtral = convert("mixtral-tiny");
+  EXPECT_EQ(mixtral.require("blk.0.ffn_down_exps.weight").shape,
+            (std::vector<int64_t>{4, 64, 160}));
+  EXPECT_EQ(mixtral.require("blk.1.ffn_gate_inp.weight").dtype, DType::kF32);
+  EXPECT_EQ(mixtral.find("blk.0.ffn_gate.0.weight"), nullptr);
+  EXPECT_EQ(mixtral.gguf()->get_int("llama.expert_count"), 4);
+  EXPECT_EQ(mixtral.gguf()->get_int("llama.expert_used_count"), 2);
+}
 
 // The new backend ops on values worked out by hand.
 TEST(MoreFamiliesOps, RouteTopkSoftmaxTiesAndRenormalisation) {
