@@ -71,6 +71,7 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> scratch_;
   std::vector<std::pair<const SeqSlice*, int64_t>> row_seq_;  // attention: row -> (seq, pos)
   std::vector<float> small_[3];
+  std::vector<int32_t> expert_order_;  // route_topk: expert ids being ranked
 };
 
 }  // namespace loom::cpu

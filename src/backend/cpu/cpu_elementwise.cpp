@@ -94,8 +94,9 @@ void CpuBackend::route_topk(const Activations& logits, int64_t k, bool renormali
   const int64_t n = logits.rows(), n_experts = logits.cols();
   LOOM_ASSERT(k > 0 && k <= n_experts && static_cast<int64_t>(experts.size()) == n * k &&
               static_cast<int64_t>(weights.size()) == n * k);
-  std::vector<float> p(n_experts);
-  std::vector<int32_t> order(n_experts);
+  std::vector<float>& p = scratch(0, n_experts);
+  std::vector<int32_t>& order = expert_order_;
+  order.resize(n_experts);
   for (int64_t r = 0; r < n; ++r) {
     // As HF (Mixtral, Qwen3-MoE): softmax over all experts in float32, then top-k.
     const float* x = logits.row(r);
