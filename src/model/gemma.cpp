@@ -89,8 +89,11 @@ class GemmaModel final : public CausalLM {
     final_softcap_ = static_cast<float>(hp.final_logit_softcap);
     act_ = parse_activation(hp.activation, Activation::kGeluTanh, spec.path);
 
-    const double qpas =
-        hp.query_pre_attn_scalar > 0 ? hp.query_pre_attn_scalar : static_cast<double>(hd);
+    // GGUFs from llama.cpp's converter carry no query_pre_attn_scalar; as llama.cpp's loader,
+    // the 27B models (gemma2: 46 layers, gemma3: 62) use hidden / n_heads, the others head_dim.
+    const bool is_27b = hp.n_layers == (gemma3 ? 62 : 46);
+    double qpas = is_27b ? static_cast<double>(hidden / n_heads) : static_cast<double>(hd);
+    if (hp.query_pre_attn_scalar > 0) qpas = hp.query_pre_attn_scalar;
     AttentionOptions base;
     base.params = {n_heads,
                    n_kv,
