@@ -24,6 +24,18 @@ int64_t need_hparam(const ModelSpec& spec, int64_t value, const char* what) {
   return value;
 }
 
+AttentionShape attention_shape(const ModelSpec& spec) {
+  const HyperParams& hp = spec.hparams;
+  AttentionShape s{
+      need_hparam(spec, hp.hidden_size, "hidden_size"), need_hparam(spec, hp.n_heads, "n_heads"),
+      need_hparam(spec, hp.n_kv_heads, "n_kv_heads"), need_hparam(spec, hp.head_dim, "head_dim")};
+  if (s.n_heads % s.n_kv_heads != 0) {
+    fail(ErrorCode::kCorruption, "{}: {} heads are not a multiple of {} KV heads", spec.path,
+         s.n_heads, s.n_kv_heads);
+  }
+  return s;
+}
+
 AttentionWeights load_attention(const WeightLoader& w, const std::string& p,
                                 const AttentionShape& s) {
   AttentionWeights W;

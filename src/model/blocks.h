@@ -34,6 +34,10 @@ struct AttentionShape {
   int64_t hidden = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
 };
 
+// hidden_size, n_heads, n_kv_heads and head_dim from the hyper-parameters, which must be
+// present, with the heads a multiple of the KV heads (grouped-query attention).
+AttentionShape attention_shape(const ModelSpec& spec);
+
 struct AttentionWeights {
   TensorView wq;                             // [n_heads*hd, hidden]
   TensorView wk;                             // [n_kv*hd, hidden]

@@ -34,16 +34,11 @@ class LlamaFamilyModel final : public CausalLM {
   LlamaFamilyModel(const ModelSpec& spec, Backend& backend) : backend_(backend) {
     const HyperParams& hp = spec.hparams;
     const std::string& arch = spec.architecture;
-    const int64_t hidden = need_hparam(spec, hp.hidden_size, "hidden_size");
-    const int64_t n_heads = need_hparam(spec, hp.n_heads, "n_heads");
-    const int64_t n_kv = need_hparam(spec, hp.n_kv_heads, "n_kv_heads");
-    const int64_t hd = need_hparam(spec, hp.head_dim, "head_dim");
+    const AttentionShape shape = attention_shape(spec);
+    const int64_t hidden = shape.hidden, n_heads = shape.n_heads, n_kv = shape.n_kv_heads,
+                  hd = shape.head_dim;
     const int64_t vocab = need_hparam(spec, hp.vocab_size, "vocab_size");
     need_hparam(spec, hp.n_layers, "n_layers");
-    if (n_heads % n_kv != 0) {
-      fail(ErrorCode::kCorruption, "{}: {} heads are not a multiple of {} KV heads", spec.path,
-           n_heads, n_kv);
-    }
     const bool moe = hp.n_experts > 0;
     if (moe && (hp.n_experts_used <= 0 || hp.n_experts_used > hp.n_experts)) {
       fail(ErrorCode::kCorruption, "{}: {} experts per token is not in [1, {}]", spec.path,
@@ -86,7 +81,6 @@ class LlamaFamilyModel final : public CausalLM {
     output_norm_ = w.require("output_norm.weight", {hidden});
     auto out = w.optional("output.weight", {vocab, hidden});
     output_ = out ? *out : tok_embd_;
-    const AttentionShape shape{hidden, n_heads, n_kv, hd};
     for (int64_t l = 0; l < hp.n_layers; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
       LlamaLayer L;
