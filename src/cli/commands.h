@@ -21,5 +21,6 @@ Command add_run(CLI::App& app);
 Command add_convert(CLI::App& app);
 Command add_synth(CLI::App& app);
 Command add_serve(CLI::App& app);
+Command add_bench(CLI::App& app);
 
 }  // namespace loom::cli

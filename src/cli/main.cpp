@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
 
   const std::vector<loom::cli::Command> commands = {
       loom::cli::add_inspect(app), loom::cli::add_run(app),   loom::cli::add_logits(app),
-      loom::cli::add_convert(app), loom::cli::add_synth(app),
+      loom::cli::add_convert(app), loom::cli::add_synth(app), loom::cli::add_bench(app),
       loom::cli::add_serve(app),
   };
 

@@ -2,6 +2,15 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LOOM_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define LOOM_CPU_RELAX() asm volatile("yield")
+#else
+#define LOOM_CPU_RELAX() ((void)0)
+#endif
+
 namespace loom {
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -9,11 +18,9 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  start_cv_.notify_all();
+  stop_ = true;
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  generation_.notify_all();
   for (std::thread& t : threads_) t.join();
 }
 
@@ -23,40 +30,45 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n, 0);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    pending_ = n_threads_ - 1;
-    ++generation_;
-  }
-  start_cv_.notify_all();
+  job_ = &fn;
+  job_n_ = n;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  // seq_cst pairs with the workers' sleepers_ increment: either we see a sleeper and wake it,
+  // or its wait() sees the new generation and does not sleep.
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
   auto [b, e] = split_range(n, n_threads_, 0);
   if (b < e) fn(b, e, 0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
+  for (int spin = 0;; ++spin) {
+    const int left = pending_.load(std::memory_order_acquire);
+    if (left == 0) break;
+    if (spin < kSpinIterations) {
+      LOOM_CPU_RELAX();
+    } else {
+      pending_.wait(left, std::memory_order_acquire);
+    }
+  }
   job_ = nullptr;
 }
 
 void ThreadPool::worker(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t, int)>* job;
-    int64_t n;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-      n = job_n_;
+    uint64_t g;
+    for (int spin = 0; (g = generation_.load(std::memory_order_acquire)) == seen; ++spin) {
+      if (spin < kSpinIterations) {
+        LOOM_CPU_RELAX();
+      } else {
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        generation_.wait(seen, std::memory_order_seq_cst);
+        sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      }
     }
-    auto [b, e] = split_range(n, n_threads_, index);
-    if (b < e) (*job)(b, e, index);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+    seen = g;
+    if (stop_) return;
+    auto [b, e] = split_range(job_n_, n_threads_, index);
+    if (b < e) (*job_)(b, e, index);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
   }
 }
 

@@ -1,9 +1,11 @@
 // Attention over the paged KV cache on the CPU: each query row attends causally over its own
-// sequence's positions, found through the sequence's block table.
+// sequence's positions, found through the sequence's block table. Scores and the weighted sum
+// of values use the SIMD dot/axpy kernels; the softmax is exact float32 (max-subtracted).
 #include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels/kernels.h"
 
 namespace loom::cpu {
 
@@ -41,7 +43,7 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
       float max_s = -INFINITY;
       for (int64_t j = 0; j < n_keys; ++j) {
         const float* kj = cache.k(layer, slot_of(*s, first + j)) + kvh * p.head_dim;
-        float sc = dot(qh, kj, p.head_dim) * p.scale;
+        float sc = kernels::dot_f32(qh, kj, p.head_dim) * p.scale;
         if (p.softcap > 0.0f) sc = p.softcap * std::tanh(sc / p.softcap);
         scores[j] = sc;
         max_s = std::max(max_s, sc);
@@ -56,8 +58,7 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
       const float inv = 1.0f / sum;
       for (int64_t j = 0; j < n_keys; ++j) {
         const float* vj = cache.v(layer, slot_of(*s, first + j)) + kvh * p.head_dim;
-        const float w = scores[j] * inv;
-        for (int64_t d = 0; d < p.head_dim; ++d) o[d] += w * vj[d];
+        kernels::axpy_f32(scores[j] * inv, vj, o, p.head_dim);
       }
     }
   });

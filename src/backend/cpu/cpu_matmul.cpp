@@ -1,8 +1,14 @@
-// Embedding lookup and matrix multiplication on the CPU. Quantized and half-precision weight
-// rows are dequantized one row at a time into a per-thread buffer and reused for every row of
-// the batch, so a batched step reads each weight once. (SIMD kernels replace the inner loops,
-// not this structure.)
+// Embedding lookup and matrix multiplication on the CPU: the dispatch point of the kernels in
+// kernels/ (per weight type, scalar or AVX-512 picked at run time). Every path parallelises
+// over output rows (weight rows), so each thread reads a disjoint half of the weights once per
+// step; decode (few activation rows) runs per-row dot products, prefill dequantizes panels of
+// weights and runs a register-tiled float32 micro-kernel.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels/kernels.h"
 #include "core/error.h"
 #include "quant/quant.h"
 
@@ -21,6 +27,25 @@ void CpuBackend::embed(const TensorView& table, std::span<const int32_t> ids, Ac
   });
 }
 
+namespace {
+
+// Prefill blocking (see kernels.h): a thread dequantizes kPanelRows weight rows x kPanelK
+// columns into float32 (128 KiB, stays in L2 next to the activation chunk: 128 rows x 512
+// x 4 B = 256 KiB), then sweeps the activation rows 6 at a time (a 12 KiB tile that stays in L1
+// while the panel's rows pass 4 at a time through the micro-kernel).
+constexpr int64_t kPanelRows = 64;
+constexpr int64_t kPanelK = 512;  // a multiple of every block size (256)
+constexpr int64_t kTileCols = 6;
+// Below this many activation rows the weights are read once per row anyway and the step is
+// memory-bound: per-row dot products (int8 for quantized weights) win.
+constexpr int64_t kGemmMinRows = 4;
+
+float* align64(float* p) {
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
+}
+
+}  // namespace
+
 void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorView* bias,
                         Activations& y) {
   const int64_t n = x.rows(), k = x.cols(), m = w.shape[0];
@@ -28,19 +53,82 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
   y.resize(n, m);
   const uint64_t wrow_bytes = *row_bytes(w.dtype, k);
   const float* b = bias != nullptr ? row_as_f32(*bias, 0) : nullptr;
+  const auto* wbase = static_cast<const uint8_t*>(w.data);
+  const kernels::Kernels kern = kernels::find_kernels(w.dtype);
+
+  if (n < kGemmMinRows && kern.qdot != nullptr) {
+    // Decode: the activation rows are quantized once (thread 0's scratch holds them; the
+    // workers only read), then every weight row meets them in int8.
+    const int64_t qbytes = kernels::qact_bytes(k);
+    float* qbuf = align64(scratch(0, (n * qbytes + 64) / 4 + 16).data());
+    std::array<kernels::QAct, kGemmMinRows> qa;
+    for (int64_t i = 0; i < n; ++i) {
+      qa[i] = kernels::quantize_act(x.row(i), k, reinterpret_cast<uint8_t*>(qbuf) + i * qbytes);
+    }
+    pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
+      for (int64_t j = begin; j < end; ++j) {
+        const float bj = b != nullptr ? b[j] : 0.0f;
+        for (int64_t i = 0; i < n; ++i)
+          y.row(i)[j] = kern.qdot(wbase + j * wrow_bytes, qa[i], k) + bj;
+      }
+    });
+    return;
+  }
+  if (n < kGemmMinRows && kern.fdot != nullptr) {
+    pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
+      for (int64_t j = begin; j < end; ++j) {
+        const float bj = b != nullptr ? b[j] : 0.0f;
+        for (int64_t i = 0; i < n; ++i)
+          y.row(i)[j] = kern.fdot(wbase + j * wrow_bytes, x.row(i), k) + bj;
+      }
+    });
+    return;
+  }
+  if (kern.dequant != nullptr || w.dtype == DType::kF32) {
+    pool_.parallel_for(m, [&](int64_t begin, int64_t end, int t) {
+      float* panel = align64(scratch(t, kPanelRows * kPanelK + 16).data());
+      for (int64_t k0 = 0; k0 < k; k0 += kPanelK) {
+        const int64_t kc = std::min(kPanelK, k - k0);
+        const uint64_t col_bytes = *row_bytes(w.dtype, k0);
+        for (int64_t p0 = begin; p0 < end; p0 += kPanelRows) {
+          const int64_t rows = std::min(kPanelRows, end - p0);
+          const float* wp;
+          int64_t ldw;
+          if (w.dtype == DType::kF32) {
+            wp = reinterpret_cast<const float*>(wbase + p0 * wrow_bytes) + k0;
+            ldw = k;
+          } else {
+            for (int64_t r = 0; r < rows; ++r) {
+              kern.dequant(wbase + (p0 + r) * wrow_bytes + col_bytes, panel + r * kPanelK, kc);
+            }
+            wp = panel;
+            ldw = kPanelK;
+          }
+          for (int64_t c0 = 0; c0 < n; c0 += kTileCols) {
+            const int64_t cols = std::min(kTileCols, n - c0);
+            for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+              kernels::gemm_tile(wp + r0 * ldw, ldw,
+                                 static_cast<int>(std::min<int64_t>(4, rows - r0)), x.row(c0) + k0,
+                                 k, cols, kc, y.row(c0) + p0 + r0, m, k0 > 0);
+            }
+          }
+        }
+      }
+      if (b != nullptr) {
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t j = begin; j < end; ++j) y.row(i)[j] += b[j];
+        }
+      }
+    });
+    return;
+  }
+  // Other types: dequantize a weight row at a time and reuse it for every batch row.
   pool_.parallel_for(m, [&](int64_t begin, int64_t end, int t) {
     std::vector<float>& buf = scratch(t, k);
     for (int64_t j = begin; j < end; ++j) {
-      const auto* src = static_cast<const uint8_t*>(w.data) + j * wrow_bytes;
-      const float* wr;
-      if (w.dtype == DType::kF32) {
-        wr = reinterpret_cast<const float*>(src);
-      } else {
-        dequantize_row(w.dtype, src, buf.data(), k);
-        wr = buf.data();
-      }
+      dequantize_row(w.dtype, wbase + j * wrow_bytes, buf.data(), k);
       const float bj = b != nullptr ? b[j] : 0.0f;
-      for (int64_t i = 0; i < n; ++i) y.row(i)[j] = dot(x.row(i), wr, k) + bj;
+      for (int64_t i = 0; i < n; ++i) y.row(i)[j] = dot(x.row(i), buf.data(), k) + bj;
     }
   });
 }

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels/kernels.h"
 #include "core/error.h"
 
 namespace loom::cpu {
@@ -17,8 +18,7 @@ void CpuBackend::rms_norm(const Activations& x, const TensorView& weight, float 
       const int64_t r = gi / groups_per_row, off = (gi % groups_per_row) * group;
       const float* xr = x.row(r) + off;
       float* yr = y.row(r) + off;
-      float ss = 0.0f;
-      for (int64_t i = 0; i < group; ++i) ss += xr[i] * xr[i];
+      const float ss = kernels::sum_squares_f32(xr, group);
       const float inv = 1.0f / std::sqrt(ss / static_cast<float>(group) + eps);
       for (int64_t i = 0; i < group; ++i) yr[i] = (xr[i] * inv) * (w[i] + weight_offset);
     }

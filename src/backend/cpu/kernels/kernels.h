@@ -1,0 +1,97 @@
+// CPU compute kernels with run-time dispatch. Each weight family has one file
+// (float_kernels.cpp: F32/F16/BF16; q4_0.cpp, q8_0.cpp, q4_k.cpp, q6_k.cpp) holding a portable
+// scalar version and an AVX-512 version (compiled with target attributes, so the library runs
+// on any x86-64 and picks the fast one when the CPU has AVX-512F/BW/VL/VNNI + FMA + F16C).
+// cpu_matmul.cpp is the dispatch point; it asks `find_kernels(dtype)` once per matmul.
+//
+// Two products:
+// - decode (few activation rows): a dot of one weight row with one activation row. Quantized
+//   weights meet activations quantized to 8 bits in blocks of 32 (`QAct`: ggml's Q8_0 idea, as
+//   llama.cpp's vec_dot does), so the inner loop is an int8 dot product (vpdpbusd);
+//   float-family weights are converted and FMA'd against the float activations exactly.
+// - prefill (many rows): weight rows are dequantized a panel at a time into float32 and
+//   multiplied with the float activations by a register-tiled micro-kernel (gemm_tile), so the
+//   result equals the float32 reference up to summation order.
+//
+// Thread-safety: all functions are pure on their arguments.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace loom::cpu::kernels {
+
+// True when the AVX-512 paths may run (checked once; LOOM_KERNELS=scalar forces the scalar
+// paths, for tests and benchmarks).
+bool use_avx512();
+
+// One activation row quantized to 8 bits: k values as qs[i] * d[i / 32]; s16[j] is
+// d[j / 2] * (sum of qs over the 16 values j*16 .. j*16+15), kept so that the zero-point of
+// Q4_0 (q - 8), the minima of Q4_K and the offset of Q6_K (q - 32) are applied once per block
+// instead of per element.
+struct QAct {
+  const int8_t* qs;
+  const float* d;
+  const float* s16;
+};
+
+// Bytes of scratch for one quantized activation row of k values (k a multiple of 32), laid
+// out as qs[k], d[k/32], s16[k/16] with each part 64-byte aligned in the buffer.
+int64_t qact_bytes(int64_t k);
+// Quantizes x[k] into `buf` (qact_bytes(k) bytes, 64-byte aligned) and returns the view.
+QAct quantize_act(const float* x, int64_t k, void* buf);
+
+// Dot of one weight row (raw bytes as in the file) with one activation row.
+using QDotFn = float (*)(const void* w, const QAct& a, int64_t k);
+using FDotFn = float (*)(const void* w, const float* x, int64_t k);
+// Dequantizes k weights of one row to float32, bit-exact with loom::dequantize_row.
+using DequantFn = void (*)(const void* w, float* y, int64_t k);
+
+struct Kernels {
+  QDotFn qdot = nullptr;        // set for Q4_0, Q8_0, Q4_K, Q6_K
+  FDotFn fdot = nullptr;        // set for F32, F16, BF16
+  DequantFn dequant = nullptr;  // set for all of the above but F32 (used in place)
+};
+
+// The kernels for weights of `type` on this CPU; both null when the type has none (the caller
+// falls back to dequantize_row + float dot).
+Kernels find_kernels(DType type);
+
+// The prefill micro-kernel: y[c * ldy + r] (+)= sum_i w[r * ldw + i] * x[c * ldx + i] for
+// r < rows (<= 4), c < cols, i < k. `accumulate` adds to y instead of overwriting it.
+void gemm_tile(const float* w, int64_t ldw, int rows, const float* x, int64_t ldx, int64_t cols,
+               int64_t k, float* y, int64_t ldy, bool accumulate);
+
+// Dense float helpers for attention and norms.
+float dot_f32(const float* a, const float* b, int64_t n);
+void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a * x
+float sum_squares_f32(const float* x, int64_t n);
+
+// Per-family entry points (scalar and AVX-512), used by find_kernels and the tests.
+namespace scalar {
+float dot_q4_0(const void* w, const QAct& a, int64_t k);
+float dot_q8_0(const void* w, const QAct& a, int64_t k);
+float dot_q4_k(const void* w, const QAct& a, int64_t k);
+float dot_q6_k(const void* w, const QAct& a, int64_t k);
+float dot_f32w(const void* w, const float* x, int64_t k);
+float dot_f16(const void* w, const float* x, int64_t k);
+float dot_bf16(const void* w, const float* x, int64_t k);
+}  // namespace scalar
+namespace avx512 {
+float dot_q4_0(const void* w, const QAct& a, int64_t k);
+float dot_q8_0(const void* w, const QAct& a, int64_t k);
+float dot_q4_k(const void* w, const QAct& a, int64_t k);
+float dot_q6_k(const void* w, const QAct& a, int64_t k);
+float dot_f32w(const void* w, const float* x, int64_t k);
+float dot_f16(const void* w, const float* x, int64_t k);
+float dot_bf16(const void* w, const float* x, int64_t k);
+void dequant_q4_0(const void* w, float* y, int64_t k);
+void dequant_q8_0(const void* w, float* y, int64_t k);
+void dequant_q4_k(const void* w, float* y, int64_t k);
+void dequant_q6_k(const void* w, float* y, int64_t k);
+void dequant_f16(const void* w, float* y, int64_t k);
+void dequant_bf16(const void* w, float* y, int64_t k);
+}  // namespace avx512
+
+}  // namespace loom::cpu::kernels

@@ -1,0 +1,46 @@
+// Internal to the kernels: the target attribute of the AVX-512 paths and small helpers.
+// Functions marked LOOM_AVX512 are compiled for AVX-512F/BW/VL/VNNI + FMA + F16C whatever the
+// build's -march, and are only called after use_avx512() said the CPU has those features.
+#pragma once
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LOOM_HAVE_X86_KERNELS 1
+#include <immintrin.h>
+
+// GCC 12's AVX-512 headers build "undefined" vectors by self-initialisation
+// (_mm512_undefined_pd: `__m512d __Y = __Y;`), which -Wuninitialized reports at every inlined
+// extract/reduce in the files that include this header. Only those files see this pragma.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define LOOM_AVX512 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c,bmi2")))
+
+namespace loom::cpu::kernels::x86 {
+
+LOOM_AVX512 inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+LOOM_AVX512 inline float hsum(__m512 v) {
+  return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+
+// Signed int8 dot in 32-bit lanes: vpdpbusd multiplies unsigned by signed bytes, so the sign
+// of `w` moves onto `a` (the trick of llama.cpp's AVX2 vec_dot, exact for w > -128).
+LOOM_AVX512 inline __m256i dot_i8(__m256i acc, __m256i w, __m256i a) {
+  return _mm256_dpbusd_epi32(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
+}
+
+LOOM_AVX512 inline float half_to_float(const uint8_t* p) {
+  uint16_t h;
+  __builtin_memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+}  // namespace loom::cpu::kernels::x86
+
+#endif

@@ -1,0 +1,207 @@
+// loom bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]
+// Prompt processing (pp: one batched forward of p tokens from an empty cache) and text
+// generation (tg: n single-token decode steps from an empty cache), in tokens per second, the
+// median over reps with min/max and standard deviation — the same two tests as llama.cpp's
+// llama-bench, so that the figures compare directly. Token ids are random (seeded): speed does
+// not depend on them. One warm-up run of each test precedes the timed reps (as llama-bench), so
+// page faults of the mapped weights are not timed.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "app/loaded_model.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "engine/kv_blocks.h"
+
+namespace loom::cli {
+
+using namespace loom::app;  // NOLINT: the subcommands are thin wrappers over app/
+
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  int64_t n_prompt = 512;
+  int64_t n_gen = 128;
+  int threads = 0;
+  int reps = 5;
+  bool json = false;
+};
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct Stats {
+  int64_t tokens = 0;
+  std::vector<double> tok_s;  // one per rep
+
+  nlohmann::ordered_json to_json() const {
+    std::vector<double> s = tok_s;
+    std::sort(s.begin(), s.end());
+    const size_t n = s.size();
+    const double median = n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    double mean = 0;
+    for (double v : s) mean += v;
+    mean /= static_cast<double>(n);
+    double var = 0;
+    for (double v : s) var += (v - mean) * (v - mean);
+    const double stddev = n > 1 ? std::sqrt(var / static_cast<double>(n - 1)) : 0.0;
+    return {{"tokens", tokens},
+            {"tok_s", median},
+            {"tok_s_min", s.front()},
+            {"tok_s_max", s.back()},
+            {"tok_s_mean", mean},
+            {"tok_s_stddev", stddev},
+            {"reps", n},
+            {"samples", tok_s}};
+  }
+};
+
+// Runs the model on a private cache: pp and tg each start from an empty cache.
+class Runner {
+ public:
+  Runner(CausalLM& model, int64_t max_tokens)
+      : model_(model),
+        cache_(model.make_kv_cache((max_tokens + kBlock - 1) / kBlock, kBlock)),
+        allocator_((max_tokens + kBlock - 1) / kBlock),
+        rng_(1234) {}
+
+  // Seconds for one forward of n random tokens at positions 0..n-1.
+  double prompt(int64_t n) {
+    reset();
+    std::vector<int32_t> ids = random_ids(n);
+    const auto t0 = Clock::now();
+    step(ids, 0);
+    return seconds_since(t0);
+  }
+
+  // Seconds for n single-token steps at positions 0..n-1.
+  double generate(int64_t n) {
+    reset();
+    std::vector<int32_t> ids = random_ids(n);
+    const auto t0 = Clock::now();
+    for (int64_t i = 0; i < n; ++i) step(std::span<const int32_t>(&ids[i], 1), i);
+    return seconds_since(t0);
+  }
+
+ private:
+  static constexpr int64_t kBlock = 16;
+
+  void reset() { table_.release_all(allocator_); }
+
+  std::vector<int32_t> random_ids(int64_t n) {
+    std::uniform_int_distribution<int32_t> dist(0,
+                                                static_cast<int32_t>(model_.info().vocab_size - 1));
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (int32_t& id : ids) id = dist(rng_);
+    return ids;
+  }
+
+  void step(std::span<const int32_t> ids, int64_t start) {
+    LOOM_ASSERT(table_.reserve(allocator_, start + static_cast<int64_t>(ids.size()), kBlock));
+    batch_.clear();
+    batch_.add_sequence(ids, start, table_.blocks, /*all_logits=*/false);
+    model_.forward(batch_, cache_, logits_);
+  }
+
+  CausalLM& model_;
+  KvCache cache_;
+  BlockAllocator allocator_;
+  BlockTable table_;
+  Batch batch_;
+  Activations logits_;
+  std::mt19937 rng_;
+};
+
+int run_bench(const BenchArgs& a) {
+  if (a.n_prompt < 0 || a.n_gen < 0) {
+    fail(ErrorCode::kInvalidArgument, "-p and -n must be >= 0");
+  }
+  if (a.n_prompt == 0 && a.n_gen == 0) {
+    fail(ErrorCode::kInvalidArgument, "nothing to measure: -p and -n are both 0");
+  }
+  if (a.reps < 1) fail(ErrorCode::kInvalidArgument, "-r must be >= 1");
+  const int threads = a.threads > 0 ? a.threads : default_threads();
+
+  const auto t_load = Clock::now();
+  LoadedModel m = load_model(a.model, threads, /*want_tokenizer=*/false);
+  const double load_s = seconds_since(t_load);
+  const int64_t ctx = std::max(a.n_prompt, a.n_gen);
+  if (ctx > m.model->info().context_length) {
+    fail(ErrorCode::kOutOfRange, "{} tokens exceed the model's context of {}", ctx,
+         m.model->info().context_length);
+  }
+  uint64_t params = 0;
+  for (const TensorInfo& t : m.spec.tensors) params += static_cast<uint64_t>(t.view().numel());
+
+  Runner runner(*m.model, ctx);
+  Stats pp{a.n_prompt, {}}, tg{a.n_gen, {}};
+  if (a.n_prompt > 0) {
+    runner.prompt(a.n_prompt);  // warm-up
+    for (int r = 0; r < a.reps; ++r) {
+      pp.tok_s.push_back(static_cast<double>(a.n_prompt) / runner.prompt(a.n_prompt));
+    }
+  }
+  if (a.n_gen > 0) {
+    runner.generate(1);  // warm-up
+    for (int r = 0; r < a.reps; ++r) {
+      tg.tok_s.push_back(static_cast<double>(a.n_gen) / runner.generate(a.n_gen));
+    }
+  }
+
+  nlohmann::ordered_json out = {{"model", a.model},
+                                {"architecture", m.spec.architecture},
+                                {"size_bytes", m.spec.total_bytes()},
+                                {"params", params},
+                                {"threads", threads},
+                                {"backend", m.backend->name()},
+                                {"load_s", load_s}};
+  if (a.n_prompt > 0) out["pp"] = pp.to_json();
+  if (a.n_gen > 0) out["tg"] = tg.to_json();
+  if (a.json) {
+    fmt::print("{}\n", out.dump(2));
+    return 0;
+  }
+  fmt::print("model: {} ({}, {:.2f} GiB, {:.2f} B params), loaded in {:.2f} s, {} threads\n",
+             a.model, m.spec.architecture,
+             static_cast<double>(m.spec.total_bytes()) / (1024.0 * 1024 * 1024),
+             static_cast<double>(params) / 1e9, load_s, threads);
+  fmt::print("| {:>8} | {:>12} | {:>9} | {:>9} | {:>4} |\n", "test", "t/s (median)", "min", "max",
+             "reps");
+  for (const auto& [name, s] : {std::pair{"pp", &pp}, std::pair{"tg", &tg}}) {
+    if (s->tokens == 0) continue;
+    const nlohmann::ordered_json j = s->to_json();
+    fmt::print("| {:>8} | {:>12.2f} | {:>9.2f} | {:>9.2f} | {:>4} |\n",
+               fmt::format("{}{}", name, s->tokens), j["tok_s"].get<double>(),
+               j["tok_s_min"].get<double>(), j["tok_s_max"].get<double>(), a.reps);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_bench(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "bench", "Measure prompt processing (pp) and generation (tg) speed in tokens per second");
+  auto a = std::make_shared<BenchArgs>();
+  cmd->add_option("-m,--model", a->model, "a .gguf file or a Hugging Face model folder")
+      ->required();
+  cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens per pp run (0: skip pp)")
+      ->capture_default_str();
+  cmd->add_option("-n,--n-gen", a->n_gen, "generated tokens per tg run (0: skip tg)")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
+  cmd->add_option("-r,--reps", a->reps, "timed repetitions of each test")->capture_default_str();
+  cmd->add_flag("--json", a->json, "print one JSON object instead of a table");
+  return {cmd, [a] { return run_bench(*a); }};
+}
+
+}  // namespace loom::cli

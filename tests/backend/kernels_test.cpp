@@ -1,0 +1,230 @@
+// Every CPU kernel against the float32 reference (dequantize_row + a double-precision dot) on
+// random inputs whose sizes are not multiples of the vector width, for the scalar path and —
+// where the CPU has it — the AVX-512 path.
+//
+// Tolerances:
+// - float-family weights (F32/F16/BF16) and the prefill micro-kernel: the weights convert
+//   exactly, so only float32 summation differs: |got - ref| <= 1e-5 * sum|w*x| + 1e-6.
+// - quantized weights in decode meet 8-bit activations: each activation moves by at most half a
+//   step, d_b / 2 with d_b = max|x| / 127 over its block of 32, so |got - ref| is bounded by
+//   sum_i |w_i| * d_b(i) / 2 (plus float32 rounding, 1e-5 * sum|w*x|).
+// - dequantization to float32 for prefill panels is bit-exact with dequantize_row.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/kernels/kernels.h"
+#include "quant/quant.h"
+
+namespace loom::cpu::kernels {
+namespace {
+
+std::vector<float> random_floats(int64_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+std::vector<uint8_t> quantize(DType type, const std::vector<float>& w, int64_t rows, int64_t k) {
+  const uint64_t rb = *row_bytes(type, k);
+  std::vector<uint8_t> q(rb * rows);
+  for (int64_t r = 0; r < rows; ++r) quantize_row(type, w.data() + r * k, q.data() + r * rb, k);
+  return q;
+}
+
+std::vector<float> dequantize(DType type, const uint8_t* q, int64_t k) {
+  std::vector<float> out(static_cast<size_t>(k));
+  dequantize_row(type, q, out.data(), k);
+  return out;
+}
+
+struct Ref {
+  double dot = 0, abs = 0, act_err = 0;
+};
+// Reference dot of the dequantized weights with x, its magnitude, and the bound of the 8-bit
+// activation error.
+Ref reference(const std::vector<float>& w, const float* x, int64_t k) {
+  Ref r;
+  for (int64_t b = 0; b < k; b += 32) {
+    double amax = 0;
+    for (int64_t i = b; i < std::min(k, b + 32); ++i)
+      amax = std::max(amax, std::fabs(double(x[i])));
+    for (int64_t i = b; i < std::min(k, b + 32); ++i) {
+      r.dot += double(w[i]) * x[i];
+      r.abs += std::fabs(double(w[i]) * x[i]);
+      r.act_err += std::fabs(double(w[i])) * amax / 127.0 / 2.0;
+    }
+  }
+  return r;
+}
+
+struct QCase {
+  DType type;
+  QDotFn scalar_fn, avx_fn;
+  DequantFn avx_dequant;
+};
+
+class QuantDot : public ::testing::TestWithParam<QCase> {};
+
+TEST_P(QuantDot, MatchesFloatReferenceWithinActivationRounding) {
+  const QCase c = GetParam();
+  const int64_t block = dtype_info(c.type).block_size;
+  // Odd numbers of blocks: 37 blocks of 32 (1184), or 3 super-blocks of 256 (768).
+  const int64_t k = block == 32 ? 37 * 32 : 3 * 256;
+  const int64_t rows = 5;
+  const std::vector<float> w = random_floats(rows * k, 1);
+  const std::vector<uint8_t> q = quantize(c.type, w, rows, k);
+  const uint64_t rb = *row_bytes(c.type, k);
+  std::vector<uint8_t> buf(static_cast<size_t>(qact_bytes(k)) + 64);
+  void* aligned =
+      reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+  for (uint32_t seed = 0; seed < 4; ++seed) {
+    // Activations with outliers, as real hidden states have.
+    std::vector<float> x = random_floats(k, 100 + seed);
+    x[seed * 7] = 20.0f;
+    const QAct a = quantize_act(x.data(), k, aligned);
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::vector<float> wd = dequantize(c.type, q.data() + r * rb, k);
+      const Ref ref = reference(wd, x.data(), k);
+      const double tol = ref.act_err + 1e-5 * ref.abs + 1e-6;
+      const float s = c.scalar_fn(q.data() + r * rb, a, k);
+      EXPECT_NEAR(s, ref.dot, tol) << dtype_name(c.type) << " scalar row " << r;
+      if (use_avx512()) {
+        const float v = c.avx_fn(q.data() + r * rb, a, k);
+        EXPECT_NEAR(v, ref.dot, tol) << dtype_name(c.type) << " avx512 row " << r;
+        // Both paths compute the same integer block sums; only float rounding differs.
+        EXPECT_NEAR(v, s, 1e-5 * ref.abs + 1e-6) << dtype_name(c.type) << " row " << r;
+      }
+    }
+  }
+  if (use_avx512()) {
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<float> fast(static_cast<size_t>(k));
+      c.avx_dequant(q.data() + r * rb, fast.data(), k);
+      EXPECT_EQ(fast, dequantize(c.type, q.data() + r * rb, k)) << dtype_name(c.type);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kernels, QuantDot,
+    ::testing::Values(QCase{DType::kQ4_0, scalar::dot_q4_0, avx512::dot_q4_0, avx512::dequant_q4_0},
+                      QCase{DType::kQ8_0, scalar::dot_q8_0, avx512::dot_q8_0, avx512::dequant_q8_0},
+                      QCase{DType::kQ4_K, scalar::dot_q4_k, avx512::dot_q4_k, avx512::dequant_q4_k},
+                      QCase{DType::kQ6_K, scalar::dot_q6_k, avx512::dot_q6_k,
+                            avx512::dequant_q6_k}),
+    [](const auto& tp) { return std::string(dtype_name(tp.param.type)); });
+
+TEST(ActQuant, RoundTripWithinHalfAStep) {
+  const int64_t k = 7 * 32;
+  std::vector<float> x = random_floats(k, 7);
+  x[3] = 0.0f;
+  std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // an all-zero block: d = 0, q = 0
+  std::vector<uint8_t> buf(static_cast<size_t>(qact_bytes(k)) + 64);
+  void* aligned =
+      reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+  const QAct a = quantize_act(x.data(), k, aligned);
+  for (int64_t b = 0; b < k / 32; ++b) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
+    EXPECT_FLOAT_EQ(a.d[b], amax / 127.0f);
+    for (int h = 0; h < 2; ++h) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += a.qs[b * 32 + h * 16 + i];
+      EXPECT_FLOAT_EQ(a.s16[2 * b + h], a.d[b] * static_cast<float>(sum));
+    }
+    for (int i = 0; i < 32; ++i) {
+      EXPECT_NEAR(a.qs[b * 32 + i] * a.d[b], x[b * 32 + i], a.d[b] / 2 * 1.0001f + 1e-12f);
+    }
+  }
+}
+
+struct FCase {
+  DType type;
+  FDotFn scalar_fn, avx_fn;
+};
+class FloatDot : public ::testing::TestWithParam<FCase> {};
+
+TEST_P(FloatDot, MatchesFloatReference) {
+  const FCase c = GetParam();
+  for (int64_t k : {1, 15, 17, 1001, 2053}) {
+    const std::vector<float> w = random_floats(k, 3);
+    const std::vector<uint8_t> q = quantize(c.type, w, 1, k);
+    const std::vector<float> wd = dequantize(c.type, q.data(), k);
+    const std::vector<float> x = random_floats(k, 4);
+    const Ref ref = reference(wd, x.data(), k);
+    const double tol = 1e-5 * ref.abs + 1e-6;
+    EXPECT_NEAR(c.scalar_fn(q.data(), x.data(), k), ref.dot, tol)
+        << dtype_name(c.type) << " k=" << k;
+    if (use_avx512()) {
+      EXPECT_NEAR(c.avx_fn(q.data(), x.data(), k), ref.dot, tol)
+          << dtype_name(c.type) << " k=" << k;
+    }
+  }
+  if (use_avx512() && c.type != DType::kF32) {
+    const int64_t k = 1001;
+    const std::vector<uint8_t> q = quantize(c.type, random_floats(k, 5), 1, k);
+    std::vector<float> fast(static_cast<size_t>(k));
+    (c.type == DType::kF16 ? avx512::dequant_f16 : avx512::dequant_bf16)(q.data(), fast.data(), k);
+    EXPECT_EQ(fast, dequantize(c.type, q.data(), k));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, FloatDot,
+                         ::testing::Values(FCase{DType::kF32, scalar::dot_f32w, avx512::dot_f32w},
+                                           FCase{DType::kF16, scalar::dot_f16, avx512::dot_f16},
+                                           FCase{DType::kBF16, scalar::dot_bf16, avx512::dot_bf16}),
+                         [](const auto& tp) { return std::string(dtype_name(tp.param.type)); });
+
+TEST(GemmTile, AllShapesMatchReference) {
+  const int64_t k = 1001, ldw = 1003, ldx = 1005, ldy = 11;
+  const std::vector<float> w = random_floats(4 * ldw, 8);
+  const std::vector<float> x = random_floats(13 * ldx, 9);
+  for (int rows = 1; rows <= 4; ++rows) {
+    for (int64_t cols = 1; cols <= 13; ++cols) {
+      for (bool acc : {false, true}) {
+        std::vector<float> y(static_cast<size_t>(13 * ldy), 0.5f);
+        gemm_tile(w.data(), ldw, rows, x.data(), ldx, cols, k, y.data(), ldy, acc);
+        for (int64_t c = 0; c < 13; ++c) {
+          for (int r = 0; r < static_cast<int>(ldy); ++r) {
+            if (c >= cols || r >= rows) {
+              EXPECT_EQ(y[c * ldy + r], 0.5f) << "wrote outside the tile";
+              continue;
+            }
+            double ref = acc ? 0.5 : 0.0, abs = 0;
+            for (int64_t i = 0; i < k; ++i) {
+              ref += double(w[r * ldw + i]) * x[c * ldx + i];
+              abs += std::fabs(double(w[r * ldw + i]) * x[c * ldx + i]);
+            }
+            EXPECT_NEAR(y[c * ldy + r], ref, 1e-5 * abs + 1e-6)
+                << rows << "x" << cols << " r=" << r << " c=" << c;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(DenseHelpers, DotAxpySumSquares) {
+  for (int64_t n : {1, 7, 16, 33, 129}) {
+    const std::vector<float> a = random_floats(n, 10), b = random_floats(n, 11);
+    double dot = 0, abs = 0, ss = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      dot += double(a[i]) * b[i];
+      abs += std::fabs(double(a[i]) * b[i]);
+      ss += double(a[i]) * a[i];
+    }
+    EXPECT_NEAR(dot_f32(a.data(), b.data(), n), dot, 1e-5 * abs + 1e-6);
+    EXPECT_NEAR(sum_squares_f32(a.data(), n), ss, 1e-5 * ss + 1e-6);
+    std::vector<float> y = b;
+    axpy_f32(0.75f, a.data(), y.data(), n);
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y[i], b[i] + 0.75 * a[i], 1e-6);
+  }
+}
+
+}  // namespace
+}  // namespace loom::cpu::kernels
