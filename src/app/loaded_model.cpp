@@ -10,10 +10,14 @@
 #include "io/gguf.h"
 #include "io/json_util.h"
 #include "template/chat_template.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace loom::app {
 
 const tokenizer::Tokenizer& LoadedModel::require_tokenizer() const {
+  if (!tokenizer && !tokenizer_error.empty()) {
+    fail(ErrorCode::kUnsupported, "{}; use --ids", tokenizer_error);
+  }
   if (!tokenizer) {
     fail(ErrorCode::kNotFound,
          "{}: the model has no tokenizer (tokenizer.json or GGUF vocabulary); use --ids",
@@ -37,10 +41,51 @@ LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer
   m.spec = load_model_spec(path);
   m.backend = make_cpu_backend(threads > 0 ? threads : default_threads());
   m.model = load_causal_lm(m.spec, *m.backend);
-  if (want_tokenizer && !m.spec.tokenizer.file.empty() && m.spec.format == ModelFormat::kHfFolder &&
-      m.spec.tokenizer.file.ends_with("tokenizer.json")) {
-    m.tokenizer.emplace(tokenizer::Tokenizer::from_hf_json(m.spec.tokenizer.file));
+  if (want_tokenizer) {
+    try {
+      m.tokenizer = load_tokenizer(m.spec.path, m.spec.gguf());
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kUnsupported) throw;
+      m.tokenizer_error = e.what();
+    }
   }
+  return m;
+}
+
+std::optional<tokenizer::Tokenizer> load_tokenizer(const std::string& path, const GgufFile* gguf) {
+  if (gguf != nullptr) {
+    if (gguf->find("tokenizer.ggml.model") == nullptr) return std::nullopt;
+    return tokenizer::tokenizer_from_gguf(*gguf);
+  }
+  const std::filesystem::path file = std::filesystem::path(path) / "tokenizer.json";
+  if (!std::filesystem::exists(file)) return std::nullopt;
+  return tokenizer::Tokenizer::from_hf_json(file);
+}
+
+const tokenizer::Tokenizer& TokenizerModel::require_tokenizer() const {
+  if (!tokenizer) {
+    fail(ErrorCode::kNotFound, "{}: the model has no tokenizer (tokenizer.json or GGUF vocabulary)",
+         path);
+  }
+  return *tokenizer;
+}
+
+TokenizerModel load_tokenizer_model(const std::string& path) {
+  namespace fs = std::filesystem;
+  TokenizerModel m;
+  m.path = path;
+  std::error_code ec;  // a path that cannot be examined is opened as a file, which reports it
+  if (fs::is_directory(path, ec)) {
+    if (!fs::exists(fs::path(path) / "tokenizer.json") &&
+        fs::exists(fs::path(path) / "tokenizer.model")) {
+      fail(ErrorCode::kUnsupported,
+           "{}: only tokenizer.model (SentencePiece) is present; loom reads tokenizer.json", path);
+    }
+  } else {
+    // GgufFile::open names the path when it is missing or not a GGUF file.
+    m.gguf = std::make_shared<const GgufFile>(GgufFile::open(path));
+  }
+  m.tokenizer = load_tokenizer(path, m.gguf.get());
   return m;
 }
 
@@ -68,17 +113,17 @@ std::vector<int32_t> parse_id_list(const std::string& text) {
   return ids;
 }
 
-std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& messages,
-                        bool add_generation_prompt) {
+std::string render_chat(const std::string& path, const GgufFile* gguf,
+                        const jinja::ChatRequest& request) {
   namespace fs = std::filesystem;
   std::optional<jinja::ChatTemplate> tmpl;
-  if (const GgufFile* g = m.spec.gguf()) {
-    auto source = g->get_string("tokenizer.chat_template");
-    if (!source) fail(ErrorCode::kNotFound, "{}: no tokenizer.chat_template", m.spec.path);
+  if (gguf != nullptr) {
+    auto source = gguf->get_string("tokenizer.chat_template");
+    if (!source) fail(ErrorCode::kNotFound, "{}: no tokenizer.chat_template", path);
     nlohmann::ordered_json special = nlohmann::ordered_json::object();
-    const GgufArray* tokens = g->get_array("tokenizer.ggml.tokens");
+    const GgufArray* tokens = gguf->get_array("tokenizer.ggml.tokens");
     auto token_text = [&](const char* key) -> std::optional<std::string> {
-      auto id = g->get_int(key);
+      auto id = gguf->get_int(key);
       if (!id || tokens == nullptr || *id < 0 || *id >= static_cast<int64_t>(tokens->items.size()))
         return std::nullopt;
       const std::string* s = tokens->items[*id].as_string();
@@ -86,9 +131,9 @@ std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& mess
     };
     if (auto b = token_text("tokenizer.ggml.bos_token_id")) special["bos_token"] = *b;
     if (auto e = token_text("tokenizer.ggml.eos_token_id")) special["eos_token"] = *e;
-    tmpl.emplace(*source, special, m.spec.path + ": tokenizer.chat_template");
+    tmpl.emplace(*source, special, path + ": tokenizer.chat_template");
   } else {
-    const fs::path dir(m.spec.path);
+    const fs::path dir(path);
     nlohmann::ordered_json config = nlohmann::ordered_json::object();
     if (fs::exists(dir / "tokenizer_config.json")) {
       const std::string text = read_text_file((dir / "tokenizer_config.json").string());
@@ -104,14 +149,25 @@ std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& mess
       jinja_file = read_text_file((dir / "chat_template.jinja").string());
     }
     if (!jinja_file && !config.contains("chat_template")) {
-      fail(ErrorCode::kNotFound, "{}: the model has no chat template", m.spec.path);
+      fail(ErrorCode::kNotFound, "{}: the model has no chat template", path);
     }
-    tmpl.emplace(jinja::ChatTemplate::from_tokenizer_config(config, jinja_file));
+    tmpl.emplace(jinja::ChatTemplate::from_tokenizer_config(config, jinja_file, {},
+                                                            !request.tools.is_null()));
   }
+  return tmpl->apply(request);
+}
+
+std::string render_chat(const ModelSpec& spec, const nlohmann::ordered_json& messages,
+                        bool add_generation_prompt) {
   jinja::ChatRequest req;
   req.messages = messages;
   req.add_generation_prompt = add_generation_prompt;
-  return tmpl->apply(req);
+  return render_chat(spec.path, spec.gguf(), req);
+}
+
+std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& messages,
+                        bool add_generation_prompt) {
+  return render_chat(m.spec, messages, add_generation_prompt);
 }
 
 int default_threads() {

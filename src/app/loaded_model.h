@@ -1,5 +1,5 @@
 // What the entry points (CLI subcommands, the server) share: loading a model (spec, backend,
-// network, tokenizer), rendering its chat template, and parsing id lists.
+// network, tokenizer) or only its tokenizer, rendering its chat template, and parsing id lists.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include "io/gguf.h"
 #include "io/model_spec.h"
 #include "model/model.h"
+#include "template/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loom::app {
@@ -22,8 +23,11 @@ struct LoadedModel {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<CausalLM> model;
   std::optional<tokenizer::Tokenizer> tokenizer;  // absent when the model ships none
+  // Why a tokenizer the model ships could not be used (e.g. an unsupported GGUF pre-tokenizer):
+  // the model still runs from ids, and require_tokenizer() reports this.
+  std::string tokenizer_error;
 
-  // The tokenizer, or kNotFound saying the model has none.
+  // The tokenizer, or kNotFound saying the model has none (or why it could not be read).
   const tokenizer::Tokenizer& require_tokenizer() const;
   // EOS ids from the config and the tokenizer.
   std::vector<int32_t> eos_ids() const;
@@ -31,8 +35,35 @@ struct LoadedModel {
 
 LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer);
 
-// Renders `messages` (a JSON array of {role, content}) with the model's chat template
-// (tokenizer_config.json / chat_template.jinja, or GGUF tokenizer.chat_template).
+// The tokenizer of a model file or folder: a GGUF's tokenizer.ggml.* metadata, or a HF
+// folder's tokenizer.json (with tokenizer_config.json's special tokens). nullopt when there is
+// none; loom::Error when there is one that cannot be read. `gguf` is the parsed file for a GGUF
+// model (null for a HF folder at `path`).
+std::optional<tokenizer::Tokenizer> load_tokenizer(const std::string& path, const GgufFile* gguf);
+
+// A model's tokenizer and chat template without its network: nothing but the GGUF header (or
+// the HF folder's tokenizer files) is read, so it is fast for any model size.
+struct TokenizerModel {
+  std::string path;
+  std::shared_ptr<const GgufFile> gguf;  // null for a HF folder
+  std::optional<tokenizer::Tokenizer> tokenizer;
+
+  // The tokenizer, or kNotFound saying the model has none.
+  const tokenizer::Tokenizer& require_tokenizer() const;
+};
+
+// `path`: a .gguf file or a HF folder. kNotFound when it is neither.
+TokenizerModel load_tokenizer_model(const std::string& path);
+
+// Renders a chat request with the model's chat template (tokenizer_config.json /
+// chat_template.jinja in the HF folder `path`, or the GGUF's tokenizer.chat_template when `gguf`
+// is given). kNotFound when the model has no template; a template's raise_exception comes back
+// as loom::Error with the template's message.
+std::string render_chat(const std::string& path, const GgufFile* gguf,
+                        const jinja::ChatRequest& request);
+std::string render_chat(const ModelSpec& spec, const nlohmann::ordered_json& messages,
+                        bool add_generation_prompt);
+// `messages`: a JSON array of {role, content}.
 std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& messages,
                         bool add_generation_prompt);
 

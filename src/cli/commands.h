@@ -22,5 +22,8 @@ Command add_convert(CLI::App& app);
 Command add_synth(CLI::App& app);
 Command add_serve(CLI::App& app);
 Command add_bench(CLI::App& app);
+Command add_tokenize(CLI::App& app);
+Command add_detokenize(CLI::App& app);
+Command add_chat_template(CLI::App& app);
 
 }  // namespace loom::cli

@@ -10,8 +10,8 @@
 //   "bert": WordPiece. llama.cpp stores word-initial pieces as "\u2581word" and continuation
 //       pieces bare; they are mapped back to "word" and "##piece".
 //
-// The tokenizer layer does not read files: whoever holds a parsed GGUF (the io layer) fills a
-// GgufVocab from its metadata and calls tokenizer_from_gguf.
+// A parsed GgufFile (io/gguf.h) is read by vocab_from_gguf; the GgufVocab in between keeps the
+// mapping testable (and fuzzable) without a file.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,10 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
+
+namespace loom {
+class GgufFile;
+}
 
 namespace loom::tokenizer {
 
@@ -48,5 +52,12 @@ struct GgufVocab {
 // Throws loom::Error: kUnsupported for an unknown model or pre-tokenizer name, kCorruption
 // when arrays disagree in length or ids are out of range. Messages name the metadata key.
 Tokenizer tokenizer_from_gguf(const GgufVocab& vocab);
+
+// Copies the tokenizer.ggml.* metadata of `file` into a GgufVocab. A value of the wrong type
+// (e.g. a number among the tokens) is kCorruption naming the key and index.
+GgufVocab vocab_from_gguf(const GgufFile& file);
+// tokenizer_from_gguf(vocab_from_gguf(file)); kNotFound when the file has no
+// tokenizer.ggml.model. Errors are prefixed with the file's path.
+Tokenizer tokenizer_from_gguf(const GgufFile& file);
 
 }  // namespace loom::tokenizer

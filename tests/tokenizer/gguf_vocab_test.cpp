@@ -17,43 +17,6 @@ namespace {
 const std::filesystem::path kVocabDir =
     std::filesystem::path(LOOM_TEST_DATA_DIR) / "ref/llamacpp-vocab";
 
-// What the io layer will do when this is wired: copy tokenizer.ggml.* into a GgufVocab.
-GgufVocab vocab_from_gguf(const GgufFile& file) {
-  GgufVocab v;
-  v.model = file.get_string("tokenizer.ggml.model").value_or("");
-  v.pre = file.get_string("tokenizer.ggml.pre").value_or("");
-  if (const GgufArray* a = file.get_array("tokenizer.ggml.tokens")) {
-    for (const auto& item : a->items) v.tokens.push_back(item.as_string() ? *item.as_string() : "");
-  }
-  if (const GgufArray* a = file.get_array("tokenizer.ggml.scores")) {
-    for (const auto& item : a->items)
-      v.scores.push_back(static_cast<float>(item.as_double().value_or(0)));
-  }
-  if (const GgufArray* a = file.get_array("tokenizer.ggml.token_type")) {
-    for (const auto& item : a->items)
-      v.token_types.push_back(static_cast<int32_t>(item.as_int().value_or(1)));
-  }
-  if (const GgufArray* a = file.get_array("tokenizer.ggml.merges")) {
-    for (const auto& item : a->items) v.merges.push_back(item.as_string() ? *item.as_string() : "");
-  }
-  auto id = [&](const char* key) -> std::optional<int32_t> {
-    auto value = file.get_int(key);
-    if (!value) return std::nullopt;
-    return static_cast<int32_t>(*value);
-  };
-  v.bos = id("tokenizer.ggml.bos_token_id");
-  v.eos = id("tokenizer.ggml.eos_token_id");
-  v.unk = id("tokenizer.ggml.unknown_token_id");
-  v.pad = id("tokenizer.ggml.padding_token_id");
-  v.sep = id("tokenizer.ggml.seperator_token_id");
-  v.cls = id("tokenizer.ggml.cls_token_id");
-  v.mask = id("tokenizer.ggml.mask_token_id");
-  v.add_bos = file.get_bool("tokenizer.ggml.add_bos_token");
-  v.add_eos = file.get_bool("tokenizer.ggml.add_eos_token");
-  v.add_space_prefix = file.get_bool("tokenizer.ggml.add_space_prefix");
-  return v;
-}
-
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
