@@ -1,7 +1,10 @@
 #include "tokenizer/gguf_vocab.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
+#include <optional>
+#include <string_view>
 
 #include "core/error.h"
 #include "tokenizer/bpe_model.h"
@@ -37,6 +40,47 @@ const char* const kDeepseekV3Patterns[] = {
     ":;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
     "| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
 };
+// DeepSeek LLM and DeepSeek Coder (v1): their tokenizer.json is a Sequence of Split (Isolated)
+// pre-tokenizers: newlines, letter runs (an explicit Latin/Greek/Cyrillic/... class for LLM),
+// punctuation, trailing spaces, CJK runs, then digits (runs for LLM, single digits for Coder).
+const char* const kDeepseekLlmPatterns[] = {
+    "[\r\n]",
+    "\\s?[A-Za-z\xC2\xB5\xC3\x80-\xC3\x96\xC3\x98-\xC3\xB6\xC3\xB8-\xC6\xBA\xC6\xBC-"
+    "\xC6\xBF\xC7\x84-\xCA\x93\xCA\x95-\xCA\xAF\xCD\xB0-\xCD\xB3\xCD\xB6\xCD\xB7\xCD\xBB-"
+    "\xCD\xBD\xCD\xBF\xCE\x86\xCE\x88-\xCE\x8A\xCE\x8C\xCE\x8E-\xCE\xA1\xCE\xA3-\xCF\xB5\xCF\xB7-"
+    "\xD2\x81\xD2\x8A-\xD4\xAF\xD4\xB1-\xD5\x96\xE1\x82\xA0-\xE1\x83\x85\xE1\x8E\xA0-"
+    "\xE1\x8F\xB5\xE1\x8F\xB8-\xE1\x8F\xBD\xE1\xB2\x90-\xE1\xB2\xBA\xE1\xB2\xBD-"
+    "\xE1\xB2\xBF\xE1\xB4\x80-\xE1\xB4\xAB\xE1\xB5\xAB-\xE1\xB5\xB7\xE1\xB5\xB9-"
+    "\xE1\xB6\x9A\xE1\xB8\x80-\xE1\xBC\x95\xE1\xBC\x98-\xE1\xBC\x9D\xE1\xBC\xA0-"
+    "\xE1\xBD\x85\xE1\xBD\x88-\xE1\xBD\x8D\xE1\xBD\x90-"
+    "\xE1\xBD\x97\xE1\xBD\x99\xE1\xBD\x9B\xE1\xBD\x9D\xE1\xBD\x9F-\xE1\xBD\xBD\xE1\xBE\x80-"
+    "\xE1\xBE\xB4\xE1\xBE\xB6-\xE1\xBE\xBC\xE1\xBE\xBE\xE1\xBF\x82-\xE1\xBF\x84\xE1\xBF\x86-"
+    "\xE1\xBF\x8C\xE1\xBF\x90-\xE1\xBF\x93\xE1\xBF\x96-\xE1\xBF\x9B\xE1\xBF\xA0-"
+    "\xE1\xBF\xAC\xE1\xBF\xB2-\xE1\xBF\xB4\xE1\xBF\xB6-"
+    "\xE1\xBF\xBC\xE2\x84\x82\xE2\x84\x87\xE2\x84\x8A-\xE2\x84\x93\xE2\x84\x95\xE2\x84\x99-"
+    "\xE2\x84\x9D\xE2\x84\xA4\xE2\x84\xA6\xE2\x84\xA8\xE2\x84\xAA-\xE2\x84\xAD\xE2\x84\xAF-"
+    "\xE2\x84\xB4\xE2\x84\xB9\xE2\x84\xBC-\xE2\x84\xBF\xE2\x85\x85-"
+    "\xE2\x85\x89\xE2\x85\x8E\xE2\x86\x83\xE2\x86\x84\xE2\xB0\x80-\xE2\xB1\xBB\xE2\xB1\xBE-"
+    "\xE2\xB3\xA4\xE2\xB3\xAB-\xE2\xB3\xAE\xE2\xB3\xB2\xE2\xB3\xB3\xEA\x99\x80-"
+    "\xEA\x99\xAD\xEA\x9A\x80-\xEA\x9A\x9B\xEA\x9C\xA2-\xEA\x9D\xAF\xEA\x9D\xB1-"
+    "\xEA\x9E\x87\xEA\x9E\x8B-\xEA\x9E\x8E\xEA\xAD\xB0-\xEA\xAE\xBF\xEF\xAC\x80-"
+    "\xEF\xAC\x86\xEF\xAC\x93-\xEF\xAC\x97\xEF\xBC\xA1-\xEF\xBC\xBA\xEF\xBD\x81-"
+    "\xEF\xBD\x9A\xF0\x90\x90\x80-\xF0\x90\x91\x8F\xF0\x90\x92\xB0-"
+    "\xF0\x90\x93\x93\xF0\x90\x93\x98-\xF0\x90\x93\xBB\xF0\x90\xB2\x80-"
+    "\xF0\x90\xB2\xB2\xF0\x90\xB3\x80-\xF0\x90\xB3\xB2\xF0\x91\xA2\xA0-"
+    "\xF0\x91\xA3\x9F\xF0\x9E\xA4\x80-\xF0\x9E\xA5\x83]+",
+    "\\s?[!-/"
+    ":-~\xEF\xBC\x81-\xEF\xBC\x8F\xEF\xBC\x9A-\xEF\xBD\x9E\xE2\x80\x98-\xE2\x80\x9F\xE3\x80\x80-"
+    "\xE3\x80\x82]+",
+    "\\s+$",
+    "[\xE4\xB8\x80-\xE9\xBE\xA5\xE0\xA0\x80-\xE4\xB8\x80\xEA\xB0\x80-\xED\x9F\xBF]+",
+    "\\p{N}+",
+};
+const char* const kDeepseekCoderPatterns[] = {
+    "[\r\n]",      "\\s?\\p{L}+",
+    "\\s?\\p{P}+", "[\xE4\xB8\x80-\xE9\xBE\xA5\xE0\xA0\x80-\xE4\xB8\x80\xEA\xB0\x80-\xED\x9F\xBF]+",
+    "\\p{N}",
+};
 
 std::unique_ptr<PreTokenizer> split(const char* pattern) {
   return std::make_unique<SplitPreTokenizer>(Regex(pattern), SplitBehavior::kIsolated, false);
@@ -44,6 +88,25 @@ std::unique_ptr<PreTokenizer> split(const char* pattern) {
 
 std::unique_ptr<PreTokenizer> sequence(std::vector<std::unique_ptr<PreTokenizer>> children) {
   return std::make_unique<SequencePreTokenizer>(std::move(children));
+}
+
+struct SplitPreEntry {
+  std::vector<const char*> names;  // the first is what llama.cpp's converter writes
+  std::vector<const char*> patterns;
+};
+
+// tokenizer.ggml.pre names whose pre-tokenizer is Split regexes (Isolated, in order) followed by
+// the byte-level mapping without its own regex.
+const std::vector<SplitPreEntry>& split_pre_tokenizers() {
+  static const std::vector<SplitPreEntry> table = {
+      {{"llama-bpe", "llama3", "llama-v3", "smaug-bpe", "dbrx"}, {kLlama3Pattern}},
+      {{"qwen2", "qwen35", "deepseek-r1-qwen"}, {kQwen2Pattern}},
+      {{"gpt-4o", "gpt-oss"}, {kGpt4oPattern}},
+      {{"deepseek-v3"}, {std::begin(kDeepseekV3Patterns), std::end(kDeepseekV3Patterns)}},
+      {{"deepseek-llm"}, {std::begin(kDeepseekLlmPatterns), std::end(kDeepseekLlmPatterns)}},
+      {{"deepseek-coder"}, {std::begin(kDeepseekCoderPatterns), std::end(kDeepseekCoderPatterns)}},
+  };
+  return table;
 }
 
 // The byte-level pre-tokenizer for a tokenizer.ggml.pre name.
@@ -66,20 +129,30 @@ std::unique_ptr<PreTokenizer> byte_level_pre_tokenizer(const std::string& pre) {
     stages.push_back(split("[0-9][0-9][0-9]"));
     return sequence(std::move(stages));
   }
-  if (pre == "llama3" || pre == "llama-bpe" || pre == "llama-v3" || pre == "smaug-bpe" ||
-      pre == "dbrx") {
-    stages.push_back(split(kLlama3Pattern));
-  } else if (pre == "qwen2" || pre == "qwen35" || pre == "deepseek-r1-qwen") {
-    stages.push_back(split(kQwen2Pattern));
-  } else if (pre == "gpt-4o" || pre == "gpt-oss") {
-    stages.push_back(split(kGpt4oPattern));
-  } else if (pre == "deepseek-v3") {
-    for (const char* p : kDeepseekV3Patterns) stages.push_back(split(p));
-  } else {
-    fail(ErrorCode::kUnsupported, "tokenizer.ggml.pre: pre-tokenizer '{}' is not supported", pre);
+  for (const SplitPreEntry& entry : split_pre_tokenizers()) {
+    if (std::find(entry.names.begin(), entry.names.end(), pre) == entry.names.end()) continue;
+    for (const char* p : entry.patterns) stages.push_back(split(p));
+    stages.push_back(std::make_unique<ByteLevelPreTokenizer>(false, /*use_regex=*/false));
+    return sequence(std::move(stages));
   }
-  stages.push_back(std::make_unique<ByteLevelPreTokenizer>(false, /*use_regex=*/false));
-  return sequence(std::move(stages));
+  fail(ErrorCode::kUnsupported, "tokenizer.ggml.pre: pre-tokenizer '{}' is not supported", pre);
+}
+
+// A regex as tokenizer.json may spell it: "\\r" or a raw CR mean the same to the regex engine.
+std::string canonical_pattern(std::string_view p) {
+  std::string out;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\\' && i + 1 < p.size() && (p[i + 1] == 'r' || p[i + 1] == 'n')) {
+      out += p[i + 1] == 'r' ? '\r' : '\n';
+      ++i;
+    } else if (p[i] == '\\' && i + 1 < p.size()) {
+      out.append(p, i, 2);  // any other escape stays, e.g. an escaped backslash before an r
+      ++i;
+    } else {
+      out += p[i];
+    }
+  }
+  return out;
 }
 
 GgufTokenType type_of(const GgufVocab& v, size_t id) {
@@ -87,17 +160,20 @@ GgufTokenType type_of(const GgufVocab& v, size_t id) {
                                    : GgufTokenType::kNormal;
 }
 
-// Control and user-defined tokens are matched in the raw text like HF added tokens.
+// Control, unknown and user-defined tokens are matched in the raw text like HF added tokens (HF
+// lists <unk> among its special added tokens; llama.cpp splits the text on all three types).
 std::vector<AddedToken> added_tokens(const GgufVocab& v, const std::vector<std::string>& strings) {
   std::vector<AddedToken> out;
   for (size_t id = 0; id < strings.size(); ++id) {
     GgufTokenType t = type_of(v, id);
-    if ((t != GgufTokenType::kControl && t != GgufTokenType::kUserDefined) || strings[id].empty())
+    if ((t != GgufTokenType::kControl && t != GgufTokenType::kUserDefined &&
+         t != GgufTokenType::kUnknown) ||
+        strings[id].empty())
       continue;
     AddedToken token;
     token.id = static_cast<int32_t>(id);
     token.content = strings[id];
-    token.special = t == GgufTokenType::kControl;
+    token.special = t != GgufTokenType::kUserDefined;
     out.push_back(std::move(token));
   }
   return out;
@@ -249,6 +325,18 @@ void check_id(const GgufVocab& v, const std::optional<int32_t>& id, const char* 
 }
 
 }  // namespace
+
+std::optional<std::string> gguf_pre_for_split_patterns(const std::vector<std::string>& patterns) {
+  for (const SplitPreEntry& entry : split_pre_tokenizers()) {
+    if (entry.patterns.size() != patterns.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < patterns.size() && same; ++i) {
+      same = canonical_pattern(entry.patterns[i]) == canonical_pattern(patterns[i]);
+    }
+    if (same) return entry.names.front();
+  }
+  return std::nullopt;
+}
 
 Tokenizer tokenizer_from_gguf(const GgufVocab& v) {
   if (v.tokens.empty()) fail(ErrorCode::kCorruption, "tokenizer.ggml.tokens: missing or empty");

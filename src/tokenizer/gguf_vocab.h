@@ -53,6 +53,12 @@ struct GgufVocab {
 // when arrays disagree in length or ids are out of range. Messages name the metadata key.
 Tokenizer tokenizer_from_gguf(const GgufVocab& vocab);
 
+// For writers: the tokenizer.ggml.pre name (as llama.cpp's converter writes it) whose
+// pre-tokenizer is exactly these Split regexes (Isolated, in order) followed by a ByteLevel
+// mapping without regex, e.g. qwen3's one regex -> "qwen2", llama3's -> "llama-bpe". nullopt
+// when no name stands for them.
+std::optional<std::string> gguf_pre_for_split_patterns(const std::vector<std::string>& patterns);
+
 // Copies the tokenizer.ggml.* metadata of `file` into a GgufVocab. A value of the wrong type
 // (e.g. a number among the tokens) is kCorruption naming the key and index.
 GgufVocab vocab_from_gguf(const GgufFile& file);

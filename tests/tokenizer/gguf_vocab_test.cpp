@@ -3,6 +3,7 @@
 // the HF tokenizers of the same models (*.gguf.inp / *.gguf.out).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -27,7 +28,7 @@ class GgufVocabTexts : public testing::TestWithParam<std::string> {};
 TEST_P(GgufVocabTexts, MatchRecordedIds) {
   const std::string name = GetParam();
   auto base = kVocabDir / ("ggml-vocab-" + name + ".gguf");
-  Tokenizer tok = tokenizer_from_gguf(vocab_from_gguf(GgufFile::open(base.string())));
+  Tokenizer tok = tokenizer_from_gguf(GgufFile::open(base.string()));
   std::string inp = read_file(base.string() + ".inp");
   std::string out = read_file(base.string() + ".out");
   const std::string separator = "\n__ggml_vocab_test__\n";
@@ -59,7 +60,8 @@ TEST_P(GgufVocabTexts, MatchRecordedIds) {
 
 INSTANTIATE_TEST_SUITE_P(LlamaCpp, GgufVocabTexts,
                          testing::Values("gpt-2", "llama-spm", "bert-bge", "starcoder", "refact",
-                                         "falcon", "mpt", "phi-3"),
+                                         "falcon", "mpt", "phi-3", "deepseek-llm",
+                                         "deepseek-coder"),
                          [](const testing::TestParamInfo<std::string>& p) {
                            std::string s = p.param;
                            for (char& ch : s) {
@@ -67,6 +69,32 @@ INSTANTIATE_TEST_SUITE_P(LlamaCpp, GgufVocabTexts,
                            }
                            return s;
                          });
+
+// baichuan (llama type) and gpt-neox have a vocabulary file but no recorded ids: they must load
+// through the file reader and give back the text they encoded.
+TEST(GgufVocab, FilesWithoutRecordedIdsLoadAndRoundTrip) {
+  const std::string text =
+      "Hello world\n  3333 tabs\there! \xD0\x9F\xD1\x80\xD0\xB8 \xE4\xBD\xA0 "
+      "\xF0\x9F\xA6\x99";
+  for (const char* name : {"baichuan", "gpt-neox"}) {
+    auto path = kVocabDir / (std::string("ggml-vocab-") + name + ".gguf");
+    Tokenizer tok = tokenizer_from_gguf(GgufFile::open(path.string()));
+    auto ids = tok.encode(text, false);
+    EXPECT_GT(ids.size(), 10u) << name;
+    EXPECT_EQ(tok.decode(ids, false), text) << name;
+  }
+}
+
+// llama.cpp splits the text on unknown-type tokens as on control tokens; HF lists <unk> as a
+// special added token, so "<unk>" in the text is id 0 in both.
+TEST(GgufVocab, UnknownTokenTextIsMatched) {
+  Tokenizer tok =
+      tokenizer_from_gguf(GgufFile::open((kVocabDir / "ggml-vocab-llama-spm.gguf").string()));
+  auto ids = tok.encode("a<unk>b", false);
+  EXPECT_NE(std::find(ids.begin(), ids.end(), 0), ids.end());
+  EXPECT_NE(tok.decode(ids, false).find("<unk>"), std::string::npos);
+  EXPECT_EQ(tok.decode(ids, /*skip_special_tokens=*/true).find("<unk>"), std::string::npos);
+}
 
 TEST(GgufVocab, UnknownModelOrPreIsUnsupported) {
   GgufVocab v;
