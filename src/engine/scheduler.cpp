@@ -25,6 +25,7 @@ struct Scheduler::Sequence {
   int64_t registered = 0;  // full blocks registered in the prefix cache
   int64_t take = 0;        // rows in this step's batch
   int64_t logits_index = -1;
+  bool admitted = false;  // counted in running_count_
   bool done = false;
 };
 
@@ -143,8 +144,10 @@ void Scheduler::finish(Sequence& s, const std::string& reason, const std::string
   }
   for (int32_t b : s.blocks) pool_.release(b);
   s.blocks.clear();
-  kv_used_ = pool_.n_used();  // visible (e.g. in /metrics) before the client hears of the end
+  // Visible (e.g. in /metrics) before the client hears of the end.
+  kv_used_ = pool_.n_used();
   kv_cached_ = pool_.n_cached();
+  if (s.admitted) --running_count_;
   FinishEvent f;
   f.finish_reason = reason;
   f.error = error;
@@ -177,6 +180,8 @@ bool Scheduler::admit_locked() {
     s.n_computed = matched * bs;
     s.cached_prompt = s.n_computed;
     s.registered = matched;
+    s.admitted = true;
+    ++running_count_;
     running_.push_back(std::move(queue_.front()));
     queue_.pop_front();
     admitted = true;
@@ -306,7 +311,6 @@ void Scheduler::step() {
     }
   }
   std::erase_if(running_, [](const auto& s) { return s->done; });
-  running_count_ = static_cast<int64_t>(running_.size());
   kv_used_ = pool_.n_used();
   kv_cached_ = pool_.n_cached();
   prefix_hits_ = pool_.prefix_hits();

@@ -151,6 +151,8 @@ ApiRequest parse_request(Endpoint endpoint, const std::string& body, int64_t max
     }
   }
   if (present(j, "stop")) r.params.stop = stop_list(j);
+  // vLLM's extension, used by benchmarks that need a fixed output length.
+  if (present(j, "ignore_eos")) r.params.ignore_eos = boolean(j, "ignore_eos");
   if (present(j, "n")) r.n = static_cast<int>(integer(j, "n", 1, 16));
   if (present(j, "stream")) r.stream = boolean(j, "stream");
   if (present(j, "stream_options")) {

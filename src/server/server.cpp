@@ -144,7 +144,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<std::string> outbox_;
   bool writing_ = false;
   bool close_after_write_ = false;
-  std::array<char, 256> probe_{};
+  bool probe_pending_ = false;  // a disconnect-watch read is outstanding
+  bool resume_read_ = false;    // read the next request when that read completes
 };
 
 void ChoiceSink::on_token(const TokenEvent& e) {
@@ -344,18 +345,28 @@ Json Session::chunk_base() const {
 
 void Session::watch_for_disconnect() {
   // While generating, the client sends nothing; a completed read means it closed (or broke)
-  // the connection, and its sequences are cancelled at once.
-  stream_.socket().async_read_some(asio::buffer(probe_),
-                                   [self = shared_from_this()](beast::error_code ec, size_t) {
-                                     if (self->finished_ == static_cast<int>(self->choices_.size()))
-                                       return;
-                                     if (ec) {
-                                       self->closed_ = true;
-                                       self->cancel_all();
-                                     } else {
-                                       self->watch_for_disconnect();
-                                     }
-                                   });
+  // the connection, and its sequences are cancelled at once. The bytes go into the parse
+  // buffer: on a keep-alive connection they are the start of the client's next request.
+  probe_pending_ = true;
+  stream_.socket().async_read_some(
+      buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+        self->probe_pending_ = false;
+        if (!ec) self->buffer_.commit(n);
+        const bool generating = self->finished_ < static_cast<int>(self->choices_.size());
+        if (ec) {
+          self->closed_ = true;
+          if (generating) self->cancel_all();
+          beast::error_code ignored;
+          self->stream_.socket().close(ignored);
+          return;
+        }
+        // Data, not a disconnect: a pipelined next request. Stop watching; it is parsed once
+        // the current response is out.
+        if (!generating && self->resume_read_) {
+          self->resume_read_ = false;
+          self->read_request();
+        }
+      });
 }
 
 void Session::cancel_all() {
@@ -554,7 +565,13 @@ void Session::reply(http::status status, std::string body, const char* content_t
                       self->finished_ = 0;
                       self->any_token_ = false;
                       self->usage_ = {};
-                      self->read_request();
+                      // One read at a time on the socket: if the disconnect watch is still
+                      // reading, it starts the next request's parse when it completes.
+                      if (self->probe_pending_) {
+                        self->resume_read_ = true;
+                      } else {
+                        self->read_request();
+                      }
                     });
 }
 
