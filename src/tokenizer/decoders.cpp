@@ -6,13 +6,22 @@
 namespace loom::tokenizer {
 
 namespace {
+// Builds the result in one pass (linear, where repeated in-place replace() is quadratic; it
+// also avoids GCC 12's false -Wrestrict on std::string::replace, GCC bug 105651).
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
   if (from.empty()) return;
+  size_t hit = s.find(from);
+  if (hit == std::string::npos) return;
+  std::string out;
+  out.reserve(s.size());
   size_t pos = 0;
-  while ((pos = s.find(from, pos)) != std::string::npos) {
-    s.replace(pos, from.size(), to);
-    pos += to.size();
+  for (; hit != std::string::npos; hit = s.find(from, pos)) {
+    out.append(s, pos, hit - pos);
+    out.append(to);
+    pos = hit + from.size();
   }
+  out.append(s, pos, std::string::npos);
+  s.swap(out);
 }
 }  // namespace
 
