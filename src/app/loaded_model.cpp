@@ -36,11 +36,21 @@ std::vector<int32_t> LoadedModel::eos_ids() const {
   return ids;
 }
 
-LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer) {
+LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer,
+                       bool allow_encoder) {
   LoadedModel m;
   m.spec = load_model_spec(path);
   m.backend = make_cpu_backend(threads > 0 ? threads : default_threads());
-  m.model = load_causal_lm(m.spec, *m.backend);
+  if (is_encoder_architecture(m.spec.architecture)) {
+    if (!allow_encoder) {
+      fail(ErrorCode::kUnsupported,
+           "{}: {} is an encoder, not a language model (use loom embed, embed-image or serve)",
+           path, m.spec.architecture);
+    }
+    m.encoder = load_encoder(m.spec, *m.backend);
+  } else {
+    m.model = load_causal_lm(m.spec, *m.backend);
+  }
   if (want_tokenizer) {
     try {
       m.tokenizer = load_tokenizer(m.spec.path, m.spec.gguf());

@@ -12,6 +12,7 @@
 #include "backend/backend.h"
 #include "io/gguf.h"
 #include "io/model_spec.h"
+#include "model/encoder.h"
 #include "model/model.h"
 #include "template/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -21,7 +22,8 @@ namespace loom::app {
 struct LoadedModel {
   ModelSpec spec;
   std::unique_ptr<Backend> backend;
-  std::unique_ptr<CausalLM> model;
+  std::unique_ptr<CausalLM> model;                // null for an encoder
+  std::unique_ptr<Encoder> encoder;               // bert / clip / siglip; null for a language model
   std::optional<tokenizer::Tokenizer> tokenizer;  // absent when the model ships none
   // Why a tokenizer the model ships could not be used (e.g. an unsupported GGUF pre-tokenizer):
   // the model still runs from ids, and require_tokenizer() reports this.
@@ -33,7 +35,10 @@ struct LoadedModel {
   std::vector<int32_t> eos_ids() const;
 };
 
-LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer);
+// Builds the CausalLM, or with allow_encoder the Encoder of an encoder architecture (bert,
+// clip, siglip); an encoder without allow_encoder is kUnsupported (the caller generates text).
+LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer,
+                       bool allow_encoder = false);
 
 // The tokenizer of a model file or folder: a GGUF's tokenizer.ggml.* metadata, or a HF
 // folder's tokenizer.json (with tokenizer_config.json's special tokens). nullopt when there is

@@ -136,6 +136,18 @@ class Backend {
   // x = cap * tanh(x / cap) (gemma2's final-logit soft-capping).
   virtual void softcap(Activations& x, float cap) = 0;
 
+  // Encoder ops (cpu_encoder_ops.cpp). Bidirectional attention with no KV cache: q's rows
+  // are n_seqs equal groups, k's and v's rows too (q may have fewer rows per sequence than k,
+  // e.g. siglip's one-probe pooling head); each query row attends to every key row of its own
+  // group whose key_mask entry (one per k row) is nonzero; an empty key_mask keeps all keys.
+  virtual void encoder_attention(const Activations& q, const Activations& k, const Activations& v,
+                                 int64_t n_seqs, std::span<const int32_t> key_mask,
+                                 const AttentionParams& p, Activations& out) = 0;
+  // x = gelu(x) in place with the exact erf form, 0.5 x (1 + erf(x / sqrt 2)) (HF "gelu").
+  virtual void gelu_erf(Activations& x) = 0;
+  // x = x * sigmoid(1.702 x) in place (HF "quick_gelu", CLIP).
+  virtual void quick_gelu(Activations& x) = 0;
+
   // Mixture-of-experts helpers.
   // out[i] = x[rows[i]].
   virtual void gather_rows(const Activations& x, std::span<const int32_t> rows,

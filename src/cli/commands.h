@@ -25,5 +25,7 @@ Command add_bench(CLI::App& app);
 Command add_tokenize(CLI::App& app);
 Command add_detokenize(CLI::App& app);
 Command add_chat_template(CLI::App& app);
+Command add_embed(CLI::App& app);
+Command add_embed_image(CLI::App& app);
 
 }  // namespace loom::cli

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
       loom::cli::add_synth(app),      loom::cli::add_bench(app),
       loom::cli::add_serve(app),      loom::cli::add_tokenize(app),
       loom::cli::add_detokenize(app), loom::cli::add_chat_template(app),
+      loom::cli::add_embed(app),      loom::cli::add_embed_image(app),
   };
 
   try {

@@ -54,6 +54,12 @@ class CpuBackend final : public Backend {
   void route_topk(const Activations& logits, int64_t k, bool renormalize,
                   std::span<int32_t> experts, std::span<float> weights) override;
 
+  void encoder_attention(const Activations& q, const Activations& k, const Activations& v,
+                         int64_t n_seqs, std::span<const int32_t> key_mask,
+                         const AttentionParams& p, Activations& out) override;
+  void gelu_erf(Activations& x) override;
+  void quick_gelu(Activations& x) override;
+
   ThreadPool& pool() { return pool_; }
 
  private:

@@ -1,0 +1,319 @@
+#include "image/preprocess.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <numbers>
+
+#include "core/error.h"
+#include "core/mapped_file.h"
+
+namespace loom::image {
+
+namespace {
+
+// PIL's filters (libImaging/Resample.c), each with its support radius.
+double bicubic(double x) {
+  constexpr double a = -0.5;  // PIL's (and Catmull-Rom's) a
+  x = std::abs(x);
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+double bilinear(double x) {
+  x = std::abs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+double box(double x) {
+  return x > -0.5 && x <= 0.5 ? 1.0 : 0.0;
+}
+double sinc(double x) {
+  if (x == 0.0) return 1.0;
+  x *= std::numbers::pi;
+  return std::sin(x) / x;
+}
+double lanczos(double x) {
+  return -3.0 < x && x < 3.0 ? sinc(x) * sinc(x / 3) : 0.0;
+}
+double hamming(double x) {
+  x = std::abs(x);
+  if (x == 0.0) return 1.0;
+  if (x >= 1.0) return 0.0;
+  x *= std::numbers::pi;
+  return std::sin(x) / x * (0.54 + 0.46 * std::cos(x));
+}
+
+struct Filter {
+  double (*fn)(double);
+  double support;
+};
+
+Filter filter_for(Resample r) {
+  switch (r) {
+    case Resample::kBicubic:
+      return {bicubic, 2.0};
+    case Resample::kBilinear:
+      return {bilinear, 1.0};
+    case Resample::kBox:
+      return {box, 0.5};
+    case Resample::kLanczos:
+      return {lanczos, 3.0};
+    case Resample::kHamming:
+      return {hamming, 1.0};
+    case Resample::kNearest:
+      break;
+  }
+  fail(ErrorCode::kUnsupported, "resampling filter {} (nearest) is not supported",
+       static_cast<int>(r));
+}
+
+// PIL computes 8-bit resampling in fixed point with this many fraction bits.
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+// Per output pixel: the first input pixel and the fixed-point weights with `bits` fraction
+// bits (PIL's precompute_coeffs + normalize_coeffs_8bpc; torchvision's
+// _compute_index_ranges_int16_weights).
+struct Coeffs {
+  std::vector<int> first, count;
+  std::vector<int32_t> k;  // out_size x ksize
+  int ksize = 0;
+  int bits = kPrecisionBits;
+};
+
+Coeffs precompute(int64_t in_size, int64_t out_size, const Filter& f, bool torch_int16) {
+  const double scale = static_cast<double>(in_size) / static_cast<double>(out_size);
+  const double filterscale = std::max(scale, 1.0);
+  const double support = f.support * filterscale;
+  Coeffs c;
+  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  c.first.resize(out_size);
+  c.count.resize(out_size);
+  c.k.assign(out_size * c.ksize, 0);
+  std::vector<double> w(out_size * c.ksize, 0.0);
+  double w_max = 0.0;
+  for (int64_t xx = 0; xx < out_size; ++xx) {
+    const double center = (static_cast<double>(xx) + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    // Both truncate (int) after adding 0.5.
+    int xmin = static_cast<int>(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = static_cast<int>(center + support + 0.5);
+    if (xmax > in_size) xmax = static_cast<int>(in_size);
+    xmax -= xmin;
+    double ww = 0.0;
+    double* k = &w[xx * c.ksize];
+    for (int x = 0; x < xmax; ++x) {
+      k[x] = f.fn((x + xmin - center + 0.5) * ss);
+      ww += k[x];
+    }
+    for (int x = 0; x < xmax; ++x) {
+      if (ww != 0.0) k[x] /= ww;
+      w_max = std::max(w_max, k[x]);
+    }
+    c.first[xx] = xmin;
+    c.count[xx] = xmax;
+  }
+  if (torch_int16) {
+    // torchvision stores int16 weights with the most fraction bits that keep the largest
+    // weight below 2^15.
+    int bits = 0;
+    for (; bits < 22; ++bits) {
+      if (static_cast<int>(0.5 + w_max * (1 << (bits + 1))) >= (1 << 15)) break;
+    }
+    c.bits = bits;
+  }
+  for (size_t i = 0; i < w.size(); ++i) {
+    const double v = w[i] * static_cast<double>(1 << c.bits);
+    // Round half away from zero, then truncate to int.
+    c.k[i] = v < 0 ? static_cast<int32_t>(-0.5 + v) : static_cast<int32_t>(0.5 + v);
+  }
+  return c;
+}
+
+uint8_t clip8(int64_t v, int bits) {
+  v >>= bits;  // arithmetic shift: floor, as PIL's clip8 lookup index
+  return static_cast<uint8_t>(std::clamp<int64_t>(v, 0, 255));
+}
+
+}  // namespace
+
+Image resize(const Image& in, int64_t width, int64_t height, Resample r, ResizeKernel kernel) {
+  if (width <= 0 || height <= 0) {
+    fail(ErrorCode::kInvalidArgument, "resize to {} x {}", width, height);
+  }
+  const Filter f = filter_for(r);
+  const bool torch = kernel == ResizeKernel::kTorchvision;
+  Image cur = in;
+  // Both resample horizontally first, then vertically, each pass rounding to 8 bits.
+  if (width != in.width) {
+    const Coeffs c = precompute(in.width, width, f, torch);
+    Image t;
+    t.width = width;
+    t.height = cur.height;
+    t.rgb.resize(t.width * t.height * 3);
+    for (int64_t y = 0; y < t.height; ++y) {
+      for (int64_t x = 0; x < width; ++x) {
+        const int32_t* k = &c.k[x * c.ksize];
+        for (int ch = 0; ch < 3; ++ch) {
+          int64_t ss = int64_t{1} << (c.bits - 1);
+          for (int i = 0; i < c.count[x]; ++i) ss += int64_t{cur.at(y, c.first[x] + i, ch)} * k[i];
+          t.rgb[(y * width + x) * 3 + ch] = clip8(ss, c.bits);
+        }
+      }
+    }
+    cur = std::move(t);
+  }
+  if (height != in.height) {
+    const Coeffs c = precompute(in.height, height, f, torch);
+    Image t;
+    t.width = cur.width;
+    t.height = height;
+    t.rgb.resize(t.width * t.height * 3);
+    for (int64_t y = 0; y < height; ++y) {
+      const int32_t* k = &c.k[y * c.ksize];
+      for (int64_t x = 0; x < t.width; ++x) {
+        for (int ch = 0; ch < 3; ++ch) {
+          int64_t ss = int64_t{1} << (c.bits - 1);
+          for (int i = 0; i < c.count[y]; ++i) ss += int64_t{cur.at(c.first[y] + i, x, ch)} * k[i];
+          t.rgb[(y * t.width + x) * 3 + ch] = clip8(ss, c.bits);
+        }
+      }
+    }
+    cur = std::move(t);
+  }
+  return cur;
+}
+
+namespace {
+
+// HF's size dicts: {"shortest_edge": n}, {"height": h, "width": w}, or a bare int (a square for
+// SigLIP; the shortest edge for processors that crop, as get_size_dict(default_to_square=False)).
+void read_size(const nlohmann::json& j, const std::string& file, bool crops, ImageProcessor& p) {
+  if (j.is_number_integer()) {
+    (crops ? p.shortest_edge : p.height) = j.get<int64_t>();
+    if (!crops) p.width = p.height;
+    return;
+  }
+  if (j.is_object() && j.contains("shortest_edge")) {
+    p.shortest_edge = j["shortest_edge"].get<int64_t>();
+    return;
+  }
+  if (j.is_object() && j.contains("height") && j.contains("width")) {
+    p.height = j["height"].get<int64_t>();
+    p.width = j["width"].get<int64_t>();
+    return;
+  }
+  fail(ErrorCode::kUnsupported, "{}: size {} is not supported", file, j.dump());
+}
+
+}  // namespace
+
+ImageProcessor ImageProcessor::from_folder(const std::string& dir) {
+  const std::string file = (std::filesystem::path(dir) / "preprocessor_config.json").string();
+  if (!std::filesystem::exists(file)) {
+    fail(ErrorCode::kNotFound, "{}: the model has no preprocessor_config.json", dir);
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text_file(file));
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorCode::kCorruption, "{}: not valid JSON: {}", file, e.what());
+  }
+  ImageProcessor p;
+  try {
+    p.do_convert_rgb = j.value("do_convert_rgb", true);
+    p.do_resize = j.value("do_resize", true);
+    p.do_center_crop = j.value("do_center_crop", false);
+    p.do_rescale = j.value("do_rescale", true);
+    p.do_normalize = j.value("do_normalize", true);
+    p.rescale_factor = j.value("rescale_factor", 1.0 / 255.0);
+    p.resample = static_cast<Resample>(j.value("resample", 3));
+    if (j.contains("size")) read_size(j["size"], file, p.do_center_crop, p);
+    if (p.do_center_crop && j.contains("crop_size")) {
+      ImageProcessor c;
+      read_size(j["crop_size"], file, false, c);
+      if (c.height <= 0)
+        fail(ErrorCode::kUnsupported, "{}: crop_size must give height/width", file);
+      p.crop_height = c.height;
+      p.crop_width = c.width;
+    }
+    for (const char* key : {"image_mean", "image_std"}) {
+      if (!j.contains(key)) continue;
+      const auto v = j[key].get<std::vector<double>>();
+      if (v.size() != 3) fail(ErrorCode::kUnsupported, "{}: {} must have 3 entries", file, key);
+      auto& dst = std::string(key) == "image_mean" ? p.mean : p.std;
+      for (int i = 0; i < 3; ++i) dst[i] = static_cast<float>(v[i]);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorCode::kCorruption, "{}: unexpected value: {}", file, e.what());
+  }
+  if (p.do_resize && p.shortest_edge <= 0 && (p.height <= 0 || p.width <= 0)) {
+    fail(ErrorCode::kCorruption, "{}: do_resize without a usable size", file);
+  }
+  if (static_cast<int>(p.resample) < 0 || static_cast<int>(p.resample) > 5) {
+    fail(ErrorCode::kUnsupported, "{}: resample {} is not a PIL filter", file,
+         static_cast<int>(p.resample));
+  }
+  return p;
+}
+
+std::pair<int64_t, int64_t> ImageProcessor::output_size() const {
+  if (do_center_crop) return {crop_height, crop_width};
+  return {height, width};
+}
+
+std::vector<float> ImageProcessor::operator()(const Image& img) const {
+  Image cur = img;  // decode_image already gives RGB (do_convert_rgb)
+  if (do_resize) {
+    int64_t h = height, w = width;
+    if (shortest_edge > 0) {
+      // transformers' get_resize_output_image_size(default_to_square=False): the short side
+      // becomes shortest_edge, the long side int(shortest_edge * long / short) (truncated).
+      const bool portrait = img.width <= img.height;
+      const int64_t s = portrait ? img.width : img.height, l = portrait ? img.height : img.width;
+      const auto long_side = static_cast<int64_t>(static_cast<double>(shortest_edge) *
+                                                  static_cast<double>(l) / static_cast<double>(s));
+      h = portrait ? long_side : shortest_edge;
+      w = portrait ? shortest_edge : long_side;
+    }
+    cur = resize(cur, w, h, resample, kernel);
+  }
+  if (do_center_crop) {
+    if (cur.height < crop_height || cur.width < crop_width) {
+      fail(ErrorCode::kUnsupported, "image of {} x {} is smaller than the {} x {} crop", cur.width,
+           cur.height, crop_width, crop_height);
+    }
+    // transformers' numpy center_crop: top = (h - crop_h) // 2; torchvision's center_crop
+    // (the fast processors): int(round((h - crop_h) / 2.0)), Python's round half to even.
+    auto offset = [&](int64_t extra) {
+      return kernel == ResizeKernel::kPil ? extra / 2
+                                          : static_cast<int64_t>(std::nearbyint(extra / 2.0));
+    };
+    const int64_t top = offset(cur.height - crop_height), left = offset(cur.width - crop_width);
+    Image c;
+    c.width = crop_width;
+    c.height = crop_height;
+    c.rgb.resize(c.width * c.height * 3);
+    for (int64_t y = 0; y < crop_height; ++y) {
+      std::copy_n(&cur.rgb[((top + y) * cur.width + left) * 3], crop_width * 3,
+                  &c.rgb[y * crop_width * 3]);
+    }
+    cur = std::move(c);
+  }
+  const int64_t hw = cur.width * cur.height;
+  std::vector<float> out(3 * hw);
+  for (int64_t i = 0; i < hw; ++i) {
+    for (int ch = 0; ch < 3; ++ch) {
+      // numpy: (uint8 as float64 * rescale_factor) as float32, then (x - mean) / std in float32.
+      float v = cur.rgb[i * 3 + ch];
+      if (do_rescale)
+        v = static_cast<float>(static_cast<double>(cur.rgb[i * 3 + ch]) * rescale_factor);
+      if (do_normalize) v = (v - mean[ch]) / std[ch];
+      out[ch * hw + i] = v;
+    }
+  }
+  return out;
+}
+
+}  // namespace loom::image
