@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/kernels/kernels.h"
 #include "quant/quant.h"
 
 namespace loom {
@@ -59,8 +60,9 @@ TEST_P(Matmul, DecodeAndPrefillMatchReference) {
     ASSERT_EQ(y.rows(), n);
     ASSERT_EQ(y.cols(), m);
     for (int64_t i = 0; i < n; ++i) {
-      // Decode (n < 4) quantizes activations for quantized weights.
-      const bool act8 = quantized_act && n < 4;
+      // Decode (n < 4) quantizes activations for quantized weights, and so does the int8
+      // prefill where the CPU has it.
+      const bool act8 = quantized_act && (n < 4 || cpu::kernels::int8_gemm_supported(type));
       for (int64_t j = 0; j < m; ++j) {
         double ref = n == 3 ? bias[j] : 0.0, abs = 0, act_err = 0;
         for (int64_t b0 = 0; b0 < k; b0 += 32) {

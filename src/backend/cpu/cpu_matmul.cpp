@@ -84,6 +84,30 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
     });
     return;
   }
+  if (kernels::int8_gemm_supported(w.dtype)) {
+    // Prefill with quantized weights: int8 activations packed once, then 8 weight rows at a
+    // time meet all of them in VNNI (see gemm_q8.cpp).
+    thread_local std::vector<uint8_t> packed;
+    packed.resize(static_cast<size_t>(kernels::packed_act_bytes(n, k)) + 64);
+    void* act = align64(reinterpret_cast<float*>(packed.data()));
+    kernels::pack_activations(x.data(), k, n, k, act);
+    const int64_t panels = (m + 7) / 8;
+    pool_.parallel_for(panels, [&](int64_t begin, int64_t end, int t) {
+      float* panel = align64(scratch(t, kernels::weight_panel_bytes(k) / 4 + 16).data());
+      for (int64_t p = begin; p < end; ++p) {
+        const int64_t r0 = p * 8;
+        const int rows = static_cast<int>(std::min<int64_t>(8, m - r0));
+        kernels::gemm_q8(w.dtype, wbase + r0 * wrow_bytes, wrow_bytes, rows, act, n, k, panel,
+                         y.data() + r0, m);
+        if (b != nullptr) {
+          for (int64_t i = 0; i < n; ++i) {
+            for (int r = 0; r < rows; ++r) y.row(i)[r0 + r] += b[r0 + r];
+          }
+        }
+      }
+    });
+    return;
+  }
   if (kern.dequant != nullptr || w.dtype == DType::kF32) {
     pool_.parallel_for(m, [&](int64_t begin, int64_t end, int t) {
       float* panel = align64(scratch(t, kPanelRows * kPanelK + 16).data());

@@ -63,6 +63,18 @@ Kernels find_kernels(DType type);
 void gemm_tile(const float* w, int64_t ldw, int rows, const float* x, int64_t ldx, int64_t cols,
                int64_t k, float* y, int64_t ldy, bool accumulate);
 
+// Prefill in int8 for Q4_0/Q8_0/Q4_K/Q6_K weights (gemm_q8.cpp; AVX-512 VNNI only). The n
+// activation rows are quantized and interleaved once per matmul (pack_activations into
+// packed_act_bytes(n, k) bytes, 64-byte aligned); then each call of gemm_q8 unpacks `rows`
+// (<= 8) weight rows into `panel` (weight_panel_bytes(k), 64-byte aligned) and writes
+// y[c * ldy + r] for c < n, r < rows.
+bool int8_gemm_supported(DType type);
+int64_t packed_act_bytes(int64_t n, int64_t k);
+int64_t weight_panel_bytes(int64_t k);
+void pack_activations(const float* x, int64_t ldx, int64_t n, int64_t k, void* buf);
+void gemm_q8(DType type, const void* w, uint64_t row_bytes, int rows, const void* act, int64_t n,
+             int64_t k, void* panel, float* y, int64_t ldy);
+
 // Dense float helpers for attention and norms.
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a * x
