@@ -186,17 +186,3 @@ int default_threads() {
 }
 
 }  // namespace loom::app
-
-namespace loom::app {
-
-void write_tokenizer_metadata(const ModelSpec& spec, GgufWriter& w) {
-  if (const GgufFile* g = spec.gguf()) {
-    // GGUF to GGUF: carry the vocabulary over as it is.
-    for (const auto& [key, value] : g->metadata()) {
-      if (key.starts_with("tokenizer.")) w.set(key, value);
-    }
-  }
-  // HF tokenizer.json -> tokenizer.ggml.* is not written yet: the GGUF then runs from ids.
-}
-
-}  // namespace loom::app

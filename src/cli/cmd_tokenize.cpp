@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -38,6 +39,14 @@ nlohmann::ordered_json parse_stdin_json(const std::string& what) {
   }
 }
 
+// These commands read a GGUF's header only. Large files are otherwise read whole into memory
+// for decode speed (core/mapped_file.cpp); LOOM_MMAP=1 keeps them mapped, so only the pages of
+// the metadata are ever touched.
+app::TokenizerModel load(const std::string& path) {
+  ::setenv("LOOM_MMAP", "1", /*overwrite=*/0);
+  return app::load_tokenizer_model(path);
+}
+
 void write_stdout(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
@@ -49,7 +58,7 @@ struct TokenizeArgs {
 };
 
 int run_tokenize(const TokenizeArgs& a) {
-  app::TokenizerModel m = app::load_tokenizer_model(a.model);
+  app::TokenizerModel m = load(a.model);
   const tokenizer::Tokenizer& tok = m.require_tokenizer();
   const std::vector<int32_t> ids = tok.encode(read_stdin(), a.special);
   write_stdout(fmt::format("[{}]\n", fmt::join(ids, ", ")));
@@ -62,7 +71,7 @@ struct DetokenizeArgs {
 };
 
 int run_detokenize(const DetokenizeArgs& a) {
-  app::TokenizerModel m = app::load_tokenizer_model(a.model);
+  app::TokenizerModel m = load(a.model);
   const tokenizer::Tokenizer& tok = m.require_tokenizer();
   const nlohmann::ordered_json j = parse_stdin_json("a JSON array of token ids");
   if (!j.is_array()) {
@@ -103,7 +112,7 @@ int run_chat_template(const ChatTemplateArgs& a) {
            j[i].type_name());
     }
   }
-  app::TokenizerModel m = app::load_tokenizer_model(a.model);
+  app::TokenizerModel m = load(a.model);
   jinja::ChatRequest req;
   req.messages = j;
   req.add_generation_prompt = a.add_generation_prompt;

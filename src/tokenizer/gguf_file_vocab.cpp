@@ -69,6 +69,8 @@ GgufVocab vocab_from_gguf(const GgufFile& file) {
   v.add_bos = file.get_bool("tokenizer.ggml.add_bos_token");
   v.add_eos = file.get_bool("tokenizer.ggml.add_eos_token");
   v.add_space_prefix = file.get_bool("tokenizer.ggml.add_space_prefix");
+  v.metaspace_prepend_scheme =
+      file.get_string("tokenizer.loom.metaspace_prepend_scheme").value_or("");
   return v;
 }
 

@@ -232,10 +232,22 @@ Tokenizer llama_tokenizer(const GgufVocab& v) {
   TokenizerParts parts;
   parts.special = {v.bos, v.eos, v.pad, v.unk};
   bool space_prefix = v.add_space_prefix.value_or(true);
-  std::vector<std::unique_ptr<Normalizer>> norm;
-  if (space_prefix) norm.push_back(std::make_unique<PrependNormalizer>(kSpaceMarker));
-  norm.push_back(std::make_unique<ReplaceNormalizer>(Regex::literal(" "), kSpaceMarker));
-  parts.normalizer = std::make_unique<SequenceNormalizer>(std::move(norm));
+  if (!v.metaspace_prepend_scheme.empty() && space_prefix) {
+    PrependScheme scheme = PrependScheme::kAlways;
+    if (v.metaspace_prepend_scheme == "first") {
+      scheme = PrependScheme::kFirst;
+    } else if (v.metaspace_prepend_scheme != "always") {
+      fail(ErrorCode::kUnsupported,
+           "tokenizer.loom.metaspace_prepend_scheme: '{}' is not supported",
+           v.metaspace_prepend_scheme);
+    }
+    parts.pre_tokenizer = std::make_unique<MetaspacePreTokenizer>(kSpaceMarker, scheme, false);
+  } else {
+    std::vector<std::unique_ptr<Normalizer>> norm;
+    if (space_prefix) norm.push_back(std::make_unique<PrependNormalizer>(kSpaceMarker));
+    norm.push_back(std::make_unique<ReplaceNormalizer>(Regex::literal(" "), kSpaceMarker));
+    parts.normalizer = std::make_unique<SequenceNormalizer>(std::move(norm));
+  }
 
   Vocab vocab = vocab_of(v.tokens);
   auto merges = spm_merges(v, vocab);

