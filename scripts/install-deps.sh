@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
   libboost-dev                   # Boost.Beast + Asio (header-only) for loom serve
+  libpng-dev libjpeg-dev         # image decoding for the vision encoders (loom embed-image)
   libpcre2-dev libutf8proc-dev libicu-dev
 )
 

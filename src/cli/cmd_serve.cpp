@@ -57,7 +57,19 @@ int run_serve(const ServeArgs& a) {
     if (key.empty())
       fail(ErrorCode::kInvalidArgument, "{}: the API key file is empty", a.api_key_file);
   }
-  app::LoadedModel m = app::load_model(a.model, a.threads, true);
+  app::LoadedModel m = app::load_model(a.model, a.threads, true, /*allow_encoder=*/true);
+  if (m.encoder) {
+    // Encoders keep no KV cache and need no scheduler: /v1/embeddings runs each request.
+    server::ServerOptions o;
+    o.host = a.host;
+    o.port = static_cast<uint16_t>(a.port);
+    o.api_key = key;
+    o.max_body_bytes = a.max_body;
+    o.model_id = a.model_id.empty() ? m.spec.name : a.model_id;
+    fmt::print(stderr, "loom serve: {} encoder, /v1/embeddings\n", m.spec.architecture);
+    server::Server server(m, o);
+    return server.run();
+  }
   const ModelInfo& info = m.model->info();
   SchedulerOptions so;
   so.max_running = a.parallel;

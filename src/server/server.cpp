@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "server/embeddings.h"
 #include "server/metrics.h"
 #include "server/openai_api.h"
 #include "tokenizer/tokenizer.h"
@@ -55,7 +56,7 @@ std::string dump(const Json& j) {
 }  // namespace
 
 struct Server::Impl {
-  Impl(const app::LoadedModel& m, Scheduler& s, ServerOptions o)
+  Impl(const app::LoadedModel& m, Scheduler* s, ServerOptions o)
       : model(m),
         scheduler(s),
         options(std::move(o)),
@@ -63,7 +64,7 @@ struct Server::Impl {
         signals(ioc, SIGINT, SIGTERM) {}
 
   const app::LoadedModel& model;
-  Scheduler& scheduler;
+  Scheduler* scheduler;  // null when serving an encoder (embeddings only)
   ServerOptions options;
   Metrics metrics;
   asio::io_context ioc{1};
@@ -223,7 +224,8 @@ void Session::handle() {
   }
   if (path == "/metrics" && req_.method() == http::verb::get) {
     endpoint_name_ = "metrics";
-    reply(http::status::ok, srv_.metrics.render(srv_.scheduler.stats()),
+    reply(http::status::ok,
+          srv_.metrics.render(srv_.scheduler ? srv_.scheduler->stats() : SchedulerStats{}),
           "text/plain; version=0.0.4; charset=utf-8");
     return;
   }
@@ -233,9 +235,25 @@ void Session::handle() {
               {"object", "model"},
               {"created", unix_now()},
               {"owned_by", "loom"},
-              {"max_model_len", srv_.scheduler.options().context}};
+              {"max_model_len", srv_.scheduler ? srv_.scheduler->options().context
+                                               : srv_.model.encoder->info().max_tokens}};
     reply(http::status::ok, dump(Json{{"object", "list"}, {"data", Json::array({m})}}));
     return;
+  }
+  if (path == "/v1/embeddings") {
+    endpoint_name_ = "embeddings";
+    if (req_.method() != http::verb::post) {
+      reply_error(http::status::method_not_allowed, "use POST", "invalid_request_error");
+      return;
+    }
+    // Runs synchronously on the connection thread for now: one encoder forward pass per
+    // request, no scheduler (encoders keep no KV cache). Large batches would stall other
+    // connections; a worker queue is the next step.
+    reply(http::status::ok, embeddings_response(srv_.model, req_.body(), srv_.options.model_id));
+    return;
+  }
+  if (!srv_.scheduler && (path == "/v1/completions" || path == "/v1/chat/completions")) {
+    fail(ErrorCode::kUnsupported, "the model is an encoder: it serves /v1/embeddings only");
   }
   if (path == "/v1/completions" || path == "/v1/chat/completions") {
     endpoint_name_ = path == "/v1/completions" ? "completions" : "chat_completions";
@@ -258,7 +276,7 @@ void Session::handle() {
 }
 
 void Session::start_generation(Endpoint endpoint) {
-  const int64_t ctx = srv_.scheduler.options().context;
+  const int64_t ctx = srv_.scheduler->options().context;
   api_ = parse_request(endpoint, req_.body(), ctx);
   if (!api_.model.empty() && api_.model != srv_.options.model_id) {
     reply_error(http::status::not_found,
@@ -296,7 +314,7 @@ void Session::start_generation(Endpoint endpoint) {
     RequestParams p = api_.params;
     if (api_.seed) p.sampling.seed = *api_.seed + static_cast<uint64_t>(i);
     auto handle = std::make_shared<RequestHandle>();
-    auto status = srv_.scheduler.submit(
+    auto status = srv_.scheduler->submit(
         std::move(p), std::make_shared<ChoiceSink>(shared_from_this(), i), handle);
     if (status != Scheduler::SubmitStatus::kAccepted) {
       cancel_all();
@@ -371,7 +389,7 @@ void Session::watch_for_disconnect() {
 
 void Session::cancel_all() {
   for (auto& h : handles_) h->cancelled = true;
-  srv_.scheduler.wake();
+  if (srv_.scheduler) srv_.scheduler->wake();
 }
 
 std::string token_text(const app::LoadedModel& m, int32_t id) {
@@ -631,15 +649,19 @@ void Server::Impl::begin_shutdown() {
   beast::error_code ignored;
   acceptor.close(ignored);
   shutdown_thread = std::thread([this] {
+    if (scheduler == nullptr) {  // an encoder: requests run synchronously, nothing to drain
+      ioc.stop();
+      return;
+    }
     std::atomic<bool> done{false};
     std::thread grace([&] {
       const auto deadline =
           Clock::now() + std::chrono::duration<double>(options.shutdown_grace_seconds);
       while (!done && Clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (!done) scheduler.request_stop(false);
+      if (!done) scheduler->request_stop(false);
     });
-    scheduler.shutdown(true);
+    scheduler->shutdown(true);
     done = true;
     grace.join();
     // Let the last chunks reach their clients, then stop the event loop.
@@ -649,7 +671,10 @@ void Server::Impl::begin_shutdown() {
 }
 
 Server::Server(const app::LoadedModel& model, Scheduler& scheduler, ServerOptions options)
-    : impl_(std::make_unique<Impl>(model, scheduler, std::move(options))) {}
+    : impl_(std::make_unique<Impl>(model, &scheduler, std::move(options))) {}
+
+Server::Server(const app::LoadedModel& model, ServerOptions options)
+    : impl_(std::make_unique<Impl>(model, nullptr, std::move(options))) {}
 
 Server::~Server() {
   if (impl_->shutdown_thread.joinable()) impl_->shutdown_thread.join();

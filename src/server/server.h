@@ -7,6 +7,7 @@
 // wants "Authorization: Bearer KEY" (compared in constant time) and answers 401 otherwise.
 // Overload answers 429 with Retry-After; while shutting down 503. A client that disconnects
 // has its sequences cancelled and KV blocks freed at once.
+// An encoder model (bert) serves POST /v1/embeddings instead of generation (server/embeddings.h).
 // Thread-safety: run() blocks; stop() may be called from any thread or a signal.
 #pragma once
 
@@ -31,6 +32,8 @@ struct ServerOptions {
 class Server {
  public:
   Server(const app::LoadedModel& model, Scheduler& scheduler, ServerOptions options);
+  // An encoder model (model.encoder set): POST /v1/embeddings, no generation, no scheduler.
+  Server(const app::LoadedModel& model, ServerOptions options);
   ~Server();
   // Binds and serves until SIGTERM/SIGINT or stop(). Throws kIoError naming the address when it
   // cannot bind. Returns the process exit code.
