@@ -31,7 +31,11 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
   for (const SeqSlice& s : seqs) {
     for (int64_t t = 0; t < s.n_tokens; ++t) row_seq_[s.first_row + t] = {&s, s.start_pos + t};
   }
-  pool_.parallel_for(q.rows() * p.n_heads, [&](int64_t begin, int64_t end, int t) {
+  // A single decode row over a short context is cheaper on this thread than handed out.
+  int64_t max_pos = 0;
+  for (const auto& rs : row_seq_) max_pos = std::max(max_pos, rs.second);
+  const bool inline_work = q.rows() * p.n_heads * p.head_dim * (max_pos + 1) < (1 << 16);
+  auto body = [&](int64_t begin, int64_t end, int t) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t r = item / p.n_heads, h = item % p.n_heads, kvh = h / group;
       const auto [s, pos] = row_seq_[r];
@@ -61,7 +65,12 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
         kernels::axpy_f32(scores[j] * inv, vj, o, p.head_dim);
       }
     }
-  });
+  };
+  if (inline_work) {
+    body(0, q.rows() * p.n_heads, 0);
+  } else {
+    pool_.parallel_for(q.rows() * p.n_heads, body);
+  }
 }
 
 }  // namespace loom::cpu

@@ -7,13 +7,29 @@
 
 namespace loom::cpu {
 
+namespace {
+// Below this many values an op runs on the calling thread: a decode step's norms and ropes
+// (2048 values) take less time than handing work to another core, and under load the other
+// core may not be scheduled for milliseconds.
+constexpr int64_t kInlineValues = 1 << 15;
+
+template <typename F>
+void run(ThreadPool& pool, int64_t n, int64_t values, const F& fn) {
+  if (values < kInlineValues) {
+    fn(0, n, 0);
+  } else {
+    pool.parallel_for(n, fn);
+  }
+}
+}  // namespace
+
 void CpuBackend::rms_norm(const Activations& x, const TensorView& weight, float eps,
                           float weight_offset, int64_t group, Activations& y) {
   const float* w = row_as_f32(weight, 1);
   LOOM_ASSERT(weight.numel() == group && x.cols() % group == 0);
   y.resize(x.rows(), x.cols());
   const int64_t groups_per_row = x.cols() / group;
-  pool_.parallel_for(x.rows() * groups_per_row, [&](int64_t b, int64_t e, int) {
+  run(pool_, x.rows() * groups_per_row, x.rows() * x.cols(), [&](int64_t b, int64_t e, int) {
     for (int64_t gi = b; gi < e; ++gi) {
       const int64_t r = gi / groups_per_row, off = (gi % groups_per_row) * group;
       const float* xr = x.row(r) + off;
@@ -52,7 +68,7 @@ void CpuBackend::layer_norm(const Activations& x, const TensorView& weight, cons
 void CpuBackend::rope(Activations& x, int64_t n_heads, int64_t head_dim,
                       std::span<const int32_t> positions, const RopeTable& table) {
   const int64_t half = table.dims / 2;
-  pool_.parallel_for(x.rows(), [&](int64_t begin, int64_t end, int t) {
+  run(pool_, x.rows(), x.rows() * n_heads * head_dim, [&](int64_t begin, int64_t end, int t) {
     std::vector<float>& cs = scratch(t, 2 * half);
     for (int64_t r = begin; r < end; ++r) {
       // As HF: the angle is a float32 product of the position and the float32 frequency.
