@@ -37,10 +37,10 @@ std::vector<int32_t> LoadedModel::eos_ids() const {
 }
 
 LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer,
-                       bool allow_encoder) {
+                       bool allow_encoder, bool batch_invariant) {
   LoadedModel m;
   m.spec = load_model_spec(path);
-  m.backend = make_cpu_backend(threads > 0 ? threads : default_threads());
+  m.backend = make_cpu_backend(threads > 0 ? threads : default_threads(), batch_invariant);
   if (is_encoder_architecture(m.spec.architecture)) {
     if (!allow_encoder) {
       fail(ErrorCode::kUnsupported,

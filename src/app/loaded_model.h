@@ -37,8 +37,9 @@ struct LoadedModel {
 
 // Builds the CausalLM, or with allow_encoder the Encoder of an encoder architecture (bert,
 // clip, siglip); an encoder without allow_encoder is kUnsupported (the caller generates text).
+// batch_invariant: see make_cpu_backend (the server wants it).
 LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer,
-                       bool allow_encoder = false);
+                       bool allow_encoder = false, bool batch_invariant = false);
 
 // The tokenizer of a model file or folder: a GGUF's tokenizer.ggml.* metadata, or a HF
 // folder's tokenizer.json (with tokenizer_config.json's special tokens). nullopt when there is

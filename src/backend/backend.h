@@ -163,6 +163,11 @@ class Backend {
 };
 
 // The CPU backend with `n_threads` threads (the caller's included).
-std::unique_ptr<Backend> make_cpu_backend(int n_threads);
+// With `batch_invariant`, a matmul computes every row with the same kernel whatever the batch
+// size, so a row's result is bit-identical alone or among others (the server promises that
+// batching does not change a request's tokens). Without it, batches of fewer than 4 rows take the
+// faster decode kernels, whose float summation order differs from the prefill kernels' in the
+// last bits.
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool batch_invariant = false);
 
 }  // namespace loom

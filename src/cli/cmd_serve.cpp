@@ -57,7 +57,9 @@ int run_serve(const ServeArgs& a) {
     if (key.empty())
       fail(ErrorCode::kInvalidArgument, "{}: the API key file is empty", a.api_key_file);
   }
-  app::LoadedModel m = app::load_model(a.model, a.threads, true, /*allow_encoder=*/true);
+  // Batch-invariant kernels: a request's tokens must not depend on who else is being served.
+  app::LoadedModel m = app::load_model(a.model, a.threads, true, /*allow_encoder=*/true,
+                                       /*batch_invariant=*/true);
   if (m.encoder) {
     // Encoders keep no KV cache and need no scheduler: /v1/embeddings runs each request.
     server::ServerOptions o;

@@ -182,6 +182,8 @@ bool Scheduler::admit_locked() {
     s.registered = matched;
     s.admitted = true;
     ++running_count_;
+    kv_used_ = pool_.n_used();  // the gauges follow admission at once, not a step later
+    kv_cached_ = pool_.n_cached();
     running_.push_back(std::move(queue_.front()));
     queue_.pop_front();
     admitted = true;

@@ -26,7 +26,8 @@ inline float dot(const float* a, const float* b, int64_t n) {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads) : pool_(n_threads), scratch_(pool_.size()) {}
+  CpuBackend(int n_threads, bool batch_invariant)
+      : pool_(n_threads), scratch_(pool_.size()), batch_invariant_(batch_invariant) {}
 
   std::string name() const override { return "cpu"; }
 
@@ -75,6 +76,7 @@ class CpuBackend final : public Backend {
 
   ThreadPool pool_;
   std::vector<std::vector<float>> scratch_;
+  bool batch_invariant_ = false;                              // see make_cpu_backend
   std::vector<std::pair<const SeqSlice*, int64_t>> row_seq_;  // attention: row -> (seq, pos)
   std::vector<float> small_[3];
   std::vector<int32_t> expert_order_;  // route_topk: expert ids being ranked

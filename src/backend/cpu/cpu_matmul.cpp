@@ -55,8 +55,10 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
   const float* b = bias != nullptr ? row_as_f32(*bias, 0) : nullptr;
   const auto* wbase = static_cast<const uint8_t*>(w.data);
   const kernels::Kernels kern = kernels::find_kernels(w.dtype);
+  // Batch-invariant mode: every n takes the prefill kernels below (see make_cpu_backend).
+  const int64_t gemm_min_rows = batch_invariant_ ? 1 : kGemmMinRows;
 
-  if (n < kGemmMinRows && kern.qdot != nullptr) {
+  if (n < gemm_min_rows && kern.qdot != nullptr) {
     // Decode: the activation rows are quantized once (thread 0's scratch holds them; the
     // workers only read), then every weight row meets them in int8.
     const int64_t qbytes = kernels::qact_bytes(k);
@@ -74,7 +76,7 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
     });
     return;
   }
-  if (n < kGemmMinRows && kern.fdot != nullptr) {
+  if (n < gemm_min_rows && kern.fdot != nullptr) {
     pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
       for (int64_t j = begin; j < end; ++j) {
         const float bj = b != nullptr ? b[j] : 0.0f;
@@ -169,8 +171,8 @@ const float* CpuBackend::row_as_f32(const TensorView& t, int slot) {
 
 namespace loom {
 
-std::unique_ptr<Backend> make_cpu_backend(int n_threads) {
-  return std::make_unique<cpu::CpuBackend>(n_threads);
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool batch_invariant) {
+  return std::make_unique<cpu::CpuBackend>(n_threads, batch_invariant);
 }
 
 }  // namespace loom
