@@ -39,15 +39,14 @@ class Dict {
   Value* find(std::string_view key);
   // Inserts at the end, or replaces in place when the key exists (like Python's d[k] = v).
   void set(std::string key, Value value);
-  size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
-  std::vector<Entry>::const_iterator begin() const { return entries_.begin(); }
-  std::vector<Entry>::const_iterator end() const { return entries_.end(); }
+  // Defined after Value (below): the vector's element type must be complete there, which
+  // clang with libstdc++ enforces (GCC is lenient).
+  size_t size() const;
+  bool empty() const;
+  std::vector<Entry>::const_iterator begin() const;
+  std::vector<Entry>::const_iterator end() const;
   int depth() const { return depth_; }
-  void clear() {
-    entries_.clear();
-    index_.clear();
-  }
+  void clear();
 
  private:
   friend class Value;
@@ -201,5 +200,14 @@ class TemplateRuntimeError : public std::exception {
   std::string message_;
   ErrorCode code_;
 };
+
+inline size_t Dict::size() const { return entries_.size(); }
+inline bool Dict::empty() const { return entries_.empty(); }
+inline std::vector<Dict::Entry>::const_iterator Dict::begin() const { return entries_.begin(); }
+inline std::vector<Dict::Entry>::const_iterator Dict::end() const { return entries_.end(); }
+inline void Dict::clear() {
+  entries_.clear();
+  index_.clear();
+}
 
 }  // namespace loom::jinja
