@@ -121,6 +121,34 @@ void MappedFile::reset() {
   size_ = 0;
 }
 
+HugeBuffer::HugeBuffer(uint64_t size) : size_(size) {
+  if (size == 0) return;
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    fail(ErrorCode::kIoError, "cannot allocate {} bytes: {}", size, std::strerror(errno));
+  }
+#ifdef MADV_HUGEPAGE
+  if (size >= (uint64_t{2} << 20)) ::madvise(p, size, MADV_HUGEPAGE);
+#endif
+  data_ = static_cast<uint8_t*>(p);
+}
+
+HugeBuffer::HugeBuffer(HugeBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+HugeBuffer& HugeBuffer::operator=(HugeBuffer&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+HugeBuffer::~HugeBuffer() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+}
+
 std::string read_text_file(const std::string& path) {
   MappedFile file = MappedFile::open(path);
   return std::string(file.bytes());

@@ -38,6 +38,27 @@ class MappedFile {
   uint64_t size_ = 0;
 };
 
+// Anonymous, writable, zero-filled memory that asks for transparent huge pages when large
+// (weights repacked by a backend live in one). Move-only; throws Error(kIoError) when the
+// memory cannot be had.
+class HugeBuffer {
+ public:
+  HugeBuffer() = default;
+  explicit HugeBuffer(uint64_t size);
+  HugeBuffer(HugeBuffer&& other) noexcept;
+  HugeBuffer& operator=(HugeBuffer&& other) noexcept;
+  HugeBuffer(const HugeBuffer&) = delete;
+  HugeBuffer& operator=(const HugeBuffer&) = delete;
+  ~HugeBuffer();
+
+  uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
 // Reads a whole (small) text file; throws like MappedFile::open.
 std::string read_text_file(const std::string& path);
 

@@ -119,6 +119,78 @@ INSTANTIATE_TEST_SUITE_P(
                             avx512::dequant_q6_k}),
     [](const auto& tp) { return std::string(dtype_name(tp.param.type)); });
 
+// The packed 16-row kernels: every (weight row, activation row) within the activation
+// rounding bound of the float reference and within float rounding of the file-layout scalar dot;
+// and a row's result bit-identical whatever the number of activation rows computed with it
+// (the server's batch invariance rests on this).
+class PackedGemm : public ::testing::TestWithParam<DType> {};
+
+TEST_P(PackedGemm, MatchesReferenceAndIsBatchInvariant) {
+  const DType type = GetParam();
+  if (!use_avx512()) GTEST_SKIP() << "packed kernels need AVX-512 VNNI";
+  const int64_t block = dtype_info(type).block_size;
+  const int64_t k = block == 32 ? 37 * 32 : 3 * 256;  // odd numbers of blocks
+  const int64_t m = 3 * kPackRows;
+  ASSERT_TRUE(packable(type, m, k));
+  ASSERT_FALSE(packable(type, m + 1, k));
+  const std::vector<float> w = random_floats(m * k, 11);
+  const std::vector<uint8_t> q = quantize(type, w, m, k);
+  const uint64_t rb = *row_bytes(type, k);
+  std::vector<uint8_t> packed(q.size());
+  for (int64_t g = 0; g < m / kPackRows; ++g) {
+    pack_rows16(type, q.data() + g * kPackRows * rb, rb, k, packed.data() + g * kPackRows * rb);
+  }
+  // 21 activation rows: one full tile of 16 and a tail of 5.
+  const int64_t n = 21;
+  const int64_t qb = qact_bytes(k);
+  std::vector<uint8_t> buf(static_cast<size_t>(n * qb) + 64);
+  auto* base =
+      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+  std::vector<std::vector<float>> xs;
+  std::vector<QAct> acts;
+  for (int64_t c = 0; c < n; ++c) {
+    xs.push_back(random_floats(k, 200 + static_cast<uint32_t>(c)));
+    xs.back()[(c * 13) % k] = 15.0f;
+    acts.push_back(quantize_act(xs.back().data(), k, base + c * qb));
+  }
+  std::vector<float> y(static_cast<size_t>(n * m));
+  for (int64_t g = 0; g < m / kPackRows; ++g) {
+    packed_gemm(type, packed.data() + g * kPackRows * rb, k, acts.data(), n,
+                y.data() + g * kPackRows, m);
+  }
+  const QDotFn file_dot = type == DType::kQ4_0 ? scalar::dot_q4_0 : scalar::dot_q4_k;
+  for (int64_t r = 0; r < m; ++r) {
+    const std::vector<float> wd = dequantize(type, q.data() + r * rb, k);
+    for (int64_t c = 0; c < n; ++c) {
+      const Ref ref = reference(wd, xs[c].data(), k);
+      const float got = y[c * m + r];
+      EXPECT_NEAR(got, ref.dot, ref.act_err + 1e-5 * ref.abs + 1e-6) << "row " << r << " col " << c;
+      EXPECT_NEAR(got, file_dot(q.data() + r * rb, acts[c], k), 1e-5 * ref.abs + 1e-6)
+          << "row " << r << " col " << c;
+    }
+  }
+  // Each activation row alone, and rows 3..9 as a batch of 7: the same bits.
+  for (int64_t c = 0; c < n; ++c) {
+    std::vector<float> one(static_cast<size_t>(m));
+    for (int64_t g = 0; g < m / kPackRows; ++g) {
+      packed_gemm(type, packed.data() + g * kPackRows * rb, k, &acts[c], 1,
+                  one.data() + g * kPackRows, m);
+    }
+    for (int64_t r = 0; r < m; ++r) ASSERT_EQ(one[r], y[c * m + r]) << "row " << r << " col " << c;
+  }
+  std::vector<float> seven(static_cast<size_t>(7 * m));
+  for (int64_t g = 0; g < m / kPackRows; ++g) {
+    packed_gemm(type, packed.data() + g * kPackRows * rb, k, acts.data() + 3, 7,
+                seven.data() + g * kPackRows, m);
+  }
+  for (int64_t c = 0; c < 7; ++c) {
+    for (int64_t r = 0; r < m; ++r) ASSERT_EQ(seven[c * m + r], y[(c + 3) * m + r]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, PackedGemm, ::testing::Values(DType::kQ4_0, DType::kQ4_K),
+                         [](const auto& tp) { return std::string(dtype_name(tp.param)); });
+
 TEST(ActQuant, RoundTripWithinHalfAStep) {
   const int64_t k = 7 * 32;
   std::vector<float> x = random_floats(k, 7);

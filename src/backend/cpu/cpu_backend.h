@@ -4,9 +4,15 @@
 // Quantized and half-precision weights are used in place; see cpu_matmul.cpp.
 #pragma once
 
+#include <cstdlib>
+#include <map>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/kernels/kernels.h"
+#include "core/mapped_file.h"
 #include "core/thread_pool.h"
 
 namespace loom::cpu {
@@ -27,7 +33,10 @@ inline float dot(const float* a, const float* b, int64_t n) {
 class CpuBackend final : public Backend {
  public:
   CpuBackend(int n_threads, bool batch_invariant)
-      : pool_(n_threads), scratch_(pool_.size()), batch_invariant_(batch_invariant) {}
+      : pool_(n_threads), scratch_(pool_.size()), batch_invariant_(batch_invariant) {
+    const char* pack = std::getenv("LOOM_PACK");
+    pack_enabled_ = pack == nullptr || std::string_view(pack) != "0";
+  }
 
   std::string name() const override { return "cpu"; }
 
@@ -73,6 +82,9 @@ class CpuBackend final : public Backend {
   // A small vector weight (norm, bias) as float32; `slot` picks one of a few reusable buffers
   // so that two such vectors can be live in one op.
   const float* row_as_f32(const TensorView& t, int slot);
+  // The weight matrix `w` repacked for the packed int8 kernels (kernels::packable), made on its
+  // first use and kept for the backend's lifetime; null when `w` cannot be packed here.
+  const uint8_t* packed_matrix(const TensorView& w);
 
   ThreadPool pool_;
   std::vector<std::vector<float>> scratch_;
@@ -80,6 +92,12 @@ class CpuBackend final : public Backend {
   std::vector<std::pair<const SeqSlice*, int64_t>> row_seq_;  // attention: row -> (seq, pos)
   std::vector<float> small_[3];
   std::vector<int32_t> expert_order_;  // route_topk: expert ids being ranked
+  // Packed copies of weight matrices, by the address of their bytes in the model file (a
+  // model's views outlive the backend's use of them). LOOM_PACK=0 turns packing off.
+  std::map<std::tuple<const void*, DType, int64_t, int64_t>, HugeBuffer> packed_;
+  std::vector<uint8_t> qact_;          // matmul: quantized activation rows
+  std::vector<kernels::QAct> qviews_;  // matmul: views into qact_
+  bool pack_enabled_ = true;
 };
 
 }  // namespace loom::cpu

@@ -58,6 +58,35 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
   // Batch-invariant mode: every n takes the prefill kernels below (see make_cpu_backend).
   const int64_t gemm_min_rows = batch_invariant_ ? 1 : kGemmMinRows;
 
+  if (const uint8_t* packed = packed_matrix(w)) {
+    // Q4_0/Q4_K packed 16 rows at a time: one kernel for any n (kernels/packed.cpp), over the
+    // activation rows quantized once.
+    const int64_t qbytes = kernels::qact_bytes(k);
+    qact_.resize(static_cast<size_t>(n * qbytes + 64));
+    auto* qbase = reinterpret_cast<uint8_t*>(align64(reinterpret_cast<float*>(qact_.data())));
+    qviews_.resize(static_cast<size_t>(n));
+    pool_.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) {
+        qviews_[i] = kernels::quantize_act(x.row(i), k, qbase + i * qbytes);
+      }
+    });
+    const uint64_t group_bytes = kernels::kPackRows * wrow_bytes;
+    pool_.parallel_for(m / kernels::kPackRows, [&](int64_t begin, int64_t end, int) {
+      for (int64_t g = begin; g < end; ++g) {
+        kernels::packed_gemm(w.dtype, packed + g * group_bytes, k, qviews_.data(), n,
+                             y.data() + g * kernels::kPackRows, m);
+      }
+      if (b != nullptr) {
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t j = begin * kernels::kPackRows; j < end * kernels::kPackRows; ++j) {
+            y.row(i)[j] += b[j];
+          }
+        }
+      }
+    });
+    return;
+  }
+
   if (n < gemm_min_rows && kern.qdot != nullptr) {
     // Decode: the activation rows are quantized once (thread 0's scratch holds them; the
     // workers only read), then every weight row meets them in int8.
@@ -157,6 +186,28 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
       for (int64_t i = 0; i < n; ++i) y.row(i)[j] = dot(x.row(i), buf.data(), k) + bj;
     }
   });
+}
+
+const uint8_t* CpuBackend::packed_matrix(const TensorView& w) {
+  if (!pack_enabled_ || w.shape.size() != 2) return nullptr;
+  const int64_t m = w.shape[0], k = w.shape[1];
+  if (!kernels::packable(w.dtype, m, k)) return nullptr;
+  const auto key = std::make_tuple(w.data, w.dtype, m, k);
+  auto it = packed_.find(key);
+  if (it == packed_.end()) {
+    const uint64_t wrow_bytes = *row_bytes(w.dtype, k);
+    const uint64_t group_bytes = kernels::kPackRows * wrow_bytes;
+    HugeBuffer buf(static_cast<uint64_t>(m) * wrow_bytes);
+    const auto* src = static_cast<const uint8_t*>(w.data);
+    pool_.parallel_for(m / kernels::kPackRows, [&](int64_t begin, int64_t end, int) {
+      for (int64_t g = begin; g < end; ++g) {
+        kernels::pack_rows16(w.dtype, src + g * group_bytes, wrow_bytes, k,
+                             buf.data() + g * group_bytes);
+      }
+    });
+    it = packed_.emplace(key, std::move(buf)).first;
+  }
+  return it->second.data();
 }
 
 const float* CpuBackend::row_as_f32(const TensorView& t, int slot) {

@@ -15,15 +15,16 @@ constexpr int64_t align64(int64_t n) {
 }
 
 struct Layout {
-  int64_t d_off, s_off, total;
+  int64_t d_off, s_off, i_off, total;
 };
 Layout layout(int64_t k) {
   const int64_t d_off = align64(k);
   const int64_t s_off = d_off + align64(k / 32 * 4);
-  return {d_off, s_off, s_off + align64(k / 16 * 4)};
+  const int64_t i_off = s_off + align64(k / 16 * 4);
+  return {d_off, s_off, i_off, i_off + align64(k / 32 * 4)};
 }
 
-void quantize_scalar(const float* x, int64_t k, int8_t* qs, float* d, float* s16) {
+void quantize_scalar(const float* x, int64_t k, int8_t* qs, float* d, float* s16, int32_t* isum) {
   for (int64_t b = 0; b < k / 32; ++b) {
     const float* xb = x + b * 32;
     float amax = 0.0f;
@@ -39,11 +40,13 @@ void quantize_scalar(const float* x, int64_t k, int8_t* qs, float* d, float* s16
     d[b] = db;
     s16[2 * b] = db * static_cast<float>(sums[0]);
     s16[2 * b + 1] = db * static_cast<float>(sums[1]);
+    isum[b] = sums[0] + sums[1];
   }
 }
 
 #ifdef LOOM_HAVE_X86_KERNELS
-LOOM_AVX512 void quantize_avx512(const float* x, int64_t k, int8_t* qs, float* d, float* s16) {
+LOOM_AVX512 void quantize_avx512(const float* x, int64_t k, int8_t* qs, float* d, float* s16,
+                                 int32_t* isum) {
   const __m512 sign_off = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (int64_t b = 0; b < k / 32; ++b) {
     const __m512 v0 = _mm512_loadu_ps(x + b * 32);
@@ -57,9 +60,11 @@ LOOM_AVX512 void quantize_avx512(const float* x, int64_t k, int8_t* qs, float* d
     const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + b * 32), _mm512_cvtsepi32_epi8(q0));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + b * 32 + 16), _mm512_cvtsepi32_epi8(q1));
+    const int32_t sum0 = _mm512_reduce_add_epi32(q0), sum1 = _mm512_reduce_add_epi32(q1);
     d[b] = db;
-    s16[2 * b] = db * static_cast<float>(_mm512_reduce_add_epi32(q0));
-    s16[2 * b + 1] = db * static_cast<float>(_mm512_reduce_add_epi32(q1));
+    s16[2 * b] = db * static_cast<float>(sum0);
+    s16[2 * b + 1] = db * static_cast<float>(sum1);
+    isum[b] = sum0 + sum1;
   }
 }
 #endif
@@ -76,14 +81,15 @@ QAct quantize_act(const float* x, int64_t k, void* buf) {
   auto* qs = reinterpret_cast<int8_t*>(base);
   auto* d = reinterpret_cast<float*>(base + l.d_off);
   auto* s16 = reinterpret_cast<float*>(base + l.s_off);
+  auto* isum = reinterpret_cast<int32_t*>(base + l.i_off);
 #ifdef LOOM_HAVE_X86_KERNELS
   if (use_avx512()) {
-    quantize_avx512(x, k, qs, d, s16);
-    return {qs, d, s16};
+    quantize_avx512(x, k, qs, d, s16, isum);
+    return {qs, d, s16, isum};
   }
 #endif
-  quantize_scalar(x, k, qs, d, s16);
-  return {qs, d, s16};
+  quantize_scalar(x, k, qs, d, s16, isum);
+  return {qs, d, s16, isum};
 }
 
 }  // namespace loom::cpu::kernels

@@ -29,15 +29,17 @@ bool use_avx512();
 // One activation row quantized to 8 bits: k values as qs[i] * d[i / 32]; s16[j] is
 // d[j / 2] * (sum of qs over the 16 values j*16 .. j*16+15), kept so that the zero-point of
 // Q4_0 (q - 8), the minima of Q4_K and the offset of Q6_K (q - 32) are applied once per block
-// instead of per element.
+// instead of per element; isum[b] is the integer sum of qs over block b (the packed kernels
+// start their integer accumulators at -8 * isum for Q4_0's zero point, exactly).
 struct QAct {
   const int8_t* qs;
   const float* d;
   const float* s16;
+  const int32_t* isum;
 };
 
 // Bytes of scratch for one quantized activation row of k values (k a multiple of 32), laid
-// out as qs[k], d[k/32], s16[k/16] with each part 64-byte aligned in the buffer.
+// out as qs[k], d[k/32], s16[k/16], isum[k/32] with each part 64-byte aligned in the buffer.
 int64_t qact_bytes(int64_t k);
 // Quantizes x[k] into `buf` (qact_bytes(k) bytes, 64-byte aligned) and returns the view.
 QAct quantize_act(const float* x, int64_t k, void* buf);
@@ -74,6 +76,19 @@ int64_t weight_panel_bytes(int64_t k);
 void pack_activations(const float* x, int64_t ldx, int64_t n, int64_t k, void* buf);
 void gemm_q8(DType type, const void* w, uint64_t row_bytes, int rows, const void* act, int64_t n,
              int64_t k, void* panel, float* y, int64_t ldy);
+
+// Q4_0 / Q4_K weights repacked 16 rows at a time (packed.cpp; AVX-512 VNNI only): one kernel
+// for decode and prefill whose per-row arithmetic does not depend on the number of activation
+// rows. packable() says whether a [m, k] matrix of `type` can be packed here; pack_rows16
+// rewrites 16 consecutive file rows (16 * row_bytes bytes) into the same number of bytes at
+// `dst`; packed_gemm computes y[c * ldy + r] for the group's 16 rows r and the n activation
+// rows c (quantized with quantize_act), kPackTileCols at a time.
+constexpr int kPackRows = 16;
+constexpr int kPackTileCols = 16;
+bool packable(DType type, int64_t m, int64_t k);
+void pack_rows16(DType type, const void* src, uint64_t row_bytes, int64_t k, void* dst);
+void packed_gemm(DType type, const void* group, int64_t k, const QAct* a, int64_t n, float* y,
+                 int64_t ldy);
 
 // Dense float helpers for attention and norms.
 float dot_f32(const float* a, const float* b, int64_t n);

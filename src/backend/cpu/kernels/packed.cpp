@@ -1,0 +1,236 @@
+// Q4_0 and Q4_K weights repacked 16 rows at a time ("x16" layouts) for one int8 kernel that
+// serves decode and prefill alike.
+//
+// Why: in the file's layout a decode dot handles one row's block at a time, and the per-block
+// work (unpack 32 nibbles, fetch and convert one f16 scale, a horizontal sum at the end) costs
+// more instructions than the 18 bytes are worth, so Q4_0/Q4_K decode was instruction-bound at
+// 8-14 GB/s per thread. Interleaving 16 rows puts one row in each 32-bit lane of a zmm
+// register: vpdpbusd multiplies 4 nibbles of each of the 16 rows with 4 activation bytes
+// broadcast to all lanes, 16 scales convert in one vcvtph2ps, and no horizontal sums remain.
+//
+// Layouts (same byte count as the 16 rows in the file, groups of 16 rows one after another):
+// - Q4_0, nb = k / 32 blocks: [nb x 16 f16 scales][nb x 256 bytes of nibbles]; in block b's
+//   256 bytes, chunk t (0..3) holds at byte 4r + i the element 8t + i of row r in its low
+//   nibble and element 8t + 4 + i in its high nibble (nibbles as stored, 0..15).
+// - Q4_K, ns = k / 256 super-blocks: [ns x (16 f16 d, 16 f16 dmin)][ns x 12 planes of 16
+//   bytes: plane p holds byte p of each row's packed 6-bit scales][ns x 2048 bytes of
+//   nibbles]; in super-block s, the 512 bytes of 64-element chunk c (sub-blocks 2c in the low
+//   nibbles, 2c + 1 in the high ones) hold, in 64-byte step t, at byte 4r + i, the file's
+//   qs[32c + 4t + i] of row r.
+//
+// Arithmetic: per block (sub-block for Q4_K) and activation row, the integer dot is exact
+// (Q4_0's zero point enters as the start value -8 * sum(qa)); the float steps are the same
+// sequence for every activation row whatever the batch, so a row's result does not depend on
+// the batch it is computed in.
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/kernels/simd.h"
+#include "core/error.h"
+#include "quant/blocks.h"
+
+namespace loom::cpu::kernels {
+
+using quant_detail::BlockQ4_0;
+using quant_detail::BlockQ4_K;
+
+bool packable(DType type, int64_t m, int64_t k) {
+  if (!use_avx512() || m % kPackRows != 0 || k <= 0) return false;
+  if (type == DType::kQ4_0) return k % 32 == 0;
+  if (type == DType::kQ4_K) return k % 256 == 0;
+  return false;
+}
+
+void pack_rows16(DType type, const void* src, uint64_t row_bytes, int64_t k, void* dst) {
+  const auto* in = static_cast<const uint8_t*>(src);
+  auto* out = static_cast<uint8_t*>(dst);
+  if (type == DType::kQ4_0) {
+    const int64_t nb = k / 32;
+    uint8_t* scales = out;
+    uint8_t* quants = out + nb * 32;
+    for (int r = 0; r < kPackRows; ++r) {
+      const auto* blk = reinterpret_cast<const BlockQ4_0*>(in + r * row_bytes);
+      for (int64_t b = 0; b < nb; ++b) {
+        std::memcpy(scales + b * 32 + 2 * r, blk[b].d, 2);
+        auto nibble = [&](int e) { return e < 16 ? blk[b].qs[e] & 0x0F : blk[b].qs[e - 16] >> 4; };
+        for (int t = 0; t < 4; ++t) {
+          for (int i = 0; i < 4; ++i) {
+            quants[b * 256 + 64 * t + 4 * r + i] =
+                static_cast<uint8_t>(nibble(8 * t + i) | (nibble(8 * t + 4 + i) << 4));
+          }
+        }
+      }
+    }
+    return;
+  }
+  LOOM_ASSERT(type == DType::kQ4_K);
+  const int64_t ns = k / 256;
+  uint8_t* dd = out;
+  uint8_t* planes = out + ns * 64;
+  uint8_t* quants = out + ns * 256;
+  for (int r = 0; r < kPackRows; ++r) {
+    const auto* blk = reinterpret_cast<const BlockQ4_K*>(in + r * row_bytes);
+    for (int64_t s = 0; s < ns; ++s) {
+      std::memcpy(dd + s * 64 + 2 * r, blk[s].d, 2);
+      std::memcpy(dd + s * 64 + 32 + 2 * r, blk[s].dmin, 2);
+      for (int p = 0; p < 12; ++p) planes[s * 192 + 16 * p + r] = blk[s].scales[p];
+      for (int c = 0; c < 4; ++c) {
+        for (int t = 0; t < 8; ++t) {
+          for (int i = 0; i < 4; ++i) {
+            quants[s * 2048 + 512 * c + 64 * t + 4 * r + i] = blk[s].qs[32 * c + 4 * t + i];
+          }
+        }
+      }
+    }
+  }
+}
+
+#ifdef LOOM_HAVE_X86_KERNELS
+namespace {
+
+LOOM_AVX512 inline __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// One group of 16 weight rows against N activation rows (N accumulators stay in registers).
+template <int N>
+LOOM_AVX512 void q4_0_tile(const uint8_t* group, int64_t k, const QAct* a, float* y, int64_t ldy) {
+  const int64_t nb = k / 32;
+  const uint8_t* scales = group;
+  const uint8_t* quants = group + nb * 32;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  __m512 acc[N];
+#pragma GCC unroll 16
+  for (int c = 0; c < N; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512 dw =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + b * 32)));
+    __m512i lo[4], hi[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+      const __m512i v = _mm512_loadu_si512(quants + b * 256 + 64 * t);
+      lo[t] = _mm512_and_si512(v, m4);
+      hi[t] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < N; ++c) {
+      const int8_t* q = a[c].qs + b * 32;
+      __m512i s = _mm512_set1_epi32(-8 * a[c].isum[b]);
+#pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) {
+        s = _mm512_dpbusd_epi32(s, lo[t], bcast4(q + 8 * t));
+        s = _mm512_dpbusd_epi32(s, hi[t], bcast4(q + 8 * t + 4));
+      }
+      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(a[c].d[b])), dw,
+                               acc[c]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < N; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
+template <int N>
+LOOM_AVX512 void q4_k_tile(const uint8_t* group, int64_t k, const QAct* a, float* y, int64_t ldy) {
+  const int64_t ns = k / 256;
+  const uint8_t* dd = group;
+  const uint8_t* planes = group + ns * 64;
+  const uint8_t* quants = group + ns * 256;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m128i m6 = _mm_set1_epi8(0x3F), lo4 = _mm_set1_epi8(0x0F), top2 = _mm_set1_epi8(0x30);
+  __m512 acc[N];
+#pragma GCC unroll 16
+  for (int c = 0; c < N; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < ns; ++s) {
+    const __m512 dv =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dd + s * 64)));
+    const __m512 dminv =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dd + s * 64 + 32)));
+    __m128i p[12];
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) {
+      p[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(planes + s * 192 + 16 * i));
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      // ggml's get_scale_min_k4, 16 rows at a time (byte lanes; epi16 shifts are masked).
+      __m128i sc, mn;
+      if (j < 4) {
+        sc = _mm_and_si128(p[j], m6);
+        mn = _mm_and_si128(p[j + 4], m6);
+      } else {
+        sc = _mm_or_si128(_mm_and_si128(p[j + 4], lo4),
+                          _mm_and_si128(_mm_srli_epi16(p[j - 4], 2), top2));
+        mn = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(p[j + 4], 4), lo4),
+                          _mm_and_si128(_mm_srli_epi16(p[j], 2), top2));
+      }
+      const __m512 scf = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)));
+      const __m512 mf = _mm512_mul_ps(dminv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
+      const uint8_t* qc = quants + s * 2048 + 512 * (j / 2);
+      __m512i w[8];
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) {
+        const __m512i v = _mm512_loadu_si512(qc + 64 * t);
+        w[t] = _mm512_and_si512(j % 2 == 0 ? v : _mm512_srli_epi16(v, 4), m4);
+      }
+      const int64_t ab = s * 8 + j;
+#pragma GCC unroll 16
+      for (int c = 0; c < N; ++c) {
+        const int8_t* q = a[c].qs + ab * 32;
+        __m512i sum = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) sum = _mm512_dpbusd_epi32(sum, w[t], bcast4(q + 4 * t));
+        acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(a[c].d[ab])),
+                                 scf, acc[c]);
+        acc[c] =
+            _mm512_fnmadd_ps(mf, _mm512_set1_ps(a[c].s16[2 * ab] + a[c].s16[2 * ab + 1]), acc[c]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < N; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
+using TileFn = void (*)(const uint8_t*, int64_t, const QAct*, float*, int64_t);
+
+template <template <int> class F, size_t... I>
+constexpr auto make_table(std::index_sequence<I...>) {
+  return std::array<TileFn, sizeof...(I)>{&F<static_cast<int>(I) + 1>::run...};
+}
+template <int N>
+struct Q40 {
+  static void run(const uint8_t* g, int64_t k, const QAct* a, float* y, int64_t ldy) {
+    q4_0_tile<N>(g, k, a, y, ldy);
+  }
+};
+template <int N>
+struct Q4K {
+  static void run(const uint8_t* g, int64_t k, const QAct* a, float* y, int64_t ldy) {
+    q4_k_tile<N>(g, k, a, y, ldy);
+  }
+};
+constexpr auto kQ40Tiles = make_table<Q40>(std::make_index_sequence<kPackTileCols>());
+constexpr auto kQ4KTiles = make_table<Q4K>(std::make_index_sequence<kPackTileCols>());
+
+}  // namespace
+
+void packed_gemm(DType type, const void* group, int64_t k, const QAct* a, int64_t n, float* y,
+                 int64_t ldy) {
+  const auto& table = type == DType::kQ4_0 ? kQ40Tiles : kQ4KTiles;
+  const auto* g = static_cast<const uint8_t*>(group);
+  for (int64_t c0 = 0; c0 < n; c0 += kPackTileCols) {
+    const int64_t cols = std::min<int64_t>(kPackTileCols, n - c0);
+    table[cols - 1](g, k, a + c0, y + c0 * ldy, ldy);
+  }
+}
+#else
+void packed_gemm(DType, const void*, int64_t, const QAct*, int64_t, float*, int64_t) {
+  LOOM_ASSERT(false && "packed weights need the AVX-512 kernels");
+}
+#endif
+
+}  // namespace loom::cpu::kernels
