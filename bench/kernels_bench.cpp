@@ -186,6 +186,7 @@ void Matmul(benchmark::State& state, DType type) {
 #define LOOM_MATMUL_BENCH(NAME, TYPE)   \
   BENCHMARK_CAPTURE(Matmul, NAME, TYPE) \
       ->Args({1, 8192})                 \
+      ->Args({1, 65536})                \
       ->Args({128, 2048})               \
       ->UseRealTime()                   \
       ->Unit(benchmark::kMillisecond)

@@ -28,6 +28,12 @@ class ThreadPool {
 
   // Calls fn(begin, end, thread_index) on disjoint chunks covering [0, n). Blocks until done.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
+  // Same contract, but threads take chunks of `chunk` indices from a shared counter until none
+  // are left, so a thread that starts late or runs slower takes fewer (memory-bound loops,
+  // where two threads never finish a static half at the same moment). fn may be called several
+  // times per thread.
+  void parallel_for_dynamic(int64_t n, int64_t chunk,
+                            const std::function<void(int64_t, int64_t, int)>& fn);
 
  private:
   static constexpr int kSpinIterations = 1 << 13;
@@ -44,6 +50,7 @@ class ThreadPool {
   alignas(64) std::atomic<uint64_t> generation_{0};
   alignas(64) std::atomic<int> pending_{0};
   alignas(64) std::atomic<int> sleepers_{0};
+  alignas(64) std::atomic<int64_t> next_chunk_{0};
 };
 
 // Chunk [0, n) into `parts` near-equal ranges; returns the range of part `i`.

@@ -47,3 +47,25 @@ TEST(MappedFile, DirectoryIsRejected) {
 
 }  // namespace
 }  // namespace loom
+
+namespace loom {
+namespace {
+
+TEST(HugeBuffer, ZeroFilledWritableAndMovable) {
+  HugeBuffer big(uint64_t{3} << 20);
+  ASSERT_NE(big.data(), nullptr);
+  EXPECT_EQ(big.size(), uint64_t{3} << 20);
+  EXPECT_EQ(big.data()[0], 0);
+  EXPECT_EQ(big.data()[big.size() - 1], 0);
+  big.data()[12345] = 7;
+  HugeBuffer moved(std::move(big));
+  EXPECT_EQ(big.data(), nullptr);  // NOLINT: checking the moved-from state
+  EXPECT_EQ(moved.data()[12345], 7);
+  HugeBuffer empty;
+  EXPECT_EQ(empty.data(), nullptr);
+  empty = std::move(moved);
+  EXPECT_EQ(empty.data()[12345], 7);
+}
+
+}  // namespace
+}  // namespace loom
