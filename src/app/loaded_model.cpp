@@ -50,6 +50,15 @@ LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer
     m.encoder = load_encoder(m.spec, *m.backend);
   } else {
     m.model = load_causal_lm(m.spec, *m.backend);
+    // One token through the model: the backend prepares its weights (the CPU backend repacks
+    // Q4_0/Q4_K matrices on first use) here, not in the first request's time to first token.
+    KvCache cache = m.model->make_kv_cache(1, 16);
+    const int32_t block = 0, token = 0;
+    Batch batch;
+    batch.add_sequence(std::span<const int32_t>(&token, 1), 0, std::span<const int32_t>(&block, 1),
+                       false);
+    Activations logits;
+    m.model->forward(batch, cache, logits);
   }
   if (want_tokenizer) {
     try {

@@ -55,11 +55,15 @@ void pack_rows16(DType type, const void* src, uint64_t row_bytes, int64_t k, voi
       const auto* blk = reinterpret_cast<const BlockQ4_0*>(in + r * row_bytes);
       for (int64_t b = 0; b < nb; ++b) {
         std::memcpy(scales + b * 32 + 2 * r, blk[b].d, 2);
-        auto nibble = [&](int e) { return e < 16 ? blk[b].qs[e] & 0x0F : blk[b].qs[e - 16] >> 4; };
-        for (int t = 0; t < 4; ++t) {
+        const uint8_t* qs = blk[b].qs;
+        uint8_t* o = quants + b * 256 + 4 * r;
+        // Elements 0..15 are the low nibbles of qs[0..15], 16..31 the high ones.
+        for (int t = 0; t < 2; ++t) {
           for (int i = 0; i < 4; ++i) {
-            quants[b * 256 + 64 * t + 4 * r + i] =
-                static_cast<uint8_t>(nibble(8 * t + i) | (nibble(8 * t + 4 + i) << 4));
+            o[64 * t + i] =
+                static_cast<uint8_t>((qs[8 * t + i] & 0x0F) | ((qs[8 * t + 4 + i] & 0x0F) << 4));
+            o[64 * (t + 2) + i] =
+                static_cast<uint8_t>((qs[8 * t + i] >> 4) | (qs[8 * t + 4 + i] & 0xF0));
           }
         }
       }
