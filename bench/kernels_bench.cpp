@@ -3,7 +3,7 @@
 //   Ceiling/PeakFma: back-to-back independent 512-bit FMAs on one core (the prefill ceiling).
 // - QuantDot / FloatDot: one decode dot kernel over a weight matrix larger than the caches
 //   (bytes/s, one thread) and over one that fits L2 (the kernel's compute rate).
-// - GemmTile: the 4x6 prefill micro-kernel on L1-resident data (FLOP/s, one thread).
+// - GemmPanel32: the 32x12 float prefill micro-kernel on L1-resident data (FLOP/s, one thread).
 // - Matmul: the backend's matmul with 2 threads, decode (n = 1: GB/s of weights) and prefill
 //   (n = 128: FLOP/s), on the 1.1B llama's 2048 x 2048 and 8192 x 2048 shapes.
 // - RmsNorm, Rope, Attention: the other per-token ops at the same model's sizes.
@@ -155,18 +155,22 @@ LOOM_DOT_BENCH(FloatDot, f16_scalar, DType::kF16, k::scalar::dot_f16);
 
 // ---- prefill micro-kernel ----
 
-void GemmTile(benchmark::State& state) {
-  const int64_t kk = 512;
-  const std::vector<float> w = random_floats(4 * kk, 3), x = random_floats(6 * kk, 4);
-  std::vector<float> y(6 * 4);
+void GemmPanel32(benchmark::State& state) {
+  const int64_t kc = 256, n = 12;
+  const std::vector<float> w = random_floats(k::kPanel32 * kc, 3), x = random_floats(n * kc, 4);
+  std::vector<float> wt(static_cast<size_t>(k::kPanel32 * kc) + 16), y(n * k::kPanel32);
+  float* wta =
+      reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(wt.data()) + 63) & ~uintptr_t{63});
+  k::pack_panel32(w.data(), kc, k::kPanel32, kc, wta);
   for (auto _ : state) {
-    k::gemm_tile(w.data(), kk, 4, x.data(), kk, 6, kk, y.data(), 4, false);
+    k::gemm_panel32(wta, kc, x.data(), kc, n, y.data(), k::kPanel32, k::kPanel32, false);
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["FLOP/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * 2 * 4 * 6 * kk, benchmark::Counter::kIsRate);
+  state.counters["FLOP/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 2 * k::kPanel32 * n * kc,
+                         benchmark::Counter::kIsRate);
 }
-BENCHMARK(GemmTile);
+BENCHMARK(GemmPanel32);
 
 // ---- backend ops, 2 threads ----
 

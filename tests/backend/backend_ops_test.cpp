@@ -35,8 +35,9 @@ class Matmul : public ::testing::TestWithParam<DType> {};
 TEST_P(Matmul, DecodeAndPrefillMatchReference) {
   const DType type = GetParam();
   const int64_t block = dtype_info(type).block_size;
-  // k spans more than one 512-wide prefill panel; m more than one 64-row panel and not a
-  // multiple of the 4-row micro-tile.
+  // k spans several 256-wide prefill panels and is not a multiple of 16; m is not a multiple
+  // of the 32-row panel (nor of the 16-row packed groups, so Q4_0/Q4_K take the file-layout
+  // paths here; kernels_test covers the packed ones); n = 13 is one 12-row tile and a tail.
   const int64_t k = block == 1 ? 1001 : block == 32 ? 37 * 32 : 3 * 256;
   const int64_t m = 131;
   const std::vector<float> wf = random_floats(m * k, 1);

@@ -252,28 +252,37 @@ INSTANTIATE_TEST_SUITE_P(Kernels, FloatDot,
                                            FCase{DType::kBF16, scalar::dot_bf16, avx512::dot_bf16}),
                          [](const auto& tp) { return std::string(dtype_name(tp.param.type)); });
 
-TEST(GemmTile, AllShapesMatchReference) {
-  const int64_t k = 1001, ldw = 1003, ldx = 1005, ldy = 11;
-  const std::vector<float> w = random_floats(4 * ldw, 8);
+TEST(GemmPanel32, AllShapesMatchReference) {
+  const int64_t kc = 203, ld = 211, ldx = 205, ldy = 37;
+  const std::vector<float> w = random_floats(kPanel32 * ld, 8);
   const std::vector<float> x = random_floats(13 * ldx, 9);
-  for (int rows = 1; rows <= 4; ++rows) {
-    for (int64_t cols = 1; cols <= 13; ++cols) {
+  std::vector<float> wt_buf(static_cast<size_t>(kc * kPanel32) + 16);
+  float* wt =
+      reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(wt_buf.data()) + 63) & ~uintptr_t{63});
+  for (int rows : {1, 5, 16, 17, 31, 32}) {
+    pack_panel32(w.data(), ld, rows, kc, wt);
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      for (int r = 0; r < kPanel32; ++r) {
+        ASSERT_EQ(wt[kk * kPanel32 + r], r < rows ? w[r * ld + kk] : 0.0f) << kk << "," << r;
+      }
+    }
+    for (int64_t n : {1, 2, 11, 12, 13}) {
       for (bool acc : {false, true}) {
         std::vector<float> y(static_cast<size_t>(13 * ldy), 0.5f);
-        gemm_tile(w.data(), ldw, rows, x.data(), ldx, cols, k, y.data(), ldy, acc);
+        gemm_panel32(wt, kc, x.data(), ldx, n, y.data(), ldy, rows, acc);
         for (int64_t c = 0; c < 13; ++c) {
           for (int r = 0; r < static_cast<int>(ldy); ++r) {
-            if (c >= cols || r >= rows) {
-              EXPECT_EQ(y[c * ldy + r], 0.5f) << "wrote outside the tile";
+            if (c >= n || r >= rows) {
+              ASSERT_EQ(y[c * ldy + r], 0.5f) << "wrote outside the panel";
               continue;
             }
             double ref = acc ? 0.5 : 0.0, abs = 0;
-            for (int64_t i = 0; i < k; ++i) {
-              ref += double(w[r * ldw + i]) * x[c * ldx + i];
-              abs += std::fabs(double(w[r * ldw + i]) * x[c * ldx + i]);
+            for (int64_t i = 0; i < kc; ++i) {
+              ref += double(w[r * ld + i]) * x[c * ldx + i];
+              abs += std::fabs(double(w[r * ld + i]) * x[c * ldx + i]);
             }
-            EXPECT_NEAR(y[c * ldy + r], ref, 1e-5 * abs + 1e-6)
-                << rows << "x" << cols << " r=" << r << " c=" << c;
+            ASSERT_NEAR(y[c * ldy + r], ref, 1e-5 * abs + 1e-6)
+                << rows << "x" << n << " r=" << r << " c=" << c;
           }
         }
       }

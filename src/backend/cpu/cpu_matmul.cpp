@@ -29,13 +29,9 @@ void CpuBackend::embed(const TensorView& table, std::span<const int32_t> ids, Ac
 
 namespace {
 
-// Prefill blocking (see kernels.h): a thread dequantizes kPanelRows weight rows x kPanelK
-// columns into float32 (128 KiB, stays in L2 next to the activation chunk: 128 rows x 512
-// x 4 B = 256 KiB), then sweeps the activation rows 6 at a time (a 12 KiB tile that stays in L1
-// while the panel's rows pass 4 at a time through the micro-kernel).
-constexpr int64_t kPanelRows = 64;
-constexpr int64_t kPanelK = 512;  // a multiple of every block size (256)
-constexpr int64_t kTileCols = 6;
+// Float prefill blocking: 32 weight rows x kPanelK columns per panel (32 KiB of float32, next
+// to the activation rows' kPanelK-column slices: 128 rows x 1 KiB in L2).
+constexpr int64_t kPanelK = 256;  // a multiple of every block size (256)
 // Below this many activation rows the weights are read once per row anyway and the step is
 // memory-bound: per-row dot products (int8 for quantized weights) win.
 constexpr int64_t kGemmMinRows = 4;
@@ -144,38 +140,53 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
     return;
   }
   if (kern.dequant != nullptr || w.dtype == DType::kF32) {
-    pool_.parallel_for(m, [&](int64_t begin, int64_t end, int t) {
-      float* panel = align64(scratch(t, kPanelRows * kPanelK + 16).data());
-      for (int64_t k0 = 0; k0 < k; k0 += kPanelK) {
-        const int64_t kc = std::min(kPanelK, k - k0);
-        const uint64_t col_bytes = *row_bytes(w.dtype, k0);
-        for (int64_t p0 = begin; p0 < end; p0 += kPanelRows) {
-          const int64_t rows = std::min(kPanelRows, end - p0);
-          const float* wp;
-          int64_t ldw;
+    // Prefill with float-convertible weights: 32 rows x kKc columns at a time are converted
+    // (dequantized), transposed into a panel and multiplied with every activation row by the
+    // broadcast micro-kernel (kernels/gemm_f32.cpp); the panel (32 KiB) stays in L1/L2 while
+    // all n rows pass.
+    const int64_t units = (m + kernels::kPanel32 - 1) / kernels::kPanel32;
+    pool_.parallel_for(units, [&](int64_t begin, int64_t end, int t) {
+      float* rows_buf = align64(scratch(t, 2 * kernels::kPanel32 * kPanelK + 32).data());
+      float* wt = rows_buf + kernels::kPanel32 * kPanelK;
+      for (int64_t u = begin; u < end; ++u) {
+        const int64_t r0 = u * kernels::kPanel32;
+        const int rows = static_cast<int>(std::min<int64_t>(kernels::kPanel32, m - r0));
+        for (int64_t k0 = 0; k0 < k; k0 += kPanelK) {
+          const int64_t kc = std::min(kPanelK, k - k0);
+          const float* src;
+          int64_t ld;
           if (w.dtype == DType::kF32) {
-            wp = reinterpret_cast<const float*>(wbase + p0 * wrow_bytes) + k0;
-            ldw = k;
+            src = reinterpret_cast<const float*>(wbase + r0 * wrow_bytes) + k0;
+            ld = k;
           } else {
-            for (int64_t r = 0; r < rows; ++r) {
-              kern.dequant(wbase + (p0 + r) * wrow_bytes + col_bytes, panel + r * kPanelK, kc);
+            const uint64_t col_bytes = *row_bytes(w.dtype, k0);
+            for (int r = 0; r < rows; ++r) {
+              kern.dequant(wbase + (r0 + r) * wrow_bytes + col_bytes, rows_buf + r * kPanelK, kc);
             }
-            wp = panel;
-            ldw = kPanelK;
-          }
-          for (int64_t c0 = 0; c0 < n; c0 += kTileCols) {
-            const int64_t cols = std::min(kTileCols, n - c0);
-            for (int64_t r0 = 0; r0 < rows; r0 += 4) {
-              kernels::gemm_tile(wp + r0 * ldw, ldw,
-                                 static_cast<int>(std::min<int64_t>(4, rows - r0)), x.row(c0) + k0,
-                                 k, cols, kc, y.row(c0) + p0 + r0, m, k0 > 0);
+            // The next panel's rows: 32 short streams the hardware prefetcher does not pick up
+            // in time (the conversion above waited on memory for 8% of an F16 prefill); the
+            // micro-kernel below runs long enough to hide them.
+            const int64_t nk0 = k0 + kPanelK < k ? k0 + kPanelK : 0;
+            const int64_t nr0 = nk0 > 0 ? r0 : r0 + kernels::kPanel32;
+            if (nr0 < std::min(m, end * kernels::kPanel32)) {
+              const uint64_t ncol = *row_bytes(w.dtype, nk0);
+              const uint64_t nbytes = *row_bytes(w.dtype, std::min(kPanelK, k - nk0));
+              const int64_t nrows = std::min<int64_t>(kernels::kPanel32, m - nr0);
+              for (int64_t r = 0; r < nrows; ++r) {
+                const uint8_t* p = wbase + (nr0 + r) * wrow_bytes + ncol;
+                for (uint64_t off = 0; off < nbytes; off += 64) __builtin_prefetch(p + off, 0, 3);
+              }
             }
+            src = rows_buf;
+            ld = kPanelK;
           }
+          kernels::pack_panel32(src, ld, rows, kc, wt);
+          kernels::gemm_panel32(wt, kc, x.data() + k0, k, n, y.data() + r0, m, rows, k0 > 0);
         }
-      }
-      if (b != nullptr) {
-        for (int64_t i = 0; i < n; ++i) {
-          for (int64_t j = begin; j < end; ++j) y.row(i)[j] += b[j];
+        if (b != nullptr) {
+          for (int64_t i = 0; i < n; ++i) {
+            for (int r = 0; r < rows; ++r) y.row(i)[r0 + r] += b[r0 + r];
+          }
         }
       }
     });

@@ -1,6 +1,6 @@
 // Float-family weights (F32, F16, BF16): the decode dot products (weights converted exactly to
-// float32 and FMA'd against the float activations), the prefill micro-kernel that every weight
-// type uses once its panel is dequantized, and the dense float helpers of attention and norms.
+// float32 and FMA'd against the float activations) and the dense float helpers of attention and
+// norms. Their prefill is gemm_f32.cpp.
 #include <cstring>
 
 #include "backend/cpu/kernels/kernels.h"
@@ -105,77 +105,6 @@ LOOM_AVX512 float dot_avx512(const void* w, const float* x, int64_t n) {
   return x86::hsum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
-// Sums of four vectors as one __m128 {sum(a), sum(b), sum(c), sum(d)}.
-LOOM_AVX512 inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  const __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
-  const __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
-  const __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
-  const __m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm512_extractf32x8_ps(d, 1));
-  const __m256 ab = _mm256_hadd_ps(a8, b8);  // per 128-bit lane: a01 a23 b01 b23
-  const __m256 cd = _mm256_hadd_ps(c8, d8);
-  const __m256 abcd = _mm256_hadd_ps(ab, cd);  // per lane: a b c d
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-// R weight rows x C activation rows of dot products over k: R*C accumulators (24 of the 32
-// zmm registers at 4 x 6), each weight vector reused C times and each activation vector R
-// times, so the loop is bound by the FMA ports rather than by loads.
-template <int R, int C>
-LOOM_AVX512 void tile(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t k, float* y,
-                      int64_t ldy, bool accumulate) {
-  __m512 acc[R][C];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  }
-  for (int64_t i = 0; i < k; i += 16) {
-    const __mmask16 m = tail_mask(k - i);
-    __m512 wv[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) wv[r] = _mm512_maskz_loadu_ps(m, w + r * ldw + i);
-#pragma GCC unroll 8
-    for (int c = 0; c < C; ++c) {
-      const __m512 xv = _mm512_maskz_loadu_ps(m, x + c * ldx + i);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(wv[r], xv, acc[r][c]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int c = 0; c < C; ++c) {
-    float* yc = y + c * ldy;
-    if constexpr (R == 4) {
-      __m128 s = reduce4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]);
-      if (accumulate) s = _mm_add_ps(s, _mm_loadu_ps(yc));
-      _mm_storeu_ps(yc, s);
-    } else {
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        const float s = x86::hsum(acc[r][c]);
-        yc[r] = accumulate ? yc[r] + s : s;
-      }
-    }
-  }
-}
-
-using TileFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t,
-                        bool);
-template <int R>
-constexpr TileFn kTiles[7] = {nullptr,    tile<R, 1>, tile<R, 2>, tile<R, 3>,
-                              tile<R, 4>, tile<R, 5>, tile<R, 6>};
-
-LOOM_AVX512 void gemm_tile_avx512(const float* w, int64_t ldw, int rows, const float* x,
-                                  int64_t ldx, int64_t cols, int64_t k, float* y, int64_t ldy,
-                                  bool accumulate) {
-  const TileFn* fns = rows == 4   ? kTiles<4>
-                      : rows == 3 ? kTiles<3>
-                      : rows == 2 ? kTiles<2>
-                                  : kTiles<1>;
-  int64_t c = 0;
-  for (; c + 6 <= cols; c += 6) fns[6](w, ldw, x + c * ldx, ldx, k, y + c * ldy, ldy, accumulate);
-  if (c < cols) fns[cols - c](w, ldw, x + c * ldx, ldx, k, y + c * ldy, ldy, accumulate);
-}
-
 LOOM_AVX512 void axpy_avx512(float a, const float* x, float* y, int64_t n) {
   const __m512 va = _mm512_set1_ps(a);
   for (int64_t i = 0; i < n; i += 16) {
@@ -241,22 +170,6 @@ float avx512::dot_bf16(const void* w, const float* x, int64_t k) {
   return scalar::dot_bf16(w, x, k);
 }
 #endif
-
-void gemm_tile(const float* w, int64_t ldw, int rows, const float* x, int64_t ldx, int64_t cols,
-               int64_t k, float* y, int64_t ldy, bool accumulate) {
-#ifdef LOOM_HAVE_X86_KERNELS
-  if (use_avx512()) {
-    gemm_tile_avx512(w, ldw, rows, x, ldx, cols, k, y, ldy, accumulate);
-    return;
-  }
-#endif
-  for (int64_t c = 0; c < cols; ++c) {
-    for (int r = 0; r < rows; ++r) {
-      const float s = scalar::dot_f32w(w + r * ldw, x + c * ldx, k);
-      y[c * ldy + r] = accumulate ? y[c * ldy + r] + s : s;
-    }
-  }
-}
 
 float dot_f32(const float* a, const float* b, int64_t n) {
 #ifdef LOOM_HAVE_X86_KERNELS

@@ -9,9 +9,11 @@
 //   weights meet activations quantized to 8 bits in blocks of 32 (`QAct`: ggml's Q8_0 idea, as
 //   llama.cpp's vec_dot does), so the inner loop is an int8 dot product (vpdpbusd);
 //   float-family weights are converted and FMA'd against the float activations exactly.
-// - prefill (many rows): weight rows are dequantized a panel at a time into float32 and
-//   multiplied with the float activations by a register-tiled micro-kernel (gemm_tile), so the
-//   result equals the float32 reference up to summation order.
+// - prefill (many rows): int8 for quantized weights (gemm_q8.cpp); float-convertible weights
+//   are converted a panel at a time into float32 and multiplied with the float activations by
+//   a register-tiled broadcast micro-kernel (gemm_f32.cpp), so the result equals the float32
+//   reference up to summation order.
+// - Q4_0/Q4_K: repacked 16 rows at a time, one kernel for both (packed.cpp).
 //
 // Thread-safety: all functions are pure on their arguments.
 #pragma once
@@ -60,11 +62,6 @@ struct Kernels {
 // falls back to dequantize_row + float dot).
 Kernels find_kernels(DType type);
 
-// The prefill micro-kernel: y[c * ldy + r] (+)= sum_i w[r * ldw + i] * x[c * ldx + i] for
-// r < rows (<= 4), c < cols, i < k. `accumulate` adds to y instead of overwriting it.
-void gemm_tile(const float* w, int64_t ldw, int rows, const float* x, int64_t ldx, int64_t cols,
-               int64_t k, float* y, int64_t ldy, bool accumulate);
-
 // Prefill in int8 for Q4_0/Q8_0/Q4_K/Q6_K weights (gemm_q8.cpp; AVX-512 VNNI only). The n
 // activation rows are quantized and interleaved once per matmul (pack_activations into
 // packed_act_bytes(n, k) bytes, 64-byte aligned); then each call of gemm_q8 unpacks `rows`
@@ -76,6 +73,15 @@ int64_t weight_panel_bytes(int64_t k);
 void pack_activations(const float* x, int64_t ldx, int64_t n, int64_t k, void* buf);
 void gemm_q8(DType type, const void* w, uint64_t row_bytes, int rows, const void* act, int64_t n,
              int64_t k, void* panel, float* y, int64_t ldy);
+
+// Prefill for float-convertible weights (gemm_f32.cpp): pack_panel32 transposes `rows` (<= 32)
+// row-major float rows of kc values (row stride ld) into wt[kc][32] (64-byte aligned, rows past
+// `rows` zero); gemm_panel32 then writes (or with `accumulate` adds) y[c * ldy + r] = sum over
+// kk < kc of wt[kk][r] * x[c * ldx + kk] for r < rows, c < n.
+constexpr int kPanel32 = 32;
+void pack_panel32(const float* src, int64_t ld, int rows, int64_t kc, float* wt);
+void gemm_panel32(const float* wt, int64_t kc, const float* x, int64_t ldx, int64_t n, float* y,
+                  int64_t ldy, int rows, bool accumulate);
 
 // Q4_0 / Q4_K weights repacked 16 rows at a time (packed.cpp; AVX-512 VNNI only): one kernel
 // for decode and prefill whose per-row arithmetic does not depend on the number of activation

@@ -1,0 +1,159 @@
+// Prefill for weights that convert to float32 exactly (F32, F16, BF16), in the broadcast form
+// of a BLAS micro-kernel: 32 weight rows are converted and transposed into a panel wt[kk][32]
+// (two zmm per k index), and each activation value is broadcast against them, so a step of k
+// is 2 vector loads + 12 broadcasts for 24 FMAs into 24 accumulators (32 weight rows x 12
+// activation rows) and no horizontal sums are left at the end, unlike the dot-form 4x6 tile.
+// Per (weight row, activation row) the products are summed in k order, panel after panel, the
+// same whatever the batch, so a row's result does not depend on the rows beside it.
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "backend/cpu/kernels/kernels.h"
+#include "backend/cpu/kernels/simd.h"
+
+namespace loom::cpu::kernels {
+
+namespace {
+
+void pack_panel32_scalar(const float* src, int64_t ld, int rows, int64_t kc, float* wt) {
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    for (int r = 0; r < kPanel32; ++r) wt[kk * kPanel32 + r] = r < rows ? src[r * ld + kk] : 0.0f;
+  }
+}
+
+void gemm_panel32_scalar(const float* wt, int64_t kc, const float* x, int64_t ldx, int64_t n,
+                         float* y, int64_t ldy, int rows, bool accumulate) {
+  for (int64_t c = 0; c < n; ++c) {
+    float acc[kPanel32] = {};
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const float xv = x[c * ldx + kk];
+      for (int r = 0; r < kPanel32; ++r) acc[r] += wt[kk * kPanel32 + r] * xv;
+    }
+    for (int r = 0; r < rows; ++r) y[c * ldy + r] = accumulate ? y[c * ldy + r] + acc[r] : acc[r];
+  }
+}
+
+#ifdef LOOM_HAVE_X86_KERNELS
+
+// 16 x 16 transpose of floats: in[i] is row i; out[j] is column j.
+LOOM_AVX512 void transpose16(__m512* v) {
+  __m512 t[16], u[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  // u[4i + j], 128-bit lane L: rows 4i..4i+3 of column 4L + j.
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+    const __m512 b = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+    const __m512 c = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    const __m512 d = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+    v[j] = _mm512_shuffle_f32x4(a, c, 0x88);
+    v[8 + j] = _mm512_shuffle_f32x4(a, c, 0xDD);
+    v[4 + j] = _mm512_shuffle_f32x4(b, d, 0x88);
+    v[12 + j] = _mm512_shuffle_f32x4(b, d, 0xDD);
+  }
+}
+
+LOOM_AVX512 void pack_panel32_avx512(const float* src, int64_t ld, int rows, int64_t kc,
+                                     float* wt) {
+  for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+    const int64_t cols = std::min<int64_t>(16, kc - k0);
+    const __mmask16 m = static_cast<__mmask16>(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+    for (int half = 0; half < 2; ++half) {
+      __m512 v[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        const int r = 16 * half + i;
+        v[i] = r < rows ? _mm512_maskz_loadu_ps(m, src + r * ld + k0) : _mm512_setzero_ps();
+      }
+      transpose16(v);
+      for (int64_t j = 0; j < cols; ++j)
+        _mm512_storeu_ps(wt + (k0 + j) * kPanel32 + 16 * half, v[j]);
+    }
+  }
+}
+
+template <int NR>
+LOOM_AVX512 void micro32(const float* wt, int64_t kc, const float* x, int64_t ldx, float* y,
+                         int64_t ldy, __mmask16 m0, __mmask16 m1, bool accumulate) {
+  __m512 a0[NR], a1[NR];
+#pragma GCC unroll 16
+  for (int c = 0; c < NR; ++c) a0[c] = a1[c] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const __m512 w0 = _mm512_load_ps(wt + kk * kPanel32);
+    const __m512 w1 = _mm512_load_ps(wt + kk * kPanel32 + 16);
+#pragma GCC unroll 16
+    for (int c = 0; c < NR; ++c) {
+      const __m512 xb = _mm512_set1_ps(x[c * ldx + kk]);
+      a0[c] = _mm512_fmadd_ps(w0, xb, a0[c]);
+      a1[c] = _mm512_fmadd_ps(w1, xb, a1[c]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < NR; ++c) {
+    float* yc = y + c * ldy;
+    if (accumulate) {
+      a0[c] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, yc), a0[c]);
+      a1[c] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, yc + 16), a1[c]);
+    }
+    _mm512_mask_storeu_ps(yc, m0, a0[c]);
+    _mm512_mask_storeu_ps(yc + 16, m1, a1[c]);
+  }
+}
+
+constexpr int kNR = 12;
+using MicroFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, __mmask16,
+                         __mmask16, bool);
+template <size_t... I>
+constexpr std::array<MicroFn, sizeof...(I)> micro_table(std::index_sequence<I...>) {
+  return {&micro32<static_cast<int>(I) + 1>...};
+}
+constexpr auto kMicro = micro_table(std::make_index_sequence<kNR>());
+
+LOOM_AVX512 void gemm_panel32_avx512(const float* wt, int64_t kc, const float* x, int64_t ldx,
+                                     int64_t n, float* y, int64_t ldy, int rows, bool accumulate) {
+  auto mask = [](int r) {
+    return static_cast<__mmask16>(r >= 16 ? 0xFFFF : r <= 0 ? 0 : (1u << r) - 1);
+  };
+  const __mmask16 m0 = mask(rows), m1 = mask(rows - 16);
+  // Near-equal tiles of at most kNR rows (128 = 7 x 12 + 4 x 11 rather than 10 x 12 + 8): a
+  // short last tile reloads the panel for few FMAs.
+  const int64_t tiles = (n + kNR - 1) / kNR;
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t c0 = t * n / tiles, nr = (t + 1) * n / tiles - c0;
+    kMicro[nr - 1](wt, kc, x + c0 * ldx, ldx, y + c0 * ldy, ldy, m0, m1, accumulate);
+  }
+}
+
+#endif
+
+}  // namespace
+
+void pack_panel32(const float* src, int64_t ld, int rows, int64_t kc, float* wt) {
+#ifdef LOOM_HAVE_X86_KERNELS
+  if (use_avx512()) return pack_panel32_avx512(src, ld, rows, kc, wt);
+#endif
+  pack_panel32_scalar(src, ld, rows, kc, wt);
+}
+
+void gemm_panel32(const float* wt, int64_t kc, const float* x, int64_t ldx, int64_t n, float* y,
+                  int64_t ldy, int rows, bool accumulate) {
+#ifdef LOOM_HAVE_X86_KERNELS
+  if (use_avx512()) return gemm_panel32_avx512(wt, kc, x, ldx, n, y, ldy, rows, accumulate);
+#endif
+  gemm_panel32_scalar(wt, kc, x, ldx, n, y, ldy, rows, accumulate);
+}
+
+}  // namespace loom::cpu::kernels
