@@ -110,6 +110,16 @@ class Backend {
   // y = x @ w^T (+ bias): x [n, k], w [m, k], y [n, m]. bias may be null.
   virtual void matmul(const Activations& x, const TensorView& w, const TensorView* bias,
                       Activations& y) = 0;
+  // Several products of the same x (q/k/v, gate/up): each as matmul(x, *w, bias, *y). A
+  // backend may run them as one pass (one activation quantization, one parallel dispatch).
+  struct MatmulTarget {
+    const TensorView* w;
+    const TensorView* bias;
+    Activations* y;
+  };
+  virtual void matmul_many(const Activations& x, std::span<const MatmulTarget> targets) {
+    for (const MatmulTarget& t : targets) matmul(x, *t.w, t.bias, *t.y);
+  }
   // Row-wise RMSNorm over groups of `group` columns (group = cols for a whole row, head_dim
   // for per-head q/k norms): y = x / sqrt(mean(x^2) + eps) * (weight + weight_offset).
   virtual void rms_norm(const Activations& x, const TensorView& weight, float eps,

@@ -106,9 +106,10 @@ void attention_block(Backend& be, const AttentionWeights& W, const AttentionOpti
                      const Activations& h, const Batch& batch, KvCache& cache, int64_t layer,
                      BlockBuffers& buf, Activations& out) {
   const AttentionParams& p = o.params;
-  be.matmul(h, W.wq, W.bq ? &*W.bq : nullptr, buf.q);
-  be.matmul(h, W.wk, W.bk ? &*W.bk : nullptr, buf.k);
-  be.matmul(h, W.wv, W.bv ? &*W.bv : nullptr, buf.v);
+  const Backend::MatmulTarget qkv[] = {{&W.wq, W.bq ? &*W.bq : nullptr, &buf.q},
+                                       {&W.wk, W.bk ? &*W.bk : nullptr, &buf.k},
+                                       {&W.wv, W.bv ? &*W.bv : nullptr, &buf.v}};
+  be.matmul_many(h, qkv);
   // qwen3 / gemma3: RMSNorm over each head of q and k, before the rotation.
   if (W.q_norm) be.rms_norm(buf.q, *W.q_norm, o.qk_norm_eps, o.qk_norm_offset, p.head_dim, buf.q);
   if (W.k_norm) be.rms_norm(buf.k, *W.k_norm, o.qk_norm_eps, o.qk_norm_offset, p.head_dim, buf.k);
@@ -122,8 +123,8 @@ void attention_block(Backend& be, const AttentionWeights& W, const AttentionOpti
 
 void gated_ffn(Backend& be, const GatedFfnWeights& W, Activation act, const Activations& h,
                BlockBuffers& buf, Activations& out) {
-  be.matmul(h, W.gate, nullptr, buf.g);
-  be.matmul(h, W.up, nullptr, buf.u);
+  const Backend::MatmulTarget gate_up[] = {{&W.gate, nullptr, &buf.g}, {&W.up, nullptr, &buf.u}};
+  be.matmul_many(h, gate_up);
   if (act == Activation::kSilu) {
     be.swiglu(buf.g, buf.u, buf.g);
   } else {

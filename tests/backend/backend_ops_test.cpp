@@ -178,3 +178,51 @@ TEST(Attention, PagedGqaMatchesReference) {
 
 }  // namespace
 }  // namespace loom
+
+namespace loom {
+namespace {
+
+// matmul_many (one pass over q/k/v or gate/up) gives exactly what separate matmuls give, with
+// and without biases, for packed and for other weight types.
+TEST(MatmulMany, EqualsSeparateMatmulsBitForBit) {
+  for (DType type : {DType::kQ4_0, DType::kQ4_K, DType::kF16}) {
+    const int64_t k = 512;
+    const std::vector<int64_t> ms = {48, 16, 32};
+    std::vector<std::vector<uint8_t>> bytes;
+    std::vector<std::vector<float>> biases;
+    std::vector<TensorView> ws, bs;
+    for (size_t i = 0; i < ms.size(); ++i) {
+      const std::vector<float> wf = random_floats(ms[i] * k, static_cast<uint32_t>(20 + i));
+      const uint64_t rb = *row_bytes(type, k);
+      bytes.emplace_back(rb * ms[i]);
+      for (int64_t r = 0; r < ms[i]; ++r) {
+        quantize_row(type, wf.data() + r * k, bytes.back().data() + r * rb, k);
+      }
+      biases.push_back(random_floats(ms[i], static_cast<uint32_t>(30 + i)));
+    }
+    for (size_t i = 0; i < ms.size(); ++i) {
+      ws.push_back({type, {ms[i], k}, bytes[i].data(), bytes[i].size()});
+      bs.push_back({DType::kF32, {ms[i]}, biases[i].data(), biases[i].size() * sizeof(float)});
+    }
+    auto backend = make_cpu_backend(2);
+    for (int64_t n : {1, 5}) {
+      Activations x;
+      fill(x, n, k, static_cast<uint32_t>(40 + n));
+      Activations one[3], many[3];
+      for (size_t i = 0; i < 3; ++i) backend->matmul(x, ws[i], i == 1 ? nullptr : &bs[i], one[i]);
+      const Backend::MatmulTarget targets[] = {
+          {&ws[0], &bs[0], &many[0]}, {&ws[1], nullptr, &many[1]}, {&ws[2], &bs[2], &many[2]}};
+      backend->matmul_many(x, targets);
+      for (size_t i = 0; i < 3; ++i) {
+        ASSERT_EQ(many[i].rows(), n);
+        ASSERT_EQ(many[i].cols(), ms[i]);
+        for (int64_t j = 0; j < n * ms[i]; ++j) {
+          ASSERT_EQ(many[i].data()[j], one[i].data()[j]) << dtype_name(type) << " target " << i;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace loom

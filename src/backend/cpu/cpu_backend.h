@@ -43,6 +43,7 @@ class CpuBackend final : public Backend {
   void embed(const TensorView& table, std::span<const int32_t> ids, Activations& out) override;
   void matmul(const Activations& x, const TensorView& w, const TensorView* bias,
               Activations& y) override;
+  void matmul_many(const Activations& x, std::span<const MatmulTarget> targets) override;
   void rms_norm(const Activations& x, const TensorView& weight, float eps, float weight_offset,
                 int64_t group, Activations& y) override;
   void layer_norm(const Activations& x, const TensorView& weight, const TensorView* bias, float eps,
@@ -97,6 +98,9 @@ class CpuBackend final : public Backend {
   std::map<std::tuple<const void*, DType, int64_t, int64_t>, HugeBuffer> packed_;
   std::vector<uint8_t> qact_;          // matmul: quantized activation rows
   std::vector<kernels::QAct> qviews_;  // matmul: views into qact_
+  // Runs packed matrices (all of one dtype, k = x.cols()) over x in one dispatch.
+  void packed_matmuls(const Activations& x, std::span<const MatmulTarget> targets,
+                      std::span<const uint8_t* const> packed);
   bool pack_enabled_ = true;
 };
 

@@ -55,38 +55,11 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
   const int64_t gemm_min_rows = batch_invariant_ ? 1 : kGemmMinRows;
 
   if (const uint8_t* packed = packed_matrix(w)) {
-    // Q4_0/Q4_K packed 16 rows at a time: one kernel for any n (kernels/packed.cpp), over the
-    // activation rows quantized once.
-    const int64_t qbytes = kernels::qact_bytes(k);
-    qact_.resize(static_cast<size_t>(n * qbytes + 64));
-    auto* qbase = reinterpret_cast<uint8_t*>(align64(reinterpret_cast<float*>(qact_.data())));
-    qviews_.resize(static_cast<size_t>(n));
-    pool_.parallel_for(n, [&](int64_t begin, int64_t end, int) {
-      for (int64_t i = begin; i < end; ++i) {
-        qviews_[i] = kernels::quantize_act(x.row(i), k, qbase + i * qbytes);
-      }
-    });
-    const uint64_t group_bytes = kernels::kPackRows * wrow_bytes;
-    const int64_t groups = m / kernels::kPackRows;
-    // Chunks taken from a shared counter: with a static half each, the thread that started
-    // later (or whose core the host slowed) left the other waiting 12% of decode time.
-    const int64_t chunk = std::max<int64_t>(1, groups / (4 * pool_.size()));
-    pool_.parallel_for_dynamic(groups, chunk, [&](int64_t begin, int64_t end, int) {
-      for (int64_t g = begin; g < end; ++g) {
-        kernels::packed_gemm(w.dtype, packed + g * group_bytes, k, qviews_.data(), n,
-                             y.data() + g * kernels::kPackRows, m);
-      }
-      if (b != nullptr) {
-        for (int64_t i = 0; i < n; ++i) {
-          for (int64_t j = begin * kernels::kPackRows; j < end * kernels::kPackRows; ++j) {
-            y.row(i)[j] += b[j];
-          }
-        }
-      }
-    });
+    // Q4_0/Q4_K packed 16 rows at a time: one kernel for any n (kernels/packed.cpp).
+    const MatmulTarget target{&w, bias, &y};
+    packed_matmuls(x, {&target, 1}, {&packed, 1});
     return;
   }
-
   if (n < gemm_min_rows && kern.qdot != nullptr) {
     // Decode: the activation rows are quantized once (thread 0's scratch holds them; the
     // workers only read), then every weight row meets them in int8.
@@ -199,6 +172,68 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
       dequantize_row(w.dtype, wbase + j * wrow_bytes, buf.data(), k);
       const float bj = b != nullptr ? b[j] : 0.0f;
       for (int64_t i = 0; i < n; ++i) y.row(i)[j] = dot(x.row(i), buf.data(), k) + bj;
+    }
+  });
+}
+
+void CpuBackend::matmul_many(const Activations& x, std::span<const MatmulTarget> targets) {
+  std::array<const uint8_t*, 3> packed{};  // at most one bias slot (small_) per matrix
+  bool all_packed = targets.size() <= packed.size();
+  for (size_t i = 0; all_packed && i < targets.size(); ++i) {
+    packed[i] = targets[i].w->shape.size() == 2 && targets[i].w->shape[1] == x.cols()
+                    ? packed_matrix(*targets[i].w)
+                    : nullptr;
+    all_packed = packed[i] != nullptr;
+  }
+  if (!all_packed) {
+    Backend::matmul_many(x, targets);
+    return;
+  }
+  packed_matmuls(x, targets, {packed.data(), targets.size()});
+}
+
+void CpuBackend::packed_matmuls(const Activations& x, std::span<const MatmulTarget> targets,
+                                std::span<const uint8_t* const> packed) {
+  const int64_t n = x.rows(), k = x.cols();
+  // The activation rows are quantized once for all the matrices.
+  const int64_t qbytes = kernels::qact_bytes(k);
+  qact_.resize(static_cast<size_t>(n * qbytes + 64));
+  auto* qbase = reinterpret_cast<uint8_t*>(align64(reinterpret_cast<float*>(qact_.data())));
+  qviews_.resize(static_cast<size_t>(n));
+  pool_.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) {
+      qviews_[i] = kernels::quantize_act(x.row(i), k, qbase + i * qbytes);
+    }
+  });
+  // One dispatch over the 16-row groups of all the matrices, in order.
+  LOOM_ASSERT(targets.size() <= 3);
+  std::array<int64_t, 4> first{};
+  std::array<const float*, 3> bias{};
+  for (size_t t = 0; t < targets.size(); ++t) {
+    const int64_t m = targets[t].w->shape[0];
+    targets[t].y->resize(n, m);
+    first[t + 1] = first[t] + m / kernels::kPackRows;
+    if (targets[t].bias != nullptr) bias[t] = row_as_f32(*targets[t].bias, static_cast<int>(t));
+  }
+  const int64_t groups = first[targets.size()];
+  // Chunks taken from a shared counter: with a static half each, the thread that started
+  // later (or whose core the host slowed) left the other waiting 12% of decode time.
+  const int64_t chunk = std::max<int64_t>(1, groups / (4 * pool_.size()));
+  pool_.parallel_for_dynamic(groups, chunk, [&](int64_t begin, int64_t end, int) {
+    size_t t = 0;
+    for (int64_t g = begin; g < end; ++g) {
+      while (g >= first[t + 1]) ++t;
+      const TensorView& w = *targets[t].w;
+      const int64_t m = w.shape[0], local = g - first[t];
+      const uint64_t group_bytes = kernels::kPackRows * *row_bytes(w.dtype, k);
+      float* y = targets[t].y->data() + local * kernels::kPackRows;
+      kernels::packed_gemm(w.dtype, packed[t] + local * group_bytes, k, qviews_.data(), n, y, m);
+      if (bias[t] != nullptr) {
+        const float* b = bias[t] + local * kernels::kPackRows;
+        for (int64_t i = 0; i < n; ++i) {
+          for (int r = 0; r < kernels::kPackRows; ++r) y[i * m + r] += b[r];
+        }
+      }
     }
   });
 }
