@@ -52,11 +52,7 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
         scores[j] = sc;
         max_s = std::max(max_s, sc);
       }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        scores[j] = std::exp(scores[j] - max_s);
-        sum += scores[j];
-      }
+      const float sum = kernels::exp_shift_sum(scores.data(), n_keys, max_s);
       float* o = out.row(r) + h * p.head_dim;
       std::fill_n(o, p.head_dim, 0.0f);
       const float inv = 1.0f / sum;

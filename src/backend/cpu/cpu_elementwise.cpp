@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels/kernels.h"
 #include "core/error.h"
 
 namespace loom::cpu {
@@ -25,9 +26,8 @@ void CpuBackend::swiglu(const Activations& gate, const Activations& up, Activati
   const float* g = gate.data();
   const float* u = up.data();
   float* o = out.data();
-  pool_.parallel_for(n, [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-  });
+  pool_.parallel_for(
+      n, [&](int64_t b, int64_t e, int) { kernels::silu_mul(g + b, u + b, o + b, e - b); });
 }
 
 void CpuBackend::geglu(const Activations& gate, const Activations& up, Activations& out) {

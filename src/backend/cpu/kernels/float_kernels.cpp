@@ -1,6 +1,7 @@
 // Float-family weights (F32, F16, BF16): the decode dot products (weights converted exactly to
 // float32 and FMA'd against the float activations) and the dense float helpers of attention and
 // norms. Their prefill is gemm_f32.cpp.
+#include <cmath>
 #include <cstring>
 
 #include "backend/cpu/kernels/kernels.h"
@@ -105,6 +106,50 @@ LOOM_AVX512 float dot_avx512(const void* w, const float* x, int64_t n) {
   return x86::hsum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
+// e^x for 16 lanes: x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, so r is exact to a
+// few ulp), e^r by its Taylor series to r^7 (truncation below 1e-8 relative), times 2^n by
+// vscalefps (which also gives 0 and inf past the float range). Within 2 ulp of expf; NaN
+// stays NaN (the clamps keep the NaN operand).
+LOOM_AVX512 inline __m512 exp_avx512(__m512 x) {
+  x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+  x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+LOOM_AVX512 void silu_mul_avx512(const float* g, const float* u, float* o, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 gv = _mm512_maskz_loadu_ps(m, g + i);
+    const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+    const __m512 s = _mm512_div_ps(gv, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, u + i)));
+  }
+}
+
+LOOM_AVX512 float exp_shift_sum_avx512(float* x, int64_t n, float shift) {
+  __m512 sum = _mm512_setzero_ps();
+  const __m512 sv = _mm512_set1_ps(shift);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), sv));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
 LOOM_AVX512 void axpy_avx512(float a, const float* x, float* y, int64_t n) {
   const __m512 va = _mm512_set1_ps(a);
   for (int64_t i = 0; i < n; i += 16) {
@@ -170,6 +215,22 @@ float avx512::dot_bf16(const void* w, const float* x, int64_t k) {
   return scalar::dot_bf16(w, x, k);
 }
 #endif
+
+void silu_mul(const float* g, const float* u, float* o, int64_t n) {
+#ifdef LOOM_HAVE_X86_KERNELS
+  if (use_avx512()) return silu_mul_avx512(g, u, o, n);
+#endif
+  for (int64_t i = 0; i < n; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+float exp_shift_sum(float* x, int64_t n, float shift) {
+#ifdef LOOM_HAVE_X86_KERNELS
+  if (use_avx512()) return exp_shift_sum_avx512(x, n, shift);
+#endif
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += x[i] = std::exp(x[i] - shift);
+  return sum;
+}
 
 float dot_f32(const float* a, const float* b, int64_t n) {
 #ifdef LOOM_HAVE_X86_KERNELS

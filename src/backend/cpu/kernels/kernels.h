@@ -100,6 +100,10 @@ void packed_gemm(DType type, const void* group, int64_t k, const QAct* a, int64_
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a * x
 float sum_squares_f32(const float* x, int64_t n);
+// o = g * sigmoid(g) * u (SwiGLU), and x = exp(x - shift) in place returning sum(x) (softmax);
+// the AVX-512 paths use a vector e^x within 2 ulp of expf.
+void silu_mul(const float* g, const float* u, float* o, int64_t n);
+float exp_shift_sum(float* x, int64_t n, float shift);
 
 // Per-family entry points (scalar and AVX-512), used by find_kernels and the tests.
 namespace scalar {
