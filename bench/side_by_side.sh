@@ -3,7 +3,8 @@
 # (loom, llama, loom, llama, ... per file), so that both see the same machine state.
 #   bench/side_by_side.sh /path/to/llama-bench FILE.gguf [FILE.gguf ...]
 # Environment: THREADS (2), REPS (5), PP (128), TG (32), ROUNDS (2).
-# Prints one line per run and a table of medians; llama.cpp is not built or shipped here.
+# Prints one line per run and a table of means; needs jq (apt-get install jq). llama.cpp is not
+# built or shipped here.
 set -euo pipefail
 llama_bench=$1
 shift
