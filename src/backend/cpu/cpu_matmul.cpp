@@ -46,6 +46,12 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
                         Activations& y) {
   const int64_t n = x.rows(), k = x.cols(), m = w.shape[0];
   LOOM_ASSERT(w.shape.size() == 2 && w.shape[1] == k);
+  if (const uint8_t* packed = packed_matrix(w)) {
+    // Q4_0/Q4_K packed 16 rows at a time: one kernel for any n (kernels/packed.cpp).
+    const MatmulTarget target{&w, bias, &y};
+    packed_matmuls(x, {&target, 1}, {&packed, 1});
+    return;
+  }
   y.resize(n, m);
   const uint64_t wrow_bytes = *row_bytes(w.dtype, k);
   const float* b = bias != nullptr ? row_as_f32(*bias, 0) : nullptr;
@@ -53,13 +59,6 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
   const kernels::Kernels kern = kernels::find_kernels(w.dtype);
   // Batch-invariant mode: every n takes the prefill kernels below (see make_cpu_backend).
   const int64_t gemm_min_rows = batch_invariant_ ? 1 : kGemmMinRows;
-
-  if (const uint8_t* packed = packed_matrix(w)) {
-    // Q4_0/Q4_K packed 16 rows at a time: one kernel for any n (kernels/packed.cpp).
-    const MatmulTarget target{&w, bias, &y};
-    packed_matmuls(x, {&target, 1}, {&packed, 1});
-    return;
-  }
   if (n < gemm_min_rows && kern.qdot != nullptr) {
     // Decode: the activation rows are quantized once (thread 0's scratch holds them; the
     // workers only read), then every weight row meets them in int8.
@@ -209,10 +208,12 @@ void CpuBackend::packed_matmuls(const Activations& x, std::span<const MatmulTarg
   LOOM_ASSERT(targets.size() <= 3);
   std::array<int64_t, 4> first{};
   std::array<const float*, 3> bias{};
+  std::array<uint64_t, 3> group_bytes{};
   for (size_t t = 0; t < targets.size(); ++t) {
     const int64_t m = targets[t].w->shape[0];
     targets[t].y->resize(n, m);
     first[t + 1] = first[t] + m / kernels::kPackRows;
+    group_bytes[t] = kernels::kPackRows * *row_bytes(targets[t].w->dtype, k);
     if (targets[t].bias != nullptr) bias[t] = row_as_f32(*targets[t].bias, static_cast<int>(t));
   }
   const int64_t groups = first[targets.size()];
@@ -225,9 +226,8 @@ void CpuBackend::packed_matmuls(const Activations& x, std::span<const MatmulTarg
       while (g >= first[t + 1]) ++t;
       const TensorView& w = *targets[t].w;
       const int64_t m = w.shape[0], local = g - first[t];
-      const uint64_t group_bytes = kernels::kPackRows * *row_bytes(w.dtype, k);
       float* y = targets[t].y->data() + local * kernels::kPackRows;
-      kernels::packed_gemm(w.dtype, packed[t] + local * group_bytes, k, qviews_.data(), n, y, m);
+      kernels::packed_gemm(w.dtype, packed[t] + local * group_bytes[t], k, qviews_.data(), n, y, m);
       if (bias[t] != nullptr) {
         const float* b = bias[t] + local * kernels::kPackRows;
         for (int64_t i = 0; i < n; ++i) {
