@@ -161,7 +161,7 @@ void GemmPanel32(benchmark::State& state) {
   std::vector<float> wt(static_cast<size_t>(k::kPanel32 * kc) + 16), y(n * k::kPanel32);
   float* wta =
       reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(wt.data()) + 63) & ~uintptr_t{63});
-  k::pack_panel32(w.data(), kc, k::kPanel32, kc, wta);
+  k::pack_panel32(DType::kF32, w.data(), kc, k::kPanel32, kc, wta);
   for (auto _ : state) {
     k::gemm_panel32(wta, kc, x.data(), kc, n, y.data(), k::kPanel32, k::kPanel32, false);
     benchmark::DoNotOptimize(y.data());

@@ -15,8 +15,16 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 namespace loom {
+
+// The i-th 16-bit value of an unaligned array of F16 or BF16 bits.
+inline uint16_t half_bits_at(const void* p, int64_t i) {
+  uint16_t h;
+  std::memcpy(&h, static_cast<const uint8_t*>(p) + 2 * i, 2);
+  return h;
+}
 
 inline float fp16_to_fp32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;

@@ -260,7 +260,7 @@ TEST(GemmPanel32, AllShapesMatchReference) {
   float* wt =
       reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(wt_buf.data()) + 63) & ~uintptr_t{63});
   for (int rows : {1, 5, 16, 17, 31, 32}) {
-    pack_panel32(w.data(), ld, rows, kc, wt);
+    pack_panel32(DType::kF32, w.data(), ld, rows, kc, wt);
     for (int64_t kk = 0; kk < kc; ++kk) {
       for (int r = 0; r < kPanel32; ++r) {
         ASSERT_EQ(wt[kk * kPanel32 + r], r < rows ? w[r * ld + kk] : 0.0f) << kk << "," << r;
@@ -284,6 +284,31 @@ TEST(GemmPanel32, AllShapesMatchReference) {
             ASSERT_NEAR(y[c * ldy + r], ref, 1e-5 * abs + 1e-6)
                 << rows << "x" << n << " r=" << r << " c=" << c;
           }
+        }
+      }
+    }
+  }
+}
+
+// F16/BF16 rows go straight from their bits to the transposed float panel: bit-exact with
+// dequantize_row, for every row count and a k that is not a multiple of 16, at an offset
+// column (the panels after the first start mid-row).
+TEST(GemmPanel32, HalfTypesConvertExactly) {
+  const int64_t k = 203 + 37, k0 = 37, kc = 203;
+  for (DType type : {DType::kF16, DType::kBF16}) {
+    const std::vector<uint8_t> q = quantize(type, random_floats(kPanel32 * k, 12), kPanel32, k);
+    const uint64_t rb = *row_bytes(type, k);
+    std::vector<float> wt_buf(static_cast<size_t>(kc * kPanel32) + 16);
+    float* wt = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(wt_buf.data()) + 63) &
+                                         ~uintptr_t{63});
+    for (int rows : {1, 15, 16, 17, 32}) {
+      pack_panel32(type, q.data() + 2 * k0, k, rows, kc, wt);
+      for (int r = 0; r < kPanel32; ++r) {
+        const std::vector<float> ref =
+            r < rows ? dequantize(type, q.data() + r * rb, k) : std::vector<float>(k, 0.0f);
+        for (int64_t kk = 0; kk < kc; ++kk) {
+          ASSERT_EQ(wt[kk * kPanel32 + r], ref[k0 + kk])
+              << dtype_name(type) << " rows=" << rows << " r=" << r << " kk=" << kk;
         }
       }
     }

@@ -1,6 +1,7 @@
 // Attention over the paged KV cache on the CPU: each query row attends causally over its own
-// sequence's positions, found through the sequence's block table. Scores and the weighted sum
-// of values use the SIMD dot/axpy kernels; the softmax is exact float32 (max-subtracted).
+// sequence's positions, found through the sequence's block table. The query heads that share a
+// KV head are one work item (kernels::attend_group: SIMD dots, exact float32 max-subtracted
+// softmax, weighted sum of values in registers).
 #include <algorithm>
 #include <cmath>
 
@@ -35,37 +36,34 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
   int64_t max_pos = 0;
   for (const auto& rs : row_seq_) max_pos = std::max(max_pos, rs.second);
   const bool inline_work = q.rows() * p.n_heads * p.head_dim * (max_pos + 1) < (1 << 16);
+  // One work item per (query row, KV head): the `group` query heads that share the KV head
+  // read each key and value once. Positions are walked block by block (contiguous slots).
   auto body = [&](int64_t begin, int64_t end, int t) {
+    std::vector<kernels::KvRun>& runs = runs_[t];
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t r = item / p.n_heads, h = item % p.n_heads, kvh = h / group;
+      const int64_t r = item / p.n_kv_heads, kvh = item % p.n_kv_heads;
       const auto [s, pos] = row_seq_[r];
       const int64_t first =
           p.sliding_window > 0 ? std::max<int64_t>(0, pos - p.sliding_window + 1) : 0;
-      const int64_t n_keys = pos - first + 1;
-      std::vector<float>& scores = scratch(t, n_keys);
-      const float* qh = q.row(r) + h * p.head_dim;
-      float max_s = -INFINITY;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        const float* kj = cache.k(layer, slot_of(*s, first + j)) + kvh * p.head_dim;
-        float sc = kernels::dot_f32(qh, kj, p.head_dim) * p.scale;
-        if (p.softcap > 0.0f) sc = p.softcap * std::tanh(sc / p.softcap);
-        scores[j] = sc;
-        max_s = std::max(max_s, sc);
+      runs.clear();
+      for (int64_t j = first; j <= pos;) {
+        const int64_t n = std::min(pos + 1 - j, bs - j % bs);
+        const int64_t slot = slot_of(*s, j);
+        runs.push_back(
+            {cache.k(layer, slot) + kvh * p.head_dim, cache.v(layer, slot) + kvh * p.head_dim, n});
+        j += n;
       }
-      const float sum = kernels::exp_shift_sum(scores.data(), n_keys, max_s);
-      float* o = out.row(r) + h * p.head_dim;
-      std::fill_n(o, p.head_dim, 0.0f);
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        const float* vj = cache.v(layer, slot_of(*s, first + j)) + kvh * p.head_dim;
-        kernels::axpy_f32(scores[j] * inv, vj, o, p.head_dim);
-      }
+      std::vector<float>& scores = scratch(t, group * (pos - first + 1));
+      const int64_t h0 = kvh * group;
+      kernels::attend_group(q.row(r) + h0 * p.head_dim, static_cast<int>(group), p.head_dim,
+                            runs.data(), static_cast<int>(runs.size()), kv_dim, p.scale, p.softcap,
+                            scores.data(), out.row(r) + h0 * p.head_dim);
     }
   };
   if (inline_work) {
-    body(0, q.rows() * p.n_heads, 0);
+    body(0, q.rows() * p.n_kv_heads, 0);
   } else {
-    pool_.parallel_for(q.rows() * p.n_heads, body);
+    pool_.parallel_for(q.rows() * p.n_kv_heads, body);
   }
 }
 

@@ -33,7 +33,10 @@ inline float dot(const float* a, const float* b, int64_t n) {
 class CpuBackend final : public Backend {
  public:
   CpuBackend(int n_threads, bool batch_invariant)
-      : pool_(n_threads), scratch_(pool_.size()), batch_invariant_(batch_invariant) {
+      : pool_(n_threads),
+        scratch_(pool_.size()),
+        batch_invariant_(batch_invariant),
+        runs_(pool_.size()) {
     const char* pack = std::getenv("LOOM_PACK");
     pack_enabled_ = pack == nullptr || std::string_view(pack) != "0";
   }
@@ -91,6 +94,7 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> scratch_;
   bool batch_invariant_ = false;                              // see make_cpu_backend
   std::vector<std::pair<const SeqSlice*, int64_t>> row_seq_;  // attention: row -> (seq, pos)
+  std::vector<std::vector<kernels::KvRun>> runs_;             // attention: per thread
   std::vector<float> small_[3];
   std::vector<int32_t> expert_order_;  // route_topk: expert ids being ranked
   // Packed copies of weight matrices, by the address of their bytes in the model file (a

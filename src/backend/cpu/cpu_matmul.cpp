@@ -112,10 +112,12 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
     return;
   }
   if (kern.dequant != nullptr || w.dtype == DType::kF32) {
-    // Prefill with float-convertible weights: 32 rows x kKc columns at a time are converted
-    // (dequantized), transposed into a panel and multiplied with every activation row by the
+    // Prefill with float-convertible weights: 32 rows x kPanelK columns at a time are converted
+    // to float32 and transposed into a panel (F32/F16/BF16 straight from the file's rows,
+    // other types dequantized first) and multiplied with every activation row by the
     // broadcast micro-kernel (kernels/gemm_f32.cpp); the panel (32 KiB) stays in L1/L2 while
     // all n rows pass.
+    const bool direct = w.dtype == DType::kF32 || w.dtype == DType::kF16 || w.dtype == DType::kBF16;
     const int64_t units = (m + kernels::kPanel32 - 1) / kernels::kPanel32;
     pool_.parallel_for(units, [&](int64_t begin, int64_t end, int t) {
       float* rows_buf = align64(scratch(t, 2 * kernels::kPanel32 * kPanelK + 32).data());
@@ -125,35 +127,28 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
         const int rows = static_cast<int>(std::min<int64_t>(kernels::kPanel32, m - r0));
         for (int64_t k0 = 0; k0 < k; k0 += kPanelK) {
           const int64_t kc = std::min(kPanelK, k - k0);
-          const float* src;
-          int64_t ld;
-          if (w.dtype == DType::kF32) {
-            src = reinterpret_cast<const float*>(wbase + r0 * wrow_bytes) + k0;
-            ld = k;
+          const uint64_t col_bytes = *row_bytes(w.dtype, k0);
+          // The next panel's rows: 32 short streams the hardware prefetcher does not pick up
+          // in time (the conversion waited on memory for 8% of an F16 prefill); the
+          // micro-kernel calls below hide them.
+          kernels::PanelPrefetch next;
+          const int64_t nk0 = k0 + kPanelK < k ? k0 + kPanelK : 0;
+          const int64_t nr0 = nk0 > 0 ? r0 : r0 + kernels::kPanel32;
+          if (nr0 < std::min(m, end * kernels::kPanel32)) {
+            next.base = wbase + nr0 * wrow_bytes + *row_bytes(w.dtype, nk0);
+            next.stride = wrow_bytes;
+            next.bytes = *row_bytes(w.dtype, std::min(kPanelK, k - nk0));
+            next.rows = static_cast<int>(std::min<int64_t>(kernels::kPanel32, m - nr0));
+          }
+          if (direct) {
+            kernels::pack_panel32(w.dtype, wbase + r0 * wrow_bytes + col_bytes, k, rows, kc, wt);
           } else {
-            const uint64_t col_bytes = *row_bytes(w.dtype, k0);
             for (int r = 0; r < rows; ++r) {
               kern.dequant(wbase + (r0 + r) * wrow_bytes + col_bytes, rows_buf + r * kPanelK, kc);
             }
-            // The next panel's rows: 32 short streams the hardware prefetcher does not pick up
-            // in time (the conversion above waited on memory for 8% of an F16 prefill); the
-            // micro-kernel below runs long enough to hide them.
-            const int64_t nk0 = k0 + kPanelK < k ? k0 + kPanelK : 0;
-            const int64_t nr0 = nk0 > 0 ? r0 : r0 + kernels::kPanel32;
-            if (nr0 < std::min(m, end * kernels::kPanel32)) {
-              const uint64_t ncol = *row_bytes(w.dtype, nk0);
-              const uint64_t nbytes = *row_bytes(w.dtype, std::min(kPanelK, k - nk0));
-              const int64_t nrows = std::min<int64_t>(kernels::kPanel32, m - nr0);
-              for (int64_t r = 0; r < nrows; ++r) {
-                const uint8_t* p = wbase + (nr0 + r) * wrow_bytes + ncol;
-                for (uint64_t off = 0; off < nbytes; off += 64) __builtin_prefetch(p + off, 0, 3);
-              }
-            }
-            src = rows_buf;
-            ld = kPanelK;
+            kernels::pack_panel32(DType::kF32, rows_buf, kPanelK, rows, kc, wt);
           }
-          kernels::pack_panel32(src, ld, rows, kc, wt);
-          kernels::gemm_panel32(wt, kc, x.data() + k0, k, n, y.data() + r0, m, rows, k0 > 0);
+          kernels::gemm_panel32(wt, kc, x.data() + k0, k, n, y.data() + r0, m, rows, k0 > 0, next);
         }
         if (b != nullptr) {
           for (int64_t i = 0; i < n; ++i) {

@@ -12,14 +12,28 @@
 
 #include "backend/cpu/kernels/kernels.h"
 #include "backend/cpu/kernels/simd.h"
+#include "core/error.h"
+#include "quant/half.h"
 
 namespace loom::cpu::kernels {
 
 namespace {
 
-void pack_panel32_scalar(const float* src, int64_t ld, int rows, int64_t kc, float* wt) {
+float load_weight(DType t, const void* src, int64_t i) {
+  switch (t) {
+    case DType::kF16:
+      return fp16_to_fp32(half_bits_at(src, i));
+    case DType::kBF16:
+      return bf16_to_fp32(half_bits_at(src, i));
+    default:
+      return static_cast<const float*>(src)[i];
+  }
+}
+
+void pack_panel32_scalar(DType t, const void* src, int64_t ld, int rows, int64_t kc, float* wt) {
   for (int64_t kk = 0; kk < kc; ++kk) {
-    for (int r = 0; r < kPanel32; ++r) wt[kk * kPanel32 + r] = r < rows ? src[r * ld + kk] : 0.0f;
+    for (int r = 0; r < kPanel32; ++r)
+      wt[kk * kPanel32 + r] = r < rows ? load_weight(t, src, r * ld + kk) : 0.0f;
   }
 }
 
@@ -38,7 +52,7 @@ void gemm_panel32_scalar(const float* wt, int64_t kc, const float* x, int64_t ld
 #ifdef LOOM_HAVE_X86_KERNELS
 
 // 16 x 16 transpose of floats: in[i] is row i; out[j] is column j.
-LOOM_AVX512 void transpose16(__m512* v) {
+LOOM_AVX512 __attribute__((always_inline)) inline void transpose16(__m512* v) {
   __m512 t[16], u[16];
 #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) {
@@ -66,17 +80,19 @@ LOOM_AVX512 void transpose16(__m512* v) {
   }
 }
 
-LOOM_AVX512 void pack_panel32_avx512(const float* src, int64_t ld, int rows, int64_t kc,
-                                     float* wt) {
+// The 16 x 16 blocks are converted as they are loaded (F16/BF16 -> float32 is exact), so the
+// weights go from the file's rows to the transposed float panel in one pass.
+template <typename L>
+LOOM_AVX512 void pack_panel32_avx512(const void* src, int64_t ld, int rows, int64_t kc, float* wt) {
   for (int64_t k0 = 0; k0 < kc; k0 += 16) {
     const int64_t cols = std::min<int64_t>(16, kc - k0);
-    const __mmask16 m = static_cast<__mmask16>(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+    const __mmask16 m = x86::tail_mask(cols);
     for (int half = 0; half < 2; ++half) {
       __m512 v[16];
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) {
         const int r = 16 * half + i;
-        v[i] = r < rows ? _mm512_maskz_loadu_ps(m, src + r * ld + k0) : _mm512_setzero_ps();
+        v[i] = r < rows ? L::load(src, r * ld + k0, m) : _mm512_setzero_ps();
       }
       transpose16(v);
       for (int64_t j = 0; j < cols; ++j)
@@ -123,7 +139,8 @@ constexpr std::array<MicroFn, sizeof...(I)> micro_table(std::index_sequence<I...
 constexpr auto kMicro = micro_table(std::make_index_sequence<kNR>());
 
 LOOM_AVX512 void gemm_panel32_avx512(const float* wt, int64_t kc, const float* x, int64_t ldx,
-                                     int64_t n, float* y, int64_t ldy, int rows, bool accumulate) {
+                                     int64_t n, float* y, int64_t ldy, int rows, bool accumulate,
+                                     const PanelPrefetch& next) {
   auto mask = [](int r) {
     return static_cast<__mmask16>(r >= 16 ? 0xFFFF : r <= 0 ? 0 : (1u << r) - 1);
   };
@@ -133,6 +150,11 @@ LOOM_AVX512 void gemm_panel32_avx512(const float* wt, int64_t kc, const float* x
   const int64_t tiles = (n + kNR - 1) / kNR;
   for (int64_t t = 0; t < tiles; ++t) {
     const int64_t c0 = t * n / tiles, nr = (t + 1) * n / tiles - c0;
+    for (int r = static_cast<int>(t * next.rows / tiles);
+         r < static_cast<int>((t + 1) * next.rows / tiles); ++r) {
+      const uint8_t* p = next.base + r * next.stride;
+      for (uint64_t off = 0; off < next.bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+    }
     kMicro[nr - 1](wt, kc, x + c0 * ldx, ldx, y + c0 * ldy, ldy, m0, m1, accumulate);
   }
 }
@@ -141,17 +163,27 @@ LOOM_AVX512 void gemm_panel32_avx512(const float* wt, int64_t kc, const float* x
 
 }  // namespace
 
-void pack_panel32(const float* src, int64_t ld, int rows, int64_t kc, float* wt) {
+void pack_panel32(DType type, const void* src, int64_t ld, int rows, int64_t kc, float* wt) {
+  LOOM_ASSERT(type == DType::kF32 || type == DType::kF16 || type == DType::kBF16);
 #ifdef LOOM_HAVE_X86_KERNELS
-  if (use_avx512()) return pack_panel32_avx512(src, ld, rows, kc, wt);
+  if (use_avx512()) {
+    switch (type) {
+      case DType::kF16:
+        return pack_panel32_avx512<x86::F16Loader>(src, ld, rows, kc, wt);
+      case DType::kBF16:
+        return pack_panel32_avx512<x86::BF16Loader>(src, ld, rows, kc, wt);
+      default:
+        return pack_panel32_avx512<x86::F32Loader>(src, ld, rows, kc, wt);
+    }
+  }
 #endif
-  pack_panel32_scalar(src, ld, rows, kc, wt);
+  pack_panel32_scalar(type, src, ld, rows, kc, wt);
 }
 
 void gemm_panel32(const float* wt, int64_t kc, const float* x, int64_t ldx, int64_t n, float* y,
-                  int64_t ldy, int rows, bool accumulate) {
+                  int64_t ldy, int rows, bool accumulate, const PanelPrefetch& next) {
 #ifdef LOOM_HAVE_X86_KERNELS
-  if (use_avx512()) return gemm_panel32_avx512(wt, kc, x, ldx, n, y, ldy, rows, accumulate);
+  if (use_avx512()) return gemm_panel32_avx512(wt, kc, x, ldx, n, y, ldy, rows, accumulate, next);
 #endif
   gemm_panel32_scalar(wt, kc, x, ldx, n, y, ldy, rows, accumulate);
 }

@@ -74,14 +74,23 @@ void pack_activations(const float* x, int64_t ldx, int64_t n, int64_t k, void* b
 void gemm_q8(DType type, const void* w, uint64_t row_bytes, int rows, const void* act, int64_t n,
              int64_t k, void* panel, float* y, int64_t ldy);
 
-// Prefill for float-convertible weights (gemm_f32.cpp): pack_panel32 transposes `rows` (<= 32)
-// row-major float rows of kc values (row stride ld) into wt[kc][32] (64-byte aligned, rows past
-// `rows` zero); gemm_panel32 then writes (or with `accumulate` adds) y[c * ldy + r] = sum over
-// kk < kc of wt[kk][r] * x[c * ldx + kk] for r < rows, c < n.
+// Prefill for float-convertible weights (gemm_f32.cpp): pack_panel32 converts to float32 and
+// transposes `rows` (<= 32) row-major rows of kc values of `type` (F32, F16 or BF16; row stride
+// ld elements) into wt[kc][32] (64-byte aligned, rows past `rows` zero); gemm_panel32 then writes
+// (or with `accumulate` adds) y[c * ldy + r] = sum over kk < kc of wt[kk][r] * x[c * ldx + kk] for
+// r < rows, c < n.
 constexpr int kPanel32 = 32;
-void pack_panel32(const float* src, int64_t ld, int rows, int64_t kc, float* wt);
+void pack_panel32(DType type, const void* src, int64_t ld, int rows, int64_t kc, float* wt);
+// `next` (optional) names the bytes the caller reads next (`rows` rows of `bytes` at `base`,
+// `stride` apart): gemm_panel32 prefetches them a slice per micro-kernel call, so the misses
+// overlap the FMAs instead of queueing behind one burst.
+struct PanelPrefetch {
+  const uint8_t* base = nullptr;
+  uint64_t stride = 0, bytes = 0;
+  int rows = 0;
+};
 void gemm_panel32(const float* wt, int64_t kc, const float* x, int64_t ldx, int64_t n, float* y,
-                  int64_t ldy, int rows, bool accumulate);
+                  int64_t ldy, int rows, bool accumulate, const PanelPrefetch& next = {});
 
 // Q4_0 / Q4_K weights repacked 16 rows at a time (packed.cpp; AVX-512 VNNI only): one kernel
 // for decode and prefill whose per-row arithmetic does not depend on the number of activation
@@ -104,6 +113,20 @@ float sum_squares_f32(const float* x, int64_t n);
 // the AVX-512 paths use a vector e^x within 2 ulp of expf.
 void silu_mul(const float* g, const float* u, float* o, int64_t n);
 float exp_shift_sum(float* x, int64_t n, float shift);
+
+// Attention of one query row for the `nq` heads (q: nq x head_dim floats, consecutive) that
+// share one KV head, over the keys/values in `runs` (run i: n positions, `stride` floats apart),
+// in position order: per head, scores = scale * q.k (then softcap * tanh(s / softcap) when
+// softcap > 0), softmax, out[h] = sum_j p_j v_j. `scores` holds nq x (total keys) floats.
+// Per head the arithmetic is exactly dot_f32, exp_shift_sum and axpy_f32 in turn, so the result
+// depends neither on nq nor on how the positions are split into runs (cache blocks).
+struct KvRun {
+  const float* k;
+  const float* v;
+  int64_t n;
+};
+void attend_group(const float* q, int nq, int64_t head_dim, const KvRun* runs, int n_runs,
+                  int64_t stride, float scale, float softcap, float* scores, float* out);
 
 // Per-family entry points (scalar and AVX-512), used by find_kernels and the tests.
 namespace scalar {

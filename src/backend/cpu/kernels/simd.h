@@ -7,6 +7,8 @@
 #define LOOM_HAVE_X86_KERNELS 1
 #include <immintrin.h>
 
+#include <cstdint>
+
 // GCC 12's AVX-512 headers build "undefined" vectors by self-initialisation
 // (_mm512_undefined_pd: `__m512d __Y = __Y;`), which -Wuninitialized reports at every inlined
 // extract/reduce in the files that include this header. Only those files see this pragma.
@@ -40,6 +42,35 @@ LOOM_AVX512 inline float half_to_float(const uint8_t* p) {
   __builtin_memcpy(&h, p, 2);
   return _cvtsh_ss(h);
 }
+
+LOOM_AVX512 inline __mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+// Weight loaders: 16 weights at index i as float32 (masked: lanes beyond the mask read 0).
+struct F32Loader {
+  static constexpr bool kPrefetch = true;
+  static constexpr int kBytes = 4;
+  LOOM_AVX512 static __m512 load(const void* w, int64_t i, __mmask16 m) {
+    return _mm512_maskz_loadu_ps(m, static_cast<const float*>(w) + i);
+  }
+};
+struct F16Loader {
+  static constexpr bool kPrefetch = true;
+  static constexpr int kBytes = 2;
+  LOOM_AVX512 static __m512 load(const void* w, int64_t i, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + i));
+  }
+};
+struct BF16Loader {  // bf16 is the top half of a float32: widen and shift, exact.
+  static constexpr bool kPrefetch = true;
+  static constexpr int kBytes = 2;
+  LOOM_AVX512 static __m512 load(const void* w, int64_t i, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + i)),
+        16));
+  }
+};
 
 }  // namespace loom::cpu::kernels::x86
 
