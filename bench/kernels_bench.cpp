@@ -172,6 +172,25 @@ void GemmPanel32(benchmark::State& state) {
 }
 BENCHMARK(GemmPanel32);
 
+// Converting and transposing one 32 x 256 prefill panel from F16 rows 4 KiB apart (the 1.1B
+// llama's 2048-column rows) in L2: elements per second.
+void PackPanel32F16(benchmark::State& state) {
+  const int64_t kc = 256, ld = 2048;
+  std::vector<uint16_t> w(static_cast<size_t>(k::kPanel32 * ld), 0x3C00);
+  std::vector<float> wt(static_cast<size_t>(k::kPanel32 * kc) + 16);
+  float* wta =
+      reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(wt.data()) + 63) & ~uintptr_t{63});
+  int64_t k0 = 0;
+  for (auto _ : state) {
+    k::pack_panel32(DType::kF16, w.data() + k0, ld, k::kPanel32, kc, wta);
+    benchmark::DoNotOptimize(wta);
+    k0 = (k0 + kc) % ld;
+  }
+  state.counters["elem/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * k::kPanel32 * kc, benchmark::Counter::kIsRate);
+}
+BENCHMARK(PackPanel32F16);
+
 // ---- backend ops, 2 threads ----
 
 void Matmul(benchmark::State& state, DType type) {

@@ -37,7 +37,8 @@ TEST_P(Matmul, DecodeAndPrefillMatchReference) {
   const int64_t block = dtype_info(type).block_size;
   // k spans several 256-wide prefill panels and is not a multiple of 16; m is not a multiple
   // of the 32-row panel (nor of the 16-row packed groups, so Q4_0/Q4_K take the file-layout
-  // paths here; kernels_test covers the packed ones); n = 13 is one 12-row tile and a tail.
+  // paths here; kernels_test covers the packed ones); n = 13 is one 12-row tile and a tail;
+  // n = 17 and 45 take the activation-major form (padded to 32 and 48 columns).
   const int64_t k = block == 1 ? 1001 : block == 32 ? 37 * 32 : 3 * 256;
   const int64_t m = 131;
   const std::vector<float> wf = random_floats(m * k, 1);
@@ -54,10 +55,11 @@ TEST_P(Matmul, DecodeAndPrefillMatchReference) {
   const bool quantized_act =
       type == DType::kQ4_0 || type == DType::kQ8_0 || type == DType::kQ4_K || type == DType::kQ6_K;
   auto backend = make_cpu_backend(2);
-  for (int64_t n : {1, 2, 3, 5, 13}) {
+  for (int64_t n : {1, 2, 3, 5, 13, 17, 45}) {
     Activations x, y;
     fill(x, n, k, static_cast<uint32_t>(10 + n));
-    backend->matmul(x, w, n == 3 ? &b : nullptr, y);
+    const bool with_bias = n == 3 || n == 45;
+    backend->matmul(x, w, with_bias ? &b : nullptr, y);
     ASSERT_EQ(y.rows(), n);
     ASSERT_EQ(y.cols(), m);
     for (int64_t i = 0; i < n; ++i) {
@@ -65,7 +67,7 @@ TEST_P(Matmul, DecodeAndPrefillMatchReference) {
       // prefill where the CPU has it.
       const bool act8 = quantized_act && (n < 4 || cpu::kernels::int8_gemm_supported(type));
       for (int64_t j = 0; j < m; ++j) {
-        double ref = n == 3 ? bias[j] : 0.0, abs = 0, act_err = 0;
+        double ref = with_bias ? bias[j] : 0.0, abs = 0, act_err = 0;
         for (int64_t b0 = 0; b0 < k; b0 += 32) {
           double amax = 0;
           for (int64_t t = b0; t < std::min(k, b0 + 32); ++t) {
@@ -80,6 +82,36 @@ TEST_P(Matmul, DecodeAndPrefillMatchReference) {
         }
         const double tol = (act8 ? act_err : 0.0) + 1e-5 * abs + 1e-5;
         ASSERT_NEAR(y.row(i)[j], ref, tol)
+            << dtype_name(type) << " n=" << n << " i=" << i << " j=" << j;
+      }
+    }
+  }
+}
+
+// The server's batch-invariant backend: a row's output is the same bits whether it is alone,
+// in a small batch (weight-major panels) or in a large one (activation-major form).
+TEST_P(Matmul, BatchInvariantBackendGivesEveryRowTheSameBits) {
+  const DType type = GetParam();
+  const int64_t block = dtype_info(type).block_size;
+  const int64_t k = block == 1 ? 520 : block == 32 ? 17 * 32 : 2 * 256, m = 77;
+  const std::vector<float> wf = random_floats(m * k, 3);
+  const uint64_t rb = *row_bytes(type, k);
+  std::vector<uint8_t> wq(rb * m);
+  for (int64_t r = 0; r < m; ++r) quantize_row(type, wf.data() + r * k, wq.data() + r * rb, k);
+  const TensorView w{type, {m, k}, wq.data(), rb * m};
+  auto backend = make_cpu_backend(2, /*batch_invariant=*/true);
+  Activations big, y_big;
+  fill(big, 40, k, 7);
+  backend->matmul(big, w, nullptr, y_big);
+  for (int64_t n : {1, 3, 13, 17}) {
+    Activations x, y;
+    x.resize(n, k);
+    const int64_t first = 40 - n;  // the last n rows of the big batch
+    for (int64_t i = 0; i < n; ++i) std::copy_n(big.row(first + i), k, x.row(i));
+    backend->matmul(x, w, nullptr, y);
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < m; ++j) {
+        ASSERT_EQ(y.row(i)[j], y_big.row(first + i)[j])
             << dtype_name(type) << " n=" << n << " i=" << i << " j=" << j;
       }
     }

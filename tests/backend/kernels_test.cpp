@@ -315,6 +315,68 @@ TEST(GemmPanel32, HalfTypesConvertExactly) {
   }
 }
 
+TEST(TransposeF32, OddShapes) {
+  for (auto [rows, cols] :
+       {std::pair<int64_t, int64_t>{1, 1}, {5, 37}, {16, 16}, {48, 131}, {33, 7}}) {
+    const int64_t lds = cols + 3, ldd = rows + 5;
+    const std::vector<float> src = random_floats(rows * lds, 13);
+    std::vector<float> dst(static_cast<size_t>(cols * ldd), 0.25f);
+    transpose_f32(src.data(), lds, rows, cols, dst.data(), ldd);
+    for (int64_t j = 0; j < cols; ++j) {
+      for (int64_t i = 0; i < ldd; ++i) {
+        ASSERT_EQ(dst[j * ldd + i], i < rows ? src[i * lds + j] : 0.25f) << i << "," << j;
+      }
+    }
+  }
+}
+
+// The activation-major form against the double-precision reference, and bit for bit against
+// the weight-major panel form over the same kc panels: the matmul picks one or the other by
+// batch size, so a row's output must not depend on which.
+TEST(GemmXt, MatchesReferenceAndPanelFormBitForBit) {
+  const int64_t k = 203, kc = 101, ldw = 211, ldx = 205;
+  const std::vector<float> w = random_floats(kXtRows * ldw, 14), x = random_floats(48 * ldx, 15);
+  for (int64_t n : {16, 32, 48}) {
+    const int64_t ldxt = n;
+    auto aligned = [](std::vector<float>& v) {
+      return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) &
+                                      ~uintptr_t{63});
+    };
+    std::vector<float> xt_buf(static_cast<size_t>(k * ldxt) + 16);
+    float* xt = aligned(xt_buf);
+    transpose_f32(x.data(), ldx, n, k, xt, ldxt);
+    for (int rows : {1, 5, 11, 12}) {
+      const int64_t ldyt = n;
+      std::vector<float> yt_buf(static_cast<size_t>(rows * ldyt) + 16);
+      float* yt = aligned(yt_buf);
+      for (int64_t k0 = 0; k0 < k; k0 += kc) {
+        gemm_xt(w.data() + k0, ldw, rows, std::min(kc, k - k0), xt + k0 * ldxt, ldxt, n, yt, ldyt,
+                k0 > 0);
+      }
+      // The panel form, same panels.
+      std::vector<float> wt_buf(static_cast<size_t>(kc * kPanel32) + 16);
+      float* wt = aligned(wt_buf);
+      std::vector<float> y(static_cast<size_t>(n * kPanel32));
+      for (int64_t k0 = 0; k0 < k; k0 += kc) {
+        const int64_t c = std::min(kc, k - k0);
+        pack_panel32(DType::kF32, w.data() + k0, ldw, rows, c, wt);
+        gemm_panel32(wt, c, x.data() + k0, ldx, n, y.data(), kPanel32, rows, k0 > 0);
+      }
+      for (int r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < n; ++c) {
+          double ref = 0, abs = 0;
+          for (int64_t i = 0; i < k; ++i) {
+            ref += double(w[r * ldw + i]) * x[c * ldx + i];
+            abs += std::fabs(double(w[r * ldw + i]) * x[c * ldx + i]);
+          }
+          ASSERT_NEAR(yt[r * ldyt + c], ref, 1e-5 * abs + 1e-6) << rows << " r=" << r << " c=" << c;
+          ASSERT_EQ(yt[r * ldyt + c], y[c * kPanel32 + r]) << "n=" << n << " r=" << r << " c=" << c;
+        }
+      }
+    }
+  }
+}
+
 TEST(DenseHelpers, DotAxpySumSquares) {
   for (int64_t n : {1, 7, 16, 33, 129}) {
     const std::vector<float> a = random_floats(n, 10), b = random_floats(n, 11);

@@ -100,6 +100,8 @@ class CpuBackend final : public Backend {
   // Packed copies of weight matrices, by the address of their bytes in the model file (a
   // model's views outlive the backend's use of them). LOOM_PACK=0 turns packing off.
   std::map<std::tuple<const void*, DType, int64_t, int64_t>, HugeBuffer> packed_;
+  std::vector<float> xt_;              // matmul: transposed activation rows
+  std::vector<uint64_t> panel_bytes_;  // matmul: (offset, length) of each column panel
   std::vector<uint8_t> qact_;          // matmul: quantized activation rows
   std::vector<kernels::QAct> qviews_;  // matmul: views into qact_
   // Runs packed matrices (all of one dtype, k = x.cols()) over x in one dispatch.

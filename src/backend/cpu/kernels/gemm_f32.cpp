@@ -49,6 +49,30 @@ void gemm_panel32_scalar(const float* wt, int64_t kc, const float* x, int64_t ld
   }
 }
 
+void transpose_scalar(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
+                      int64_t ldd) {
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
+  }
+}
+
+// Shaped like gemm_panel32_scalar (a scalar times a run of lanes into lane accumulators) so
+// that the compiler treats both alike and they stay bit-identical here too.
+void gemm_xt_scalar(const float* w, int64_t ldw, int rows, int64_t kc, const float* xt,
+                    int64_t ldxt, int64_t n, float* yt, int64_t ldyt, bool accumulate) {
+  for (int r = 0; r < rows; ++r) {
+    for (int64_t c0 = 0; c0 < n; c0 += 16) {
+      float acc[16] = {};
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const float wv = w[r * ldw + kk];
+        for (int l = 0; l < 16; ++l) acc[l] += xt[kk * ldxt + c0 + l] * wv;
+      }
+      float* yr = yt + r * ldyt + c0;
+      for (int l = 0; l < 16; ++l) yr[l] = accumulate ? yr[l] + acc[l] : acc[l];
+    }
+  }
+}
+
 #ifdef LOOM_HAVE_X86_KERNELS
 
 // 16 x 16 transpose of floats: in[i] is row i; out[j] is column j.
@@ -159,6 +183,81 @@ LOOM_AVX512 void gemm_panel32_avx512(const float* wt, int64_t kc, const float* x
   }
 }
 
+// dst[j][i] = src[i][j] for i < rows, j < cols, through 16 x 16 register blocks.
+LOOM_AVX512 void transpose_avx512(const float* src, int64_t lds, int64_t rows, int64_t cols,
+                                  float* dst, int64_t ldd) {
+  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+    const int64_t ni = std::min<int64_t>(16, rows - i0);
+    const __mmask16 mi = x86::tail_mask(ni);
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, cols - j0);
+      const __mmask16 mj = x86::tail_mask(nj);
+      __m512 v[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        v[i] = i < ni ? _mm512_maskz_loadu_ps(mj, src + (i0 + i) * lds + j0) : _mm512_setzero_ps();
+      }
+      transpose16(v);
+      // Masked stores are slow on some cores (Zen 5 among them): only the edges take them.
+      if (ni == 16) {
+        for (int64_t j = 0; j < nj; ++j) _mm512_storeu_ps(dst + (j0 + j) * ldd + i0, v[j]);
+      } else {
+        for (int64_t j = 0; j < nj; ++j) _mm512_mask_storeu_ps(dst + (j0 + j) * ldd + i0, mi, v[j]);
+      }
+    }
+  }
+}
+
+// NR weight rows x 16*NC activation columns: per k, NC vector loads of the transposed
+// activations and NR broadcast weights for NR*NC FMAs. Per output the arithmetic is that of
+// micro32 (acc = w*x + acc in k order, then y_old + acc), so both forms give the same bits.
+template <int NR, int NC>
+LOOM_AVX512 void micro_xt(const float* w, int64_t ldw, int64_t kc, const float* xt, int64_t ldxt,
+                          float* yt, int64_t ldyt, bool accumulate) {
+  __m512 acc[NR][NC];
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+#pragma GCC unroll 4
+    for (int h = 0; h < NC; ++h) acc[r][h] = _mm512_setzero_ps();
+  }
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    __m512 xv[NC];
+#pragma GCC unroll 4
+    for (int h = 0; h < NC; ++h) xv[h] = _mm512_load_ps(xt + kk * ldxt + 16 * h);
+#pragma GCC unroll 16
+    for (int r = 0; r < NR; ++r) {
+      const __m512 wb = _mm512_set1_ps(w[r * ldw + kk]);
+#pragma GCC unroll 4
+      for (int h = 0; h < NC; ++h) acc[r][h] = _mm512_fmadd_ps(xv[h], wb, acc[r][h]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < NR; ++r) {
+#pragma GCC unroll 4
+    for (int h = 0; h < NC; ++h) {
+      float* p = yt + r * ldyt + 16 * h;
+      _mm512_store_ps(p, accumulate ? _mm512_add_ps(_mm512_load_ps(p), acc[r][h]) : acc[r][h]);
+    }
+  }
+}
+
+using MicroXtFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t,
+                           bool);
+template <int NC, size_t... I>
+constexpr std::array<MicroXtFn, sizeof...(I)> micro_xt_table(std::index_sequence<I...>) {
+  return {&micro_xt<static_cast<int>(I) + 1, NC>...};
+}
+constexpr auto kMicroXt2 = micro_xt_table<2>(std::make_index_sequence<kXtRows>());
+constexpr auto kMicroXt1 = micro_xt_table<1>(std::make_index_sequence<kXtRows>());
+
+LOOM_AVX512 void gemm_xt_avx512(const float* w, int64_t ldw, int rows, int64_t kc, const float* xt,
+                                int64_t ldxt, int64_t n, float* yt, int64_t ldyt, bool accumulate) {
+  int64_t c = 0;
+  for (; c + 32 <= n; c += 32)
+    kMicroXt2[rows - 1](w, ldw, kc, xt + c, ldxt, yt + c, ldyt, accumulate);
+  if (c < n) kMicroXt1[rows - 1](w, ldw, kc, xt + c, ldxt, yt + c, ldyt, accumulate);
+}
+
 #endif
 
 }  // namespace
@@ -178,6 +277,23 @@ void pack_panel32(DType type, const void* src, int64_t ld, int rows, int64_t kc,
   }
 #endif
   pack_panel32_scalar(type, src, ld, rows, kc, wt);
+}
+
+void transpose_f32(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
+                   int64_t ldd) {
+#ifdef LOOM_HAVE_X86_KERNELS
+  if (use_avx512()) return transpose_avx512(src, lds, rows, cols, dst, ldd);
+#endif
+  transpose_scalar(src, lds, rows, cols, dst, ldd);
+}
+
+void gemm_xt(const float* w, int64_t ldw, int rows, int64_t kc, const float* xt, int64_t ldxt,
+             int64_t n, float* yt, int64_t ldyt, bool accumulate) {
+  LOOM_ASSERT(rows >= 1 && rows <= kXtRows && n % 16 == 0);
+#ifdef LOOM_HAVE_X86_KERNELS
+  if (use_avx512()) return gemm_xt_avx512(w, ldw, rows, kc, xt, ldxt, n, yt, ldyt, accumulate);
+#endif
+  gemm_xt_scalar(w, ldw, rows, kc, xt, ldxt, n, yt, ldyt, accumulate);
 }
 
 void gemm_panel32(const float* wt, int64_t kc, const float* x, int64_t ldx, int64_t n, float* y,

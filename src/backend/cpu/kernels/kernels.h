@@ -92,6 +92,20 @@ struct PanelPrefetch {
 void gemm_panel32(const float* wt, int64_t kc, const float* x, int64_t ldx, int64_t n, float* y,
                   int64_t ldy, int rows, bool accumulate, const PanelPrefetch& next = {});
 
+// Prefill with many activation rows, in the activation-major form: the activations are
+// transposed once per matmul (xt[kk][c], row stride ldxt, a multiple of 16, 64-byte aligned, the
+// columns past n zero) so that the weights need no transposing, only converting to float32
+// rows. gemm_xt writes (or with `accumulate` adds) yt[r * ldyt + c] = sum over kk < kc of
+// w[r * ldw + kk] * xt[kk * ldxt + c] for r < rows (<= kXtRows), c < n (a multiple of 16; yt
+// 64-byte aligned, ldyt a multiple of 16). Per output it is the arithmetic of gemm_panel32 with
+// the same kc panels, bit for bit, so the two forms can serve different batch sizes.
+// transpose_f32: dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols.
+constexpr int kXtRows = 12;
+void transpose_f32(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,
+                   int64_t ldd);
+void gemm_xt(const float* w, int64_t ldw, int rows, int64_t kc, const float* xt, int64_t ldxt,
+             int64_t n, float* yt, int64_t ldyt, bool accumulate);
+
 // Q4_0 / Q4_K weights repacked 16 rows at a time (packed.cpp; AVX-512 VNNI only): one kernel
 // for decode and prefill whose per-row arithmetic does not depend on the number of activation
 // rows. packable() says whether a [m, k] matrix of `type` can be packed here; pack_rows16
