@@ -172,6 +172,29 @@ void GemmPanel32(benchmark::State& state) {
 }
 BENCHMARK(GemmPanel32);
 
+// The activation-major micro-kernel: 12 weight rows x 128 transposed activation columns x 256
+// (FLOP/s, one thread; the activation panel in L2, the weight rows in L1).
+void GemmXt(benchmark::State& state) {
+  const int64_t kc = 256, n = 128;
+  const std::vector<float> w = random_floats(k::kXtRows * kc, 3), x = random_floats(n * kc, 4);
+  std::vector<float> xt(static_cast<size_t>(kc * n) + 16),
+      yt(static_cast<size_t>(k::kXtRows * n) + 16);
+  auto aligned = [](std::vector<float>& v) {
+    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t{63});
+  };
+  float* xta = aligned(xt);
+  float* yta = aligned(yt);
+  k::transpose_f32(x.data(), kc, n, kc, xta, n);
+  for (auto _ : state) {
+    k::gemm_xt(w.data(), kc, k::kXtRows, kc, xta, n, n, yta, n, false);
+    benchmark::DoNotOptimize(yta);
+  }
+  state.counters["FLOP/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 2 * k::kXtRows * n * kc,
+                         benchmark::Counter::kIsRate);
+}
+BENCHMARK(GemmXt);
+
 // Converting and transposing one 32 x 256 prefill panel from F16 rows 4 KiB apart (the 1.1B
 // llama's 2048-column rows) in L2: elements per second.
 void PackPanel32F16(benchmark::State& state) {
