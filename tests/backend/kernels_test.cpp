@@ -62,10 +62,22 @@ Ref reference(const std::vector<float>& w, const float* x, int64_t k) {
   return r;
 }
 
+// The AVX2 tier's functions are called directly wherever the CPU has AVX2 (they are what a CPU
+// without AVX-512 runs); LOOM_KERNELS=avx2 also runs the whole suite through them (ctest).
+bool cpu_has_avx2() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
 struct QCase {
   DType type;
   QDotFn scalar_fn, avx_fn;
   DequantFn avx_dequant;
+  QDotFn avx2_fn;
 };
 
 class QuantDot : public ::testing::TestWithParam<QCase> {};
@@ -99,6 +111,11 @@ TEST_P(QuantDot, MatchesFloatReferenceWithinActivationRounding) {
         // Both paths compute the same integer block sums; only float rounding differs.
         EXPECT_NEAR(v, s, 1e-5 * ref.abs + 1e-6) << dtype_name(c.type) << " row " << r;
       }
+      if (cpu_has_avx2()) {
+        const float v = c.avx2_fn(q.data() + r * rb, a, k);
+        EXPECT_NEAR(v, ref.dot, tol) << dtype_name(c.type) << " avx2 row " << r;
+        EXPECT_NEAR(v, s, 1e-5 * ref.abs + 1e-6) << dtype_name(c.type) << " avx2 row " << r;
+      }
     }
   }
   if (use_avx512()) {
@@ -108,16 +125,26 @@ TEST_P(QuantDot, MatchesFloatReferenceWithinActivationRounding) {
       EXPECT_EQ(fast, dequantize(c.type, q.data() + r * rb, k)) << dtype_name(c.type);
     }
   }
+  if (cpu_has_avx2() && (c.type == DType::kQ4_0 || c.type == DType::kQ8_0)) {
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<float> fast(static_cast<size_t>(k));
+      (c.type == DType::kQ4_0 ? avx2::dequant_q4_0 : avx2::dequant_q8_0)(q.data() + r * rb,
+                                                                         fast.data(), k);
+      EXPECT_EQ(fast, dequantize(c.type, q.data() + r * rb, k)) << dtype_name(c.type) << " avx2";
+    }
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Kernels, QuantDot,
-    ::testing::Values(QCase{DType::kQ4_0, scalar::dot_q4_0, avx512::dot_q4_0, avx512::dequant_q4_0},
-                      QCase{DType::kQ8_0, scalar::dot_q8_0, avx512::dot_q8_0, avx512::dequant_q8_0},
-                      QCase{DType::kQ4_K, scalar::dot_q4_k, avx512::dot_q4_k, avx512::dequant_q4_k},
-                      QCase{DType::kQ6_K, scalar::dot_q6_k, avx512::dot_q6_k,
-                            avx512::dequant_q6_k}),
-    [](const auto& tp) { return std::string(dtype_name(tp.param.type)); });
+INSTANTIATE_TEST_SUITE_P(Kernels, QuantDot,
+                         ::testing::Values(QCase{DType::kQ4_0, scalar::dot_q4_0, avx512::dot_q4_0,
+                                                 avx512::dequant_q4_0, avx2::dot_q4_0},
+                                           QCase{DType::kQ8_0, scalar::dot_q8_0, avx512::dot_q8_0,
+                                                 avx512::dequant_q8_0, avx2::dot_q8_0},
+                                           QCase{DType::kQ4_K, scalar::dot_q4_k, avx512::dot_q4_k,
+                                                 avx512::dequant_q4_k, avx2::dot_q4_k},
+                                           QCase{DType::kQ6_K, scalar::dot_q6_k, avx512::dot_q6_k,
+                                                 avx512::dequant_q6_k, avx2::dot_q6_k}),
+                         [](const auto& tp) { return std::string(dtype_name(tp.param.type)); });
 
 // The packed 16-row kernels: every (weight row, activation row) within the activation
 // rounding bound of the float reference and within float rounding of the file-layout scalar dot;
@@ -217,7 +244,7 @@ TEST(ActQuant, RoundTripWithinHalfAStep) {
 
 struct FCase {
   DType type;
-  FDotFn scalar_fn, avx_fn;
+  FDotFn scalar_fn, avx_fn, avx2_fn;
 };
 class FloatDot : public ::testing::TestWithParam<FCase> {};
 
@@ -236,6 +263,18 @@ TEST_P(FloatDot, MatchesFloatReference) {
       EXPECT_NEAR(c.avx_fn(q.data(), x.data(), k), ref.dot, tol)
           << dtype_name(c.type) << " k=" << k;
     }
+    if (cpu_has_avx2()) {
+      EXPECT_NEAR(c.avx2_fn(q.data(), x.data(), k), ref.dot, tol)
+          << dtype_name(c.type) << " avx2 k=" << k;
+    }
+  }
+  if (cpu_has_avx2() && c.type != DType::kF32) {
+    for (int64_t k : {1, 7, 1001}) {
+      const std::vector<uint8_t> q = quantize(c.type, random_floats(k, 6), 1, k);
+      std::vector<float> fast(static_cast<size_t>(k));
+      (c.type == DType::kF16 ? avx2::dequant_f16 : avx2::dequant_bf16)(q.data(), fast.data(), k);
+      EXPECT_EQ(fast, dequantize(c.type, q.data(), k)) << "avx2 k=" << k;
+    }
   }
   if (use_avx512() && c.type != DType::kF32) {
     const int64_t k = 1001;
@@ -246,11 +285,12 @@ TEST_P(FloatDot, MatchesFloatReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, FloatDot,
-                         ::testing::Values(FCase{DType::kF32, scalar::dot_f32w, avx512::dot_f32w},
-                                           FCase{DType::kF16, scalar::dot_f16, avx512::dot_f16},
-                                           FCase{DType::kBF16, scalar::dot_bf16, avx512::dot_bf16}),
-                         [](const auto& tp) { return std::string(dtype_name(tp.param.type)); });
+INSTANTIATE_TEST_SUITE_P(
+    Kernels, FloatDot,
+    ::testing::Values(FCase{DType::kF32, scalar::dot_f32w, avx512::dot_f32w, avx2::dot_f32w},
+                      FCase{DType::kF16, scalar::dot_f16, avx512::dot_f16, avx2::dot_f16},
+                      FCase{DType::kBF16, scalar::dot_bf16, avx512::dot_bf16, avx2::dot_bf16}),
+    [](const auto& tp) { return std::string(dtype_name(tp.param.type)); });
 
 TEST(GemmPanel32, AllShapesMatchReference) {
   const int64_t kc = 203, ld = 211, ldx = 205, ldy = 37;
@@ -327,6 +367,11 @@ TEST(TransposeF32, OddShapes) {
         ASSERT_EQ(dst[j * ldd + i], i < rows ? src[i * lds + j] : 0.25f) << i << "," << j;
       }
     }
+    if (cpu_has_avx2()) {
+      std::vector<float> d2(static_cast<size_t>(cols * ldd), 0.25f);
+      avx2::transpose(src.data(), lds, rows, cols, d2.data(), ldd);
+      ASSERT_EQ(d2, dst) << "avx2 " << rows << "x" << cols;
+    }
   }
 }
 
@@ -371,6 +416,61 @@ TEST(GemmXt, MatchesReferenceAndPanelFormBitForBit) {
           }
           ASSERT_NEAR(yt[r * ldyt + c], ref, 1e-5 * abs + 1e-6) << rows << " r=" << r << " c=" << c;
           ASSERT_EQ(yt[r * ldyt + c], y[c * kPanel32 + r]) << "n=" << n << " r=" << r << " c=" << c;
+        }
+      }
+    }
+  }
+}
+
+// The AVX2 quantizer gives the same bytes and sums as quantize_act (the same arithmetic).
+TEST(Avx2Tier, QuantizerMatchesQuantizeAct) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  const int64_t k = 37 * 32;
+  std::vector<float> x = random_floats(k, 21);
+  x[5] = -30.0f;
+  for (int i = 64; i < 96; ++i) x[i] = 0.0f;  // an all-zero block
+  std::vector<uint8_t> buf(static_cast<size_t>(qact_bytes(k)) + 64);
+  const QAct a = quantize_act(
+      x.data(), k,
+      reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63}));
+  std::vector<int8_t> qs(k);
+  std::vector<float> d(k / 32), s16(k / 16);
+  std::vector<int32_t> isum(k / 32);
+  avx2::quantize_row(x.data(), k, qs.data(), d.data(), s16.data(), isum.data());
+  for (int64_t i = 0; i < k; ++i) ASSERT_EQ(qs[i], a.qs[i]) << i;
+  for (int64_t b = 0; b < k / 32; ++b) {
+    ASSERT_EQ(d[b], a.d[b]) << b;
+    ASSERT_EQ(isum[b], a.isum[b]) << b;
+    ASSERT_EQ(s16[2 * b], a.s16[2 * b]) << b;
+    ASSERT_EQ(s16[2 * b + 1], a.s16[2 * b + 1]) << b;
+  }
+}
+
+TEST(Avx2Tier, GemmXtMatchesReference) {
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+  const int64_t k = 203, kc = 101, ldw = 211, ldx = 205;
+  const std::vector<float> w = random_floats(kXtRows * ldw, 22), x = random_floats(48 * ldx, 23);
+  auto aligned = [](std::vector<float>& v) {
+    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t{63});
+  };
+  for (int64_t n : {16, 48}) {
+    std::vector<float> xt_buf(static_cast<size_t>(k * n) + 16);
+    float* xt = aligned(xt_buf);
+    transpose_f32(x.data(), ldx, n, k, xt, n);
+    for (int rows : {1, 5, 6, 7, 12}) {
+      std::vector<float> yt_buf(static_cast<size_t>(rows * n) + 16);
+      float* yt = aligned(yt_buf);
+      for (int64_t k0 = 0; k0 < k; k0 += kc)
+        avx2::gemm_xt(w.data() + k0, ldw, rows, std::min(kc, k - k0), xt + k0 * n, n, n, yt, n,
+                      k0 > 0);
+      for (int r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < n; ++c) {
+          double ref = 0, abs = 0;
+          for (int64_t i = 0; i < k; ++i) {
+            ref += double(w[r * ldw + i]) * x[c * ldx + i];
+            abs += std::fabs(double(w[r * ldw + i]) * x[c * ldx + i]);
+          }
+          ASSERT_NEAR(yt[r * n + c], ref, 1e-5 * abs + 1e-6) << rows << " r=" << r << " c=" << c;
         }
       }
     }

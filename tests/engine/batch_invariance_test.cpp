@@ -11,6 +11,7 @@
 #include <random>
 
 #include "backend/backend.h"
+#include "backend/cpu/kernels/kernels.h"
 #include "quant/quant.h"
 
 namespace loom {
@@ -49,6 +50,10 @@ TEST(BatchInvariance, MatmulRowsDoNotDependOnTheBatch) {
 // The default (fast) mode: the decode kernels (batches of under 4 rows) sum in another order
 // than the prefill kernels, so a row alone and in a batch may differ, but only in rounding.
 TEST(BatchInvariance, DefaultModeDecodeAndPrefillKernelsAgreeClosely) {
+  if (!cpu::kernels::int8_gemm_supported(DType::kQ8_0)) {
+    GTEST_SKIP() << "this CPU tier's prefill keeps float activations where decode rounds them to "
+                    "8 bits; backend_ops_test bounds each against the reference";
+  }
   const int64_t k = 1024, m = 64;
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 1.0f);

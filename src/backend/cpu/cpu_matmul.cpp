@@ -115,7 +115,10 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
     });
     return;
   }
-  if ((kern.dequant != nullptr || w.dtype == DType::kF32) && n >= kXtMinRows) {
+  // The AVX2 tier has only the activation-major form (so the batch-invariant backend's rows
+  // agree across batch sizes there too).
+  const int64_t xt_min_rows = kernels::use_avx2() ? 1 : kXtMinRows;
+  if ((kern.dequant != nullptr || w.dtype == DType::kF32) && n >= xt_min_rows) {
     // Prefill with many activation rows: the activations are transposed once (xt_), then
     // kXtRows weight rows x kPanelK columns at a time are converted to float32 rows (no
     // transposing) and meet all n activation columns in the activation-major micro-kernel;

@@ -87,6 +87,10 @@ QAct quantize_act(const float* x, int64_t k, void* buf) {
     quantize_avx512(x, k, qs, d, s16, isum);
     return {qs, d, s16, isum};
   }
+  if (use_avx2()) {
+    avx2::quantize_row(x, k, qs, d, s16, isum);
+    return {qs, d, s16, isum};
+  }
 #endif
   quantize_scalar(x, k, qs, d, s16, isum);
   return {qs, d, s16, isum};

@@ -10,11 +10,28 @@ namespace loom::cpu::kernels {
 
 namespace {
 
+// LOOM_KERNELS caps the tier: "scalar" (portable code only) or "avx2".
+bool env_allows(const char* tier) {
+  const char* env = std::getenv("LOOM_KERNELS");
+  if (env == nullptr) return true;
+  if (std::strcmp(env, "scalar") == 0) return false;
+  if (std::strcmp(env, "avx2") == 0) return std::strcmp(tier, "avx2") == 0;
+  return true;
+}
+
+bool detect_avx2() {
+  if (!env_allows("avx2")) return false;
+#ifdef LOOM_HAVE_X86_KERNELS
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("bmi2");
+#else
+  return false;
+#endif
+}
+
 bool detect_avx512() {
-  if (const char* env = std::getenv("LOOM_KERNELS");
-      env != nullptr && std::strcmp(env, "scalar") == 0) {
-    return false;
-  }
+  if (!env_allows("avx512")) return false;
 #ifdef LOOM_HAVE_X86_KERNELS
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -54,28 +71,35 @@ bool use_avx512() {
   return yes;
 }
 
+bool use_avx2() {
+  static const bool yes = !use_avx512() && detect_avx2();
+  return yes;
+}
+
 Kernels find_kernels(DType type) {
-  const bool v = use_avx512();
+  const bool v = use_avx512(), v2 = use_avx2();
+  // The tier's function, else the portable one.
+  auto pick = [v, v2](auto* f512, auto* f2, auto* f) { return v ? f512 : v2 ? f2 : f; };
   switch (type) {
     case DType::kF32:
-      return {nullptr, v ? avx512::dot_f32w : scalar::dot_f32w, nullptr};
+      return {nullptr, pick(avx512::dot_f32w, avx2::dot_f32w, scalar::dot_f32w), nullptr};
     case DType::kF16:
-      return {nullptr, v ? avx512::dot_f16 : scalar::dot_f16,
-              v ? avx512::dequant_f16 : dequant_f16_scalar};
+      return {nullptr, pick(avx512::dot_f16, avx2::dot_f16, scalar::dot_f16),
+              pick(avx512::dequant_f16, avx2::dequant_f16, dequant_f16_scalar)};
     case DType::kBF16:
-      return {nullptr, v ? avx512::dot_bf16 : scalar::dot_bf16,
-              v ? avx512::dequant_bf16 : dequant_bf16_scalar};
+      return {nullptr, pick(avx512::dot_bf16, avx2::dot_bf16, scalar::dot_bf16),
+              pick(avx512::dequant_bf16, avx2::dequant_bf16, dequant_bf16_scalar)};
     case DType::kQ4_0:
-      return {v ? avx512::dot_q4_0 : scalar::dot_q4_0, nullptr,
-              v ? avx512::dequant_q4_0 : dequant_q4_0_scalar};
+      return {pick(avx512::dot_q4_0, avx2::dot_q4_0, scalar::dot_q4_0), nullptr,
+              pick(avx512::dequant_q4_0, avx2::dequant_q4_0, dequant_q4_0_scalar)};
     case DType::kQ8_0:
-      return {v ? avx512::dot_q8_0 : scalar::dot_q8_0, nullptr,
-              v ? avx512::dequant_q8_0 : dequant_q8_0_scalar};
+      return {pick(avx512::dot_q8_0, avx2::dot_q8_0, scalar::dot_q8_0), nullptr,
+              pick(avx512::dequant_q8_0, avx2::dequant_q8_0, dequant_q8_0_scalar)};
     case DType::kQ4_K:
-      return {v ? avx512::dot_q4_k : scalar::dot_q4_k, nullptr,
+      return {pick(avx512::dot_q4_k, avx2::dot_q4_k, scalar::dot_q4_k), nullptr,
               v ? avx512::dequant_q4_k : dequant_q4_k_scalar};
     case DType::kQ6_K:
-      return {v ? avx512::dot_q6_k : scalar::dot_q6_k, nullptr,
+      return {pick(avx512::dot_q6_k, avx2::dot_q6_k, scalar::dot_q6_k), nullptr,
               v ? avx512::dequant_q6_k : dequant_q6_k_scalar};
     default:
       return {};

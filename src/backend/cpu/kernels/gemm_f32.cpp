@@ -283,6 +283,7 @@ void transpose_f32(const float* src, int64_t lds, int64_t rows, int64_t cols, fl
                    int64_t ldd) {
 #ifdef LOOM_HAVE_X86_KERNELS
   if (use_avx512()) return transpose_avx512(src, lds, rows, cols, dst, ldd);
+  if (use_avx2()) return avx2::transpose(src, lds, rows, cols, dst, ldd);
 #endif
   transpose_scalar(src, lds, rows, cols, dst, ldd);
 }
@@ -292,6 +293,7 @@ void gemm_xt(const float* w, int64_t ldw, int rows, int64_t kc, const float* xt,
   LOOM_ASSERT(rows >= 1 && rows <= kXtRows && n % 16 == 0);
 #ifdef LOOM_HAVE_X86_KERNELS
   if (use_avx512()) return gemm_xt_avx512(w, ldw, rows, kc, xt, ldxt, n, yt, ldyt, accumulate);
+  if (use_avx2()) return avx2::gemm_xt(w, ldw, rows, kc, xt, ldxt, n, yt, ldyt, accumulate);
 #endif
   gemm_xt_scalar(w, ldw, rows, kc, xt, ldxt, n, yt, ldyt, accumulate);
 }

@@ -27,6 +27,10 @@ namespace loom::cpu::kernels {
 // True when the AVX-512 paths may run (checked once; LOOM_KERNELS=scalar forces the scalar
 // paths, for tests and benchmarks).
 bool use_avx512();
+// The AVX2 + FMA + F16C tier (avx2.cpp), for x86 CPUs without AVX-512: true when the CPU has it
+// and use_avx512() is false. LOOM_KERNELS=avx2 selects it on an AVX-512 CPU too (tests, and
+// measuring the tier), LOOM_KERNELS=scalar the portable code.
+bool use_avx2();
 
 // One activation row quantized to 8 bits: k values as qs[i] * d[i / 32]; s16[j] is
 // d[j / 2] * (sum of qs over the 16 values j*16 .. j*16+15), kept so that the zero-point of
@@ -167,5 +171,25 @@ void dequant_q6_k(const void* w, float* y, int64_t k);
 void dequant_f16(const void* w, float* y, int64_t k);
 void dequant_bf16(const void* w, float* y, int64_t k);
 }  // namespace avx512
+namespace avx2 {
+float dot_q4_0(const void* w, const QAct& a, int64_t k);
+float dot_q8_0(const void* w, const QAct& a, int64_t k);
+float dot_q4_k(const void* w, const QAct& a, int64_t k);
+float dot_q6_k(const void* w, const QAct& a, int64_t k);
+float dot_f32w(const void* w, const float* x, int64_t k);
+float dot_f16(const void* w, const float* x, int64_t k);
+float dot_bf16(const void* w, const float* x, int64_t k);
+void dequant_f16(const void* w, float* y, int64_t k);
+void dequant_bf16(const void* w, float* y, int64_t k);
+void dequant_q4_0(const void* w, float* y, int64_t k);
+void dequant_q8_0(const void* w, float* y, int64_t k);
+// quantize_act's arithmetic (same values as the portable quantizer) into its layout's parts.
+void quantize_row(const float* x, int64_t k, int8_t* qs, float* d, float* s16, int32_t* isum);
+// transpose_f32's contract.
+void transpose(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst, int64_t ldd);
+// gemm_xt's contract, in 6 x 16 register tiles.
+void gemm_xt(const float* w, int64_t ldw, int rows, int64_t kc, const float* xt, int64_t ldxt,
+             int64_t n, float* yt, int64_t ldyt, bool accumulate);
+}  // namespace avx2
 
 }  // namespace loom::cpu::kernels

@@ -13,7 +13,9 @@
 // (_mm512_undefined_pd: `__m512d __Y = __Y;`), which -Wuninitialized reports at every inlined
 // extract/reduce in the files that include this header. Only those files see this pragma.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #define LOOM_AVX512 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c,bmi2")))
