@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 
@@ -58,9 +60,62 @@ const uint8_t* read_into_huge_pages(const std::string& path, int fd, uint64_t si
   return dst;
 }
 
+// Open MappedFiles by address, for release_file_pages: where the bytes came from and the file's
+// identity when they were read.
+struct Held {
+  const uint8_t* base;
+  uint64_t size;
+  std::string path;
+  bool copied;
+  dev_t dev;
+  ino_t ino;
+  timespec mtime;
+};
+std::mutex g_held_mutex;
+std::vector<Held>& held() {
+  static std::vector<Held> files;
+  return files;
+}
+
+void forget(const uint8_t* base) {
+  std::lock_guard lock(g_held_mutex);
+  auto& files = held();
+  files.erase(
+      std::remove_if(files.begin(), files.end(), [base](const Held& h) { return h.base == base; }),
+      files.end());
+}
+
 }  // namespace
 
-MappedFile MappedFile::open(const std::string& path) {
+bool release_file_pages(const void* p, uint64_t n) {
+  const auto* a = static_cast<const uint8_t*>(p);
+  std::lock_guard lock(g_held_mutex);
+  for (const Held& h : held()) {
+    if (a < h.base || a + n > h.base + h.size) continue;
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(a) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(a) + n) / page * page;
+    if (end <= begin) return false;
+    void* start = reinterpret_cast<void*>(begin);
+    if (!h.copied) return ::madvise(start, end - begin, MADV_DONTNEED) == 0;
+    const int fd = ::open(h.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct stat st {};
+    const bool same = ::fstat(fd, &st) == 0 && st.st_dev == h.dev && st.st_ino == h.ino &&
+                      static_cast<uint64_t>(st.st_size) == h.size &&
+                      st.st_mtim.tv_sec == h.mtime.tv_sec && st.st_mtim.tv_nsec == h.mtime.tv_nsec;
+    // The file's page for an address is at the same offset as the address in the copy (the
+    // copy starts page-aligned), so the new mapping shows the same bytes.
+    void* q = same ? ::mmap(start, end - begin, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd,
+                            static_cast<off_t>(begin - reinterpret_cast<uintptr_t>(h.base)))
+                   : MAP_FAILED;
+    ::close(fd);
+    return q != MAP_FAILED;
+  }
+  return false;
+}
+
+MappedFile MappedFile::open(const std::string& path, Mode mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail_errno(path, "cannot open", errno);
   struct stat st {};
@@ -80,7 +135,9 @@ MappedFile MappedFile::open(const std::string& path) {
   MappedFile file;
   file.path_ = path;
   file.size_ = static_cast<uint64_t>(st.st_size);
-  if (file.size_ >= kCopyThreshold && std::getenv("LOOM_MMAP") == nullptr) {
+  const bool copy = mode == Mode::kCopy || (mode == Mode::kAuto && file.size_ >= kCopyThreshold &&
+                                            std::getenv("LOOM_MMAP") == nullptr);
+  if (copy && file.size_ > 0) {
     file.data_ = read_into_huge_pages(path, fd, file.size_);
   } else if (file.size_ > 0) {
     void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -92,6 +149,10 @@ MappedFile MappedFile::open(const std::string& path) {
     file.data_ = static_cast<const uint8_t*>(p);
   }
   ::close(fd);  // the mapping keeps the file referenced
+  if (file.data_ != nullptr) {
+    std::lock_guard lock(g_held_mutex);
+    held().push_back({file.data_, file.size_, path, copy, st.st_dev, st.st_ino, st.st_mtim});
+  }
   return file;
 }
 
@@ -116,7 +177,10 @@ MappedFile::~MappedFile() {
 }
 
 void MappedFile::reset() {
-  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ != nullptr) {
+    forget(data_);
+    ::munmap(const_cast<uint8_t*>(data_), size_);
+  }
   data_ = nullptr;
   size_ = 0;
 }

@@ -15,8 +15,10 @@ namespace loom {
 
 class MappedFile {
  public:
+  // How the bytes are held: kAuto picks by size (and LOOM_MMAP) as described above.
+  enum class Mode { kAuto, kCopy, kMap };
   // Maps `path`. Throws Error(kNotFound) if it does not exist, kIoError if it cannot be read.
-  static MappedFile open(const std::string& path);
+  static MappedFile open(const std::string& path, Mode mode = Mode::kAuto);
 
   MappedFile() = default;
   MappedFile(MappedFile&& other) noexcept;
@@ -37,6 +39,14 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
 };
+
+// Gives back the memory under bytes [p, p + n) of a MappedFile that nothing will read often
+// again (weights a backend has repacked), keeping them readable: the whole pages inside the
+// range are mapped to the file again (a copied file) or dropped from memory (a mapped one), so a
+// later read faults them in from the file. Returns whether pages were released; false when p is
+// not inside an open MappedFile, the range holds no whole page, or the file changed on disk
+// since it was read (its size or modification time), in which case nothing changes.
+bool release_file_pages(const void* p, uint64_t n);
 
 // Anonymous, writable, zero-filled memory that asks for transparent huge pages when large
 // (weights repacked by a backend live in one). Move-only; throws Error(kIoError) when the

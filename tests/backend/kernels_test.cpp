@@ -415,7 +415,12 @@ TEST(GemmXt, MatchesReferenceAndPanelFormBitForBit) {
             abs += std::fabs(double(w[r * ldw + i]) * x[c * ldx + i]);
           }
           ASSERT_NEAR(yt[r * ldyt + c], ref, 1e-5 * abs + 1e-6) << rows << " r=" << r << " c=" << c;
-          ASSERT_EQ(yt[r * ldyt + c], y[c * kPanel32 + r]) << "n=" << n << " r=" << r << " c=" << c;
+          // The AVX2 tier never uses the panel form (its matmul takes gemm_xt for every n), so
+          // the two need not agree there.
+          if (!use_avx2()) {
+            ASSERT_EQ(yt[r * ldyt + c], y[c * kPanel32 + r])
+                << "n=" << n << " r=" << r << " c=" << c;
+          }
         }
       }
     }

@@ -23,6 +23,34 @@ TEST(MappedFile, MapsContents) {
   std::filesystem::remove(path);
 }
 
+// Released pages read back the file's bytes, in both modes; ranges outside any MappedFile,
+// without a whole page, or of a file changed on disk are left alone.
+TEST(MappedFile, ReleasedPagesReadTheFileAgain) {
+  auto path = std::filesystem::temp_directory_path() / "loom_mapped_file_release.bin";
+  std::string content(3 * 1024 * 1024 + 123, '\0');
+  for (size_t i = 0; i < content.size(); ++i)
+    content[i] = static_cast<char>((i * 131 + i / 7) & 0xFF);
+  std::ofstream(path, std::ios::binary) << content;
+  for (auto mode : {MappedFile::Mode::kCopy, MappedFile::Mode::kMap}) {
+    MappedFile f = MappedFile::open(path.string(), mode);
+    ASSERT_EQ(f.bytes(), content);
+    EXPECT_TRUE(release_file_pages(f.data() + 40967, 1024 * 1024 + 5));
+    EXPECT_FALSE(release_file_pages(f.data() + 10, 100));  // no whole page inside
+    EXPECT_EQ(f.bytes(), content);
+    EXPECT_TRUE(release_file_pages(f.data(), f.size()));  // everything, then read it all
+    EXPECT_EQ(f.bytes(), content);
+  }
+  const std::string other = "not a mapped file";
+  EXPECT_FALSE(release_file_pages(other.data(), other.size()));
+  {
+    MappedFile f = MappedFile::open(path.string(), MappedFile::Mode::kCopy);
+    std::ofstream(path, std::ios::binary | std::ios::app) << "more";  // the file changes
+    EXPECT_FALSE(release_file_pages(f.data(), f.size()));
+    EXPECT_EQ(f.bytes(), content);  // the copy stays
+  }
+  std::filesystem::remove(path);
+}
+
 TEST(MappedFile, EmptyFileIsEmpty) {
   auto path = std::filesystem::temp_directory_path() / "loom_mapped_file_empty.bin";
   std::ofstream(path, std::ios::binary).flush();

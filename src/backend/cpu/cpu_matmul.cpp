@@ -333,6 +333,10 @@ const uint8_t* CpuBackend::packed_matrix(const TensorView& w) {
       }
     });
     it = packed_.emplace(key, std::move(buf)).first;
+    // The matmuls read the packed copy from now on: the file's copy of these bytes goes back
+    // to the system (pages re-read from the file if anything reads them again, e.g. the
+    // embedding lookup of a tied token_embd), so packing does not double resident memory.
+    release_file_pages(src, static_cast<uint64_t>(m) * wrow_bytes);
   }
   return it->second.data();
 }

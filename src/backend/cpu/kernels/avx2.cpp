@@ -24,8 +24,6 @@ namespace loom::cpu::kernels {
 
 #ifdef LOOM_HAVE_X86_KERNELS
 
-#define LOOM_AVX2 __attribute__((target("avx2,fma,f16c,bmi2")))
-
 namespace {
 
 using quant_detail::BlockQ4_0;
@@ -33,6 +31,8 @@ using quant_detail::BlockQ4_K;
 using quant_detail::BlockQ6_K;
 using quant_detail::BlockQ8_0;
 using quant_detail::unpack_scale_min_k4;
+using x86::unpack_q4_0;
+using x86::unpack_q6_k_half;
 
 LOOM_AVX2 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -66,13 +66,6 @@ LOOM_AVX2 inline int32_t hsum_i(__m256i s) {
 
 LOOM_AVX2 inline __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
-}
-
-LOOM_AVX2 inline __m256i unpack_q4_0(const uint8_t* qs) {
-  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i lo = _mm_and_si128(bytes, _mm_set1_epi8(0x0F));
-  const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
-  return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
 }
 
 // Float weight loaders, 8 at a time.
@@ -252,7 +245,6 @@ LOOM_AVX2 float avx2::dot_q4_k(const void* w, const QAct& a, int64_t k) {
 
 LOOM_AVX2 float avx2::dot_q6_k(const void* w, const QAct& a, int64_t k) {
   const auto* blk = static_cast<const BlockQ6_K*>(w);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   __m256 offs0 = _mm256_setzero_ps(), offs1 = _mm256_setzero_ps();
   for (int64_t b = 0; b < k / 256; ++b) {
@@ -267,19 +259,8 @@ LOOM_AVX2 float avx2::dot_q6_k(const void* w, const QAct& a, int64_t k) {
     offs0 = _mm256_fmadd_ps(scf[0], _mm256_loadu_ps(a.s16 + b * 16), offs0);
     offs1 = _mm256_fmadd_ps(scf[1], _mm256_loadu_ps(a.s16 + b * 16 + 8), offs1);
     for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = load256(blk[b].ql + 64 * h);
-      const __m256i ql1 = load256(blk[b].ql + 64 * h + 32);
-      const __m256i qh = load256(blk[b].qh + 32 * h);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                          _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)),
-      };
+      __m256i q[4];
+      x86::unpack_q6_k_half(blk[b].ql + 64 * h, blk[b].qh + 32 * h, q);
       for (int g = 0; g < 4; ++g) {
         const int64_t ab = b * 8 + h * 4 + g;
         const __m256i p = dot_u8s8(q[g], load256(a.qs + ab * 32));

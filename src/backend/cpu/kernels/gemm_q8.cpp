@@ -134,26 +134,11 @@ LOOM_AVX512 void unpack_row(DType type, const uint8_t* src, int64_t k, int8_t* q
     }
     case DType::kQ6_K: {
       const auto* blk = reinterpret_cast<const BlockQ6_K*>(src);
-      const __m256i m2 = _mm256_set1_epi8(0x03);
       for (int64_t b = 0; b < k / 256; ++b) {
         const float d = x86::half_to_float(blk[b].d);
         for (int h = 0; h < 2; ++h) {
-          const __m256i ql0 =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].ql + 64 * h));
-          const __m256i ql1 =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].ql + 64 * h + 32));
-          const __m256i qh =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].qh + 32 * h));
-          const __m256i qv[4] = {
-              _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                              _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
-              _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
-              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)),
-          };
+          __m256i qv[4];
+          x86::unpack_q6_k_half(blk[b].ql + 64 * h, blk[b].qh + 32 * h, qv);
           for (int g = 0; g < 4; ++g) {
             const __m256i v = _mm256_sub_epi8(qv[g], _mm256_set1_epi8(32));
             const int64_t off = b * 256 + 128 * h + 32 * g;

@@ -25,15 +25,7 @@ float scalar::dot_q4_0(const void* w, const QAct& a, int64_t k) {
 }
 
 #ifdef LOOM_HAVE_X86_KERNELS
-namespace {
-// 32 signed weights (q - 8) of one block, in element order.
-LOOM_AVX512 inline __m256i unpack_q4_0(const uint8_t* qs) {
-  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i lo = _mm_and_si128(bytes, _mm_set1_epi8(0x0F));
-  const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
-  return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
-}
-}  // namespace
+using x86::unpack_q4_0;
 
 // Two blocks per iteration into two accumulators (the FMA latency would otherwise bound a
 // memory-bound loop); the integer dot of a block is exact, one float FMA scales it.

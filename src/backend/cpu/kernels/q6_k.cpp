@@ -46,7 +46,6 @@ float scalar::dot_q6_k(const void* w, const QAct& a, int64_t k) {
 // super-block as 32 * d * sum_i sc_i * (da * sum of the 16 activations of sub-block i).
 LOOM_AVX512 float avx512::dot_q6_k(const void* w, const QAct& a, int64_t k) {
   const auto* blk = static_cast<const BlockQ6_K*>(w);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   __m512 offs = _mm512_setzero_ps();
   for (int64_t b = 0; b < k / 256; ++b) {
@@ -58,20 +57,8 @@ LOOM_AVX512 float avx512::dot_q6_k(const void* w, const QAct& a, int64_t k) {
     offs = _mm512_fmadd_ps(scf, _mm512_loadu_ps(a.s16 + b * 16), offs);
     for (int h = 0; h < 2; ++h) {
       const __m256 sch = h == 0 ? _mm512_castps512_ps256(scf) : _mm512_extractf32x8_ps(scf, 1);
-      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].ql + 64 * h));
-      const __m256i ql1 =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].ql + 64 * h + 32));
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].qh + 32 * h));
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                          _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)),
-      };
+      __m256i q[4];
+      x86::unpack_q6_k_half(blk[b].ql + 64 * h, blk[b].qh + 32 * h, q);
       for (int g = 0; g < 4; ++g) {
         const int64_t ab = b * 8 + h * 4 + g;
         const __m256i p = _mm256_dpbusd_epi32(
@@ -96,24 +83,11 @@ LOOM_AVX512 float avx512::dot_q6_k(const void* w, const QAct& a, int64_t k) {
 // Bit-exact with dequantize_row: (d * sc) * (q - 32).
 LOOM_AVX512 void avx512::dequant_q6_k(const void* w, float* y, int64_t k) {
   const auto* blk = static_cast<const BlockQ6_K*>(w);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
   for (int64_t b = 0; b < k / 256; ++b) {
     const float d = x86::half_to_float(blk[b].d);
     for (int h = 0; h < 2; ++h) {
-      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].ql + 64 * h));
-      const __m256i ql1 =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].ql + 64 * h + 32));
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].qh + 32 * h));
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                          _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)),
-      };
+      __m256i q[4];
+      x86::unpack_q6_k_half(blk[b].ql + 64 * h, blk[b].qh + 32 * h, q);
       for (int g = 0; g < 4; ++g) {
         const __m256i qs = _mm256_sub_epi8(q[g], _mm256_set1_epi8(32));
         for (int half = 0; half < 2; ++half) {

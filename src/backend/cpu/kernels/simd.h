@@ -19,6 +19,9 @@
 
 #define LOOM_AVX512 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c,bmi2")))
+// The AVX2 tier's target (avx2.cpp). Helpers marked with it inline into both tiers' kernels
+// (the AVX-512 target includes every feature it names).
+#define LOOM_AVX2 __attribute__((target("avx2,fma,f16c,bmi2")))
 
 namespace loom::cpu::kernels::x86 {
 
@@ -47,6 +50,30 @@ LOOM_AVX512 inline float half_to_float(const uint8_t* p) {
 
 LOOM_AVX512 inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+// Q4_0: the 32 nibbles of a block as signed bytes (q - 8), in element order.
+LOOM_AVX2 inline __m256i unpack_q4_0(const uint8_t* qs) {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i lo = _mm_and_si128(bytes, _mm_set1_epi8(0x0F));
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
+  return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+// Q6_K: one half super-block's 128 values as unsigned 6-bit bytes (0..63), 32 per group g:
+// q[g] byte l = ql[l + 32 * (g & 1)]'s nibble g / 2 | ((qh[l] >> 2g) & 3) << 4.
+LOOM_AVX2 inline void unpack_q6_k_half(const uint8_t* ql, const uint8_t* qh, __m256i q[4]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+  const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+  const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+  q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
 }
 
 // Weight loaders: 16 weights at index i as float32 (masked: lanes beyond the mask read 0).
