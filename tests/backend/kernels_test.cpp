@@ -29,6 +29,11 @@ std::vector<float> random_floats(int64_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
+// The first 64-byte aligned float of v (callers size v 16 floats over what they use).
+float* aligned(std::vector<float>& v) {
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t{63});
+}
+
 std::vector<uint8_t> quantize(DType type, const std::vector<float>& w, int64_t rows, int64_t k) {
   const uint64_t rb = *row_bytes(type, k);
   std::vector<uint8_t> q(rb * rows);
@@ -383,10 +388,6 @@ TEST(GemmXt, MatchesReferenceAndPanelFormBitForBit) {
   const std::vector<float> w = random_floats(kXtRows * ldw, 14), x = random_floats(48 * ldx, 15);
   for (int64_t n : {16, 32, 48}) {
     const int64_t ldxt = n;
-    auto aligned = [](std::vector<float>& v) {
-      return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) &
-                                      ~uintptr_t{63});
-    };
     std::vector<float> xt_buf(static_cast<size_t>(k * ldxt) + 16);
     float* xt = aligned(xt_buf);
     transpose_f32(x.data(), ldx, n, k, xt, ldxt);
@@ -455,9 +456,6 @@ TEST(Avx2Tier, GemmXtMatchesReference) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
   const int64_t k = 203, kc = 101, ldw = 211, ldx = 205;
   const std::vector<float> w = random_floats(kXtRows * ldw, 22), x = random_floats(48 * ldx, 23);
-  auto aligned = [](std::vector<float>& v) {
-    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t{63});
-  };
   for (int64_t n : {16, 48}) {
     std::vector<float> xt_buf(static_cast<size_t>(k * n) + 16);
     float* xt = aligned(xt_buf);

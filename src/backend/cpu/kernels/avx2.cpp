@@ -11,7 +11,6 @@
 // which -march=native vectorises for AVX2.
 #include <algorithm>
 #include <array>
-#include <type_traits>
 #include <utility>
 
 #include "backend/cpu/kernels/kernels.h"
@@ -33,19 +32,6 @@ using quant_detail::BlockQ8_0;
 using quant_detail::unpack_scale_min_k4;
 using x86::unpack_q4_0;
 using x86::unpack_q6_k_half;
-
-LOOM_AVX2 inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-LOOM_AVX2 inline float half(const uint8_t* p) {
-  uint16_t h;
-  __builtin_memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
 
 // Unsigned bytes u times signed bytes s, summed in groups of 4 into 8 int32 lanes (what
 // vpdpbusd does, for |u * s| pair sums within int16).
@@ -70,12 +56,14 @@ LOOM_AVX2 inline __m256i load256(const void* p) {
 
 // Float weight loaders, 8 at a time.
 struct F32L {
+  static constexpr DType kType = DType::kF32;
   static constexpr int kBytes = 4;
   LOOM_AVX2 static __m256 load(const void* w, int64_t i) {
     return _mm256_loadu_ps(static_cast<const float*>(w) + i);
   }
 };
 struct F16L {
+  static constexpr DType kType = DType::kF16;
   static constexpr int kBytes = 2;
   LOOM_AVX2 static __m256 load(const void* w, int64_t i) {
     return _mm256_cvtph_ps(
@@ -83,6 +71,7 @@ struct F16L {
   }
 };
 struct BF16L {
+  static constexpr DType kType = DType::kBF16;
   static constexpr int kBytes = 2;
   LOOM_AVX2 static __m256 load(const void* w, int64_t i) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(
@@ -105,13 +94,10 @@ LOOM_AVX2 float dot_float(const void* w, const float* x, int64_t n) {
     a3 = _mm256_fmadd_ps(L::load(w, i + 24), _mm256_loadu_ps(x + i + 24), a3);
   }
   for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(L::load(w, i), _mm256_loadu_ps(x + i), a0);
-  float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  float s = x86::hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
   if (i < n) {  // the tail through the exact scalar conversion
     float tail[8];
-    dequantize_row(L::kBytes == 4            ? DType::kF32
-                   : std::is_same_v<L, F16L> ? DType::kF16
-                                             : DType::kBF16,
-                   static_cast<const uint8_t*>(w) + i * L::kBytes, tail, n - i);
+    dequantize_row(L::kType, static_cast<const uint8_t*>(w) + i * L::kBytes, tail, n - i);
     for (int64_t j = 0; j < n - i; ++j) s += tail[j] * x[i + j];
   }
   return s;
@@ -122,8 +108,7 @@ LOOM_AVX2 void convert_rows(const void* w, float* y, int64_t k) {
   int64_t i = 0;
   for (; i + 8 <= k; i += 8) _mm256_storeu_ps(y + i, L::load(w, i));
   if (i < k) {
-    dequantize_row(std::is_same_v<L, F16L> ? DType::kF16 : DType::kBF16,
-                   static_cast<const uint8_t*>(w) + i * L::kBytes, y + i, k - i);
+    dequantize_row(L::kType, static_cast<const uint8_t*>(w) + i * L::kBytes, y + i, k - i);
   }
 }
 
@@ -178,15 +163,17 @@ LOOM_AVX2 float avx2::dot_q4_0(const void* w, const QAct& a, int64_t k) {
     _mm_prefetch(reinterpret_cast<const char*>(blk + b) + 4096, _MM_HINT_T0);
     const __m256i d0 = dot_s8s8(unpack_q4_0(blk[b].qs), load256(a.qs + b * 32));
     const __m256i d1 = dot_s8s8(unpack_q4_0(blk[b + 1].qs), load256(a.qs + b * 32 + 32));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(half(blk[b].d) * a.d[b]), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(half(blk[b + 1].d) * a.d[b + 1]),
-                           acc1);
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0),
+                           _mm256_set1_ps(x86::half_to_float(blk[b].d) * a.d[b]), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1),
+                           _mm256_set1_ps(x86::half_to_float(blk[b + 1].d) * a.d[b + 1]), acc1);
   }
   for (; b < nb; ++b) {
     const __m256i d0 = dot_s8s8(unpack_q4_0(blk[b].qs), load256(a.qs + b * 32));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(half(blk[b].d) * a.d[b]), acc0);
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0),
+                           _mm256_set1_ps(x86::half_to_float(blk[b].d) * a.d[b]), acc0);
   }
-  return hsum8(_mm256_add_ps(acc0, acc1));
+  return x86::hsum(_mm256_add_ps(acc0, acc1));
 }
 
 LOOM_AVX2 float avx2::dot_q8_0(const void* w, const QAct& a, int64_t k) {
@@ -199,15 +186,17 @@ LOOM_AVX2 float avx2::dot_q8_0(const void* w, const QAct& a, int64_t k) {
     _mm_prefetch(reinterpret_cast<const char*>(blk + b) + 4096 + 64, _MM_HINT_T0);
     const __m256i d0 = dot_s8s8(load256(blk[b].qs), load256(a.qs + b * 32));
     const __m256i d1 = dot_s8s8(load256(blk[b + 1].qs), load256(a.qs + b * 32 + 32));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(half(blk[b].d) * a.d[b]), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(half(blk[b + 1].d) * a.d[b + 1]),
-                           acc1);
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0),
+                           _mm256_set1_ps(x86::half_to_float(blk[b].d) * a.d[b]), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1),
+                           _mm256_set1_ps(x86::half_to_float(blk[b + 1].d) * a.d[b + 1]), acc1);
   }
   for (; b < nb; ++b) {
     const __m256i d0 = dot_s8s8(load256(blk[b].qs), load256(a.qs + b * 32));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(half(blk[b].d) * a.d[b]), acc0);
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0),
+                           _mm256_set1_ps(x86::half_to_float(blk[b].d) * a.d[b]), acc0);
   }
-  return hsum8(_mm256_add_ps(acc0, acc1));
+  return x86::hsum(_mm256_add_ps(acc0, acc1));
 }
 
 LOOM_AVX2 float avx2::dot_q4_k(const void* w, const QAct& a, int64_t k) {
@@ -218,7 +207,7 @@ LOOM_AVX2 float avx2::dot_q4_k(const void* w, const QAct& a, int64_t k) {
   for (int64_t b = 0; b < k / 256; ++b) {
     _mm_prefetch(reinterpret_cast<const char*>(blk + b) + 4096, _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(blk + b) + 4096 + 64, _MM_HINT_T0);
-    const float d = half(blk[b].d), dmin = half(blk[b].dmin);
+    const float d = x86::half_to_float(blk[b].d), dmin = x86::half_to_float(blk[b].dmin);
     uint8_t sc[8], m[8];
     for (int j = 0; j < 8; ++j) unpack_scale_min_k4(j, blk[b].scales, &sc[j], &m[j]);
     const int8_t* q8 = a.qs + b * 256;
@@ -240,7 +229,7 @@ LOOM_AVX2 float avx2::dot_q4_k(const void* w, const QAct& a, int64_t k) {
     }
     mins += dmin * msum;
   }
-  return hsum8(_mm256_add_ps(acc0, acc1)) - mins;
+  return x86::hsum(_mm256_add_ps(acc0, acc1)) - mins;
 }
 
 LOOM_AVX2 float avx2::dot_q6_k(const void* w, const QAct& a, int64_t k) {
@@ -250,7 +239,7 @@ LOOM_AVX2 float avx2::dot_q6_k(const void* w, const QAct& a, int64_t k) {
   for (int64_t b = 0; b < k / 256; ++b) {
     for (int l = 0; l < 4; ++l)
       _mm_prefetch(reinterpret_cast<const char*>(blk + b) + 4096 + 64 * l, _MM_HINT_T0);
-    const __m256 d = _mm256_set1_ps(half(blk[b].d));
+    const __m256 d = _mm256_set1_ps(x86::half_to_float(blk[b].d));
     // d * sc for the 16 sub-blocks, 8 per half.
     const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b].scales));
     const __m256 scf[2] = {
@@ -278,7 +267,7 @@ LOOM_AVX2 float avx2::dot_q6_k(const void* w, const QAct& a, int64_t k) {
       }
     }
   }
-  return hsum8(_mm256_add_ps(acc0, acc1)) - 32.0f * hsum8(_mm256_add_ps(offs0, offs1));
+  return x86::hsum(_mm256_add_ps(acc0, acc1)) - 32.0f * x86::hsum(_mm256_add_ps(offs0, offs1));
 }
 
 LOOM_AVX2 float avx2::dot_f32w(const void* w, const float* x, int64_t k) {
@@ -302,7 +291,7 @@ LOOM_AVX2 void avx2::dequant_q4_0(const void* w, float* y, int64_t k) {
   const auto* blk = static_cast<const BlockQ4_0*>(w);
   for (int64_t b = 0; b < k / 32; ++b) {
     const __m256i q = unpack_q4_0(blk[b].qs);
-    const __m256 d = _mm256_set1_ps(half(blk[b].d));
+    const __m256 d = _mm256_set1_ps(x86::half_to_float(blk[b].d));
     for (int i = 0; i < 4; ++i) {
       const __m128i q8 = i < 2 ? _mm256_castsi256_si128(q) : _mm256_extracti128_si256(q, 1);
       const __m128i part = i % 2 == 0 ? q8 : _mm_srli_si128(q8, 8);
@@ -314,7 +303,7 @@ LOOM_AVX2 void avx2::dequant_q4_0(const void* w, float* y, int64_t k) {
 LOOM_AVX2 void avx2::dequant_q8_0(const void* w, float* y, int64_t k) {
   const auto* blk = static_cast<const BlockQ8_0*>(w);
   for (int64_t b = 0; b < k / 32; ++b) {
-    const __m256 d = _mm256_set1_ps(half(blk[b].d));
+    const __m256 d = _mm256_set1_ps(x86::half_to_float(blk[b].d));
     for (int i = 0; i < 4; ++i) {
       const __m128i part = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk[b].qs + 8 * i));
       _mm256_storeu_ps(y + b * 32 + 8 * i,

@@ -25,7 +25,7 @@
 
 namespace loom::cpu::kernels::x86 {
 
-LOOM_AVX512 inline float hsum(__m256 v) {
+LOOM_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -42,7 +42,7 @@ LOOM_AVX512 inline __m256i dot_i8(__m256i acc, __m256i w, __m256i a) {
   return _mm256_dpbusd_epi32(acc, _mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
 }
 
-LOOM_AVX512 inline float half_to_float(const uint8_t* p) {
+LOOM_AVX2 inline float half_to_float(const uint8_t* p) {
   uint16_t h;
   __builtin_memcpy(&h, p, 2);
   return _cvtsh_ss(h);
