@@ -27,9 +27,17 @@ enum class ErrorCode {
 
 std::string_view error_code_name(ErrorCode code);
 
+// `message` made safe to print, log and put in a JSON response: invalid UTF-8 bytes and control
+// characters become \xNN (\n, \t, \r as such), and past kMaxErrorMessageBytes it is cut at a
+// character boundary with "...". Messages quote input (token strings, JSON keys, template
+// text), and input is not trusted to be printable.
+constexpr size_t kMaxErrorMessageBytes = 4096;
+std::string sanitize_error_message(std::string_view message);
+
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  Error(ErrorCode code, std::string_view message)
+      : std::runtime_error(sanitize_error_message(message)), code_(code) {}
   ErrorCode code() const noexcept { return code_; }
 
  private:

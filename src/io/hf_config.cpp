@@ -15,7 +15,9 @@ using nlohmann::json;
 
 class ConfigReader {
  public:
-  ConfigReader(const json& j, const std::string& file) : j_(j), file_(file) {}
+  // `file` is copied: readers are built from string literals (a temporary std::string), and a
+  // reference to it dangled by the time an error message read it (fuzz_hf_config found it).
+  ConfigReader(const json& j, std::string file) : j_(j), file_(std::move(file)) {}
 
   // The first present, non-null key among `keys`.
   const json* find(std::initializer_list<std::string_view> keys) const {
@@ -84,7 +86,7 @@ class ConfigReader {
 
  private:
   const json& j_;
-  const std::string& file_;
+  std::string file_;
 };
 
 void read_rope(const ConfigReader& c, HyperParams& hp) {

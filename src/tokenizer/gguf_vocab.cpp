@@ -188,7 +188,7 @@ Vocab vocab_of(const std::vector<std::string>& strings) {
     if (!seen.emplace(strings[id], static_cast<int32_t>(id)).second) continue;
     entries.emplace_back(strings[id], static_cast<int32_t>(id));
   }
-  return Vocab(std::move(entries));
+  return Vocab(std::move(entries), strings.size());  // ids are positions: dense
 }
 
 std::unique_ptr<PostProcessor> bos_eos_processor(const GgufVocab& v, bool default_bos) {

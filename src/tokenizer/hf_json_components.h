@@ -14,6 +14,7 @@ std::unique_ptr<Normalizer> build_normalizer(const JsonCursor& json);
 std::unique_ptr<PreTokenizer> build_pre_tokenizer(const JsonCursor& json);
 std::unique_ptr<PostProcessor> build_post_processor(const JsonCursor& json);
 std::unique_ptr<Decoder> build_decoder(const JsonCursor& json);
-std::unique_ptr<Model> build_model(const JsonCursor& json);
+// `extra_ids`: the number of added tokens beside the model, which bounds the model's ids.
+std::unique_ptr<Model> build_model(const JsonCursor& json, size_t extra_ids);
 
 }  // namespace loom::tokenizer

@@ -25,7 +25,8 @@ auto located(const JsonCursor& json, Build build) {
   }
 }
 
-Vocab vocab_from_object(const JsonCursor& json) {
+// `extra_ids`: how many ids the file's added_tokens assign beside this vocabulary.
+Vocab vocab_from_object(const JsonCursor& json, size_t extra_ids) {
   if (!json.value().is_object()) json.fail(ErrorCode::kCorruption, "expected an object");
   std::vector<std::pair<std::string, int32_t>> entries;
   entries.reserve(json.value().size());
@@ -36,11 +37,12 @@ Vocab vocab_from_object(const JsonCursor& json) {
     }
     entries.emplace_back(it.key(), static_cast<int32_t>(it->get<int64_t>()));
   }
-  return located(json, [&] { return Vocab(std::move(entries)); });
+  const size_t limit = vocab_id_limit(entries.size(), extra_ids);
+  return located(json, [&] { return Vocab(std::move(entries), limit); });
 }
 
-std::unique_ptr<Model> build_bpe(const JsonCursor& json) {
-  Vocab vocab = vocab_from_object(json.at("vocab"));
+std::unique_ptr<Model> build_bpe(const JsonCursor& json, size_t extra_ids) {
+  Vocab vocab = vocab_from_object(json.at("vocab"), extra_ids);
   std::vector<std::pair<std::string, std::string>> merges;
   if (auto list = json.find("merges")) {
     merges.reserve(list->array_size());
@@ -73,8 +75,8 @@ std::unique_ptr<Model> build_bpe(const JsonCursor& json) {
   });
 }
 
-std::unique_ptr<Model> build_wordpiece(const JsonCursor& json) {
-  Vocab vocab = vocab_from_object(json.at("vocab"));
+std::unique_ptr<Model> build_wordpiece(const JsonCursor& json, size_t extra_ids) {
+  Vocab vocab = vocab_from_object(json.at("vocab"), extra_ids);
   std::string unk = json.string_or("unk_token", "[UNK]");
   std::string prefix = json.string_or("continuing_subword_prefix", "##");
   int64_t max_chars = json.int_or("max_input_chars_per_word", 100);
@@ -103,7 +105,7 @@ std::unique_ptr<Model> build_unigram(const JsonCursor& json) {
 
 }  // namespace
 
-std::unique_ptr<Model> build_model(const JsonCursor& json) {
+std::unique_ptr<Model> build_model(const JsonCursor& json, size_t extra_ids) {
   std::string type;
   if (auto t = json.find("type")) {
     type = t->string();
@@ -116,8 +118,8 @@ std::unique_ptr<Model> build_model(const JsonCursor& json) {
   } else {
     type = "BPE";
   }
-  if (type == "BPE") return build_bpe(json);
-  if (type == "WordPiece") return build_wordpiece(json);
+  if (type == "BPE") return build_bpe(json, extra_ids);
+  if (type == "WordPiece") return build_wordpiece(json, extra_ids);
   if (type == "Unigram") return build_unigram(json);
   json.at("type").fail(ErrorCode::kUnsupported, "model type '" + type + "' is not supported");
 }
@@ -172,16 +174,28 @@ TokenizerParts parts_from_json(const nlohmann::json& doc, const std::string& fil
   };
   parts.normalizer = build_normalizer(optional_component("normalizer"));
   parts.pre_tokenizer = build_pre_tokenizer(optional_component("pre_tokenizer"));
-  parts.model = build_model(root.at("model"));
+  const auto added = root.find("added_tokens");
+  const size_t added_count = added ? added->array_size() : 0;
+  parts.model = build_model(root.at("model"), added_count);
   parts.post_processor = build_post_processor(optional_component("post_processor"));
   parts.decoder = build_decoder(optional_component("decoder"));
 
-  if (auto added = root.find("added_tokens")) {
-    for (size_t i = 0; i < added->array_size(); ++i) {
+  if (added) {
+    // Added tokens and the model's vocabulary share one id space: together they describe at
+    // most vocab_size() + added_count ids, and no id of either may lie beyond that.
+    const size_t id_limit = vocab_id_limit(parts.model->vocab_size(), added_count);
+    for (size_t i = 0; i < added_count; ++i) {
       JsonCursor t = (*added)[i];
       AddedToken token;
       token.id = t.at("id").id();
       token.content = t.at("content").string();
+      if (static_cast<size_t>(token.id) >= id_limit) {
+        t.at("id").fail(
+            ErrorCode::kCorruption,
+            fmt::format("added token '{}' has id {}, beyond what {} vocabulary "
+                        "entries and {} added tokens can hold (ids must be below {})",
+                        token.content, token.id, parts.model->vocab_size(), added_count, id_limit));
+      }
       if (token.content.empty()) t.at("content").fail(ErrorCode::kCorruption, "empty token");
       token.special = t.bool_or("special", false);
       token.lstrip = t.bool_or("lstrip", false);

@@ -33,7 +33,7 @@ UnigramModel::UnigramModel(std::vector<std::pair<std::string, double>> pieces,
     entries.emplace_back(std::move(pieces[i].first), static_cast<int32_t>(i));
   }
   unk_score_ = (pieces.empty() ? 0.0 : min_score) - kUnkPenalty;
-  vocab_ = Vocab(std::move(entries));
+  vocab_ = Vocab(std::move(entries), pieces.size());  // ids are positions: dense
 }
 
 void UnigramModel::tokenize(std::string_view piece, std::vector<int32_t>& ids) const {

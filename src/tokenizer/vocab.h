@@ -23,12 +23,22 @@ struct StringHash {
 template <typename V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
+// The bound on ids for a vocabulary of `entries` strings beside `extra_ids` ids that other
+// tables of the same file assign (HF added_tokens): every id a file can describe is below the
+// total count, plus a small allowance for vocabularies that skip a few ids.
+inline size_t vocab_id_limit(size_t entries, size_t extra_ids) {
+  constexpr size_t kAllowedHoles = 1024;
+  return entries + extra_ids + kAllowedHoles;
+}
+
 class Vocab {
  public:
   Vocab() = default;
-  // Throws loom::Error when an id is negative. A later entry for an id already seen replaces
-  // its string; each string keeps its first id.
-  explicit Vocab(std::vector<std::pair<std::string, int32_t>> entries);
+  // Throws loom::Error when an id is negative or not below `id_limit`. A later entry for an id
+  // already seen replaces its string; each string keeps its first id. The table is sized by the
+  // largest id, so callers bound ids by what their file can describe (vocab_id_limit) rather
+  // than letting one id of 888888880 size a 28 GB table (fuzz_tokenizer_json found it).
+  Vocab(std::vector<std::pair<std::string, int32_t>> entries, size_t id_limit);
 
   std::optional<int32_t> find(std::string_view token) const {
     auto it = to_id_.find(token);

@@ -40,7 +40,7 @@ Models load_models(const std::string& name) {
   }
   Models out;
   for (bool chunk : {true, false}) {
-    Vocab vocab(entries);
+    Vocab vocab(entries, entries.size() + 1024);
     auto resolved = resolve_bpe_merges(vocab, merges, "");
     BpeOptions options;
     options.unk_token = "<unk>";

@@ -459,5 +459,46 @@ TEST(MalformedJson, AddedTokenWithoutId) {
   EXPECT_NE(what.find("added_tokens[0].id: missing key"), std::string::npos) << what;
 }
 
+// Regression (issue 12, fuzz_tokenizer_json): one WordPiece id of 888888880 sized a 28 GB
+// table. Ids are bounded by what the file describes, and the error names the token.
+TEST(MalformedJson, Issue12VocabIdBeyondTheFile) {
+  auto path =
+      std::filesystem::path(LOOM_TEST_DATA_DIR) / "regressions/issue12_wordpiece_huge_id.json";
+  try {
+    Tokenizer::from_hf_json(path);
+    FAIL() << "loaded a vocabulary with id 888888880";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+    EXPECT_NE(what.find("issue12_wordpiece_huge_id.json"), std::string::npos) << what;
+    EXPECT_NE(what.find("model.vocab"), std::string::npos) << what;
+    EXPECT_NE(what.find("'b' has id 888888880"), std::string::npos) << what;
+  }
+}
+
+TEST(MalformedJson, Issue12AddedTokenIdBeyondTheFile) {
+  auto path =
+      std::filesystem::path(LOOM_TEST_DATA_DIR) / "regressions/issue12_added_token_huge_id.json";
+  try {
+    Tokenizer::from_hf_json(path);
+    FAIL() << "loaded an added token with id 2000000000";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+    EXPECT_NE(what.find("added_tokens[0].id"), std::string::npos) << what;
+    EXPECT_NE(what.find("'<big>' has id 2000000000"), std::string::npos) << what;
+  }
+}
+
+// Ids up to entries + added tokens are what real files use (gpt-oss: 199998 + 21 ids, the last
+// 200018): the bound must accept a file whose added tokens continue the model's ids.
+TEST(TokenizerJson, Issue12IdsContinuingIntoAddedTokensAreAccepted) {
+  Tokenizer tok = load(R"({"added_tokens": [{"id": 3, "content": "<x>", "special": true},
+      {"id": 4, "content": "<y>", "special": true}],
+      "model": {"type": "WordPiece", "unk_token": "[UNK]",
+                "vocab": {"[UNK]": 0, "a": 1, "b": 2}}})");
+  EXPECT_EQ(tok.vocab_size(), 5u);
+}
+
 }  // namespace
 }  // namespace loom::tokenizer
