@@ -67,6 +67,7 @@ LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer
       if (e.code() != ErrorCode::kUnsupported) throw;
       m.tokenizer_error = e.what();
     }
+    m.chat_templates = ModelChatTemplates::load(m.spec.path, m.spec.gguf());
   }
   return m;
 }
@@ -105,6 +106,7 @@ TokenizerModel load_tokenizer_model(const std::string& path) {
     m.gguf = std::make_shared<const GgufFile>(GgufFile::open(path));
   }
   m.tokenizer = load_tokenizer(path, m.gguf.get());
+  m.chat_templates = ModelChatTemplates::load(path, m.gguf.get());
   return m;
 }
 
@@ -132,61 +134,12 @@ std::vector<int32_t> parse_id_list(const std::string& text) {
   return ids;
 }
 
-std::string render_chat(const std::string& path, const GgufFile* gguf,
-                        const jinja::ChatRequest& request) {
-  namespace fs = std::filesystem;
-  std::optional<jinja::ChatTemplate> tmpl;
-  if (gguf != nullptr) {
-    auto source = gguf->get_string("tokenizer.chat_template");
-    if (!source) fail(ErrorCode::kNotFound, "{}: no tokenizer.chat_template", path);
-    nlohmann::ordered_json special = nlohmann::ordered_json::object();
-    const GgufArray* tokens = gguf->get_array("tokenizer.ggml.tokens");
-    auto token_text = [&](const char* key) -> std::optional<std::string> {
-      auto id = gguf->get_int(key);
-      if (!id || tokens == nullptr || *id < 0 || *id >= static_cast<int64_t>(tokens->items.size()))
-        return std::nullopt;
-      const std::string* s = tokens->items[*id].as_string();
-      return s ? std::optional<std::string>(*s) : std::nullopt;
-    };
-    if (auto b = token_text("tokenizer.ggml.bos_token_id")) special["bos_token"] = *b;
-    if (auto e = token_text("tokenizer.ggml.eos_token_id")) special["eos_token"] = *e;
-    tmpl.emplace(*source, special, path + ": tokenizer.chat_template");
-  } else {
-    const fs::path dir(path);
-    nlohmann::ordered_json config = nlohmann::ordered_json::object();
-    if (fs::exists(dir / "tokenizer_config.json")) {
-      const std::string text = read_text_file((dir / "tokenizer_config.json").string());
-      try {
-        config = nlohmann::ordered_json::parse(text);
-      } catch (const nlohmann::json::exception& e) {
-        fail(ErrorCode::kCorruption, "{}: not valid JSON: {}",
-             (dir / "tokenizer_config.json").string(), e.what());
-      }
-    }
-    std::optional<std::string> jinja_file;
-    if (fs::exists(dir / "chat_template.jinja")) {
-      jinja_file = read_text_file((dir / "chat_template.jinja").string());
-    }
-    if (!jinja_file && !config.contains("chat_template")) {
-      fail(ErrorCode::kNotFound, "{}: the model has no chat template", path);
-    }
-    tmpl.emplace(jinja::ChatTemplate::from_tokenizer_config(config, jinja_file, {},
-                                                            !request.tools.is_null()));
-  }
-  return tmpl->apply(request);
-}
-
-std::string render_chat(const ModelSpec& spec, const nlohmann::ordered_json& messages,
+std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& messages,
                         bool add_generation_prompt) {
   jinja::ChatRequest req;
   req.messages = messages;
   req.add_generation_prompt = add_generation_prompt;
-  return render_chat(spec.path, spec.gguf(), req);
-}
-
-std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& messages,
-                        bool add_generation_prompt) {
-  return render_chat(m.spec, messages, add_generation_prompt);
+  return m.chat_templates.apply(req);
 }
 
 int default_threads() {

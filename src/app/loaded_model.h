@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "app/chat_templates.h"
 #include "backend/backend.h"
 #include "io/gguf.h"
 #include "io/model_spec.h"
@@ -28,6 +29,8 @@ struct LoadedModel {
   // Why a tokenizer the model ships could not be used (e.g. an unsupported GGUF pre-tokenizer):
   // the model still runs from ids, and require_tokenizer() reports this.
   std::string tokenizer_error;
+  // Read and parsed at load (with the tokenizer); rendering never touches the files again.
+  ModelChatTemplates chat_templates;
 
   // The tokenizer, or kNotFound saying the model has none (or why it could not be read).
   const tokenizer::Tokenizer& require_tokenizer() const;
@@ -53,6 +56,7 @@ struct TokenizerModel {
   std::string path;
   std::shared_ptr<const GgufFile> gguf;  // null for a HF folder
   std::optional<tokenizer::Tokenizer> tokenizer;
+  ModelChatTemplates chat_templates;
 
   // The tokenizer, or kNotFound saying the model has none.
   const tokenizer::Tokenizer& require_tokenizer() const;
@@ -61,15 +65,9 @@ struct TokenizerModel {
 // `path`: a .gguf file or a HF folder. kNotFound when it is neither.
 TokenizerModel load_tokenizer_model(const std::string& path);
 
-// Renders a chat request with the model's chat template (tokenizer_config.json /
-// chat_template.jinja in the HF folder `path`, or the GGUF's tokenizer.chat_template when `gguf`
-// is given). kNotFound when the model has no template; a template's raise_exception comes back
-// as loom::Error with the template's message.
-std::string render_chat(const std::string& path, const GgufFile* gguf,
-                        const jinja::ChatRequest& request);
-std::string render_chat(const ModelSpec& spec, const nlohmann::ordered_json& messages,
-                        bool add_generation_prompt);
-// `messages`: a JSON array of {role, content}.
+// Renders `messages` (a JSON array of {role, content}) with the model's chat template (see
+// ModelChatTemplates). kNotFound when the model has no template; a template's raise_exception
+// comes back as loom::Error with the template's message.
 std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& messages,
                         bool add_generation_prompt);
 

@@ -116,7 +116,7 @@ int run_chat_template(const ChatTemplateArgs& a) {
   jinja::ChatRequest req;
   req.messages = j;
   req.add_generation_prompt = a.add_generation_prompt;
-  write_stdout(app::render_chat(m.path, m.gguf.get(), req));
+  write_stdout(m.chat_templates.apply(req));
   return 0;
 }
 

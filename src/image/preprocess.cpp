@@ -187,24 +187,42 @@ Image resize(const Image& in, int64_t width, int64_t height, Resample r, ResizeK
 
 namespace {
 
+// An integer field of preprocessor_config.json in [lo, hi], named in the error otherwise.
+int64_t bounded_int(const nlohmann::json& v, const std::string& file, std::string_view key,
+                    int64_t lo, int64_t hi) {
+  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi ||
+      (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi))) {
+    std::string shown = v.dump();
+    if (shown.size() > 40) shown = shown.substr(0, 37) + "...";
+    fail(ErrorCode::kCorruption, "{}: '{}' must be an integer in [{}, {}], got {}", file, key, lo,
+         hi, shown);
+  }
+  return v.get<int64_t>();
+}
+
 // HF's size dicts: {"shortest_edge": n}, {"height": h, "width": w}, or a bare int (a square for
 // SigLIP; the shortest edge for processors that crop, as get_size_dict(default_to_square=False)).
 void read_size(const nlohmann::json& j, const std::string& file, bool crops, ImageProcessor& p) {
-  if (j.is_number_integer()) {
-    (crops ? p.shortest_edge : p.height) = j.get<int64_t>();
+  auto side = [&](const nlohmann::json& v, std::string_view key) {
+    return bounded_int(v, file, key, 1, ImageProcessor::kMaxSide);
+  };
+  if (j.is_number()) {
+    (crops ? p.shortest_edge : p.height) = side(j, "size");
     if (!crops) p.width = p.height;
     return;
   }
   if (j.is_object() && j.contains("shortest_edge")) {
-    p.shortest_edge = j["shortest_edge"].get<int64_t>();
+    p.shortest_edge = side(j["shortest_edge"], "size.shortest_edge");
     return;
   }
   if (j.is_object() && j.contains("height") && j.contains("width")) {
-    p.height = j["height"].get<int64_t>();
-    p.width = j["width"].get<int64_t>();
+    p.height = side(j["height"], "size.height");
+    p.width = side(j["width"], "size.width");
     return;
   }
-  fail(ErrorCode::kUnsupported, "{}: size {} is not supported", file, j.dump());
+  std::string shown = j.dump();
+  if (shown.size() > 60) shown = shown.substr(0, 57) + "...";
+  fail(ErrorCode::kUnsupported, "{}: size {} is not supported", file, shown);
 }
 
 }  // namespace
@@ -214,9 +232,13 @@ ImageProcessor ImageProcessor::from_folder(const std::string& dir) {
   if (!std::filesystem::exists(file)) {
     fail(ErrorCode::kNotFound, "{}: the model has no preprocessor_config.json", dir);
   }
+  return from_json(read_text_file(file), file);
+}
+
+ImageProcessor ImageProcessor::from_json(std::string_view text, const std::string& file) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_text_file(file));
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     fail(ErrorCode::kCorruption, "{}: not valid JSON: {}", file, e.what());
   }
@@ -228,7 +250,14 @@ ImageProcessor ImageProcessor::from_folder(const std::string& dir) {
     p.do_rescale = j.value("do_rescale", true);
     p.do_normalize = j.value("do_normalize", true);
     p.rescale_factor = j.value("rescale_factor", 1.0 / 255.0);
-    p.resample = static_cast<Resample>(j.value("resample", 3));
+    if (!std::isfinite(p.rescale_factor) || std::fabs(p.rescale_factor) > 1e30) {
+      fail(ErrorCode::kCorruption, "{}: rescale_factor {} is not a usable value", file,
+           p.rescale_factor);
+    }
+    if (!j.is_object()) fail(ErrorCode::kCorruption, "{}: expected a JSON object", file);
+    if (j.contains("resample")) {
+      p.resample = static_cast<Resample>(bounded_int(j["resample"], file, "resample", 0, 5));
+    }
     if (j.contains("size")) read_size(j["size"], file, p.do_center_crop, p);
     if (p.do_center_crop && j.contains("crop_size")) {
       ImageProcessor c;
@@ -243,17 +272,19 @@ ImageProcessor ImageProcessor::from_folder(const std::string& dir) {
       const auto v = j[key].get<std::vector<double>>();
       if (v.size() != 3) fail(ErrorCode::kUnsupported, "{}: {} must have 3 entries", file, key);
       auto& dst = std::string(key) == "image_mean" ? p.mean : p.std;
-      for (int i = 0; i < 3; ++i) dst[i] = static_cast<float>(v[i]);
+      for (int i = 0; i < 3; ++i) {
+        if (!std::isfinite(v[i]) || std::fabs(v[i]) > 1e30 ||
+            (dst.data() == p.std.data() && v[i] == 0.0)) {
+          fail(ErrorCode::kCorruption, "{}: {}[{}] = {} is not a usable value", file, key, i, v[i]);
+        }
+        dst[i] = static_cast<float>(v[i]);
+      }
     }
   } catch (const nlohmann::json::exception& e) {
     fail(ErrorCode::kCorruption, "{}: unexpected value: {}", file, e.what());
   }
   if (p.do_resize && p.shortest_edge <= 0 && (p.height <= 0 || p.width <= 0)) {
     fail(ErrorCode::kCorruption, "{}: do_resize without a usable size", file);
-  }
-  if (static_cast<int>(p.resample) < 0 || static_cast<int>(p.resample) > 5) {
-    fail(ErrorCode::kUnsupported, "{}: resample {} is not a PIL filter", file,
-         static_cast<int>(p.resample));
   }
   return p;
 }
@@ -276,6 +307,16 @@ std::vector<float> ImageProcessor::operator()(const Image& img) const {
                                                   static_cast<double>(l) / static_cast<double>(s));
       h = portrait ? long_side : shortest_edge;
       w = portrait ? shortest_edge : long_side;
+      // A thin image's long side grows with it (1 x 65535 at shortest_edge 224 would be
+      // 224 x 14.7M): bound the resized image as the decoder bounds the decoded one.
+      if (long_side > kMaxImageSide ||
+          static_cast<double>(long_side) * shortest_edge > static_cast<double>(kMaxImagePixels)) {
+        fail(ErrorCode::kOutOfRange,
+             "an image of {} x {} resized to a shortest edge of {} would be {} x {}, over the "
+             "limit of {} pixels",
+             img.width, img.height, shortest_edge, portrait ? shortest_edge : long_side,
+             portrait ? long_side : shortest_edge, kMaxImagePixels);
+      }
     }
     cur = resize(cur, w, h, resample, kernel);
   }

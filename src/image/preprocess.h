@@ -41,6 +41,8 @@ Image resize(const Image& in, int64_t width, int64_t height, Resample filter,
              ResizeKernel kernel = ResizeKernel::kPil);
 
 struct ImageProcessor {
+  // The largest size a preprocessor_config.json may ask for (any side).
+  static constexpr int64_t kMaxSide = 16384;
   bool do_convert_rgb = true, do_resize = true, do_center_crop = false, do_rescale = true,
        do_normalize = true;
   int64_t shortest_edge = 0;      // resize so the short side is this (CLIP), or
@@ -57,6 +59,8 @@ struct ImageProcessor {
   // Reads `dir`/preprocessor_config.json; kNotFound when absent, kCorruption/kUnsupported for
   // fields loom cannot follow (naming them).
   static ImageProcessor from_folder(const std::string& dir);
+  // The same from the text of a preprocessor_config.json; `file` names it in errors.
+  static ImageProcessor from_json(std::string_view text, const std::string& file);
   // The [3, H, W] float pixel values for `img`.
   std::vector<float> operator()(const Image& img) const;
   // The (height, width) operator() produces.

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/error.h"
+#include "fuzz_util.h"
 #include "io/gguf.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -15,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const loom::GgufTensorInfo& t : f.tensors()) {
       if (t.n_bytes > 0) sink = sink ^ t.data[0] ^ t.data[t.n_bytes - 1];
     }
-  } catch (const loom::Error&) {
+  } catch (const loom::Error& e) {
+    loom::fuzz::check_error(e);
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "fuzz_util.h"
 #include "io/hf_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -12,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     loom::HfConfig c = loom::parse_hf_config(text, "fuzz/config.json");
     loom::apply_generation_config(text, "fuzz/generation_config.json", c.hparams);
     (void)c.hparams.to_json().dump();
-  } catch (const loom::Error&) {
+  } catch (const loom::Error& e) {
+    loom::fuzz::check_error(e);
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "fuzz_util.h"
 #include "tokenizer/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -19,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int32_t id : ids) streamed += stream.step(id);
     streamed += stream.finish();
     if (streamed != full) __builtin_trap();
-  } catch (const loom::Error&) {
+  } catch (const loom::Error& e) {
+    loom::fuzz::check_error(e);
   }
   return 0;
 }
