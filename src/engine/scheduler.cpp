@@ -44,8 +44,8 @@ Scheduler::~Scheduler() {
   shutdown(false);
 }
 
-Scheduler::SubmitStatus Scheduler::submit(RequestParams params, std::shared_ptr<RequestSink> sink,
-                                          std::shared_ptr<RequestHandle> handle) {
+std::unique_ptr<Scheduler::Sequence> Scheduler::make_sequence(SequenceRequest r) const {
+  RequestParams& params = r.params;
   const int64_t vocab = model_.info().vocab_size;
   const int64_t n = static_cast<int64_t>(params.prompt.size());
   if (n == 0) fail(ErrorCode::kInvalidArgument, "the prompt is empty");
@@ -78,13 +78,29 @@ Scheduler::SubmitStatus Scheduler::submit(RequestParams params, std::shared_ptr<
   s->tokens = params.prompt;
   s->n_prompt = n;
   s->params = std::move(params);
-  s->sink = std::move(sink);
-  s->handle = std::move(handle);
+  s->sink = std::move(r.sink);
+  s->handle = std::move(r.handle);
+  return s;
+}
+
+Scheduler::SubmitStatus Scheduler::submit(RequestParams params, std::shared_ptr<RequestSink> sink,
+                                          std::shared_ptr<RequestHandle> handle) {
+  std::vector<SequenceRequest> group(1);
+  group[0] = {std::move(params), std::move(sink), std::move(handle)};
+  return submit_group(std::move(group));
+}
+
+Scheduler::SubmitStatus Scheduler::submit_group(std::vector<SequenceRequest> group) {
+  std::vector<std::unique_ptr<Sequence>> seqs;
+  seqs.reserve(group.size());
+  for (SequenceRequest& r : group) seqs.push_back(make_sequence(std::move(r)));
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return SubmitStatus::kShuttingDown;
+    // A group enters whole when the queue has room for one more request (so a request with
+    // n > max_queue is not refused for ever); it may overshoot the bound by n - 1.
     if (static_cast<int64_t>(queue_.size()) >= options_.max_queue) return SubmitStatus::kQueueFull;
-    queue_.push_back(std::move(s));
+    for (auto& s : seqs) queue_.push_back(std::move(s));
   }
   cv_.notify_one();
   return SubmitStatus::kAccepted;

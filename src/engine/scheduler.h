@@ -44,6 +44,9 @@ struct RequestParams {
   std::vector<std::string> stop;
   bool ignore_eos = false;
   int top_logprobs = -1;  // < 0: no logprobs; else the chosen token's plus the top N
+  // Prefix-cache namespace: blocks are shared only between requests with the same salt, so one
+  // tenant's cached prompt is never served to (or timed by) another.
+  std::string cache_salt;
 };
 
 struct TokenEvent {
@@ -101,10 +104,19 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   enum class SubmitStatus { kAccepted, kQueueFull, kShuttingDown };
+  struct SequenceRequest {
+    RequestParams params;
+    std::shared_ptr<RequestSink> sink;
+    std::shared_ptr<RequestHandle> handle;
+  };
   // Validates the request (throws loom::Error kInvalidArgument / kOutOfRange for a bad one:
   // ids outside the vocabulary, prompt + max_tokens beyond the context or the whole KV pool).
   SubmitStatus submit(RequestParams params, std::shared_ptr<RequestSink> sink,
                       std::shared_ptr<RequestHandle> handle);
+  // The choices of one request (n > 1): every sequence is validated, then all are queued or
+  // none is (kQueueFull when the queue lacks room for the whole group), so a full queue never
+  // leaves part of a request running.
+  SubmitStatus submit_group(std::vector<SequenceRequest> group);
   void wake();  // after setting a handle's cancelled flag
 
   // Stops admitting; with `finish_running` running and queued sequences run to their end, else
@@ -118,6 +130,7 @@ class Scheduler {
 
  private:
   struct Sequence;
+  std::unique_ptr<Sequence> make_sequence(SequenceRequest r) const;
   void loop();
   bool admit_locked();
   void step();

@@ -1,13 +1,22 @@
 // The OpenAI API's request and response shapes (completions and chat completions), kept apart
-// from the HTTP plumbing so they can be tested alone. Parsing validates every field the way the
-// OpenAI API documents it; a bad field throws loom::Error(kInvalidArgument) whose message names
-// it, and the server answers 400 with {"error": {"message", "type", "param", "code"}}.
+// from the HTTP plumbing so they can be tested and fuzzed alone. Parsing validates every field
+// the way the OpenAI API documents it; a bad field throws loom::Error(kInvalidArgument) whose
+// message names it, and the server answers 400 with {"error": {"message", "type", "param",
+// "code"}}.
+//
+// No documented parameter is dropped in silence: each one is honoured, or accepted because it
+// cannot change the output (user, metadata, service_tier "auto"), or refused with a 400 that
+// names it (e.g. response_format json_schema until structured output lands, audio). Unknown
+// fields are refused as OpenAI does ("Unrecognized request argument"). vLLM's common
+// extensions are honoured: top_k, min_p, repetition_penalty, ignore_eos, cache_salt,
+// chat_template_kwargs, add_generation_prompt, continue_final_message.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/scheduler.h"
@@ -15,6 +24,14 @@
 namespace loom::server {
 
 using Json = nlohmann::ordered_json;
+
+// Request bodies nest at most this deep (objects and arrays); deeper is a 400, checked while
+// parsing, so no later step (copying, rendering) ever recurses over a hostile depth.
+inline constexpr int kMaxJsonDepth = 128;
+
+// Parses a request body: kInvalidArgument for invalid JSON, a non-object or a body nested
+// deeper than kMaxJsonDepth.
+Json parse_json_body(std::string_view body);
 
 enum class Endpoint { kCompletions, kChatCompletions };
 
@@ -24,8 +41,18 @@ struct ApiRequest {
   // completions: a string prompt or token ids; chat: messages rendered by the chat template.
   std::optional<std::string> prompt_text;
   std::vector<int32_t> prompt_ids;
+  // chat: the messages, with every content given as parts turned into text (see
+  // normalize_content); the template renders them with `tools` (tool_choice "none": the model
+  // sees the tools but no call is parsed) and `template_kwargs`.
   Json messages;
-  RequestParams params;  // prompt filled in later (after templating/tokenizing)
+  Json tools;  // null when absent
+  Json template_kwargs = Json::object();
+  bool add_generation_prompt = true;
+  bool continue_final_message = false;
+  // max_tokens / max_completion_tokens as given; absent: 16 for completions (OpenAI's
+  // default), and for chat the rest of the context ("until a stop or the end of the context").
+  std::optional<int64_t> max_tokens;
+  RequestParams params;  // prompt and max_tokens filled in once the prompt is tokenized
   bool stream = false;
   bool include_usage = false;
   bool echo = false;
@@ -33,18 +60,30 @@ struct ApiRequest {
   bool logprobs = false;
   int top_logprobs = 0;
   std::optional<uint64_t> seed;
+  std::string cache_salt;  // separates tenants in the prefix cache (vLLM's name)
 };
 
-// Parses and validates a request body. `max_tokens_limit` caps max_tokens (default when absent:
-// 16 for completions as OpenAI, the rest of the context for chat).
-ApiRequest parse_request(Endpoint endpoint, const std::string& body, int64_t max_tokens_limit);
+// Parses and validates a request body. Throws loom::Error(kInvalidArgument) naming the field;
+// kUnsupported for a documented feature loom does not offer (the server answers 400 for both).
+ApiRequest parse_request(Endpoint endpoint, std::string_view body);
+
+// The max_tokens a request runs with once its prompt has `prompt_tokens` tokens and the
+// context holds `context` (see ApiRequest::max_tokens). kOutOfRange (OpenAI's
+// context_length_exceeded) when an explicit max_tokens does not fit or the prompt fills the
+// context.
+int64_t effective_max_tokens(const ApiRequest& r, int64_t prompt_tokens, int64_t context);
+
+// Chat content given as a list of parts ([{"type": "text", "text": ...}], as SDKs, LangChain and
+// chat UIs send it) becomes the parts' text joined by "\n", as vLLM does for text-only
+// templates. A non-text part (image_url, input_audio, file) is kUnsupported naming the message
+// and part: loom's text models take no images.
+void normalize_content(Json& messages);
 
 // {"error": {...}} bodies.
 std::string error_body(const std::string& message, const std::string& type,
                        const std::optional<std::string>& param = std::nullopt,
                        const std::optional<std::string>& code = std::nullopt);
 
-// One generated choice as the server accumulates it.
 struct ChoiceResult {
   std::string text;
   std::vector<int32_t> ids;

@@ -27,6 +27,13 @@ struct ServerOptions {
   uint64_t max_body_bytes = 8u << 20;
   std::string model_id;                // the name /v1/models reports and requests may use
   double shutdown_grace_seconds = 30;  // SIGTERM: finish running work for this long, then cancel
+  // Limits per connection (see connection.h).
+  int64_t max_connections = 1024;
+  double read_timeout_seconds = 30;           // headers + body of one request, from its first byte
+  double idle_timeout_seconds = 60;           // an idle keep-alive connection
+  double write_timeout_seconds = 30;          // each write must make progress within this
+  size_t max_outbox_bytes = size_t{4} << 20;  // a streaming client this far behind is dropped
+  int worker_threads = 2;                     // parsing, templating, tokenizing, embeddings
 };
 
 class Server {
