@@ -86,6 +86,10 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
       out += tokens[i];
     }
   }
+  // Vocabulary strings from a GGUF file are not checked to be UTF-8 (a tokenizer.json's are,
+  // by the JSON parser): whatever they hold, decoded text is valid UTF-8, with U+FFFD for
+  // invalid bytes as HF's lossy decoding gives (found by fuzz_gguf_vocab).
+  if (!is_valid_utf8(out)) out = sanitize_utf8(out);
   return out;
 }
 

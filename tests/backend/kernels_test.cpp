@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -449,6 +450,37 @@ TEST(Avx2Tier, QuantizerMatchesQuantizeAct) {
     ASSERT_EQ(isum[b], a.isum[b]) << b;
     ASSERT_EQ(s16[2 * b], a.s16[2 * b]) << b;
     ASSERT_EQ(s16[2 * b + 1], a.s16[2 * b + 1]) << b;
+  }
+}
+
+// Regression (fuzz_model_load): a NaN or infinite activation was converted to int (UB) and its
+// block sum overflowed the packed Q4_0 kernel's correction term. Every tier now marks the block
+// NaN: qs 0, isum 0, d NaN, so dot products with it are NaN, and the finite blocks are as before.
+TEST(QuantizeAct, NonFiniteBlocksAreNanNotUndefined) {
+  const int64_t k = 4 * 32;
+  std::vector<float> x = random_floats(k, 5);
+  x[3] = std::numeric_limits<float>::quiet_NaN();
+  x[40] = std::numeric_limits<float>::infinity();
+  x[100] = -std::numeric_limits<float>::infinity();
+  std::vector<uint8_t> buf(static_cast<size_t>(qact_bytes(k)) + 64);
+  void* base =
+      reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+  const QAct a = quantize_act(x.data(), k, base);
+  for (int64_t b : {0, 1, 3}) {
+    EXPECT_TRUE(std::isnan(a.d[b])) << b;
+    EXPECT_EQ(a.isum[b], 0) << b;
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(a.qs[b * 32 + i], 0) << b;
+  }
+  EXPECT_TRUE(std::isfinite(a.d[2]));
+  if (cpu_has_avx2()) {
+    std::vector<int8_t> qs(k);
+    std::vector<float> d(k / 32), s16(k / 16);
+    std::vector<int32_t> isum(k / 32);
+    avx2::quantize_row(x.data(), k, qs.data(), d.data(), s16.data(), isum.data());
+    for (int64_t b = 0; b < k / 32; ++b) {
+      EXPECT_EQ(std::isnan(d[b]), std::isnan(a.d[b])) << b;
+      EXPECT_EQ(isum[b], a.isum[b]) << b;
+    }
   }
 }
 

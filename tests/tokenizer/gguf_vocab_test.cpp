@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "tokenizer/gguf_vocab.h"
+#include "tokenizer/unicode.h"
 
 namespace loom::tokenizer {
 namespace {
@@ -115,6 +116,27 @@ TEST(GgufVocab, UnknownModelOrPreIsUnsupported) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("tokenizer.ggml.pre"), std::string::npos);
   }
+}
+
+// Regression (fuzz_gguf_vocab): GGUF strings are not checked to be UTF-8, and a vocabulary
+// token holding invalid bytes reached decoded text unchanged. Decoding (whole and streamed)
+// now gives valid UTF-8 with U+FFFD for them.
+TEST(GgufVocab, InvalidUtf8TokensDecodeToValidText) {
+  GgufVocab v;
+  v.model = "bert";
+  v.tokens = {"[PAD]", "[\x97NK]", "[CLS]", "[SEP]", "\xe2\x96\x81hello", "\xff\xfe"};
+  v.token_types = {3, 2, 3, 3, 1, 1};
+  v.unk = 1;
+  const Tokenizer tok = tokenizer_from_gguf(v);
+  const std::vector<int32_t> ids = {4, 1, 5, 4};
+  const std::string text = tok.decode(ids, false);
+  EXPECT_TRUE(is_valid_utf8(text)) << text;
+  EXPECT_NE(text.find("\xEF\xBF\xBD"), std::string::npos) << text;
+  IncrementalDecoder stream(tok, false);
+  std::string streamed;
+  for (int32_t id : ids) streamed += stream.step(id);
+  streamed += stream.finish();
+  EXPECT_EQ(streamed, text);
 }
 
 TEST(GgufVocab, BadIdsAndMergesAreCorruption) {

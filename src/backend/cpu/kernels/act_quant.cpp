@@ -1,7 +1,9 @@
 // Activations quantized to 8 bits in blocks of 32 for the int8 dot products (the role of
 // ggml's quantize_row_q8_0 / q8_K before vec_dot): d = max|x| / 127, q = round(x / d), ties to
 // even as the AVX-512 conversion does, so both paths give the same bytes.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "backend/cpu/kernels/kernels.h"
 #include "backend/cpu/kernels/simd.h"
@@ -24,11 +26,33 @@ Layout layout(int64_t k) {
   return {d_off, s_off, i_off, i_off + align64(k / 32 * 4)};
 }
 
+}  // namespace
+
+void nonfinite_block(int64_t b, int8_t* qs, float* d, float* s16, int32_t* isum) {
+  // A block holding NaN or an infinity (a model whose weights overflow): its dot products are
+  // NaN, as a float path's would be, and no int conversion sees a non-finite value (UB).
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::fill_n(qs + b * 32, 32, int8_t{0});
+  d[b] = nan;
+  s16[2 * b] = s16[2 * b + 1] = nan;
+  isum[b] = 0;
+}
+
+namespace {
+
 void quantize_scalar(const float* x, int64_t k, int8_t* qs, float* d, float* s16, int32_t* isum) {
   for (int64_t b = 0; b < k / 32; ++b) {
     const float* xb = x + b * 32;
     float amax = 0.0f;
-    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+    bool finite = true;
+    for (int i = 0; i < 32; ++i) {
+      amax = std::fmax(amax, std::fabs(xb[i]));
+      finite = finite && std::fabs(xb[i]) <= std::numeric_limits<float>::max();
+    }
+    if (!finite) {
+      nonfinite_block(b, qs, d, s16, isum);
+      continue;
+    }
     const float db = amax / 127.0f;
     const float id = db != 0.0f ? 127.0f / amax : 0.0f;
     int sums[2] = {0, 0};
@@ -51,7 +75,15 @@ LOOM_AVX512 void quantize_avx512(const float* x, int64_t k, int8_t* qs, float* d
   for (int64_t b = 0; b < k / 32; ++b) {
     const __m512 v0 = _mm512_loadu_ps(x + b * 32);
     const __m512 v1 = _mm512_loadu_ps(x + b * 32 + 16);
-    const __m512 a = _mm512_max_ps(_mm512_and_ps(v0, sign_off), _mm512_and_ps(v1, sign_off));
+    const __m512 a0 = _mm512_and_ps(v0, sign_off), a1 = _mm512_and_ps(v1, sign_off);
+    // !(|x| <= FLT_MAX): NaN or infinite.
+    const __m512 big = _mm512_set1_ps(std::numeric_limits<float>::max());
+    if ((_mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ)) !=
+        0) {
+      nonfinite_block(b, qs, d, s16, isum);
+      continue;
+    }
+    const __m512 a = _mm512_max_ps(a0, a1);
     const float amax = _mm512_reduce_max_ps(a);
     const float db = amax / 127.0f;
     const float id = db != 0.0f ? 127.0f / amax : 0.0f;

@@ -11,6 +11,7 @@
 // which -march=native vectorises for AVX2.
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <utility>
 
 #include "backend/cpu/kernels/kernels.h"
@@ -319,9 +320,17 @@ LOOM_AVX2 void avx2::quantize_row(const float* x, int64_t k, int8_t* qs, float* 
   for (int64_t b = 0; b < k / 32; ++b) {
     __m256 v[4];
     __m256 amax = _mm256_setzero_ps();
+    int nonfinite = 0;
+    const __m256 big = _mm256_set1_ps(std::numeric_limits<float>::max());
     for (int i = 0; i < 4; ++i) {
       v[i] = _mm256_loadu_ps(x + b * 32 + 8 * i);
-      amax = _mm256_max_ps(amax, _mm256_and_ps(v[i], abs_mask));
+      const __m256 a = _mm256_and_ps(v[i], abs_mask);
+      nonfinite |= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ));
+      amax = _mm256_max_ps(amax, a);
+    }
+    if (nonfinite != 0) {
+      nonfinite_block(b, qs, d, s16, isum);
+      continue;
     }
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));

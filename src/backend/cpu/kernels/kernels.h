@@ -49,6 +49,9 @@ struct QAct {
 int64_t qact_bytes(int64_t k);
 // Quantizes x[k] into `buf` (qact_bytes(k) bytes, 64-byte aligned) and returns the view.
 QAct quantize_act(const float* x, int64_t k, void* buf);
+// Writes block b of a quantized activation whose 32 values are not all finite: qs 0, d and the
+// partial sums NaN, so every dot product with it is NaN (what a float path gives).
+void nonfinite_block(int64_t b, int8_t* qs, float* d, float* s16, int32_t* isum);
 
 // Dot of one weight row (raw bytes as in the file) with one activation row.
 using QDotFn = float (*)(const void* w, const QAct& a, int64_t k);
