@@ -6,7 +6,8 @@
 # committed corpus (libFuzzer -merge=1; hand-written seeds, whose names are not hashes, are
 # always kept). Crashes are left as build/fuzz/campaigns/crash-TARGET-* and fail the script;
 # each campaign's log (executions, coverage) is build/fuzz/campaigns/TARGET.log.
-# LOOM_FUZZ_JOBS targets run at once (default: the number of cores).
+# LOOM_FUZZ_JOBS targets run at once (default: the number of cores); LOOM_FUZZ_RUNS=N also
+# ends a campaign after N executions (the issue's "an hour or 10^7 executions").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,17 +15,19 @@ target=${1:-all}
 seconds=${2:-3600}
 jobs=${LOOM_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 
-cmake --preset fuzz >/dev/null
-args_dir=build/fuzz/tests/fuzz/args
+# Its own build tree (LOOM_FUZZ_BUILD), so that rebuilding build/fuzz while a campaign runs
+# never replaces a binary under it.
+build=${LOOM_FUZZ_BUILD:-build/fuzz-campaign}
+cmake --preset fuzz -B "$build" >/dev/null
+args_dir=$build/tests/fuzz/args
 if [[ "$target" == all ]]; then
-  cmake --build --preset fuzz -j "$jobs" >/dev/null
   mapfile -t targets < <(ls "$args_dir")
 else
-  cmake --build --preset fuzz -j "$jobs" --target "fuzz_$target" >/dev/null
   targets=("$target")
 fi
+cmake --build "$build" -j "$jobs" --target "${targets[@]/#/fuzz_}" >/dev/null
 
-out=build/fuzz/campaigns
+out=$build/campaigns
 mkdir -p "$out"
 
 campaign() {
@@ -42,7 +45,9 @@ campaign() {
   [[ -d "$regressions" ]] && dirs+=("$regressions")
   echo "fuzz.sh: $name for ${seconds}s"
   local rc=0
-  ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$seconds" -print_final_stats=1 \
+  local limit=()
+  [[ -n "${LOOM_FUZZ_RUNS:-}" ]] && limit=("-runs=$LOOM_FUZZ_RUNS")
+  ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$seconds" "${limit[@]}" -print_final_stats=1 \
     -artifact_prefix="$out/crash-$name-" "${flags[@]}" "$work" "${dirs[@]}" >"$out/$name.log" 2>&1 ||
     rc=$?
   # Minimize: hand-written seeds first (kept as they are), then whatever adds coverage.
