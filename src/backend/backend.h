@@ -57,28 +57,53 @@ struct RopeTable {
 };
 
 // Paged KV cache storage for one model: per layer, n_blocks blocks of block_size tokens, each
-// token holding n_kv_heads x head_dim keys and values (float32).
+// token holding n_kv_heads x head_dim keys and values as `dtype` (F32, F16, BF16, or Q8_0 when
+// head_dim is a multiple of 32). The memory is reserved at once but committed page by page as
+// slots are first written (an anonymous mapping), so a pool sized for the whole budget costs
+// only what sequences have used.
 class KvCache {
  public:
   KvCache(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim, int64_t block_size,
-          int64_t n_blocks);
+          int64_t n_blocks, DType dtype = DType::kF32);
+  KvCache(KvCache&&) noexcept;
+  KvCache& operator=(KvCache&&) noexcept;
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+  ~KvCache();
+
+  // kInvalidArgument naming the type when the cache cannot hold it for these heads.
+  static void check_type(DType dtype, int64_t head_dim);
+  // Bytes one token takes in every layer, K and V together.
+  static uint64_t bytes_per_token(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim,
+                                  DType dtype);
+
+  DType dtype() const { return dtype_; }
   int64_t block_size() const { return block_size_; }
   int64_t n_blocks() const { return n_blocks_; }
-  int64_t token_stride() const { return n_kv_heads_ * head_dim_; }
-  // Pointer to the K (or V) vector of token slot `slot` (= block * block_size + offset).
-  float* k(int64_t layer, int64_t slot) { return k_[layer].data() + slot * token_stride(); }
-  float* v(int64_t layer, int64_t slot) { return v_[layer].data() + slot * token_stride(); }
-  const float* k(int64_t layer, int64_t slot) const {
-    return k_[layer].data() + slot * token_stride();
-  }
-  const float* v(int64_t layer, int64_t slot) const {
-    return v_[layer].data() + slot * token_stride();
-  }
-  uint64_t bytes() const;
+  int64_t n_kv_heads() const { return n_kv_heads_; }
+  int64_t head_dim() const { return head_dim_; }
+  // Bytes of one token's K (or V) row in one layer, and of one head's part of it.
+  int64_t row_bytes() const { return row_bytes_; }
+  int64_t head_bytes() const { return row_bytes_ / n_kv_heads_; }
+  // The K (or V) row of token slot `slot` (= block * block_size + offset).
+  uint8_t* k(int64_t layer, int64_t slot) { return base_ + offset(layer, 0, slot); }
+  uint8_t* v(int64_t layer, int64_t slot) { return base_ + offset(layer, 1, slot); }
+  const uint8_t* k(int64_t layer, int64_t slot) const { return base_ + offset(layer, 0, slot); }
+  const uint8_t* v(int64_t layer, int64_t slot) const { return base_ + offset(layer, 1, slot); }
+  uint64_t bytes() const { return bytes_; }
 
  private:
-  int64_t n_kv_heads_, head_dim_, block_size_, n_blocks_;
-  std::vector<std::vector<float>> k_, v_;
+  uint64_t offset(int64_t layer, int kv, int64_t slot) const {
+    return (static_cast<uint64_t>(layer * 2 + kv) * static_cast<uint64_t>(n_blocks_ * block_size_) +
+            static_cast<uint64_t>(slot)) *
+           static_cast<uint64_t>(row_bytes_);
+  }
+  void release();
+
+  int64_t n_kv_heads_ = 0, head_dim_ = 0, block_size_ = 0, n_blocks_ = 0, row_bytes_ = 0;
+  DType dtype_ = DType::kF32;
+  uint8_t* base_ = nullptr;
+  uint64_t bytes_ = 0;
 };
 
 // One sequence's part of a batch: `n_tokens` consecutive rows of the batch's activations,

@@ -16,7 +16,7 @@
 #include "app/loaded_model.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "engine/kv_blocks.h"
+#include "engine/block_pool.h"
 
 namespace loom::cli {
 
@@ -71,7 +71,7 @@ class Runner {
   Runner(CausalLM& model, int64_t max_tokens)
       : model_(model),
         cache_(model.make_kv_cache((max_tokens + kBlock - 1) / kBlock, kBlock)),
-        allocator_((max_tokens + kBlock - 1) / kBlock),
+        pool_((max_tokens + kBlock - 1) / kBlock, kBlock),
         rng_(1234) {}
 
   // Seconds for one forward of n random tokens at positions 0..n-1.
@@ -95,7 +95,7 @@ class Runner {
  private:
   static constexpr int64_t kBlock = 16;
 
-  void reset() { table_.release_all(allocator_); }
+  void reset() { pool_.release_all(table_); }
 
   std::vector<int32_t> random_ids(int64_t n) {
     std::uniform_int_distribution<int32_t> dist(0,
@@ -106,16 +106,16 @@ class Runner {
   }
 
   void step(std::span<const int32_t> ids, int64_t start) {
-    LOOM_ASSERT(table_.reserve(allocator_, start + static_cast<int64_t>(ids.size()), kBlock));
+    LOOM_ASSERT(pool_.grow(table_, start + static_cast<int64_t>(ids.size())));
     batch_.clear();
-    batch_.add_sequence(ids, start, table_.blocks, /*all_logits=*/false);
+    batch_.add_sequence(ids, start, table_, /*all_logits=*/false);
     model_.forward(batch_, cache_, logits_);
   }
 
   CausalLM& model_;
   KvCache cache_;
-  BlockAllocator allocator_;
-  BlockTable table_;
+  BlockPool pool_;
+  std::vector<int32_t> table_;
   Batch batch_;
   Activations logits_;
   std::mt19937 rng_;

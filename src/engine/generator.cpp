@@ -15,7 +15,7 @@ Generator::Generator(CausalLM& model, const tokenizer::Tokenizer* tokenizer, int
       context_tokens_(std::min(context_tokens, model.info().context_length)),
       block_size_(block_size),
       cache_(model.make_kv_cache((context_tokens_ + block_size - 1) / block_size, block_size)),
-      allocator_((context_tokens_ + block_size - 1) / block_size) {}
+      pool_((context_tokens_ + block_size - 1) / block_size, block_size) {}
 
 void Generator::check_ids(std::span<const int32_t> ids) const {
   const int64_t vocab = model_.info().vocab_size;
@@ -29,9 +29,9 @@ void Generator::check_ids(std::span<const int32_t> ids) const {
 
 void Generator::run(std::span<const int32_t> ids, int64_t start, bool all_rows,
                     Activations& logits) {
-  LOOM_ASSERT(table_.reserve(allocator_, start + static_cast<int64_t>(ids.size()), block_size_));
+  LOOM_ASSERT(pool_.grow(table_, start + static_cast<int64_t>(ids.size())));
   batch_.clear();
-  batch_.add_sequence(ids, start, table_.blocks, all_rows);
+  batch_.add_sequence(ids, start, table_, all_rows);
   model_.forward(batch_, cache_, logits);
 }
 
@@ -44,13 +44,13 @@ std::vector<float> Generator::all_logits(std::span<const int32_t> ids, int64_t c
   }
   const int64_t vocab = model_.info().vocab_size;
   std::vector<float> out(static_cast<size_t>(n * vocab));
-  table_.release_all(allocator_);
+  pool_.release_all(table_);
   for (int64_t start = 0; start < n; start += chunk) {
     const int64_t len = std::min(chunk, n - start);
     run(ids.subspan(start, len), start, true, logits_);
     std::copy_n(logits_.data(), len * vocab, out.data() + start * vocab);
   }
-  table_.release_all(allocator_);
+  pool_.release_all(table_);
   return out;
 }
 
@@ -83,7 +83,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
     if (on_text) on_text(text);
   };
 
-  table_.release_all(allocator_);
+  pool_.release_all(table_);
   for (int64_t start = 0; start < n_prompt; start += options.prefill_chunk) {
     const int64_t len = std::min(options.prefill_chunk, n_prompt - start);
     run(prompt.subspan(start, len), start, false, logits_);
@@ -123,7 +123,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
     else
       result.finish_reason = "stop";
   }
-  table_.release_all(allocator_);
+  pool_.release_all(table_);
   return result;
 }
 

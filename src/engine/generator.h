@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/kv_blocks.h"
+#include "engine/block_pool.h"
 #include "model/model.h"
 #include "sample/sampler.h"
 
@@ -64,8 +64,8 @@ class Generator {
   int64_t context_tokens_;
   int64_t block_size_;
   KvCache cache_;
-  BlockAllocator allocator_;
-  BlockTable table_;
+  BlockPool pool_;
+  std::vector<int32_t> table_;
   Batch batch_;
   Activations logits_;
 };

@@ -22,8 +22,11 @@ struct Scheduler::Sequence {
   int64_t n_computed = 0;  // positions whose K/V are in the cache
   int64_t cached_prompt = 0;
   int64_t generated = 0;
-  int64_t registered = 0;  // full blocks registered in the prefix cache
-  int64_t take = 0;        // rows in this step's batch
+  int64_t registered = 0;       // full blocks registered in the prefix cache
+  BlockPool::Chain chain;       // prefix key up to the registered (or matched) blocks
+  uint64_t admitted_order = 0;  // the larger, the younger (preempted first)
+  int64_t preemptions = 0;
+  int64_t take = 0;  // rows in this step's batch
   int64_t logits_index = -1;
   bool admitted = false;  // counted in running_count_
   bool done = false;
@@ -34,7 +37,7 @@ Scheduler::Scheduler(CausalLM& model, const tokenizer::Tokenizer* tokenizer,
     : model_(model),
       tokenizer_(tokenizer),
       options_(std::move(options)),
-      cache_(model.make_kv_cache(options_.kv_blocks, options_.block_size)),
+      cache_(model.make_kv_cache(options_.kv_blocks, options_.block_size, options_.kv_type)),
       pool_(options_.kv_blocks, options_.block_size) {
   options_.context = std::min(options_.context, model.info().context_length);
   thread_ = std::thread([this] { loop(); });
@@ -139,6 +142,7 @@ SchedulerStats Scheduler::stats() const {
   st.kv_blocks_cached = kv_cached_.load();
   st.prefix_hit_blocks = prefix_hits_.load();
   st.steps = steps_.load();
+  st.preemptions = preemptions_.load();
   return st;
 }
 
@@ -158,8 +162,7 @@ void Scheduler::finish(Sequence& s, const std::string& reason, const std::string
       s.sink->on_token(e);
     }
   }
-  for (int32_t b : s.blocks) pool_.release(b);
-  s.blocks.clear();
+  pool_.release_all(s.blocks);
   // Visible (e.g. in /metrics) before the client hears of the end.
   kv_used_ = pool_.n_used();
   kv_cached_ = pool_.n_cached();
@@ -183,20 +186,27 @@ bool Scheduler::admit_locked() {
       queue_.pop_front();
       continue;
     }
-    const int64_t needed = (s.n_prompt + s.params.max_tokens + bs - 1) / bs;
-    // Share cached prefix blocks, but always leave at least one prompt token to compute: its
-    // logits start the generation.
-    const int64_t matched = pool_.match_prefix(s.tokens, (s.n_prompt - 1) / bs, s.blocks);
-    if (pool_.n_available() < needed - matched) {
-      for (int32_t b : s.blocks) pool_.release(b);
-      s.blocks.clear();
+    // Blocks are taken as tokens are produced: admission needs the tokens so far (the prompt,
+    // or prompt + generated for a preempted sequence) plus the next one, and leaves one block
+    // per running sequence for their growth in the next step.
+    const int64_t n_tokens = static_cast<int64_t>(s.tokens.size());
+    const int64_t needed = (n_tokens + 1 + bs - 1) / bs;
+    const int64_t reserve = static_cast<int64_t>(running_.size());
+    // Share cached prefix blocks, but always leave at least one token to compute: its logits
+    // continue the generation.
+    s.chain = pool_.start_chain(s.params.cache_salt);
+    const int64_t matched =
+        pool_.match_prefix(s.tokens, s.params.cache_salt, (n_tokens - 1) / bs, s.blocks, s.chain);
+    if (pool_.n_available() < needed - matched + reserve) {
+      pool_.release_all(s.blocks);
       break;  // wait for running sequences to free blocks (FIFO: no overtaking)
     }
     while (static_cast<int64_t>(s.blocks.size()) < needed) s.blocks.push_back(pool_.allocate());
     s.n_computed = matched * bs;
-    s.cached_prompt = s.n_computed;
+    if (s.preemptions == 0) s.cached_prompt = s.n_computed;
     s.registered = matched;
     s.admitted = true;
+    s.admitted_order = ++admissions_;
     ++running_count_;
     kv_used_ = pool_.n_used();  // the gauges follow admission at once, not a step later
     kv_cached_ = pool_.n_cached();
@@ -205,6 +215,65 @@ bool Scheduler::admit_locked() {
     admitted = true;
   }
   return admitted;
+}
+
+void Scheduler::preempt(Sequence& s) {
+  // Recompute later: its blocks go back to the pool now (full ones stay in the prefix cache,
+  // so the recompute is often a cache hit), its tokens, sampler, decoder and stop state stay.
+  pool_.release_all(s.blocks);
+  s.n_computed = 0;
+  s.registered = 0;
+  s.admitted = false;
+  ++s.preemptions;
+  --running_count_;
+  ++preemptions_;
+}
+
+bool Scheduler::grow_blocks() {
+  // Each running sequence needs a slot for every token it will compute this step. Oldest
+  // first; when the pool is dry the youngest running sequence is preempted, so the oldest
+  // always progresses and a request that fits the pool on its own always finishes.
+  const int64_t bs = options_.block_size;
+  std::vector<Sequence*> by_age;
+  for (auto& s : running_) by_age.push_back(s.get());
+  std::sort(by_age.begin(), by_age.end(), [](const Sequence* a, const Sequence* b) {
+    return a->admitted_order < b->admitted_order;
+  });
+  std::vector<Sequence*> preempted;
+  for (Sequence* s : by_age) {
+    if (!s->admitted) continue;  // preempted in this loop
+    const int64_t needed = (static_cast<int64_t>(s->tokens.size()) + bs - 1) / bs;
+    while (s->admitted && static_cast<int64_t>(s->blocks.size()) < needed) {
+      const int32_t b = pool_.allocate();
+      if (b >= 0) {
+        s->blocks.push_back(b);
+        continue;
+      }
+      Sequence* victim = nullptr;
+      for (auto it = by_age.rbegin(); it != by_age.rend(); ++it) {
+        if ((*it)->admitted) {
+          victim = *it;
+          break;
+        }
+      }
+      LOOM_ASSERT(victim != nullptr);
+      preempt(*victim);
+      preempted.push_back(victim);
+    }
+  }
+  if (preempted.empty()) return false;
+  // Back to the front of the queue, oldest first, ahead of requests never admitted.
+  std::sort(preempted.begin(), preempted.end(), [](const Sequence* a, const Sequence* b) {
+    return a->admitted_order > b->admitted_order;
+  });
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Sequence* p : preempted) {
+    auto it =
+        std::find_if(running_.begin(), running_.end(), [p](const auto& u) { return u.get() == p; });
+    queue_.push_front(std::move(*it));
+    running_.erase(it);
+  }
+  return true;
 }
 
 void Scheduler::loop() {
@@ -244,6 +313,8 @@ void Scheduler::step() {
     if (s->handle && s->handle->cancelled.load()) finish(*s, "cancelled");
   }
   std::erase_if(running_, [](const auto& s) { return s->done; });
+  grow_blocks();
+  kv_used_ = pool_.n_used();
 
   // 2. Form the batch: decode tokens first (inter-token latency), then prompt chunks.
   batch_.clear();
@@ -290,7 +361,10 @@ void Scheduler::step() {
   for (Sequence* s : in_batch) {
     s->n_computed += s->take;
     while ((s->registered + 1) * bs <= s->n_computed) {
-      pool_.register_full_block(s->tokens, s->blocks, s->registered++);
+      const auto block_tokens = std::span<const int32_t>(s->tokens).subspan(s->registered * bs, bs);
+      pool_.register_full_block(block_tokens, s->params.cache_salt, s->blocks[s->registered],
+                                s->chain);
+      ++s->registered;
     }
     if (s->logits_index < 0) continue;
     try {

@@ -8,10 +8,16 @@
 // shares them instead of recomputing. Results do not depend on the batch: every row is computed
 // the same way whatever else runs beside it.
 //
-// Admission: a request is admitted when a running slot is free and the pool can hold its
-// prompt plus max_tokens (reserved up front, so a running sequence never runs out of KV);
-// otherwise it waits in a bounded queue; submit() refuses when the queue is full.
-// Cancellation (a client gone) frees the sequence's blocks at the start of the next step.
+// KV policy (as vLLM's block manager): blocks are taken as tokens are produced, never
+// reserved for max_tokens. A request is admitted when a running slot is free and the pool
+// holds its tokens so far plus one, leaving a block per running sequence for growth; otherwise
+// it waits in a bounded queue (submit() refuses when the queue is full). When a running
+// sequence needs a block and none is free, the youngest running sequence is preempted: its
+// blocks are freed and it goes back to the front of the queue, to be recomputed when
+// admitted again (its full blocks usually still sit in the prefix cache). The oldest sequence
+// always progresses, so nothing deadlocks and every request that fits the pool on its own
+// completes. Cancellation (a client gone) frees the sequence's blocks at the start of the
+// next step.
 //
 // Thread-safety: submit(), cancel(), stats() and shutdown() may be called from any thread.
 // RequestSink callbacks run on the scheduler thread and must not block.
@@ -77,9 +83,10 @@ struct RequestHandle {
 };
 
 struct SchedulerOptions {
-  int64_t max_running = 8;  // sequences decoding at once (--parallel)
-  int64_t max_queue = 64;   // waiting requests beyond which submit() refuses
-  int64_t kv_blocks = 256;  // pool size in blocks
+  int64_t max_running = 8;      // sequences decoding at once (--parallel)
+  int64_t max_queue = 64;       // waiting requests beyond which submit() refuses
+  int64_t kv_blocks = 256;      // pool size in blocks
+  DType kv_type = DType::kF32;  // element type of the KV cache
   int64_t block_size = 16;
   int64_t step_tokens = 256;  // rows per forward pass (decode tokens + prompt chunks)
   int64_t context = 2048;     // per-sequence limit: prompt + max_tokens
@@ -94,6 +101,7 @@ struct SchedulerStats {
   int64_t kv_blocks_cached = 0;
   uint64_t prefix_hit_blocks = 0;
   uint64_t steps = 0;
+  uint64_t preemptions = 0;
 };
 
 class Scheduler {
@@ -133,6 +141,8 @@ class Scheduler {
   std::unique_ptr<Sequence> make_sequence(SequenceRequest r) const;
   void loop();
   bool admit_locked();
+  void preempt(Sequence& s);
+  bool grow_blocks();  // true when it preempted
   void step();
   void finish(Sequence& s, const std::string& reason, const std::string& error = {});
 
@@ -153,6 +163,8 @@ class Scheduler {
   std::atomic<int64_t> kv_cached_{0};
   std::atomic<uint64_t> prefix_hits_{0};
   std::atomic<uint64_t> steps_{0};
+  std::atomic<uint64_t> preemptions_{0};
+  uint64_t admissions_ = 0;  // guarded by mu_
 
   Batch batch_;
   Activations logits_;

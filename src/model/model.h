@@ -50,8 +50,12 @@ class CausalLM {
   // [0, vocab_size) and positions below context_length (the engine checks both).
   virtual void forward(const Batch& batch, KvCache& cache, Activations& logits) = 0;
 
-  KvCache make_kv_cache(int64_t n_blocks, int64_t block_size) const {
-    return KvCache(info_.n_layers, info_.n_kv_heads, info_.head_dim, block_size, n_blocks);
+  KvCache make_kv_cache(int64_t n_blocks, int64_t block_size, DType dtype = DType::kF32) const {
+    return KvCache(info_.n_layers, info_.n_kv_heads, info_.head_dim, block_size, n_blocks, dtype);
+  }
+  // Bytes one token of context takes in the KV cache (every layer, K and V).
+  uint64_t kv_bytes_per_token(DType dtype) const {
+    return KvCache::bytes_per_token(info_.n_layers, info_.n_kv_heads, info_.head_dim, dtype);
   }
 
  protected:

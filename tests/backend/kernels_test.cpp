@@ -484,6 +484,56 @@ TEST(QuantizeAct, NonFiniteBlocksAreNanNotUndefined) {
   }
 }
 
+// attend_group over F16, BF16 and Q8_0 rows equals attend_group over the same rows dequantized
+// to float32, bit for bit: the typed loads widen exactly, and the arithmetic is the float
+// path's. Awkward run splits, group sizes and head sizes (the 64/128 register paths and the
+// generic one); the AVX2 tier's run of this test covers the scalar path.
+TEST(TypedKvAttention, EqualsFloatAttentionOverDequantizedRows) {
+  for (DType type : {DType::kF16, DType::kBF16, DType::kQ8_0}) {
+    for (int64_t hd : {32, 64, 96, 128}) {
+      for (int nq : {1, 2, 3, 8}) {
+        const int64_t n_kv_heads = 2, kv_dim = n_kv_heads * hd, n_keys = 37;
+        const int64_t row = static_cast<int64_t>(*row_bytes(type, kv_dim));
+        std::vector<uint8_t> kq(n_keys * row), vq(n_keys * row);
+        std::vector<float> kf(n_keys * kv_dim), vf(n_keys * kv_dim);
+        const std::vector<float> ks = random_floats(n_keys * kv_dim, 31 + hd),
+                                 vs = random_floats(n_keys * kv_dim, 47 + nq);
+        for (int64_t t = 0; t < n_keys; ++t) {
+          store_kv_row(ks.data() + t * kv_dim, kv_dim, type, kq.data() + t * row);
+          store_kv_row(vs.data() + t * kv_dim, kv_dim, type, vq.data() + t * row);
+          dequantize_row(type, kq.data() + t * row, kf.data() + t * kv_dim, kv_dim);
+          dequantize_row(type, vq.data() + t * row, vf.data() + t * kv_dim, kv_dim);
+        }
+        const std::vector<float> q = random_floats(nq * hd, 7);
+        const int64_t head = 1;  // the second KV head: offsets inside the row
+        const int64_t head_bytes = row / n_kv_heads;
+        auto runs_of = [&](const uint8_t* k, const uint8_t* v, int64_t stride) {
+          std::vector<KvRun> runs;
+          for (int64_t j = 0; j < n_keys;) {
+            const int64_t n = std::min<int64_t>(n_keys - j, j == 0 ? 5 : 16);
+            runs.push_back({k + j * stride + head * (stride / n_kv_heads),
+                            v + j * stride + head * (stride / n_kv_heads), n});
+            j += n;
+          }
+          return runs;
+        };
+        const auto typed = runs_of(kq.data(), vq.data(), row);
+        const auto flt = runs_of(reinterpret_cast<const uint8_t*>(kf.data()),
+                                 reinterpret_cast<const uint8_t*>(vf.data()), kv_dim * 4);
+        ASSERT_EQ(head_bytes * n_kv_heads, row);
+        std::vector<float> s1(nq * n_keys), s2(nq * n_keys), o1(nq * hd), o2(nq * hd);
+        attend_group(q.data(), nq, hd, typed.data(), static_cast<int>(typed.size()), row, type,
+                     0.125f, 0.0f, s1.data(), o1.data());
+        attend_group(q.data(), nq, hd, flt.data(), static_cast<int>(flt.size()), kv_dim * 4,
+                     DType::kF32, 0.125f, 0.0f, s2.data(), o2.data());
+        for (int64_t i = 0; i < nq * hd; ++i) {
+          ASSERT_EQ(o1[i], o2[i]) << dtype_name(type) << " hd " << hd << " nq " << nq << " @" << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(Avx2Tier, GemmXtMatchesReference) {
   if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
   const int64_t k = 203, kc = 101, ldw = 211, ldx = 205;

@@ -15,6 +15,7 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
                            const AttentionParams& p, Activations& out) {
   const int64_t bs = cache.block_size(), kv_dim = p.n_kv_heads * p.head_dim;
   const int64_t group = p.n_heads / p.n_kv_heads;
+  const int64_t head_bytes = cache.head_bytes();
   auto slot_of = [bs](const SeqSlice& s, int64_t pos) {
     return static_cast<int64_t>(s.block_table[pos / bs]) * bs + pos % bs;
   };
@@ -22,8 +23,8 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
   for (const SeqSlice& s : seqs) {
     for (int64_t t = 0; t < s.n_tokens; ++t) {
       const int64_t slot = slot_of(s, s.start_pos + t);
-      std::copy_n(k.row(s.first_row + t), kv_dim, cache.k(layer, slot));
-      std::copy_n(v.row(s.first_row + t), kv_dim, cache.v(layer, slot));
+      kernels::store_kv_row(k.row(s.first_row + t), kv_dim, cache.dtype(), cache.k(layer, slot));
+      kernels::store_kv_row(v.row(s.first_row + t), kv_dim, cache.dtype(), cache.v(layer, slot));
     }
   }
   // 2. Attend: one work item per (query row, head).
@@ -50,14 +51,15 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
         const int64_t n = std::min(pos + 1 - j, bs - j % bs);
         const int64_t slot = slot_of(*s, j);
         runs.push_back(
-            {cache.k(layer, slot) + kvh * p.head_dim, cache.v(layer, slot) + kvh * p.head_dim, n});
+            {cache.k(layer, slot) + kvh * head_bytes, cache.v(layer, slot) + kvh * head_bytes, n});
         j += n;
       }
       std::vector<float>& scores = scratch(t, group * (pos - first + 1));
       const int64_t h0 = kvh * group;
       kernels::attend_group(q.row(r) + h0 * p.head_dim, static_cast<int>(group), p.head_dim,
-                            runs.data(), static_cast<int>(runs.size()), kv_dim, p.scale, p.softcap,
-                            scores.data(), out.row(r) + h0 * p.head_dim);
+                            runs.data(), static_cast<int>(runs.size()), cache.row_bytes(),
+                            cache.dtype(), p.scale, p.softcap, scores.data(),
+                            out.row(r) + h0 * p.head_dim);
     }
   };
   if (inline_work) {

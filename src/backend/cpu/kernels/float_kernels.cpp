@@ -150,85 +150,6 @@ LOOM_AVX512 float sum_squares_avx512(const float* x, int64_t n) {
   return x86::hsum(_mm512_add_ps(a0, a1));
 }
 
-// out[h] = sum_j p[h][j] v_j for `nh` heads at once (C 16-lane chunks per head in registers):
-// per lane the same FMA chain over j as axpy_avx512 into a zeroed row, with nh x C independent
-// chains instead of a store-to-load dependency through memory.
-template <int C, int NH>
-LOOM_AVX512 void weighted_sum(const float* p, int64_t n_keys, const KvRun* runs, int n_runs,
-                              int64_t stride, const float* inv, float* out, int64_t head_dim) {
-  __m512 acc[NH][C];
-#pragma GCC unroll 16
-  for (int h = 0; h < NH; ++h) {
-#pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) acc[h][c] = _mm512_setzero_ps();
-  }
-  int64_t j = 0;
-  for (int ri = 0; ri < n_runs; ++ri) {
-    const float* v = runs[ri].v;
-    for (int64_t i = 0; i < runs[ri].n; ++i, ++j, v += stride) {
-#pragma GCC unroll 16
-      for (int h = 0; h < NH; ++h) {
-        const __m512 va = _mm512_set1_ps(p[h * n_keys + j] * inv[h]);
-#pragma GCC unroll 16
-        for (int c = 0; c < C; ++c)
-          acc[h][c] = _mm512_fmadd_ps(va, _mm512_loadu_ps(v + 16 * c), acc[h][c]);
-      }
-    }
-  }
-#pragma GCC unroll 16
-  for (int h = 0; h < NH; ++h) {
-#pragma GCC unroll 16
-    for (int c = 0; c < C; ++c) _mm512_storeu_ps(out + h * head_dim + 16 * c, acc[h][c]);
-  }
-}
-
-LOOM_AVX512 void attend_group_avx512(const float* q, int nq, int64_t head_dim, const KvRun* runs,
-                                     int n_runs, int64_t stride, float scale, float softcap,
-                                     float* scores, float* out) {
-  int64_t n_keys = 0;
-  for (int ri = 0; ri < n_runs; ++ri) n_keys += runs[ri].n;
-  float max_s[64], inv[64];
-  LOOM_ASSERT(nq <= 64);
-  for (int h = 0; h < nq; ++h) max_s[h] = -INFINITY;
-  int64_t j = 0;
-  for (int ri = 0; ri < n_runs; ++ri) {
-    const float* k = runs[ri].k;
-    for (int64_t i = 0; i < runs[ri].n; ++i, ++j, k += stride) {
-      for (int h = 0; h < nq; ++h) {
-        float sc = dot_avx512<F32NearLoader>(q + h * head_dim, k, head_dim) * scale;
-        if (softcap > 0.0f) sc = softcap * std::tanh(sc / softcap);
-        scores[h * n_keys + j] = sc;
-        max_s[h] = std::max(max_s[h], sc);
-      }
-    }
-  }
-  for (int h = 0; h < nq; ++h) {
-    inv[h] = 1.0f / exp_shift_sum_avx512(scores + h * n_keys, n_keys, max_s[h]);
-  }
-  int h = 0;
-  if (head_dim == 64) {
-    for (; h + 2 <= nq; h += 2) {
-      weighted_sum<4, 2>(scores + h * n_keys, n_keys, runs, n_runs, stride, inv + h,
-                         out + h * head_dim, head_dim);
-    }
-  } else if (head_dim == 128) {
-    for (; h + 2 <= nq; h += 2) {
-      weighted_sum<8, 2>(scores + h * n_keys, n_keys, runs, n_runs, stride, inv + h,
-                         out + h * head_dim, head_dim);
-    }
-  }
-  for (; h < nq; ++h) {
-    float* o = out + h * head_dim;
-    std::fill_n(o, head_dim, 0.0f);
-    int64_t jj = 0;
-    for (int ri = 0; ri < n_runs; ++ri) {
-      const float* v = runs[ri].v;
-      for (int64_t i = 0; i < runs[ri].n; ++i, ++jj, v += stride)
-        axpy_avx512(scores[h * n_keys + jj] * inv[h], v, o, head_dim);
-    }
-  }
-}
-
 }  // namespace
 
 LOOM_AVX512 float avx512::dot_f32w(const void* w, const float* x, int64_t k) {
@@ -301,39 +222,6 @@ void axpy_f32(float a, const float* x, float* y, int64_t n) {
   }
 #endif
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
-void attend_group(const float* q, int nq, int64_t head_dim, const KvRun* runs, int n_runs,
-                  int64_t stride, float scale, float softcap, float* scores, float* out) {
-#ifdef LOOM_HAVE_X86_KERNELS
-  if (use_avx512()) {
-    return attend_group_avx512(q, nq, head_dim, runs, n_runs, stride, scale, softcap, scores, out);
-  }
-#endif
-  int64_t n_keys = 0;
-  for (int ri = 0; ri < n_runs; ++ri) n_keys += runs[ri].n;
-  for (int h = 0; h < nq; ++h) {
-    const float* qh = q + h * head_dim;
-    float* sh = scores + h * n_keys;
-    float max_s = -INFINITY;
-    int64_t j = 0;
-    for (int ri = 0; ri < n_runs; ++ri) {
-      for (int64_t i = 0; i < runs[ri].n; ++i, ++j) {
-        float sc = dot_f32(qh, runs[ri].k + i * stride, head_dim) * scale;
-        if (softcap > 0.0f) sc = softcap * std::tanh(sc / softcap);
-        sh[j] = sc;
-        max_s = std::max(max_s, sc);
-      }
-    }
-    const float inv = 1.0f / exp_shift_sum(sh, n_keys, max_s);
-    float* o = out + h * head_dim;
-    std::fill_n(o, head_dim, 0.0f);
-    j = 0;
-    for (int ri = 0; ri < n_runs; ++ri) {
-      for (int64_t i = 0; i < runs[ri].n; ++i, ++j)
-        axpy_f32(sh[j] * inv, runs[ri].v + i * stride, o, head_dim);
-    }
-  }
 }
 
 float sum_squares_f32(const float* x, int64_t n) {

@@ -136,18 +136,25 @@ void silu_mul(const float* g, const float* u, float* o, int64_t n);
 float exp_shift_sum(float* x, int64_t n, float shift);
 
 // Attention of one query row for the `nq` heads (q: nq x head_dim floats, consecutive) that
-// share one KV head, over the keys/values in `runs` (run i: n positions, `stride` floats apart),
-// in position order: per head, scores = scale * q.k (then softcap * tanh(s / softcap) when
-// softcap > 0), softmax, out[h] = sum_j p_j v_j. `scores` holds nq x (total keys) floats.
-// Per head the arithmetic is exactly dot_f32, exp_shift_sum and axpy_f32 in turn, so the result
-// depends neither on nq nor on how the positions are split into runs (cache blocks).
+// share one KV head, over the keys/values in `runs` (run i: n positions, `stride` bytes apart,
+// stored as `kv_type`: F32, F16, BF16 or Q8_0), in position order: per head,
+// scores = scale * q.k (then softcap * tanh(s / softcap) when softcap > 0), softmax,
+// out[h] = sum_j p_j v_j. `scores` holds nq x (total keys) floats. Keys and values are widened
+// in registers (attention.cpp); per head the arithmetic is the float path's over the
+// dequantized rows, so the result depends neither on nq nor on how the positions are split
+// into runs (cache blocks).
 struct KvRun {
-  const float* k;
-  const float* v;
+  const uint8_t* k;
+  const uint8_t* v;
   int64_t n;
 };
 void attend_group(const float* q, int nq, int64_t head_dim, const KvRun* runs, int n_runs,
-                  int64_t stride, float scale, float softcap, float* scores, float* out);
+                  int64_t stride, DType kv_type, float scale, float softcap, float* scores,
+                  float* out);
+// Whether attend_group reads `kv_type` for heads of `head_dim` (Q8_0: whole 32-blocks per head).
+bool attention_supports(DType kv_type, int64_t head_dim);
+// Writes one row of n floats as `kv_type` (fp16/bf16 round to nearest even; Q8_0 as ggml).
+void store_kv_row(const float* x, int64_t n, DType kv_type, uint8_t* dst);
 
 // Per-family entry points (scalar and AVX-512), used by find_kernels and the tests.
 namespace scalar {
