@@ -1,13 +1,16 @@
 // loom serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY | --api-key-file F]
-//            [--parallel N] [--ctx N] [--kv-memory BYTES] [--max-queue N] [-t THREADS]
+//            [--parallel N] [--ctx N] [--kv-type f16|bf16|f32|q8_0] [--kv-memory BYTES |
+//            --memory-utilization F] [--max-queue N] [--max-connections N] [-t THREADS]
 #include <fmt/format.h>
 
 #include <filesystem>
 
+#include "app/kv_plan.h"
 #include "app/loaded_model.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/system_memory.h"
 #include "engine/scheduler.h"
 #include "server/server.h"
 
@@ -17,11 +20,38 @@ namespace {
 
 struct ServeArgs {
   std::string model, host = "127.0.0.1", api_key, api_key_file, kv_memory, model_id;
+  std::string kv_type = "f16";
+  double memory_utilization = 0.9;
   int port = 8080;
-  int64_t parallel = 16, ctx = 0, max_queue = 256, step_tokens = 512;
-  int threads = 0;
+  int64_t parallel = 16, ctx = 0, max_queue = 256, step_tokens = 512, max_connections = 1024;
+  double read_timeout = 30, idle_timeout = 60, write_timeout = 30;
+  int threads = 0, http_workers = 2;
   uint64_t max_body = 8u << 20;
 };
+
+DType parse_kv_type(const std::string& s) {
+  if (s == "f16") return DType::kF16;
+  if (s == "bf16") return DType::kBF16;
+  if (s == "f32") return DType::kF32;
+  if (s == "q8_0") return DType::kQ8_0;
+  fail(ErrorCode::kInvalidArgument, "--kv-type {}: expected f16, bf16, f32 or q8_0", s);
+}
+
+server::ServerOptions server_options(const ServeArgs& a, const std::string& key,
+                                     const app::LoadedModel& m) {
+  server::ServerOptions o;
+  o.host = a.host;
+  o.port = static_cast<uint16_t>(a.port);
+  o.api_key = key;
+  o.max_body_bytes = a.max_body;
+  o.model_id = a.model_id.empty() ? m.spec.name : a.model_id;
+  o.max_connections = a.max_connections;
+  o.read_timeout_seconds = a.read_timeout;
+  o.idle_timeout_seconds = a.idle_timeout;
+  o.write_timeout_seconds = a.write_timeout;
+  o.worker_threads = a.http_workers;
+  return o;
+}
 
 // "2G", "512M", "1048576" -> bytes.
 uint64_t parse_bytes(const std::string& s) {
@@ -62,50 +92,41 @@ int run_serve(const ServeArgs& a) {
                                        /*batch_invariant=*/true);
   if (m.encoder) {
     // Encoders keep no KV cache and need no scheduler: /v1/embeddings runs each request.
-    server::ServerOptions o;
-    o.host = a.host;
-    o.port = static_cast<uint16_t>(a.port);
-    o.api_key = key;
-    o.max_body_bytes = a.max_body;
-    o.model_id = a.model_id.empty() ? m.spec.name : a.model_id;
     fmt::print(stderr, "loom serve: {} encoder, /v1/embeddings\n", m.spec.architecture);
-    server::Server server(m, o);
+    server::Server server(m, server_options(a, key, m));
     return server.run();
   }
   const ModelInfo& info = m.model->info();
+  const DType kv_type = parse_kv_type(a.kv_type);
+  app::KvPlanInput in;
+  in.bytes_per_token = m.model->kv_bytes_per_token(kv_type);
+  in.kv_type = kv_type;
+  in.model_context = info.context_length;
+  in.requested_context = a.ctx;
+  in.explicit_kv_bytes = a.kv_memory.empty() ? 0 : parse_bytes(a.kv_memory);
+  in.memory_utilization = a.memory_utilization;
+  const SystemMemory mem = read_system_memory();
+  in.memory_total = mem.total;
+  in.memory_available = mem.available;
+  in.weight_bytes = m.spec.total_bytes();
+  in.block_size = 16;
+  in.parallel = a.parallel;
+  in.reserve_bytes = app::serving_reserve_bytes(
+      info.hidden_size, m.spec.hparams.ffn_size, info.vocab_size, a.step_tokens, a.parallel,
+      a.ctx > 0 ? a.ctx : info.context_length, m.spec.hparams.n_heads);
+  const app::KvPlan plan = app::plan_kv_cache(in);
   SchedulerOptions so;
   so.max_running = a.parallel;
   so.max_queue = a.max_queue;
-  so.block_size = 16;
-  so.context = a.ctx > 0 ? std::min(a.ctx, info.context_length) : info.context_length;
+  so.block_size = in.block_size;
+  so.context = plan.context;
   so.step_tokens = a.step_tokens;
   so.eos_ids = m.eos_ids();
-  const uint64_t per_block = static_cast<uint64_t>(2 * info.n_layers * info.n_kv_heads *
-                                                   info.head_dim * so.block_size * sizeof(float));
-  const uint64_t kv_bytes = a.kv_memory.empty()
-                                ? per_block * static_cast<uint64_t>((so.context + 15) / 16) *
-                                      static_cast<uint64_t>(std::max<int64_t>(1, a.parallel))
-                                : parse_bytes(a.kv_memory);
-  so.kv_blocks = static_cast<int64_t>(kv_bytes / per_block);
-  if (so.kv_blocks < (so.context + so.block_size - 1) / so.block_size) {
-    fail(ErrorCode::kInvalidArgument,
-         "--kv-memory {} holds {} blocks of {} tokens, less than one full context of {} tokens "
-         "({} bytes needed)",
-         a.kv_memory, so.kv_blocks, so.block_size, so.context,
-         per_block * static_cast<uint64_t>((so.context + 15) / 16));
-  }
+  so.kv_blocks = plan.n_blocks;
+  so.kv_type = kv_type;
   Scheduler scheduler(*m.model, m.tokenizer ? &*m.tokenizer : nullptr, so);
-  server::ServerOptions o;
-  o.host = a.host;
-  o.port = static_cast<uint16_t>(a.port);
-  o.api_key = key;
-  o.max_body_bytes = a.max_body;
-  o.model_id = a.model_id.empty() ? m.spec.name : a.model_id;
-  fmt::print(
-      stderr,
-      "loom serve: {} blocks x {} tokens of KV cache ({:.1f} MiB), {} parallel, context {}\n",
-      so.kv_blocks, so.block_size, static_cast<double>(so.kv_blocks * per_block) / (1 << 20),
-      so.max_running, so.context);
+  const server::ServerOptions o = server_options(a, key, m);
+  fmt::print(stderr, "loom serve: {}; {} parallel\n", plan.summary, so.max_running);
   server::Server server(m, scheduler, o);
   const int rc = server.run();
   scheduler.shutdown(false);
@@ -126,15 +147,36 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--api-key-file", a->api_key_file, "read the API key from a file")->excludes(key);
   cmd->add_option("--parallel", a->parallel, "sequences generated at once (default 16)")
       ->check(CLI::Range(1, 1024));
-  cmd->add_option("--ctx", a->ctx, "context per sequence (default: the model's)");
-  cmd->add_option("--kv-memory", a->kv_memory,
-                  "KV-cache size, e.g. 512M or 2G (default: parallel x ctx)");
+  cmd->add_option("--ctx", a->ctx,
+                  "context per request (default: the model's, lowered to what the KV cache holds)");
+  cmd->add_option("--kv-type", a->kv_type, "KV-cache element type: f16 (default), bf16, f32, q8_0");
+  auto* kvm =
+      cmd->add_option("--kv-memory", a->kv_memory,
+                      "KV-cache size, e.g. 512M or 2G (default: from --memory-utilization)");
+  cmd->add_option("--memory-utilization", a->memory_utilization,
+                  "share of the machine's memory loom may use for weights + KV (default 0.9)")
+      ->excludes(kvm);
   cmd->add_option("--max-queue", a->max_queue, "waiting requests before 429 (default 256)")
       ->check(CLI::Range(0, 1000000));
   cmd->add_option("--step-tokens", a->step_tokens, "rows per forward pass (default 512)")
       ->check(CLI::Range(1, 65536));
   cmd->add_option("--max-body", a->max_body, "largest request body in bytes (default 8 MiB)");
   cmd->add_option("--model-id", a->model_id, "model name reported by /v1/models");
+  cmd->add_option("--max-connections", a->max_connections,
+                  "open connections beyond which new ones get 503 (default 1024)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--read-timeout", a->read_timeout,
+                  "seconds a request's headers and body may take to arrive (default 30)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--idle-timeout", a->idle_timeout,
+                  "seconds an idle keep-alive connection stays open (default 60)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--write-timeout", a->write_timeout,
+                  "seconds a write to a client may stall before it is dropped (default 30)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--http-workers", a->http_workers,
+                  "threads for request parsing, templating and tokenizing (default 2)")
+      ->check(CLI::Range(1, 256));
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
   return {cmd, [a] { return run_serve(*a); }};
 }
