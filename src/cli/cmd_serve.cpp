@@ -26,7 +26,7 @@ struct ServeArgs {
   int64_t parallel = 16, ctx = 0, max_queue = 256, step_tokens = 512, max_connections = 1024;
   double read_timeout = 30, idle_timeout = 60, write_timeout = 30;
   int threads = 0, http_workers = 2;
-  uint64_t max_body = 8u << 20;
+  uint64_t max_body = 8u << 20, max_outbox = 4u << 20;
 };
 
 DType parse_kv_type(const std::string& s) {
@@ -50,6 +50,7 @@ server::ServerOptions server_options(const ServeArgs& a, const std::string& key,
   o.idle_timeout_seconds = a.idle_timeout;
   o.write_timeout_seconds = a.write_timeout;
   o.worker_threads = a.http_workers;
+  o.max_outbox_bytes = a.max_outbox;
   return o;
 }
 
@@ -174,6 +175,9 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--write-timeout", a->write_timeout,
                   "seconds a write to a client may stall before it is dropped (default 30)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-outbox", a->max_outbox,
+                  "bytes a streaming client may fall behind before it is dropped (default 4 MiB)")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 34));
   cmd->add_option("--http-workers", a->http_workers,
                   "threads for request parsing, templating and tokenizing (default 2)")
       ->check(CLI::Range(1, 256));

@@ -258,6 +258,10 @@ void Connection::reply_error(http::status status, const std::string& message,
 void Connection::stream_begin() {
   streaming_ = true;
   close_after_write_ = true;
+  // The kernel's send buffer is part of what a slow reader can make us hold: bounded too
+  // (autotuning would let it grow to several MiB per client).
+  beast::error_code ignored;
+  stream_.socket().set_option(asio::socket_base::send_buffer_size(256 * 1024), ignored);
   stream_send(
       "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
       "Connection: close\r\nX-Accel-Buffering: no\r\n\r\n");

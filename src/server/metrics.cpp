@@ -67,10 +67,12 @@ std::string Metrics::render(const SchedulerStats& s) const {
       "# HELP loom_prefix_cache_hit_blocks_total Prompt blocks served from the prefix cache.\n"
       "# TYPE loom_prefix_cache_hit_blocks_total counter\nloom_prefix_cache_hit_blocks_total {}\n"
       "# HELP loom_scheduler_steps_total Forward passes run.\n"
-      "# TYPE loom_scheduler_steps_total counter\nloom_scheduler_steps_total {}\n",
+      "# TYPE loom_scheduler_steps_total counter\nloom_scheduler_steps_total {}\n"
+      "# HELP loom_preemptions_total Sequences preempted (KV freed, recomputed later).\n"
+      "# TYPE loom_preemptions_total counter\nloom_preemptions_total {}\n",
       s.queued, s.running, s.kv_blocks_total, s.kv_blocks_used, s.kv_blocks_cached,
       s.kv_blocks_total > 0 ? static_cast<double>(s.kv_blocks_used) / s.kv_blocks_total : 0.0,
-      s.prefix_hit_blocks, s.steps);
+      s.prefix_hit_blocks, s.steps, s.preemptions);
   ttft.render(out, "loom_time_to_first_token_seconds", "Time from request to first token.");
   inter_token.render(out, "loom_inter_token_latency_seconds", "Time between streamed tokens.");
   request.render(out, "loom_request_duration_seconds", "Time from request to last token.");

@@ -124,7 +124,7 @@ describe('loom serve with the OpenAI SDK', () => {
     }
     const big = await fetch(`${server.url}/v1/completions`, {method: 'POST', body: 'x'.repeat(9 << 20)})
                     .catch(() => null);
-    if (big) assert.equal(big.status, 400);
+    if (big) assert.equal(big.status, 413);
     assert.equal((await fetch(`${server.url}/nope`)).status, 404);
     assert.equal((await fetch(`${server.url}/health`)).status, 200);
   });
