@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs loom's whole test suite, the README's second command and what CI runs:
 #   1. release build (-O3, native): unit, reference and CLI tests;
-#   2. fuzz preset (clang + AddressSanitizer + UBSan): the same tests under the sanitizers,
-#      then each libFuzzer target for LOOM_FUZZ_SECONDS (default 60).
+#   2. fuzz preset (clang + AddressSanitizer + UBSan): the same unit tests, the replay of every
+#      fuzz corpus and regression, and the server suites (hostile clients, chaos soak) under
+#      the sanitizers; then each libFuzzer target for LOOM_FUZZ_SECONDS (default 60) from its
+#      committed corpus.
 # Set LOOM_TEST_QUICK=1 to run stage 1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,9 @@ cmake --preset fuzz -DLOOM_FUZZ_SECONDS="${LOOM_FUZZ_SECONDS:-60}" >/dev/null
 cmake --build --preset fuzz -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/fuzz -L unit -j "$jobs" --output-on-failure
+# The servers under the sanitizers, one suite at a time (they time their clients).
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/fuzz -L server -j 1 --output-on-failure
 
 echo "== fuzzing (${LOOM_FUZZ_SECONDS:-60} s per target)"
 ctest --preset fuzz -j "$jobs"

@@ -13,7 +13,6 @@ Generator::Generator(CausalLM& model, const tokenizer::Tokenizer* tokenizer, int
     : model_(model),
       tokenizer_(tokenizer),
       context_tokens_(std::min(context_tokens, model.info().context_length)),
-      block_size_(block_size),
       cache_(model.make_kv_cache((context_tokens_ + block_size - 1) / block_size, block_size)),
       pool_((context_tokens_ + block_size - 1) / block_size, block_size) {}
 

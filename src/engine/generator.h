@@ -62,7 +62,6 @@ class Generator {
   CausalLM& model_;
   const tokenizer::Tokenizer* tokenizer_;
   int64_t context_tokens_;
-  int64_t block_size_;
   KvCache cache_;
   BlockPool pool_;
   std::vector<int32_t> table_;

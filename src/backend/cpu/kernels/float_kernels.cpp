@@ -49,9 +49,6 @@ using x86::BF16Loader;
 using x86::F16Loader;
 using x86::F32Loader;
 using x86::tail_mask;
-struct F32NearLoader : F32Loader {  // attention rows: short, already in cache
-  static constexpr bool kPrefetch = false;
-};
 
 // Four independent accumulators hide the FMA latency; decode is memory-bound, so the loop
 // only has to keep up with the loads.
