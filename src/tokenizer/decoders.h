@@ -41,6 +41,7 @@ class MetaspaceDecoder final : public Decoder {
 class ByteFallbackDecoder final : public Decoder {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override;
+  bool decodes_byte_runs() const override { return true; }
 };
 
 // Joins all tokens into one.
@@ -100,6 +101,12 @@ class SequenceDecoder final : public Decoder {
   explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> children)
       : children_(std::move(children)) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  bool decodes_byte_runs() const override {
+    for (const auto& c : children_) {
+      if (c->decodes_byte_runs()) return true;
+    }
+    return false;
+  }
 
  private:
   std::vector<std::unique_ptr<Decoder>> children_;

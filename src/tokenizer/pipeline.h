@@ -76,6 +76,8 @@ class Decoder {
   virtual ~Decoder() = default;
   // HF `decode_chain`: transforms the token strings; the caller concatenates the result.
   virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
+  // Whether <0xXX> tokens are decoded as runs of bytes (ByteFallback somewhere in the chain).
+  virtual bool decodes_byte_runs() const { return false; }
 };
 
 }  // namespace loom::tokenizer

@@ -17,6 +17,17 @@ Tokenizer::Tokenizer(TokenizerParts parts)
       special_(parts.special) {
   LOOM_ASSERT(model_ != nullptr);
   if (!special_.unk) special_.unk = model_->unk_id();
+  byte_runs_ = decoder_ && decoder_->decodes_byte_runs();
+}
+
+bool Tokenizer::is_byte_run_token(int32_t id) const {
+  if (!byte_runs_) return false;
+  const std::string* t = token_string(id);
+  auto hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+  };
+  return t != nullptr && t->size() == 6 && t->compare(0, 3, "<0x") == 0 && (*t)[5] == '>' &&
+         hex((*t)[3]) && hex((*t)[4]);
 }
 
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
@@ -136,12 +147,15 @@ std::string IncrementalDecoder::step(int32_t id) {
   if (text.size() <= prefix_text_.size() || text.compare(0, prefix_text_.size(), prefix_text_) != 0)
     return {};
   // A model emitting invalid bytes forever would grow the window without bound; past a
-  // generous limit the trailing U+FFFD is taken as final (a character spans at most 4 bytes).
+  // generous limit the trailing U+FFFD is taken as final (a character spans at most 4 bytes),
+  // and a byte run that long is emitted as it stands.
   constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  constexpr size_t kMaxPendingIds = 32;
+  const bool byte_run = tokenizer_->is_byte_run_token(id);
+  const size_t max_pending = byte_run ? 256 : 32;
   bool ends_unfinished =
-      text.size() >= 3 && std::string_view(text).substr(text.size() - 3) == kReplacement;
-  if (ends_unfinished && ids_.size() - read_offset_ < kMaxPendingIds) return {};
+      byte_run ||
+      (text.size() >= 3 && std::string_view(text).substr(text.size() - 3) == kReplacement);
+  if (ends_unfinished && ids_.size() - read_offset_ < max_pending) return {};
   std::string fresh = text.substr(prefix_text_.size());
   // Slide the window: the ids just emitted become the new prefix.
   prefix_offset_ = read_offset_;

@@ -77,7 +77,10 @@ class Tokenizer {
   const AddedVocabulary& added_vocabulary() const { return added_; }
 
  private:
+  friend class IncrementalDecoder;
   const std::string* token_string(int32_t id) const;
+  // A <0xXX> token that the decoder folds into a run of bytes with its neighbours.
+  bool is_byte_run_token(int32_t id) const;
 
   std::unique_ptr<Normalizer> normalizer_;
   std::unique_ptr<PreTokenizer> pre_tokenizer_;
@@ -86,11 +89,14 @@ class Tokenizer {
   std::unique_ptr<Decoder> decoder_;
   AddedVocabulary added_;
   SpecialTokenIds special_;
+  bool byte_runs_ = false;  // decoder_->decodes_byte_runs()
 };
 
 // Streaming detokenizer. step() returns only text that is final: it never ends in the middle
-// of a UTF-8 character (bytes are held back until the character is complete) and never
-// changes later. After finish(), the concatenation of everything returned equals
+// of a UTF-8 character (bytes are held back until the character is complete), text decoded
+// from a run of <0xXX> byte tokens waits until the run ends (HF's ByteFallback turns a whole
+// run into U+FFFDs when any byte of it is invalid, so a later byte can change earlier text),
+// and it never changes later. After finish(), the concatenation of everything returned equals
 // Tokenizer::decode(all ids, skip_special_tokens).
 //
 // It decodes a short window of recent ids and emits the difference between the window's text

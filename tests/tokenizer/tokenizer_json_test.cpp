@@ -459,6 +459,24 @@ TEST(MalformedJson, AddedTokenWithoutId) {
   EXPECT_NE(what.find("added_tokens[0].id: missing key"), std::string::npos) << what;
 }
 
+// Regression (fuzz_gguf_vocab): HF's ByteFallback turns a whole run of byte tokens into U+FFFDs
+// when any byte is invalid, so a valid "文" followed by a stray continuation byte decodes to
+// four U+FFFD. The stream had already emitted "文"; it now waits for the run to end.
+TEST(TokenizerJson, StreamedByteRunWithInvalidTailEqualsDecode) {
+  Tokenizer tok = load(R"({"model": {"type": "BPE", "byte_fallback": true, "merges": [],
+      "vocab": {"<unk>": 0, "a": 1, "<0xE6>": 2, "<0x96>": 3, "<0x87>": 4, "<0xA9>": 5}},
+      "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "Fuse"}]}})");
+  for (const Ids& ids : {Ids{2, 3, 4, 5, 1}, Ids{1, 2, 3, 4, 5}, Ids{2, 3, 4, 1, 2, 3, 4}}) {
+    const std::string full = tok.decode(ids, false);
+    IncrementalDecoder stream(tok, false);
+    std::string streamed;
+    for (int32_t id : ids) streamed += stream.step(id);
+    streamed += stream.finish();
+    EXPECT_EQ(streamed, full);
+  }
+  EXPECT_EQ(tok.decode(Ids{2, 3, 4, 5}, false), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
 // Regression (issue 12, fuzz_tokenizer_json): one WordPiece id of 888888880 sized a 28 GB
 // table. Ids are bounded by what the file describes, and the error names the token.
 TEST(MalformedJson, Issue12VocabIdBeyondTheFile) {
