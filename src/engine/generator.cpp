@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "sample/stop_strings.h"
+#include "engine/token_stream.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loom {
@@ -73,9 +73,8 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
   GenerationResult result;
   result.prompt_ids.assign(prompt.begin(), prompt.end());
   result.finish_reason = "length";
-  std::optional<tokenizer::IncrementalDecoder> detok;
-  if (tokenizer_ != nullptr) detok.emplace(*tokenizer_, /*skip_special_tokens=*/true);
-  sample::StopStringMatcher stops(options.stop);
+  TokenStream stream(tokenizer_, {options.stop, options.eos_ids, options.ignore_eos,
+                                  options.max_tokens, context_tokens_});
   auto emit = [&](std::string_view text) {
     if (text.empty()) return;
     result.text += text;
@@ -87,41 +86,23 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
     const int64_t len = std::min(options.prefill_chunk, n_prompt - start);
     run(prompt.subspan(start, len), start, false, logits_);
   }
-  int64_t pos = n_prompt;
-  bool stopped = false;
-  for (int64_t i = 0; i < options.max_tokens; ++i) {
+  std::string reason = "length";
+  for (int64_t pos = n_prompt; options.max_tokens > 0; ++pos) {
     const int32_t token = sampler.sample(std::span<const float>(logits_.row(0), vocab));
     sampler.accept(token);
     result.ids.push_back(token);
-    const bool is_eos =
-        std::find(options.eos_ids.begin(), options.eos_ids.end(), token) != options.eos_ids.end();
-    if (is_eos && !options.ignore_eos) {
-      result.finish_reason = "stop";
+    TokenStream::Step step = stream.push(token, pos + 1);
+    emit(step.text);
+    if (!step.finish_reason.empty()) {
+      reason = step.finish_reason;
       break;
     }
-    if (detok) {
-      auto r = stops.push(detok->step(token));
-      emit(r.text);
-      if (r.stopped) {
-        result.finish_reason = "stop";
-        stopped = true;
-        break;
-      }
-    }
-    if (i + 1 == options.max_tokens) break;
-    if (pos + 1 >= context_tokens_) break;  // context full: finish_reason stays "length"
     const int32_t next[1] = {token};
     run(next, pos, false, logits_);
-    ++pos;
   }
-  if (detok && !stopped) {
-    auto r = stops.push(detok->finish());
-    emit(r.text);
-    if (!r.stopped)
-      emit(stops.flush());
-    else
-      result.finish_reason = "stop";
-  }
+  const TokenStream::Final final = stream.finish(reason);
+  emit(final.text);
+  result.finish_reason = final.finish_reason;
   pool_.release_all(table_);
   return result;
 }

@@ -4,7 +4,6 @@
 #include <optional>
 
 #include "core/error.h"
-#include "sample/stop_strings.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loom {
@@ -14,14 +13,12 @@ struct Scheduler::Sequence {
   std::shared_ptr<RequestSink> sink;
   std::shared_ptr<RequestHandle> handle;
   std::optional<sample::Sampler> sampler;
-  std::optional<tokenizer::IncrementalDecoder> detok;
-  std::optional<sample::StopStringMatcher> stops;
-  std::vector<int32_t> tokens;  // prompt, then generated ids
-  std::vector<int32_t> blocks;  // block table
+  std::optional<TokenStream> stream;  // EOS, stops, length, text: shared with loom run
+  std::vector<int32_t> tokens;        // prompt, then generated ids
+  std::vector<int32_t> blocks;        // block table
   int64_t n_prompt = 0;
   int64_t n_computed = 0;  // positions whose K/V are in the cache
   int64_t cached_prompt = 0;
-  int64_t generated = 0;
   int64_t registered = 0;       // full blocks registered in the prefix cache
   BlockPool::Chain chain;       // prefix key up to the registered (or matched) blocks
   uint64_t admitted_order = 0;  // the larger, the younger (preempted first)
@@ -76,8 +73,8 @@ std::unique_ptr<Scheduler::Sequence> Scheduler::make_sequence(SequenceRequest r)
   auto s = std::make_unique<Sequence>();
   s->sampler.emplace(params.sampling, static_cast<int32_t>(vocab));
   s->sampler->accept_prompt(params.prompt);
-  if (tokenizer_ != nullptr) s->detok.emplace(*tokenizer_, /*skip_special_tokens=*/true);
-  s->stops.emplace(params.stop);
+  s->stream.emplace(tokenizer_, TokenStreamOptions{params.stop, options_.eos_ids, params.ignore_eos,
+                                                   params.max_tokens, options_.context});
   s->tokens = params.prompt;
   s->n_prompt = n;
   s->params = std::move(params);
@@ -150,17 +147,13 @@ void Scheduler::finish(Sequence& s, const std::string& reason, const std::string
   if (s.done) return;
   s.done = true;
   // Text still held back (an incomplete character, a possible stop-string start) goes out
-  // unless a stop string ended the sequence.
-  if (reason != "cancelled" && reason != "error" && s.detok && !s.stops->stopped()) {
-    auto r = s.stops->push(s.detok->finish());
-    std::string tail = r.text;
-    if (!r.stopped) tail += s.stops->flush();
-    if (!tail.empty()) {
-      TokenEvent e;
-      e.token = -1;
-      e.text = std::move(tail);
-      s.sink->on_token(e);
-    }
+  // unless the sequence was cancelled, failed or hit a stop string.
+  const TokenStream::Final final = s.stream->finish(reason);
+  if (!final.text.empty()) {
+    TokenEvent e;
+    e.token = -1;
+    e.text = final.text;
+    s.sink->on_token(e);
   }
   pool_.release_all(s.blocks);
   // Visible (e.g. in /metrics) before the client hears of the end.
@@ -168,10 +161,10 @@ void Scheduler::finish(Sequence& s, const std::string& reason, const std::string
   kv_cached_ = pool_.n_cached();
   if (s.admitted) --running_count_;
   FinishEvent f;
-  f.finish_reason = reason;
+  f.finish_reason = final.finish_reason;
   f.error = error;
   f.prompt_tokens = s.n_prompt;
-  f.completion_tokens = s.generated;
+  f.completion_tokens = s.stream->generated();
   f.cached_prompt_tokens = s.cached_prompt;
   s.sink->on_finish(f);
 }
@@ -379,25 +372,14 @@ void Scheduler::step() {
         for (const auto& t : lp.top) e.top_logprobs.emplace_back(t.token, t.logprob);
       }
       s->tokens.push_back(token);
-      ++s->generated;
-      const auto& eos = options_.eos_ids;
-      if (!s->params.ignore_eos && std::find(eos.begin(), eos.end(), token) != eos.end()) {
+      TokenStream::Step step = s->stream->push(token, static_cast<int64_t>(s->tokens.size()));
+      if (step.eos) {  // not text: the client only hears that generation stopped
         finish(*s, "stop");
         continue;
       }
-      bool stopped = false;
-      if (s->detok) {
-        auto r = s->stops->push(s->detok->step(token));
-        e.text = std::move(r.text);
-        stopped = r.stopped;
-      }
+      e.text = std::move(step.text);
       s->sink->on_token(e);
-      if (stopped) {
-        finish(*s, "stop");
-      } else if (s->generated >= s->params.max_tokens ||
-                 static_cast<int64_t>(s->tokens.size()) >= options_.context) {
-        finish(*s, "length");
-      }
+      if (!step.finish_reason.empty()) finish(*s, step.finish_reason);
     } catch (const std::exception& ex) {
       finish(*s, "error", ex.what());
     }

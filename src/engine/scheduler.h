@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "engine/block_pool.h"
+#include "engine/token_stream.h"
 #include "model/model.h"
 #include "sample/sampler.h"
 

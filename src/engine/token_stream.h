@@ -1,0 +1,59 @@
+// TokenStream — what happens to each generated token of one sequence, the one decode loop that
+// `loom run` (Generator) and the server (Scheduler) share: EOS ends it (the EOS id is not
+// text), stop strings end it (and are cut from the text), max_tokens and the end of the
+// context end it ("length"), and text comes out UTF-8-safe as it becomes final (incremental
+// detokenizing, stop-string look-behind).
+// Thread-safety: one sequence, one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sample/stop_strings.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loom {
+
+struct TokenStreamOptions {
+  std::vector<std::string> stop;
+  std::vector<int32_t> eos_ids;
+  bool ignore_eos = false;
+  int64_t max_tokens = 16;
+  int64_t context = 0;  // prompt + generated may not pass it
+};
+
+class TokenStream {
+ public:
+  // `tokenizer` may be null (a model without one: ids only, no text, no stop strings).
+  TokenStream(const tokenizer::Tokenizer* tokenizer, TokenStreamOptions options);
+
+  struct Step {
+    std::string text;           // new final text (may be empty)
+    bool eos = false;           // the token was an EOS id: not text, not to be streamed
+    std::string finish_reason;  // "stop" or "length" when generation ends here, else empty
+  };
+  // After a token was sampled; `total_tokens` counts prompt + generated, this one included.
+  Step push(int32_t token, int64_t total_tokens);
+
+  // The text still held back when generation ends for `reason` ("stop", "length"; nothing
+  // after "cancelled" or "error", or after a stop string), and the reason, which becomes
+  // "stop" when that text completes a stop string.
+  struct Final {
+    std::string text;
+    std::string finish_reason;
+  };
+  Final finish(const std::string& reason);
+
+  int64_t generated() const { return generated_; }
+
+ private:
+  TokenStreamOptions options_;
+  std::optional<tokenizer::IncrementalDecoder> detok_;
+  sample::StopStringMatcher stops_;
+  int64_t generated_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace loom
