@@ -173,7 +173,12 @@ SafetensorsSet SafetensorsSet::open_dir(const std::string& dir) {
       }
     }
     for (const std::string& s : shard_names) {
-      set.files_.push_back(SafetensorsFile::open((fs::path(dir) / s).string()));
+      try {
+        set.files_.push_back(SafetensorsFile::open((fs::path(dir) / s).string()));
+      } catch (const Error& e) {
+        // Name the index that sent us there: the shard's own message names the shard.
+        fail(e.code(), "{}: weight_map names shard '{}': {}", index_path.string(), s, e.what());
+      }
     }
     for (auto& [tensor, shard] : wm->items()) {
       const std::string& s = shard.get_ref<const std::string&>();
