@@ -2,7 +2,7 @@
 # loom serve and llama-server side by side on the same GGUF, the same loopback load
 # (tools/loadgen.mjs: streamed /v1/completions, distinct ~30-token prompts, ignore_eos):
 #   1. 16 streams, 32 tokens each (32 requests): aggregate tok/s, TTFT p50/p99, ITL;
-#   2. 64 concurrent clients, max_tokens 1 (512 requests): requests/s and TTFT p99 — the
+#   2. 64 concurrent clients, max_tokens 1 (256 requests): requests/s and TTFT p99 — the
 #      server's own overhead per request (parse, template, tokenize, schedule, respond).
 # Each configuration runs ROUNDS times, interleaving the two servers.
 #   LLAMA_SERVER=/path/to/llama-server bash bench/serve_vs_llama_server.sh MODEL.gguf [THREADS] [ROUNDS]
@@ -44,7 +44,7 @@ for r in $(seq 1 "$rounds"); do
   for s in loom llama-server; do
     start "$s"
     a=$(load 16 32 32)
-    b=$(load 64 512 1)
+    b=$(load 64 256 1)
     stop
     node -e '
       const [s, r, a, b] = [process.argv[1], process.argv[2], JSON.parse(process.argv[3]), JSON.parse(process.argv[4])];

@@ -11,12 +11,14 @@
 // - dequantization to float32 for prefill panels is bit-exact with dequantize_row.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "backend/cpu/kernels/kernels.h"
+#include "quant/half.h"
 #include "quant/quant.h"
 
 namespace loom::cpu::kernels {
@@ -531,6 +533,37 @@ TEST(TypedKvAttention, EqualsFloatAttentionOverDequantizedRows) {
         }
       }
     }
+  }
+}
+
+// store_kv_row's vector conversions give the scalar fp32_to_fp16 / fp32_to_bf16 bits, for
+// ordinary values, ties, overflow, denormals, infinities and NaNs, at an awkward length.
+TEST(TypedKvAttention, StoreRowMatchesScalarConversions) {
+  std::vector<float> x = random_floats(1003, 77, 1000.0f);
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            65504.0f,
+                            65520.0f,
+                            70000.0f,
+                            -1e30f,
+                            5.96e-8f,
+                            2.98e-8f,
+                            1e-40f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(),
+                            1.0009765625f,
+                            3.0e38f};
+  for (size_t i = 0; i < std::size(specials); ++i) x[i * 37] = specials[i];
+  x[1002] = std::bit_cast<float>(0x7F800001u);  // a signalling NaN
+  std::vector<uint16_t> h(x.size()), b(x.size());
+  store_kv_row(x.data(), static_cast<int64_t>(x.size()), DType::kF16,
+               reinterpret_cast<uint8_t*>(h.data()));
+  store_kv_row(x.data(), static_cast<int64_t>(x.size()), DType::kBF16,
+               reinterpret_cast<uint8_t*>(b.data()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(h[i], fp32_to_fp16(x[i])) << i << " " << x[i];
+    ASSERT_EQ(b[i], fp32_to_bf16(x[i])) << i << " " << x[i];
   }
 }
 
