@@ -47,6 +47,54 @@ void ByteLevelDecoder::decode_chain(std::vector<std::string>& tokens) const {
   tokens.assign(1, sanitize_utf8(bytes));
 }
 
+void ByteLevelDecoder::decode_chain_raw(std::vector<std::string>& tokens) const {
+  std::string bytes;
+  for (const std::string& token : tokens) {
+    size_t pos = 0;
+    std::string mapped;
+    bool all_mapped = true;
+    while (pos < token.size()) {
+      auto b = unicode_to_byte(next_code_point(token, pos));
+      if (!b) {
+        all_mapped = false;
+        break;
+      }
+      mapped += static_cast<char>(*b);
+    }
+    bytes += all_mapped ? mapped : token;
+  }
+  tokens.assign(1, std::move(bytes));
+}
+
+void MetaspaceDecoder::decode_chain_raw(std::vector<std::string>& tokens) const {
+  for (std::string& token : tokens) replace_all(token, replacement_, " ");
+}
+
+void ByteFallbackDecoder::decode_chain_raw(std::vector<std::string>& tokens) const {
+  for (std::string& token : tokens) {
+    auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    if (token.size() == 6 && token.compare(0, 3, "<0x") == 0 && token[5] == '>' &&
+        hex(token[3]) >= 0 && hex(token[4]) >= 0) {
+      token = std::string(1, static_cast<char>(hex(token[3]) * 16 + hex(token[4])));
+    }
+  }
+}
+
+void WordPieceDecoder::decode_chain_raw(std::vector<std::string>& tokens) const {
+  for (std::string& token : tokens) {
+    if (token.compare(0, prefix_.size(), prefix_) == 0) {
+      token.erase(0, prefix_.size());
+    } else {
+      token.insert(0, 1, ' ');
+    }
+  }
+}
+
 void MetaspaceDecoder::decode_chain(std::vector<std::string>& tokens) const {
   for (size_t i = 0; i < tokens.size(); ++i) {
     std::string& token = tokens[i];

@@ -22,6 +22,7 @@ namespace loom::tokenizer {
 class ByteLevelDecoder final : public Decoder {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override;
+  void decode_chain_raw(std::vector<std::string>& tokens) const override;
 };
 
 // `replacement` becomes a space, except at the start of the first token when a prefix was
@@ -31,6 +32,7 @@ class MetaspaceDecoder final : public Decoder {
   MetaspaceDecoder(std::string replacement, PrependScheme scheme)
       : replacement_(std::move(replacement)), scheme_(scheme) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  void decode_chain_raw(std::vector<std::string>& tokens) const override;
 
  private:
   std::string replacement_;
@@ -41,6 +43,7 @@ class MetaspaceDecoder final : public Decoder {
 class ByteFallbackDecoder final : public Decoder {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override;
+  void decode_chain_raw(std::vector<std::string>& tokens) const override;
   bool decodes_byte_runs() const override { return true; }
 };
 
@@ -56,6 +59,7 @@ class StripDecoder final : public Decoder {
   StripDecoder(char32_t content, size_t start, size_t stop)
       : content_(content), start_(start), stop_(stop) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  void decode_chain_raw(std::vector<std::string>&) const override {}  // only whole texts
 
  private:
   char32_t content_;
@@ -80,6 +84,7 @@ class WordPieceDecoder final : public Decoder {
   WordPieceDecoder(std::string prefix, bool cleanup)
       : prefix_(std::move(prefix)), cleanup_(cleanup) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  void decode_chain_raw(std::vector<std::string>& tokens) const override;
 
  private:
   std::string prefix_;
@@ -101,6 +106,9 @@ class SequenceDecoder final : public Decoder {
   explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> children)
       : children_(std::move(children)) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  void decode_chain_raw(std::vector<std::string>& tokens) const override {
+    for (const auto& child : children_) child->decode_chain_raw(tokens);
+  }
   bool decodes_byte_runs() const override {
     for (const auto& c : children_) {
       if (c->decodes_byte_runs()) return true;

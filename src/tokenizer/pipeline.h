@@ -78,6 +78,10 @@ class Decoder {
   virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
   // Whether <0xXX> tokens are decoded as runs of bytes (ByteFallback somewhere in the chain).
   virtual bool decodes_byte_runs() const { return false; }
+  // The same as decode_chain for tokens in the middle of a stream, keeping raw bytes: no
+  // U+FFFD for a partial UTF-8 character, no stripping or dropping of what only the start of a
+  // whole text loses. What a token adds to generated text, for the grammar engine.
+  virtual void decode_chain_raw(std::vector<std::string>& tokens) const { decode_chain(tokens); }
 };
 
 }  // namespace loom::tokenizer

@@ -104,6 +104,16 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
   return out;
 }
 
+std::optional<std::string> Tokenizer::token_bytes(int32_t id) const {
+  const std::string* token = token_string(id);
+  if (token == nullptr) return std::nullopt;
+  std::vector<std::string> pieces = {*token};
+  if (decoder_) decoder_->decode_chain_raw(pieces);
+  std::string out;
+  for (const std::string& p : pieces) out += p;
+  return out;
+}
+
 std::string Tokenizer::token_to_piece(int32_t id) const {
   const std::string* token = token_string(id);
   return token ? *token : std::string();

@@ -69,6 +69,9 @@ class Tokenizer {
 
   // The vocabulary string of `id` (e.g. "Ġworld", "▁Hello", "<0x0A>"), empty if unknown.
   std::string token_to_piece(int32_t id) const;
+  // The bytes `id` adds to generated text in the middle of a stream (decode_chain_raw): a
+  // partial UTF-8 character stays partial. nullopt for an unknown id.
+  std::optional<std::string> token_bytes(int32_t id) const;
   std::optional<int32_t> token_to_id(std::string_view token) const;
   // One past the largest id (model vocab and added tokens): the embedding rows needed.
   size_t vocab_size() const;

@@ -1,0 +1,263 @@
+#include "grammar/lexer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace loom::grammar {
+
+namespace {
+
+using ByteRange = std::pair<uint8_t, uint8_t>;
+
+size_t utf8_length(uint32_t cp) {
+  return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+void encode(uint32_t cp, uint8_t out[4]) {
+  switch (utf8_length(cp)) {
+    case 1:
+      out[0] = static_cast<uint8_t>(cp);
+      break;
+    case 2:
+      out[0] = static_cast<uint8_t>(0xC0 | (cp >> 6));
+      out[1] = static_cast<uint8_t>(0x80 | (cp & 0x3F));
+      break;
+    case 3:
+      out[0] = static_cast<uint8_t>(0xE0 | (cp >> 12));
+      out[1] = static_cast<uint8_t>(0x80 | ((cp >> 6) & 0x3F));
+      out[2] = static_cast<uint8_t>(0x80 | (cp & 0x3F));
+      break;
+    default:
+      out[0] = static_cast<uint8_t>(0xF0 | (cp >> 18));
+      out[1] = static_cast<uint8_t>(0x80 | ((cp >> 12) & 0x3F));
+      out[2] = static_cast<uint8_t>(0x80 | ((cp >> 6) & 0x3F));
+      out[3] = static_cast<uint8_t>(0x80 | (cp & 0x3F));
+  }
+}
+
+// The code points lo..hi (no surrogates) as sequences of byte ranges, each sequence matching
+// exactly the UTF-8 encodings of a sub-range (the standard splitting: by encoded length, then
+// so that every continuation position spans its whole 0x80-0xBF range or none of it varies).
+void utf8_sequences(uint32_t lo, uint32_t hi, std::vector<std::vector<ByteRange>>& out) {
+  if (lo > hi) return;
+  static constexpr uint32_t kMaxForLength[] = {0x7F, 0x7FF, 0xFFFF};
+  for (uint32_t m : kMaxForLength) {
+    if (lo <= m && hi > m) {
+      utf8_sequences(lo, m, out);
+      utf8_sequences(m + 1, hi, out);
+      return;
+    }
+  }
+  if (hi < 0x80) {
+    out.push_back({{static_cast<uint8_t>(lo), static_cast<uint8_t>(hi)}});
+    return;
+  }
+  for (int i = 1; i < 4; ++i) {
+    const uint32_t m = (uint32_t{1} << (6 * i)) - 1;
+    if ((lo & ~m) != (hi & ~m)) {
+      if ((lo & m) != 0) {
+        utf8_sequences(lo, lo | m, out);
+        utf8_sequences((lo | m) + 1, hi, out);
+        return;
+      }
+      if ((hi & m) != m) {
+        utf8_sequences(lo, (hi & ~m) - 1, out);
+        utf8_sequences(hi & ~m, hi, out);
+        return;
+      }
+    }
+  }
+  uint8_t a[4], b[4];
+  encode(lo, a);
+  encode(hi, b);
+  std::vector<ByteRange> seq;
+  for (size_t k = 0; k < utf8_length(lo); ++k) seq.push_back({a[k], b[k]});
+  out.push_back(std::move(seq));
+}
+
+std::string key_of(const std::vector<int32_t>& set) {
+  return std::string(reinterpret_cast<const char*>(set.data()), set.size() * sizeof(int32_t));
+}
+
+}  // namespace
+
+int32_t Lexer::add_state() {
+  if (nfa_.size() >= kMaxNfaStates) {
+    fail(ErrorCode::kOutOfRange,
+         "the grammar's lexemes need more than {} automaton states (a pattern or repetition "
+         "count too large)",
+         kMaxNfaStates);
+  }
+  nfa_.emplace_back();
+  return static_cast<int32_t>(nfa_.size() - 1);
+}
+
+void Lexer::add_class(const std::vector<CodeRange>& ranges, int32_t from, int32_t to) {
+  std::vector<std::vector<ByteRange>> seqs;
+  for (CodeRange r : ranges) utf8_sequences(r.lo, r.hi, seqs);
+  for (const auto& seq : seqs) {
+    int32_t cur = from;
+    for (size_t k = 0; k < seq.size(); ++k) {
+      const int32_t nxt = k + 1 == seq.size() ? to : add_state();
+      nfa_[cur].edges.push_back({seq[k].first, seq[k].second, nxt});
+      cur = nxt;
+    }
+  }
+}
+
+int32_t Lexer::build(const Regex& r, int32_t from) {
+  switch (r->kind) {
+    case RegexNode::Kind::kNothing:
+      return add_state();  // unreachable from `from`
+    case RegexNode::Kind::kEmpty: {
+      const int32_t end = add_state();
+      nfa_[from].eps.push_back(end);
+      return end;
+    }
+    case RegexNode::Kind::kClass: {
+      const int32_t end = add_state();
+      add_class(r->ranges, from, end);
+      return end;
+    }
+    case RegexNode::Kind::kConcat: {
+      int32_t cur = from;
+      for (const Regex& item : r->items) cur = build(item, cur);
+      return cur;
+    }
+    case RegexNode::Kind::kAlt: {
+      const int32_t end = add_state();
+      for (const Regex& item : r->items) {
+        const int32_t s = add_state();
+        nfa_[from].eps.push_back(s);
+        const int32_t e = build(item, s);
+        nfa_[e].eps.push_back(end);
+      }
+      return end;
+    }
+    case RegexNode::Kind::kRepeat: {
+      int32_t cur = from;
+      for (int64_t i = 0; i < r->min; ++i) cur = build(r->sub, cur);
+      if (r->max < 0) {
+        const int32_t loop = add_state();
+        nfa_[cur].eps.push_back(loop);
+        const int32_t e = build(r->sub, loop);
+        nfa_[e].eps.push_back(loop);
+        const int32_t end = add_state();
+        nfa_[loop].eps.push_back(end);
+        return end;
+      }
+      const int32_t end = add_state();
+      nfa_[cur].eps.push_back(end);
+      for (int64_t i = r->min; i < r->max; ++i) {
+        cur = build(r->sub, cur);
+        nfa_[cur].eps.push_back(end);
+      }
+      return end;
+    }
+  }
+  return add_state();
+}
+
+Lexer::Lexer(std::vector<Regex> lexemes) {
+  // NFA state 0 marks start states: it has no edges, so no byte ever reaches a set holding
+  // it, and a DFA start state is never the same state as one inside a lexeme (for "(ab)*c",
+  // "ab" leads back to the same NFA states as the start).
+  add_state();
+  for (size_t i = 0; i < lexemes.size(); ++i) {
+    if (regex_nullable(lexemes[i])) {
+      fail(ErrorCode::kInvalidArgument, "lexeme {} ({}) matches the empty string", i,
+           regex_to_string(lexemes[i]).substr(0, 80));
+    }
+    const int32_t start = add_state();
+    const int32_t end = build(lexemes[i], start);
+    nfa_[end].accept = static_cast<int32_t>(i);
+    starts_.push_back(start);
+  }
+  mark_.assign(nfa_.size(), 0);
+  intern({});  // state 0: dead
+  std::fill(trans_.begin(), trans_.begin() + 256, kDead);
+}
+
+void Lexer::closure(std::vector<int32_t>& set) {
+  ++generation_;
+  if (generation_ == 0) {
+    std::fill(mark_.begin(), mark_.end(), 0);
+    generation_ = 1;
+  }
+  std::vector<int32_t> stack(set.begin(), set.end());
+  set.clear();
+  while (!stack.empty()) {
+    const int32_t s = stack.back();
+    stack.pop_back();
+    if (mark_[s] == generation_) continue;
+    mark_[s] = generation_;
+    // Only states with byte edges or an accept matter for the DFA; pure epsilon hubs do not.
+    if (!nfa_[s].edges.empty() || nfa_[s].accept >= 0) set.push_back(s);
+    for (int32_t e : nfa_[s].eps) {
+      if (mark_[e] != generation_) stack.push_back(e);
+    }
+  }
+  std::sort(set.begin(), set.end());
+}
+
+Lexer::State Lexer::intern(std::vector<int32_t> set) {
+  std::string key = key_of(set);
+  if (auto it = by_set_.find(key); it != by_set_.end()) return it->second;
+  if (sets_.size() >= kMaxDfaStates) {
+    fail(ErrorCode::kOutOfRange,
+         "the grammar's lexer needs more than {} DFA states (patterns too complex together)",
+         kMaxDfaStates);
+  }
+  const State id = static_cast<State>(sets_.size());
+  std::vector<int32_t> acc;
+  for (int32_t s : set) {
+    if (nfa_[s].accept >= 0) acc.push_back(nfa_[s].accept);
+  }
+  std::sort(acc.begin(), acc.end());
+  acc.erase(std::unique(acc.begin(), acc.end()), acc.end());
+  sets_.push_back(std::move(set));
+  accept_.push_back(std::move(acc));
+  trans_.resize(sets_.size() * 256, -1);
+  by_set_.emplace(std::move(key), id);
+  return id;
+}
+
+Lexer::State Lexer::compute(State s, uint8_t b) {
+  std::vector<int32_t> next_set;
+  for (int32_t n : sets_[s]) {
+    for (const Edge& e : nfa_[n].edges) {
+      if (b >= e.lo && b <= e.hi) next_set.push_back(e.to);
+    }
+  }
+  State t = kDead;
+  if (!next_set.empty()) {
+    closure(next_set);
+    t = intern(std::move(next_set));
+  }
+  trans_[static_cast<size_t>(s) * 256 + b] = t;
+  return t;
+}
+
+Lexer::State Lexer::start(const IdSet& allowed) {
+  std::string key(reinterpret_cast<const char*>(allowed.words().data()),
+                  allowed.words().size() * sizeof(uint64_t));
+  if (auto it = start_by_lexemes_.find(key); it != start_by_lexemes_.end()) return it->second;
+  std::vector<int32_t> set;
+  allowed.for_each([&](size_t i) {
+    if (i < starts_.size()) set.push_back(starts_[i]);
+  });
+  State s = kDead;
+  if (!set.empty()) {
+    closure(set);
+    set.insert(set.begin(), 0);  // the start marker (closure() sorted the rest, all > 0)
+    s = intern(std::move(set));
+  }
+  start_by_lexemes_.emplace(std::move(key), s);
+  return s;
+}
+
+}  // namespace loom::grammar

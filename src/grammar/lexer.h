@@ -1,0 +1,118 @@
+// Lexer — the lexemes (terminals) of a grammar, each a regular expression, run as one lazily
+// built DFA over UTF-8 bytes. A DFA state stands for "the bytes read since the current lexeme
+// began could still become (or already are) one of these lexemes"; start() gives the state for
+// any subset of lexemes (the ones the parser allows next), next() follows one byte, and
+// accepting() lists the lexemes the bytes so far match in full.
+//
+// The NFA (Thompson construction, code point classes split into UTF-8 byte ranges) is built
+// once; DFA states are subsets of NFA states, created on first use and memoised with a
+// 256-entry transition row each, so a step is one table lookup. Sizes are bounded: an NFA past
+// kMaxNfaStates or a DFA past kMaxDfaStates is a kOutOfRange error naming the limit, never
+// unbounded memory.
+// Thread-safety: the DFA grows on use (mutable); one thread at a time per Lexer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "grammar/regex.h"
+
+namespace loom::grammar {
+
+// A set of lexeme (or other small integer) ids.
+class IdSet {
+ public:
+  IdSet() = default;
+  explicit IdSet(size_t n) : words_((n + 63) / 64, 0) {}
+  void resize(size_t n) { words_.resize((n + 63) / 64, 0); }
+  void set(size_t i) { words_[i >> 6] |= uint64_t{1} << (i & 63); }
+  bool test(size_t i) const {
+    return (i >> 6) < words_.size() && (words_[i >> 6] >> (i & 63) & 1) != 0;
+  }
+  bool any() const {
+    for (uint64_t w : words_) {
+      if (w) return true;
+    }
+    return false;
+  }
+  bool intersects(const IdSet& o) const {
+    for (size_t i = 0; i < std::min(words_.size(), o.words_.size()); ++i) {
+      if (words_[i] & o.words_[i]) return true;
+    }
+    return false;
+  }
+  void clear() { std::fill(words_.begin(), words_.end(), 0); }
+  const std::vector<uint64_t>& words() const { return words_; }
+  std::vector<uint64_t>& words() { return words_; }
+  bool operator==(const IdSet& o) const { return words_ == o.words_; }
+  template <typename F>
+  void for_each(F f) const {
+    for (size_t w = 0; w < words_.size(); ++w) {
+      for (uint64_t bits = words_[w]; bits;) {
+        const int b = __builtin_ctzll(bits);
+        f(w * 64 + static_cast<size_t>(b));
+        bits &= bits - 1;
+      }
+    }
+  }
+
+ private:
+  std::vector<uint64_t> words_;
+};
+
+class Lexer {
+ public:
+  using State = int32_t;
+  static constexpr State kDead = 0;
+  static constexpr size_t kMaxNfaStates = 500'000;
+  static constexpr size_t kMaxDfaStates = 100'000;
+
+  // Throws kInvalidArgument for a lexeme that matches the empty string (a lexeme must consume
+  // input), kOutOfRange past the size limits.
+  explicit Lexer(std::vector<Regex> lexemes);
+
+  size_t n_lexemes() const { return starts_.size(); }
+  // The DFA state before any byte of a lexeme from `allowed`; kDead when the set is empty.
+  State start(const IdSet& allowed);
+  State next(State s, uint8_t b) {
+    const int32_t t = trans_[static_cast<size_t>(s) * 256 + b];
+    return t >= 0 ? t : compute(s, b);
+  }
+  // Lexemes fully matched by the bytes that led to `s` (ascending ids).
+  const std::vector<int32_t>& accepting(State s) const { return accept_[s]; }
+  size_t n_states() const { return accept_.size(); }
+
+ private:
+  struct Edge {
+    uint8_t lo, hi;
+    int32_t to;
+  };
+  struct NfaState {
+    std::vector<Edge> edges;
+    std::vector<int32_t> eps;
+    int32_t accept = -1;  // the lexeme this state completes
+  };
+
+  int32_t add_state();
+  // Builds `r` between from and a new state, which it returns.
+  int32_t build(const Regex& r, int32_t from);
+  void add_class(const std::vector<CodeRange>& ranges, int32_t from, int32_t to);
+  void closure(std::vector<int32_t>& set);
+  State intern(std::vector<int32_t> set);
+  State compute(State s, uint8_t b);
+
+  std::vector<NfaState> nfa_;
+  std::vector<int32_t> starts_;  // per lexeme
+  // DFA.
+  std::vector<std::vector<int32_t>> sets_;    // per DFA state: sorted NFA states
+  std::vector<std::vector<int32_t>> accept_;  // per DFA state
+  std::vector<int32_t> trans_;                // n_states x 256; -1 = not computed yet
+  std::unordered_map<std::string, State> by_set_;
+  std::unordered_map<std::string, State> start_by_lexemes_;
+  std::vector<uint32_t> mark_;  // scratch for closure()
+  uint32_t generation_ = 0;
+};
+
+}  // namespace loom::grammar

@@ -1,0 +1,197 @@
+#include "grammar/matcher.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loom::grammar {
+
+TokenVocab::TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text,
+                       std::vector<int32_t> eos)
+    : bytes_(std::move(bytes)), is_text_(std::move(is_text)), eos_(std::move(eos)) {
+  LOOM_ASSERT(bytes_.size() == is_text_.size());
+  std::vector<int32_t> order;
+  for (size_t i = 0; i < bytes_.size(); ++i) {
+    // A token that adds nothing would let generation loop without progress.
+    if (is_text_[i] && !bytes_[i].empty()) order.push_back(static_cast<int32_t>(i));
+  }
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return bytes_[a] != bytes_[b] ? bytes_[a] < bytes_[b] : a < b;
+  });
+  nodes_.push_back({});  // the root
+  std::vector<uint32_t> path = {0};
+  const std::string* prev = nullptr;
+  for (int32_t id : order) {
+    const std::string& s = bytes_[id];
+    size_t common = 0;
+    if (prev != nullptr) {
+      while (common < prev->size() && common < s.size() && (*prev)[common] == s[common]) ++common;
+    }
+    path.resize(common + 1);
+    for (size_t k = common; k < s.size(); ++k) {
+      Node n;
+      n.byte = static_cast<uint8_t>(s[k]);
+      n.depth = static_cast<uint16_t>(std::min<size_t>(k + 1, 65535));
+      nodes_.push_back(n);
+      path.push_back(static_cast<uint32_t>(nodes_.size() - 1));
+    }
+    Node& end = nodes_[path.back()];
+    if (end.tok_begin == end.tok_end)
+      end.tok_begin = end.tok_end = static_cast<uint32_t>(node_tokens_.size());
+    node_tokens_.push_back(id);
+    end.tok_end = static_cast<uint32_t>(node_tokens_.size());
+    max_depth_ = std::max(max_depth_, static_cast<int>(s.size()));
+    prev = &s;
+  }
+  // Subtree sizes: a node's subtree ends at the next node no deeper than it.
+  std::vector<uint32_t> open;
+  for (uint32_t i = 0; i < nodes_.size(); ++i) {
+    while (!open.empty() && nodes_[open.back()].depth >= nodes_[i].depth) {
+      nodes_[open.back()].subtree = i - open.back();
+      open.pop_back();
+    }
+    open.push_back(i);
+  }
+  for (uint32_t i : open) nodes_[i].subtree = static_cast<uint32_t>(nodes_.size()) - i;
+}
+
+std::shared_ptr<const TokenVocab> TokenVocab::from_tokenizer(const tokenizer::Tokenizer& tok,
+                                                             std::vector<int32_t> eos_ids) {
+  const size_t n = tok.vocab_size();
+  std::vector<std::string> bytes(n);
+  std::vector<bool> is_text(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    const auto id = static_cast<int32_t>(i);
+    if (tok.is_special(id)) continue;
+    if (auto b = tok.token_bytes(id)) {
+      bytes[i] = std::move(*b);
+      is_text[i] = true;
+    }
+  }
+  return std::make_shared<const TokenVocab>(std::move(bytes), std::move(is_text),
+                                            std::move(eos_ids));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Matcher::Matcher(std::shared_ptr<CompiledGrammar> grammar, std::shared_ptr<const TokenVocab> vocab)
+    : g_(std::move(grammar)), vocab_(std::move(vocab)), parser_(g_->grammar) {
+  row_start_.push_back(g_->lexer.start(parser_.expected()));
+  lex_ = row_start_.back();
+}
+
+void Matcher::truncate_rows(size_t n) {
+  parser_.truncate(n);
+  row_start_.resize(n);
+}
+
+Lexer::State Matcher::step(Lexer::State s, uint8_t b) {
+  Lexer& lx = g_->lexer;
+  const Lexer::State t = lx.next(s, b);
+  if (t != Lexer::kDead) return t;
+  // The byte cannot continue the current lexeme: end it (if it is one) and start the next.
+  if (s == row_start()) return Lexer::kDead;
+  const auto& acc = lx.accepting(s);
+  if (acc.empty()) return Lexer::kDead;
+  const size_t rows = parser_.n_rows();
+  if (!parser_.scan(acc)) return Lexer::kDead;
+  const Lexer::State s0 = lx.start(parser_.expected());
+  row_start_.push_back(s0);
+  const Lexer::State u = s0 == Lexer::kDead ? Lexer::kDead : lx.next(s0, b);
+  if (u == Lexer::kDead) truncate_rows(rows);
+  return u;
+}
+
+bool Matcher::consume_bytes(std::string_view bytes) {
+  if (finished_) return false;
+  const size_t rows = parser_.n_rows();
+  Lexer::State s = lex_;
+  for (char c : bytes) {
+    s = step(s, static_cast<uint8_t>(c));
+    if (s == Lexer::kDead) {
+      truncate_rows(rows);
+      return false;
+    }
+  }
+  lex_ = s;
+  return true;
+}
+
+bool Matcher::consume_token(int32_t id) {
+  if (finished_ || id < 0 || static_cast<size_t>(id) >= vocab_->size()) return false;
+  const Saved saved{parser_.n_rows(), lex_, finished_};
+  const auto& eos = vocab_->eos();
+  if (std::find(eos.begin(), eos.end(), id) != eos.end()) {
+    if (!can_stop()) return false;
+    finished_ = true;
+    history_.push_back(saved);
+    return true;
+  }
+  if (!vocab_->is_text(id) || vocab_->bytes(id).empty()) return false;
+  if (!consume_bytes(vocab_->bytes(id))) return false;
+  history_.push_back(saved);
+  return true;
+}
+
+void Matcher::rollback(size_t n) {
+  LOOM_ASSERT(n <= history_.size());
+  for (; n > 0; --n) {
+    const Saved s = history_.back();
+    history_.pop_back();
+    truncate_rows(s.rows);
+    lex_ = s.lex;
+    finished_ = s.finished;
+  }
+}
+
+bool Matcher::stop_possible(Lexer::State s) {
+  if (s == row_start()) return parser_.accepting();
+  const auto& acc = g_->lexer.accepting(s);
+  if (acc.empty()) return false;
+  const size_t rows = parser_.n_rows();
+  if (!parser_.scan(acc)) return false;
+  const bool ok = parser_.accepting();
+  parser_.truncate(rows);
+  return ok;
+}
+
+bool Matcher::can_stop() {
+  return !finished_ && stop_possible(lex_);
+}
+
+void Matcher::fill_mask(IdSet& allowed) {
+  allowed.resize(vocab_->size());
+  allowed.clear();
+  if (finished_) return;
+  const auto& nodes = vocab_->nodes();
+  const auto& toks = vocab_->node_tokens();
+  const size_t depth = static_cast<size_t>(vocab_->max_depth()) + 1;
+  walk_state_.resize(depth);
+  walk_rows_.resize(depth);
+  walk_state_[0] = lex_;
+  walk_rows_[0] = parser_.n_rows();
+  for (size_t i = 1; i < nodes.size();) {
+    const TokenVocab::Node& n = nodes[i];
+    const size_t d = n.depth;
+    if (parser_.n_rows() != walk_rows_[d - 1]) truncate_rows(walk_rows_[d - 1]);
+    const Lexer::State s = step(walk_state_[d - 1], n.byte);
+    if (s == Lexer::kDead) {
+      i += n.subtree;
+      continue;
+    }
+    walk_state_[d] = s;
+    walk_rows_[d] = parser_.n_rows();
+    for (uint32_t k = n.tok_begin; k < n.tok_end; ++k) allowed.set(static_cast<size_t>(toks[k]));
+    ++i;
+  }
+  truncate_rows(walk_rows_[0]);
+  if (can_stop()) {
+    for (int32_t e : vocab_->eos()) {
+      if (e >= 0 && static_cast<size_t>(e) < vocab_->size()) allowed.set(static_cast<size_t>(e));
+    }
+  }
+}
+
+}  // namespace loom::grammar

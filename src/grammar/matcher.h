@@ -1,0 +1,112 @@
+// Constrained decoding: which tokens may come next so that the text stays a prefix of a
+// sentence of the grammar.
+//
+//   TokenVocab: a tokenizer's vocabulary as bytes (what each id adds to the text in the middle
+//     of a stream), in a trie flattened in depth-first order. Special tokens are never text;
+//     the model's EOS ids are allowed exactly when the grammar accepts.
+//   CompiledGrammar: a finalized Grammar and its Lexer, shared by every sequence that uses it.
+//   Matcher: one sequence's state: an Earley Parser over lexemes plus the lexer's DFA state
+//     inside the current lexeme. Bytes are lexed greedily (a lexeme ends only when the next
+//     byte cannot continue it), so the grammars we compile keep their lexemes delimited.
+//     consume_token() / rollback() move it; fill_mask() walks the trie once, pruning every
+//     subtree whose prefix is rejected, pushing parser rows at lexeme ends and popping them on
+//     the way back.
+// Thread-safety: a CompiledGrammar's lexer grows lazily, so the matchers of one grammar run on
+// one thread at a time; a TokenVocab is immutable.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "grammar/grammar.h"
+#include "grammar/lexer.h"
+
+namespace loom::tokenizer {
+class Tokenizer;
+}
+
+namespace loom::grammar {
+
+class TokenVocab {
+ public:
+  // `bytes[id]`: what the token adds to the text; `is_text[id]`: false for special tokens
+  // (never allowed as text); `eos`: ids that end generation (allowed when the grammar accepts).
+  TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text, std::vector<int32_t> eos);
+  static std::shared_ptr<const TokenVocab> from_tokenizer(const tokenizer::Tokenizer& tok,
+                                                          std::vector<int32_t> eos_ids);
+
+  size_t size() const { return bytes_.size(); }
+  const std::string& bytes(int32_t id) const { return bytes_[id]; }
+  bool is_text(int32_t id) const { return is_text_[id]; }
+  const std::vector<int32_t>& eos() const { return eos_; }
+
+  struct Node {
+    uint8_t byte = 0;
+    uint16_t depth = 0;                   // root: 0
+    uint32_t subtree = 1;                 // nodes in the subtree, this one included
+    uint32_t tok_begin = 0, tok_end = 0;  // ids whose bytes end at this node
+  };
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const std::vector<int32_t>& node_tokens() const { return node_tokens_; }
+  int max_depth() const { return max_depth_; }
+
+ private:
+  std::vector<std::string> bytes_;
+  std::vector<bool> is_text_;
+  std::vector<int32_t> eos_;
+  std::vector<Node> nodes_;
+  std::vector<int32_t> node_tokens_;
+  int max_depth_ = 0;
+};
+
+struct CompiledGrammar {
+  explicit CompiledGrammar(std::shared_ptr<const Grammar> g)
+      : grammar(std::move(g)), lexer(grammar->lexemes()) {}
+  std::shared_ptr<const Grammar> grammar;
+  Lexer lexer;
+};
+
+class Matcher {
+ public:
+  Matcher(std::shared_ptr<CompiledGrammar> grammar, std::shared_ptr<const TokenVocab> vocab);
+
+  // Consumes text; false (and no change) if it leaves the grammar's language.
+  bool consume_bytes(std::string_view bytes);
+  // Consumes a token (an EOS id is accepted when can_stop(); it ends the match).
+  bool consume_token(int32_t id);
+  // Undoes the last n consume_token() calls.
+  void rollback(size_t n);
+  size_t n_consumed() const { return history_.size(); }
+  // The text so far is a whole sentence: generation may stop here.
+  bool can_stop();
+  // The match has ended (an EOS was consumed, or the grammar allows nothing more).
+  bool finished() const { return finished_; }
+  // Sets allowed[id] for every token that may come next (size: vocab size).
+  void fill_mask(IdSet& allowed);
+
+ private:
+  // One byte from lexer state `s`; pushes a parser row (and its start state) when a lexeme
+  // ended. Returns the new lexer state or kDead.
+  Lexer::State step(Lexer::State s, uint8_t b);
+  Lexer::State row_start() const { return row_start_.back(); }
+  void truncate_rows(size_t n);
+  bool stop_possible(Lexer::State s);
+
+  std::shared_ptr<CompiledGrammar> g_;
+  std::shared_ptr<const TokenVocab> vocab_;
+  Parser parser_;
+  std::vector<Lexer::State> row_start_;  // per parser row: the lexer's start state there
+  Lexer::State lex_;
+  struct Saved {
+    size_t rows;
+    Lexer::State lex;
+    bool finished;
+  };
+  std::vector<Saved> history_;
+  bool finished_ = false;
+  std::vector<Lexer::State> walk_state_;  // fill_mask scratch, per trie depth
+  std::vector<size_t> walk_rows_;
+};
+
+}  // namespace loom::grammar

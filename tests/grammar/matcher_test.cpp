@@ -1,0 +1,116 @@
+// The Earley parser and the Matcher on a small hand-built grammar: consuming tokens, stopping,
+// rollback, and fill_mask equal to trying every token (the brute-force oracle).
+#include "grammar/matcher.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "core/error.h"
+
+namespace loom::grammar {
+namespace {
+
+// A JSON-ish list of integers: "[" ws? (int (ws? "," ws? int)*)? ws? "]"
+std::shared_ptr<CompiledGrammar> int_list() {
+  auto g = std::make_shared<Grammar>();
+  const int32_t open = Grammar::lexeme(g->add_lexeme(re_char('[')));
+  const int32_t close = Grammar::lexeme(g->add_lexeme(re_char(']')));
+  const int32_t comma = Grammar::lexeme(g->add_lexeme(re_char(',')));
+  const int32_t ws = Grammar::lexeme(g->add_lexeme(re_plus(re_class({{' ', ' '}, {'\n', '\n'}}))));
+  const int32_t num = Grammar::lexeme(
+      g->add_lexeme(re_alt({re_char('0'), re_concat({re_opt(re_char('-')), re_class({{'1', '9'}}),
+                                                     re_star(re_class({{'0', '9'}}))})})));
+  const int32_t s = g->add_rule("list"), items = g->add_rule("items"), more = g->add_rule("more"),
+                w = g->add_rule("ws?");
+  g->add_production(w, {});
+  g->add_production(w, {ws});
+  g->add_production(s, {open, w, items, w, close});
+  g->add_production(s, {open, w, close});
+  g->add_production(items, {num, more});
+  g->add_production(more, {});
+  g->add_production(more, {w, comma, w, num, more});
+  g->set_start(s);
+  g->finalize();
+  return std::make_shared<CompiledGrammar>(g);
+}
+
+std::shared_ptr<const TokenVocab> small_vocab() {
+  std::vector<std::string> bytes = {"[",  "]",  ",", " ",  "1",  "0",  "12", "-",     "[1",  "1,",
+                                    ", ", "]]", "x", "01", "2]", "\n", "-0", "<eos>", "9, 9"};
+  std::vector<bool> text(bytes.size(), true);
+  text[17] = false;  // <eos>
+  return std::make_shared<const TokenVocab>(bytes, text, std::vector<int32_t>{17});
+}
+
+TEST(Matcher, AcceptsTheLanguageAndStopsOnlyWhenComplete) {
+  auto g = int_list();
+  auto v = small_vocab();
+  for (const char* ok : {"[]", "[ ]", "[1]", "[1,2, -30 ,\n4]", "[0]"}) {
+    Matcher m(g, v);
+    EXPECT_TRUE(m.consume_bytes(ok)) << ok;
+    EXPECT_TRUE(m.can_stop()) << ok;
+  }
+  for (const char* bad : {"[01]", "[1,]", "[,1]", "[1 2]", "[-]", "]"}) {
+    Matcher m(g, v);
+    const bool consumed = m.consume_bytes(bad);
+    EXPECT_FALSE(consumed && m.can_stop()) << bad;
+  }
+  Matcher m(g, v);
+  EXPECT_TRUE(m.consume_bytes("[12"));
+  EXPECT_FALSE(m.can_stop());
+}
+
+TEST(Matcher, MaskEqualsTryingEveryToken) {
+  auto g = int_list();
+  auto v = small_vocab();
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    Matcher m(g, v);
+    for (int step = 0; step < 12; ++step) {
+      IdSet mask;
+      m.fill_mask(mask);
+      std::vector<int32_t> allowed;
+      for (size_t id = 0; id < v->size(); ++id) {
+        const bool ok = m.consume_token(static_cast<int32_t>(id));
+        if (ok) {
+          m.rollback(1);
+          allowed.push_back(static_cast<int32_t>(id));
+        }
+        ASSERT_EQ(mask.test(id), ok)
+            << "token '" << v->bytes(static_cast<int32_t>(id)) << "' at step " << step;
+      }
+      if (allowed.empty()) break;
+      const int32_t pick = allowed[rng() % allowed.size()];
+      ASSERT_TRUE(m.consume_token(pick));
+      if (m.finished()) break;
+    }
+  }
+}
+
+TEST(Matcher, RollbackRestoresEverything) {
+  auto g = int_list();
+  auto v = small_vocab();
+  Matcher m(g, v);
+  ASSERT_TRUE(m.consume_token(8));  // "[1"
+  IdSet before;
+  m.fill_mask(before);
+  ASSERT_TRUE(m.consume_token(10 - 1));  // "1,"
+  ASSERT_TRUE(m.consume_token(3));       // " "
+  m.rollback(2);
+  IdSet after;
+  m.fill_mask(after);
+  EXPECT_EQ(before, after);
+  EXPECT_EQ(m.n_consumed(), 1u);
+}
+
+TEST(Grammar, UndefinedOrUnproductiveStartIsAnError) {
+  Grammar g;
+  const int32_t a = g.add_rule("a");
+  g.add_production(a, {a, Grammar::lexeme(g.add_lexeme(re_char('x')))});
+  g.set_start(a);
+  EXPECT_THROW(g.finalize(), Error);
+}
+
+}  // namespace
+}  // namespace loom::grammar
