@@ -8,11 +8,11 @@
 
 namespace loom::grammar {
 
-int32_t Grammar::add_lexeme(const Regex& r) {
-  std::string key = regex_to_string(r);
+int32_t Grammar::add_lexeme(const LexemeSpec& spec) {
+  std::string key = lexeme_key(spec);
   if (auto it = lexeme_ids_.find(key); it != lexeme_ids_.end()) return it->second;
   const auto id = static_cast<int32_t>(lexemes_.size());
-  lexemes_.push_back(r);
+  lexemes_.push_back(spec);
   lexeme_ids_.emplace(std::move(key), id);
   return id;
 }
@@ -41,7 +41,11 @@ void Grammar::finalize() {
   // prefix the parser accepts can be completed (no dead ends for constrained generation).
   std::vector<bool> lexeme_ok(lexemes_.size());
   for (size_t i = 0; i < lexemes_.size(); ++i) {
-    lexeme_ok[i] = lexemes_[i]->kind != RegexNode::Kind::kNothing;
+    bool ok = true;
+    for (const auto& c : lexemes_[i].components) {
+      ok = ok && (c.negated || c.regex->kind != RegexNode::Kind::kNothing);
+    }
+    lexeme_ok[i] = ok;
   }
   std::vector<bool> productive(names_.size(), false);
   for (bool changed = true; changed;) {

@@ -29,8 +29,8 @@ class Grammar {
   static constexpr bool is_lexeme(int32_t sym) { return sym < 0; }
   static constexpr int32_t lexeme_id(int32_t sym) { return ~sym; }
 
-  // The lexeme matching `r` (an existing one when the same regex was added before).
-  int32_t add_lexeme(const Regex& r);
+  // The lexeme matching `spec` (an existing one when the same lexeme was added before).
+  int32_t add_lexeme(const LexemeSpec& spec);
   int32_t add_rule(std::string name);
   void add_production(int32_t rule, std::vector<int32_t> rhs);
   void set_start(int32_t rule) { start_ = rule; }
@@ -46,14 +46,14 @@ class Grammar {
   const std::vector<Production>& productions() const { return productions_; }
   const std::vector<int32_t>& rule_productions(int32_t rule) const { return by_rule_[rule]; }
   bool nullable(int32_t rule) const { return nullable_[rule]; }
-  const std::vector<Regex>& lexemes() const { return lexemes_; }
+  const std::vector<LexemeSpec>& lexemes() const { return lexemes_; }
   const std::string& rule_name(int32_t rule) const { return names_[rule]; }
   size_t n_rules() const { return names_.size(); }
   int32_t start() const { return start_; }
   int32_t augmented_production() const { return augmented_; }
 
  private:
-  std::vector<Regex> lexemes_;
+  std::vector<LexemeSpec> lexemes_;
   std::unordered_map<std::string, int32_t> lexeme_ids_;
   std::vector<std::string> names_;
   std::vector<Production> productions_;

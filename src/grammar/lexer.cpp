@@ -162,20 +162,45 @@ int32_t Lexer::build(const Regex& r, int32_t from) {
   return add_state();
 }
 
-Lexer::Lexer(std::vector<Regex> lexemes) {
+std::string lexeme_key(const LexemeSpec& spec) {
+  std::string key;
+  for (const auto& c : spec.components) {
+    if (!key.empty()) key += "&";
+    if (c.negated) key += "~";
+    key += regex_to_string(c.regex);
+  }
+  return key;
+}
+
+Lexer::Lexer(const std::vector<LexemeSpec>& lexemes) {
   // NFA state 0 marks start states: it has no edges, so no byte ever reaches a set holding
   // it, and a DFA start state is never the same state as one inside a lexeme (for "(ab)*c",
   // "ab" leads back to the same NFA states as the start).
   add_state();
+  compound_of_.assign(lexemes.size(), -1);
   for (size_t i = 0; i < lexemes.size(); ++i) {
-    if (regex_nullable(lexemes[i])) {
+    const auto& comps = lexemes[i].components;
+    bool all_nullable = true;
+    for (const auto& c : comps)
+      all_nullable = all_nullable && (c.negated || regex_nullable(c.regex));
+    if (comps.empty() || all_nullable) {
       fail(ErrorCode::kInvalidArgument, "lexeme {} ({}) matches the empty string", i,
-           regex_to_string(lexemes[i]).substr(0, 80));
+           lexeme_key(lexemes[i]).substr(0, 80));
     }
-    const int32_t start = add_state();
-    const int32_t end = build(lexemes[i], start);
-    nfa_[end].accept = static_cast<int32_t>(i);
-    starts_.push_back(start);
+    starts_.emplace_back();
+    Compound compound{static_cast<int32_t>(i), {}};
+    for (const auto& c : comps) {
+      const int32_t begin = static_cast<int32_t>(nfa_.size());
+      const int32_t start = add_state();
+      const int32_t end = build(c.regex, start);
+      nfa_[end].accept = static_cast<int32_t>(i);
+      starts_.back().push_back(start);
+      compound.parts.push_back({begin, static_cast<int32_t>(nfa_.size()), end, c.negated});
+    }
+    if (comps.size() > 1 || comps[0].negated) {
+      compound_of_[i] = static_cast<int32_t>(compounds_.size());
+      compounds_.push_back(std::move(compound));
+    }
   }
   mark_.assign(nfa_.size(), 0);
   intern({});  // state 0: dead
@@ -204,7 +229,30 @@ void Lexer::closure(std::vector<int32_t>& set) {
   std::sort(set.begin(), set.end());
 }
 
+void Lexer::prune(std::vector<int32_t>& set) const {
+  // A compound lexeme is dead once any positive component has no state left: drop all of it.
+  for (const Compound& c : compounds_) {
+    bool any = false, dead = false;
+    for (const auto& part : c.parts) {
+      auto it = std::lower_bound(set.begin(), set.end(), part.begin);
+      const bool present = it != set.end() && *it < part.end;
+      any = any || present;
+      if (!part.negated && !present) dead = true;
+    }
+    if (!any || !dead) continue;
+    for (const auto& part : c.parts) {
+      auto lo = std::lower_bound(set.begin(), set.end(), part.begin);
+      auto hi = std::lower_bound(lo, set.end(), part.end);
+      set.erase(lo, hi);
+    }
+  }
+}
+
 Lexer::State Lexer::intern(std::vector<int32_t> set) {
+  prune(set);
+  if (set.empty() || (set.size() == 1 && set[0] == 0)) {
+    if (!sets_.empty()) return kDead;
+  }
   std::string key = key_of(set);
   if (auto it = by_set_.find(key); it != by_set_.end()) return it->second;
   if (sets_.size() >= kMaxDfaStates) {
@@ -215,7 +263,19 @@ Lexer::State Lexer::intern(std::vector<int32_t> set) {
   const State id = static_cast<State>(sets_.size());
   std::vector<int32_t> acc;
   for (int32_t s : set) {
-    if (nfa_[s].accept >= 0) acc.push_back(nfa_[s].accept);
+    const int32_t lx = nfa_[s].accept;
+    if (lx >= 0 && compound_of_[lx] < 0) acc.push_back(lx);
+  }
+  // A compound lexeme accepts when every positive component does and no negated one does.
+  for (const Compound& c : compounds_) {
+    bool ok = true, present = false;
+    for (const auto& part : c.parts) {
+      const bool accepts = std::binary_search(set.begin(), set.end(), part.accept);
+      auto it = std::lower_bound(set.begin(), set.end(), part.begin);
+      present = present || (it != set.end() && *it < part.end);
+      ok = ok && (part.negated ? !accepts : accepts);
+    }
+    if (ok && present) acc.push_back(c.lexeme);
   }
   std::sort(acc.begin(), acc.end());
   acc.erase(std::unique(acc.begin(), acc.end()), acc.end());
@@ -248,7 +308,7 @@ Lexer::State Lexer::start(const IdSet& allowed) {
   if (auto it = start_by_lexemes_.find(key); it != start_by_lexemes_.end()) return it->second;
   std::vector<int32_t> set;
   allowed.for_each([&](size_t i) {
-    if (i < starts_.size()) set.push_back(starts_[i]);
+    if (i < starts_.size()) set.insert(set.end(), starts_[i].begin(), starts_[i].end());
   });
   State s = kDead;
   if (!set.empty()) {

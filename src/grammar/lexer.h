@@ -21,6 +21,22 @@
 
 namespace loom::grammar {
 
+// A lexeme: a string every positive component matches and no negated component matches (one
+// positive component is a plain regex). Intersection and complement are exact: the DFA tracks
+// every component's NFA states, so whether each one matches the bytes read is known. Whether
+// an intersection can still be completed is approximated by "every positive component can",
+// which only matters for dead ends, never for what is accepted.
+struct LexemeSpec {
+  struct Component {
+    Regex regex;
+    bool negated = false;
+  };
+  std::vector<Component> components;
+  LexemeSpec() = default;
+  LexemeSpec(Regex r) { components.push_back({std::move(r), false}); }  // NOLINT: implicit
+};
+std::string lexeme_key(const LexemeSpec& spec);
+
 // A set of lexeme (or other small integer) ids.
 class IdSet {
  public:
@@ -69,9 +85,9 @@ class Lexer {
   static constexpr size_t kMaxNfaStates = 500'000;
   static constexpr size_t kMaxDfaStates = 100'000;
 
-  // Throws kInvalidArgument for a lexeme that matches the empty string (a lexeme must consume
-  // input), kOutOfRange past the size limits.
-  explicit Lexer(std::vector<Regex> lexemes);
+  // Throws kInvalidArgument for a lexeme whose positive components all match the empty string
+  // (a lexeme must consume input), kOutOfRange past the size limits.
+  explicit Lexer(const std::vector<LexemeSpec>& lexemes);
 
   size_t n_lexemes() const { return starts_.size(); }
   // The DFA state before any byte of a lexeme from `allowed`; kDead when the set is empty.
@@ -92,8 +108,18 @@ class Lexer {
   struct NfaState {
     std::vector<Edge> edges;
     std::vector<int32_t> eps;
-    int32_t accept = -1;  // the lexeme this state completes
+    int32_t accept = -1;  // the lexeme (component) this state completes
   };
+  // A lexeme of several components: their NFA states are [begin, end) ranges, accept states.
+  struct Compound {
+    int32_t lexeme;
+    struct Part {
+      int32_t begin, end, accept;
+      bool negated;
+    };
+    std::vector<Part> parts;
+  };
+  void prune(std::vector<int32_t>& set) const;
 
   int32_t add_state();
   // Builds `r` between from and a new state, which it returns.
@@ -104,7 +130,9 @@ class Lexer {
   State compute(State s, uint8_t b);
 
   std::vector<NfaState> nfa_;
-  std::vector<int32_t> starts_;  // per lexeme
+  std::vector<std::vector<int32_t>> starts_;  // per lexeme: its components' start states
+  std::vector<Compound> compounds_;
+  std::vector<int32_t> compound_of_;  // per lexeme: index into compounds_, or -1
   // DFA.
   std::vector<std::vector<int32_t>> sets_;    // per DFA state: sorted NFA states
   std::vector<std::vector<int32_t>> accept_;  // per DFA state

@@ -92,6 +92,34 @@ TEST(Regex, EcmaPatternsSearch) {
   EXPECT_TRUE(full_match(parse_ecma_pattern("^$"), ""));
 }
 
+// Intersection and complement: [a-z]+ and .{2,4}, but not "abc" and nothing containing "zz".
+TEST(Regex, IntersectionAndComplementLexemes) {
+  LexemeSpec spec;
+  spec.components.push_back({parse_regex("[a-z]+"), false});
+  spec.components.push_back({parse_regex(".{2,4}"), false});
+  spec.components.push_back({parse_regex("abc"), true});
+  spec.components.push_back({parse_ecma_pattern("zz"), true});
+  Lexer lx({spec});
+  IdSet all(1);
+  all.set(0);
+  auto match = [&](std::string_view text) {
+    Lexer::State s = lx.start(all);
+    for (char c : text) s = lx.next(s, static_cast<uint8_t>(c));
+    return s != Lexer::kDead && !lx.accepting(s).empty();
+  };
+  EXPECT_TRUE(match("ab"));
+  EXPECT_TRUE(match("abcd"));
+  EXPECT_TRUE(match("xyz"));
+  EXPECT_FALSE(match("abc"));
+  EXPECT_FALSE(match("a"));
+  EXPECT_FALSE(match("abcde"));
+  EXPECT_FALSE(match("azz"));
+  EXPECT_FALSE(match("a1"));
+  Lexer::State s = lx.start(all);
+  for (char c : std::string("a1")) s = lx.next(s, static_cast<uint8_t>(c));
+  EXPECT_EQ(s, Lexer::kDead) << "a positive component died: the whole lexeme is dead";
+}
+
 TEST(Regex, WhatCannotBeExpressedIsAnError) {
   for (const char* p : {"(?=a)b", "(?!a)", "(a)\\1", "\\bword", "a^b", "\\p{L}"}) {
     try {
