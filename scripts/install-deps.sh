@@ -12,6 +12,7 @@ packages=(
   libboost-dev                   # Boost.Beast + Asio (header-only) for loom serve
   libpng-dev libjpeg-dev         # image decoding for the vision encoders (loom embed-image)
   libpcre2-dev libutf8proc-dev libicu-dev
+  liblzma-dev                    # .jsonl.xz MaskBench files (loom grammar-bench)
 )
 
 missing=()

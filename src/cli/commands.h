@@ -27,5 +27,6 @@ Command add_detokenize(CLI::App& app);
 Command add_chat_template(CLI::App& app);
 Command add_embed(CLI::App& app);
 Command add_embed_image(CLI::App& app);
+Command add_grammar_bench(CLI::App& app);
 
 }  // namespace loom::cli

@@ -22,8 +22,10 @@
 // Thread-safety: pure function.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "grammar/grammar.h"
 
@@ -34,10 +36,13 @@ struct JsonSchemaOptions {
   // Bounds that keep compilation and the grammar's size finite for hostile schemas.
   int64_t max_repeat = 4096;  // minItems / maxItems / minLength... expanded up to this
   int max_depth = 128;        // nesting of schemas while compiling
+  // Compilation past this instant is a kOutOfRange error ("compile time limit").
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 // The grammar of the JSON texts `schema` accepts (the whole document is the schema).
-std::shared_ptr<Grammar> compile_json_schema(const nlohmann::json& schema,
+// An ordered_json keeps the schema's property order (nlohmann::json sorts keys).
+std::shared_ptr<Grammar> compile_json_schema(const nlohmann::ordered_json& schema,
                                              const JsonSchemaOptions& options = {});
 
 // Any JSON value (response_format json_object uses an object).

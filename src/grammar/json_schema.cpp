@@ -1,0 +1,1382 @@
+#include "grammar/json_schema.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "core/error.h"
+
+namespace loom::grammar {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+using Conj = std::vector<const json*>;  // a conjunction of schema nodes; empty: any value
+
+enum TypeBit : uint8_t {
+  kNull = 1,
+  kBool = 2,
+  kObject = 4,
+  kArray = 8,
+  kString = 16,
+  kInteger = 32,   // integer numbers
+  kFraction = 64,  // numbers that are not integers
+};
+constexpr uint8_t kAllTypes = 127;
+
+[[noreturn]] void unsupported(const std::string& where, std::string_view keyword,
+                              std::string_view why) {
+  fail(ErrorCode::kUnsupported, "JSON schema at {}: '{}' {}", where, keyword, why);
+}
+
+[[noreturn]] void invalid(const std::string& where, std::string_view what) {
+  fail(ErrorCode::kInvalidArgument, "JSON schema at {}: {}", where, what);
+}
+
+std::string pointer_escape(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strings as JSON writes them: a decoded character c becomes one of its encodings.
+
+// The JSON encodings of one character of `ranges`: raw when JSON allows it, and the escapes
+// JSON encoders write (\" \\ \/ \b \f \n \r \t, \u00XX for other control characters).
+Regex encoded_class(const std::vector<CodeRange>& ranges) {
+  std::vector<CodeRange> raw;
+  std::vector<Regex> alts;
+  auto hexdig = [](unsigned v) {
+    const char lower = "0123456789abcdef"[v];
+    if (lower >= 'a')
+      return re_class({{static_cast<uint32_t>(lower), static_cast<uint32_t>(lower)},
+                       {static_cast<uint32_t>(lower - 32), static_cast<uint32_t>(lower - 32)}});
+    return re_char(static_cast<uint32_t>(lower));
+  };
+  const bool all_controls = !ranges.empty() && ranges[0].lo == 0 && ranges[0].hi >= 0x1F;
+  if (all_controls) {  // compactly: every \u00XX with XX < 0x20, and the short escapes
+    alts.push_back(re_concat({re_literal("\\u00"), re_class({{'0', '1'}}),
+                              re_class({{'0', '9'}, {'a', 'f'}, {'A', 'F'}})}));
+    alts.push_back(re_concat(
+        {re_char('\\'), re_class({{'b', 'b'}, {'f', 'f'}, {'n', 'n'}, {'r', 'r'}, {'t', 't'}})}));
+  }
+  for (CodeRange r : ranges) {
+    for (uint32_t c = r.lo; !all_controls && c <= std::min<uint32_t>(r.hi, 0x1F); ++c) {
+      const char* short_escape = c == 8    ? "\\b"
+                                 : c == 12 ? "\\f"
+                                 : c == 10 ? "\\n"
+                                 : c == 13 ? "\\r"
+                                 : c == 9  ? "\\t"
+                                           : nullptr;
+      if (short_escape != nullptr) alts.push_back(re_literal(short_escape));
+      alts.push_back(re_concat({re_literal("\\u00"), hexdig(c >> 4), hexdig(c & 15)}));
+    }
+    if (r.hi < 0x20) continue;
+    CodeRange rest{std::max<uint32_t>(r.lo, 0x20), r.hi};
+    raw.push_back(rest);
+    if (rest.lo <= '"' && '"' <= rest.hi) alts.push_back(re_literal("\\\""));
+    if (rest.lo <= '\\' && '\\' <= rest.hi) alts.push_back(re_literal("\\\\"));
+    if (rest.lo <= '/' && '/' <= rest.hi) alts.push_back(re_literal("\\/"));
+  }
+  // Raw: everything but '"' and '\'.
+  std::vector<CodeRange> allowed;
+  for (CodeRange r : raw) {
+    for (CodeRange part : std::vector<CodeRange>{
+             {r.lo, std::min<uint32_t>(r.hi, '"' - 1)},
+             {std::max<uint32_t>(r.lo, '"' + 1), std::min<uint32_t>(r.hi, '\\' - 1)},
+             {std::max<uint32_t>(r.lo, '\\' + 1), r.hi}}) {
+      if (part.lo <= part.hi) allowed.push_back(part);
+    }
+  }
+  alts.push_back(re_class(std::move(allowed)));
+  return re_alt(std::move(alts));
+}
+
+// A regex over decoded characters -> the same language over their JSON encodings.
+Regex encode(const Regex& r) {
+  switch (r->kind) {
+    case RegexNode::Kind::kNothing:
+    case RegexNode::Kind::kEmpty:
+      return r;
+    case RegexNode::Kind::kClass:
+      return encoded_class(r->ranges);
+    case RegexNode::Kind::kConcat: {
+      std::vector<Regex> items;
+      for (const Regex& x : r->items) items.push_back(encode(x));
+      return re_concat(std::move(items));
+    }
+    case RegexNode::Kind::kAlt: {
+      std::vector<Regex> items;
+      for (const Regex& x : r->items) items.push_back(encode(x));
+      return re_alt(std::move(items));
+    }
+    case RegexNode::Kind::kRepeat:
+      return re_repeat(encode(r->sub), r->min, r->max);
+  }
+  return r;
+}
+
+Regex any_encoded_char() {
+  static const Regex r = encoded_class({{0, kMaxCodePoint}});
+  return r;
+}
+
+Regex quoted(const Regex& content) {
+  return re_concat({re_char('"'), content, re_char('"')});
+}
+
+// Strings other than `keys` (decoded), as a regex: a trie of the keys, leaving it anywhere.
+Regex not_in(const std::vector<std::u32string>& keys, size_t depth = 0) {
+  bool terminal = false;
+  std::map<char32_t, std::vector<std::u32string>> children;
+  for (const auto& k : keys) {
+    if (k.size() == depth) {
+      terminal = true;
+    } else {
+      children[k[depth]].push_back(k);
+    }
+  }
+  const Regex any = re_any_char();
+  std::vector<Regex> alts;
+  if (!terminal) alts.push_back(re_empty());
+  std::vector<CodeRange> taken;
+  for (auto& [c, ks] : children) {
+    taken.push_back({static_cast<uint32_t>(c), static_cast<uint32_t>(c)});
+    alts.push_back(re_concat({re_char(static_cast<uint32_t>(c)), not_in(ks, depth + 1)}));
+  }
+  alts.push_back(re_concat({re_class(taken, true), re_star(any)}));
+  return re_alt(std::move(alts));
+}
+
+std::u32string decode_utf8(std::string_view s) {
+  std::u32string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    char32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < n && i + k < s.size(); ++k) {
+      cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    }
+    out.push_back(cp);
+    i += n;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integer ranges as regexes (no leading zeros, "-" for negatives).
+
+// Digit strings of equal length between lo and hi (leading zeros allowed).
+Regex digits_between(std::string_view lo, std::string_view hi) {
+  if (lo.empty()) return re_empty();
+  const uint32_t a = static_cast<uint32_t>(lo[0]), b = static_cast<uint32_t>(hi[0]);
+  if (a == b) return re_concat({re_char(a), digits_between(lo.substr(1), hi.substr(1))});
+  const size_t rest = lo.size() - 1;
+  const std::string zeros(rest, '0'), nines(rest, '9');
+  std::vector<Regex> alts;
+  alts.push_back(re_concat({re_char(a), digits_between(lo.substr(1), nines)}));
+  if (b > a + 1) {
+    alts.push_back(re_concat(
+        {re_class({{a + 1, b - 1}}), re_repeat(re_class({{'0', '9'}}), static_cast<int64_t>(rest),
+                                               static_cast<int64_t>(rest))}));
+  }
+  alts.push_back(re_concat({re_char(b), digits_between(zeros, hi.substr(1))}));
+  return re_alt(std::move(alts));
+}
+
+// Non-negative integers in [lo, hi] (hi < 0: unbounded), written without leading zeros.
+Regex naturals(uint64_t lo, int64_t hi) {
+  if (hi >= 0 && lo > static_cast<uint64_t>(hi)) return re_nothing();
+  const std::string slo = std::to_string(lo);
+  const std::string shi = hi >= 0 ? std::to_string(hi) : std::string();
+  const size_t max_len = hi >= 0 ? shi.size() : slo.size();
+  std::vector<Regex> alts;
+  for (size_t len = slo.size(); len <= max_len; ++len) {
+    const std::string a = len == slo.size() ? slo : "1" + std::string(len - 1, '0');
+    const std::string b = hi >= 0 && len == shi.size() ? shi : std::string(len, '9');
+    if (a <= b) alts.push_back(digits_between(a, b));
+  }
+  if (hi < 0) {  // and every number with more digits
+    alts.push_back(
+        re_concat({re_class({{'1', '9'}}),
+                   re_repeat(re_class({{'0', '9'}}), static_cast<int64_t>(max_len), -1)}));
+  }
+  return re_alt(std::move(alts));
+}
+
+// Integers in [lo, hi] (nullopt: unbounded on that side).
+Regex integer_range(std::optional<int64_t> lo, std::optional<int64_t> hi) {
+  std::vector<Regex> alts;
+  // Non-negative part.
+  if (!hi || *hi >= 0) {
+    const uint64_t a = lo && *lo > 0 ? static_cast<uint64_t>(*lo) : 0;
+    alts.push_back(naturals(a, hi ? *hi : -1));
+  }
+  // Negative part: -x for x in [max(1, -hi), -lo].
+  if (!lo || *lo < 0) {
+    const uint64_t a = hi && *hi < 0 ? static_cast<uint64_t>(-(*hi + 1)) + 1 : 1;
+    const int64_t b = lo ? -(*lo + 1) + 1 : -1;  // -lo without overflow for INT64_MIN+1..
+    alts.push_back(re_concat({re_char('-'), naturals(a, b)}));
+  }
+  return re_alt(std::move(alts));
+}
+
+Regex digits1() {
+  return re_plus(re_class({{'0', '9'}}));
+}
+Regex integer_regex() {
+  return integer_range(std::nullopt, std::nullopt);
+}
+Regex fraction_part() {
+  return re_concat({re_char('.'), digits1()});
+}
+Regex exponent_part() {
+  return re_concat(
+      {re_class({{'e', 'e'}, {'E', 'E'}}), re_opt(re_class({{'+', '+'}, {'-', '-'}})), digits1()});
+}
+Regex number_regex() {
+  return re_concat({integer_regex(), re_opt(fraction_part()), re_opt(exponent_part())});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formats (RFC 3339 dates and times, ...), over decoded characters, whole-string.
+
+std::optional<Regex> format_regex(std::string_view format) {
+  static const std::map<std::string, std::string, std::less<>> kFormats = {
+      {"date", "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])"},
+      {"time",
+       "([01]\\d|2[0-3]):[0-5]\\d:([0-5]\\d|60)(\\.\\d+)?([Zz]|[+-]([01]\\d|2[0-3]):[0-5]\\d)"},
+      {"date-time",
+       "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])[Tt]([01]\\d|2[0-3]):[0-5]\\d:([0-5]\\d|60)"
+       "(\\.\\d+)?([Zz]|[+-]([01]\\d|2[0-3]):[0-5]\\d)"},
+      {"duration",
+       "P(\\d+W|(\\d+Y(\\d+M)?(\\d+D)?|\\d+M(\\d+D)?|\\d+D)(T(\\d+H(\\d+M)?(\\d+S)?|\\d+M(\\d+S)?|"
+       "\\d+S))?|T(\\d+H(\\d+M)?(\\d+S)?|\\d+M(\\d+S)?|\\d+S))"},
+      {"email",
+       "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+       "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+"},
+      {"uuid", "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"},
+      {"ipv4",
+       "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}"},
+      {"ipv6",
+       "(([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,7}:|"
+       "([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}|"
+       "([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}"
+       "){1,4}|"
+       "([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|[0-9a-fA-F]{1,4}:(:[0-9a-fA-F]{1,4}){1,6}|"
+       ":((:[0-9a-fA-F]{1,4}){1,7}|:))"},
+      {"hostname",
+       "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+       "*"},
+      {"uri", "[A-Za-z][A-Za-z0-9+.-]*:[^\\s\"<>\\\\^`{|}]*"},
+      {"uri-reference", "[^\\s\"<>\\\\^`{|}]*"},
+  };
+  auto it = kFormats.find(format);
+  if (it == kFormats.end()) return std::nullopt;
+  return parse_regex(it->second);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Plan {
+  uint8_t types = kAllTypes;
+  std::optional<std::vector<json>> enums;
+  std::optional<double> minimum, maximum;
+  bool excl_min = false, excl_max = false;
+  int64_t min_len = 0, max_len = -1;
+  std::vector<Regex> patterns;  // decoded, whole-string (search semantics applied)
+  std::vector<std::pair<std::string, Conj>> props;
+  std::vector<std::string> required;
+  std::vector<std::pair<Regex, Conj>> pattern_props;
+  std::optional<Conj> additional;  // nullopt: any value
+  bool additional_false = false;
+  std::vector<Conj> prefix;
+  std::optional<Conj> items;  // nullopt: any value
+  bool items_false = false;
+  int64_t min_items = 0, max_items = -1;
+  std::string where;
+};
+
+bool json_equal(const json& a, const json& b) {
+  if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
+  return a == b;
+}
+
+class Compiler {
+ public:
+  Compiler(const json& root, const JsonSchemaOptions& o)
+      : root_(root), o_(o), g_(std::make_shared<Grammar>()) {
+    note_where(&root_, "#");
+    ws_opt_ = g_->add_rule("ws?");
+    g_->add_production(ws_opt_, {});
+    if (!o_.compact) {
+      g_->add_production(
+          ws_opt_,
+          {lex(re_plus(re_class({{' ', ' '}, {'\t', '\t'}, {'\n', '\n'}, {'\r', '\r'}})))});
+    }
+  }
+
+  std::shared_ptr<Grammar> run(bool object_only = false) {
+    int32_t v;
+    if (object_only) {
+      Plan p;
+      p.types = kObject;
+      p.where = "#";
+      v = plan_rule(p);
+    } else {
+      v = conj_rule({&root_}, "#");
+    }
+    const int32_t start = g_->add_rule("json");
+    g_->add_production(start, {ws_opt_, v, ws_opt_});
+    g_->set_start(start);
+    g_->finalize();
+    return g_;
+  }
+
+ private:
+  int32_t lex(const LexemeSpec& spec) { return Grammar::lexeme(g_->add_lexeme(spec)); }
+  int32_t lit(std::string_view text) { return lex(re_literal(text)); }
+
+  void count_production() {
+    if (++productions_ > 2'000'000) {
+      fail(ErrorCode::kOutOfRange, "JSON schema: the grammar passes 2,000,000 productions");
+    }
+    if ((productions_ & 255) == 0) check_deadline();
+  }
+  void check_deadline() const {
+    if (o_.deadline && std::chrono::steady_clock::now() > *o_.deadline) {
+      fail(ErrorCode::kOutOfRange, "JSON schema: compile time limit reached");
+    }
+  }
+  void add(int32_t rule, std::vector<int32_t> rhs) {
+    count_production();
+    g_->add_production(rule, std::move(rhs));
+  }
+
+  // --- $ref ------------------------------------------------------------------------------------
+  const json* resolve(const std::string& ref, const std::string& where) {
+    if (ref.empty() || ref[0] != '#') {
+      unsupported(where, "$ref", fmt::format("'{}' points outside the document", ref));
+    }
+    if (ref.size() > 1 && ref[1] != '/') {  // "#anchor"
+      const json* found = find_anchor(root_, ref.substr(1));
+      if (found == nullptr) invalid(where, fmt::format("$ref '{}' points nowhere", ref));
+      return found;
+    }
+    const json* cur = &root_;
+    size_t pos = 2;
+    while (pos <= ref.size() && ref.size() > 1) {
+      size_t end = ref.find('/', pos);
+      if (end == std::string::npos) end = ref.size();
+      std::string token;
+      for (size_t i = pos; i < end; ++i) {
+        if (ref[i] == '~' && i + 1 < end) {
+          token += ref[i + 1] == '1' ? '/' : '~';
+          ++i;
+        } else if (ref[i] == '%' && i + 2 < end &&
+                   std::isxdigit(static_cast<unsigned char>(ref[i + 1])) &&
+                   std::isxdigit(static_cast<unsigned char>(ref[i + 2]))) {
+          token += static_cast<char>(std::stoi(ref.substr(i + 1, 2), nullptr, 16));
+          i += 2;
+        } else {
+          token += ref[i];
+        }
+      }
+      if (cur->is_object() && cur->contains(token)) {
+        cur = &(*cur)[token];
+      } else if (cur->is_array() && !token.empty() &&
+                 std::all_of(token.begin(), token.end(),
+                             [](char c) { return c >= '0' && c <= '9'; }) &&
+                 std::stoull(token) < cur->size()) {
+        cur = &(*cur)[std::stoull(token)];
+      } else {
+        invalid(where, fmt::format("$ref '{}' points nowhere", ref));
+      }
+      pos = end + 1;
+    }
+    return cur;
+  }
+
+  const json* find_anchor(const json& node, const std::string& name, int depth = 0) {
+    if (depth > 200) return nullptr;
+    if (node.is_object()) {
+      for (const char* key : {"$anchor", "$id", "id"}) {
+        auto it = node.find(key);
+        if (it != node.end() && it->is_string()) {
+          const std::string& v = it->get_ref<const std::string&>();
+          if (v == name || v == "#" + name) return &node;
+        }
+      }
+      for (const auto& [k, v] : node.items()) {
+        if (const json* f = find_anchor(v, name, depth + 1)) return f;
+      }
+    } else if (node.is_array()) {
+      for (const auto& v : node) {
+        if (const json* f = find_anchor(v, name, depth + 1)) return f;
+      }
+    }
+    return nullptr;
+  }
+
+  // --- Schema nodes -> plans ---------------------------------------------------------------------
+
+  std::string where_of(const json* node) {
+    auto it = where_.find(node);
+    return it != where_.end() ? it->second : std::string("#");
+  }
+  void note_where(const json* node, const std::string& where) { where_.emplace(node, where); }
+
+  // The alternatives a conjunction of nodes allows (disjunctive normal form).
+  std::vector<Plan> expand_conj(const Conj& conj, int depth) {
+    std::vector<Plan> alts(1);
+    alts[0].where = conj.empty() ? "#" : where_of(conj.front());
+    for (const json* n : conj) alts = cross(alts, expand(n, depth), where_of(n));
+    return alts;
+  }
+
+  std::vector<Plan> cross(const std::vector<Plan>& a, const std::vector<Plan>& b,
+                          const std::string& where) {
+    std::vector<Plan> out;
+    for (const Plan& x : a) {
+      for (const Plan& y : b) {
+        if (auto m = merge(x, y)) out.push_back(std::move(*m));
+        if (out.size() > 512) {
+          unsupported(where, "allOf/anyOf", "expands to more than 512 alternatives");
+        }
+      }
+    }
+    return out;
+  }
+
+  std::vector<Plan> expand(const json* node, int depth) {
+    const std::string where = where_of(node);
+    if (depth > o_.max_depth) {
+      fail(ErrorCode::kOutOfRange, "JSON schema at {}: nests deeper than {} levels", where,
+           o_.max_depth);
+    }
+    if (node->is_boolean()) {
+      if (node->get<bool>()) return {Plan{}};
+      return {};
+    }
+    check_deadline();
+    if (!node->is_object()) invalid(where, "a schema must be an object or a boolean");
+    if (std::find(expanding_.begin(), expanding_.end(), node) != expanding_.end()) {
+      unsupported(where, "$ref/allOf",
+                  "refers back to itself without an object or array in between");
+    }
+    expanding_.push_back(node);
+    struct Pop {
+      std::vector<const json*>& v;
+      ~Pop() { v.pop_back(); }
+    } pop{expanding_};
+
+    Plan base = collect(*node, where);
+    std::vector<Plan> alts = {base};
+    if (auto it = node->find("$ref"); it != node->end()) {
+      if (!it->is_string()) invalid(where + "/$ref", "$ref must be a string");
+      const json* target = resolve(it->get<std::string>(), where);
+      note_where(target, it->get<std::string>());
+      alts = cross(alts, expand(target, depth + 1), where);
+    }
+    if (auto it = node->find("allOf"); it != node->end()) {
+      if (!it->is_array()) invalid(where + "/allOf", "allOf must be an array");
+      for (size_t i = 0; i < it->size(); ++i) {
+        const json* sub = &(*it)[i];
+        note_where(sub, fmt::format("{}/allOf/{}", where, i));
+        alts = cross(alts, expand(sub, depth + 1), where);
+      }
+    }
+    for (const char* key : {"anyOf", "oneOf"}) {
+      auto it = node->find(key);
+      if (it == node->end()) continue;
+      if (!it->is_array() || it->empty())
+        invalid(where + "/" + key, fmt::format("{} must be a non-empty array", key));
+      std::vector<Plan> unioned;
+      std::vector<std::vector<Plan>> branches;
+      for (size_t i = 0; i < it->size(); ++i) {
+        const json* sub = &(*it)[i];
+        note_where(sub, fmt::format("{}/{}/{}", where, key, i));
+        branches.push_back(cross(alts, expand(sub, depth + 1), where));
+      }
+      if (std::string_view(key) == "oneOf") check_disjoint(branches, where);
+      for (auto& b : branches) {
+        for (auto& p : b) unioned.push_back(std::move(p));
+      }
+      if (unioned.size() > 512) unsupported(where, key, "expands to more than 512 alternatives");
+      alts = std::move(unioned);
+    }
+    return alts;
+  }
+
+  // oneOf is anyOf when no instance can match two branches; otherwise it is refused.
+  void check_disjoint(const std::vector<std::vector<Plan>>& branches, const std::string& where) {
+    for (size_t i = 0; i < branches.size(); ++i) {
+      for (size_t j = i + 1; j < branches.size(); ++j) {
+        for (const Plan& a : branches[i]) {
+          for (const Plan& b : branches[j]) {
+            if (!disjoint(a, b)) {
+              unsupported(where, "oneOf",
+                          fmt::format("branches {} and {} may both match one value (exactly one "
+                                      "must); loom cannot enforce that",
+                                      i, j));
+            }
+          }
+        }
+      }
+    }
+  }
+
+  static uint8_t value_types(const json& v) {
+    if (v.is_null()) return kNull;
+    if (v.is_boolean()) return kBool;
+    if (v.is_object()) return kObject;
+    if (v.is_array()) return kArray;
+    if (v.is_string()) return kString;
+    if (v.is_number_integer() || v.is_number_unsigned()) return kInteger;
+    const double d = v.get<double>();
+    return d == std::floor(d) && std::isfinite(d) ? kInteger : kFraction;
+  }
+
+  // A const/enum value a single node pins a property to, if any.
+  std::optional<std::vector<json>> pinned_values(const Conj& conj) {
+    for (const json* n : conj) {
+      if (!n->is_object()) continue;
+      if (auto it = n->find("const"); it != n->end()) return std::vector<json>{*it};
+      if (auto it = n->find("enum"); it != n->end() && it->is_array()) {
+        return std::vector<json>(it->begin(), it->end());
+      }
+    }
+    return std::nullopt;
+  }
+
+  bool disjoint(const Plan& a, const Plan& b) {
+    uint8_t ta = a.types, tb = b.types;
+    if (a.enums) {
+      ta = 0;
+      for (const json& v : *a.enums) ta |= value_types(v);
+    }
+    if (b.enums) {
+      tb = 0;
+      for (const json& v : *b.enums) tb |= value_types(v);
+    }
+    if ((ta & tb) == 0) return true;
+    if (a.enums && b.enums) {
+      for (const json& x : *a.enums) {
+        for (const json& y : *b.enums) {
+          if (json_equal(x, y)) return false;
+        }
+      }
+      return true;
+    }
+    // Both can only be objects: a property both require with disjoint pinned values, or one
+    // requires a property the other forbids.
+    if ((ta & tb) == kObject) {
+      auto prop_of = [](const Plan& p, const std::string& k) -> const Conj* {
+        for (const auto& [name, c] : p.props) {
+          if (name == k) return &c;
+        }
+        return nullptr;
+      };
+      auto requires_key = [](const Plan& p, const std::string& k) {
+        return std::find(p.required.begin(), p.required.end(), k) != p.required.end();
+      };
+      auto forbids = [&](const Plan& p, const std::string& k) {
+        return p.additional_false && p.pattern_props.empty() && prop_of(p, k) == nullptr;
+      };
+      for (const std::string& k : a.required) {
+        if (forbids(b, k)) return true;
+        if (!requires_key(b, k)) continue;
+        const Conj* ca = prop_of(a, k);
+        const Conj* cb = prop_of(b, k);
+        if (ca == nullptr || cb == nullptr) continue;
+        auto va = pinned_values(*ca), vb = pinned_values(*cb);
+        if (!va || !vb) continue;
+        bool overlap = false;
+        for (const json& x : *va) {
+          for (const json& y : *vb) overlap = overlap || json_equal(x, y);
+        }
+        if (!overlap) return true;
+      }
+      for (const std::string& k : b.required) {
+        if (forbids(a, k)) return true;
+      }
+    }
+    return false;
+  }
+
+  // The node's own keywords (not $ref, allOf, anyOf, oneOf).
+  Plan collect(const json& s, const std::string& where) {
+    Plan p;
+    p.where = where;
+    static const std::set<std::string, std::less<>> kRefused = {"contains",
+                                                                "minContains",
+                                                                "maxContains",
+                                                                "multipleOf",
+                                                                "not",
+                                                                "if",
+                                                                "then",
+                                                                "else",
+                                                                "dependentSchemas",
+                                                                "unevaluatedProperties",
+                                                                "unevaluatedItems",
+                                                                "propertyNames",
+                                                                "dependencies"};
+    for (const auto& [key, value] : s.items()) {
+      if (kRefused.count(key) != 0) {
+        if (key == "propertyNames" && value.is_object() && value.empty()) continue;
+        if ((key == "then" || key == "else") && s.find("if") == s.end()) continue;
+        if (key == "dependencies" && value.is_object() && value.empty()) continue;
+        unsupported(where, key, "cannot be expressed as a grammar");
+      }
+    }
+    auto number_of = [&](const char* key) -> std::optional<double> {
+      auto it = s.find(key);
+      if (it == s.end() || it->is_null()) return std::nullopt;
+      if (!it->is_number()) invalid(where + "/" + key, fmt::format("'{}' must be a number", key));
+      return it->get<double>();
+    };
+    auto count_of = [&](const char* key) -> std::optional<int64_t> {
+      auto it = s.find(key);
+      if (it == s.end() || it->is_null()) return std::nullopt;
+      if (!it->is_number() || it->get<double>() < 0) {
+        invalid(where + "/" + key, fmt::format("'{}' must be a non-negative integer", key));
+      }
+      const double d = it->get<double>();
+      return d > 9e15 ? int64_t{1} << 53 : static_cast<int64_t>(d);
+    };
+    if (auto it = s.find("uniqueItems"); it != s.end() && it->is_boolean() && it->get<bool>()) {
+      unsupported(where, "uniqueItems", "cannot be expressed as a grammar");
+    }
+    if (auto n = count_of("minProperties"); n && *n > 0)
+      unsupported(where, "minProperties", "cannot be expressed as a grammar");
+    if (auto n = count_of("maxProperties"))
+      unsupported(where, "maxProperties", "cannot be expressed as a grammar");
+    if (auto it = s.find("dependentRequired"); it != s.end() && it->is_object() && !it->empty()) {
+      unsupported(where, "dependentRequired", "cannot be expressed as a grammar");
+    }
+
+    // type
+    if (auto it = s.find("type"); it != s.end()) {
+      auto bit = [&](const json& t) -> uint8_t {
+        if (!t.is_string()) invalid(where + "/type", "a type must be a string");
+        const std::string& name = t.get_ref<const std::string&>();
+        if (name == "null") return kNull;
+        if (name == "boolean") return kBool;
+        if (name == "object") return kObject;
+        if (name == "array") return kArray;
+        if (name == "string") return kString;
+        if (name == "integer") return kInteger;
+        if (name == "number") return kInteger | kFraction;
+        if (name == "any") return kAllTypes;
+        invalid(where + "/type", fmt::format("unknown type '{}'", name));
+      };
+      if (it->is_array()) {
+        p.types = 0;
+        for (const json& t : *it) p.types |= bit(t);
+      } else {
+        p.types = bit(*it);
+      }
+    }
+    if (auto it = s.find("nullable");
+        it != s.end() && it->is_boolean() && it->get<bool>() && s.find("type") != s.end()) {
+      p.types |= kNull;
+    }
+    if (auto it = s.find("const"); it != s.end()) p.enums = std::vector<json>{*it};
+    if (auto it = s.find("enum"); it != s.end()) {
+      if (!it->is_array()) invalid(where + "/enum", "enum must be an array");
+      std::vector<json> vals(it->begin(), it->end());
+      if (p.enums) {
+        std::vector<json> both;
+        for (const json& v : vals) {
+          if (json_equal(v, (*p.enums)[0])) both.push_back(v);
+        }
+        vals = std::move(both);
+      }
+      p.enums = std::move(vals);
+    }
+    // numbers
+    p.minimum = number_of("minimum");
+    p.maximum = number_of("maximum");
+    for (const char* key : {"exclusiveMinimum", "exclusiveMaximum"}) {
+      auto it = s.find(key);
+      if (it == s.end() || it->is_null()) continue;
+      const bool min = std::string_view(key) == "exclusiveMinimum";
+      if (it->is_boolean()) {  // draft 4: a flag on minimum/maximum
+        (min ? p.excl_min : p.excl_max) = it->get<bool>();
+      } else if (it->is_number()) {
+        const double v = it->get<double>();
+        auto& bound = min ? p.minimum : p.maximum;
+        bool& excl = min ? p.excl_min : p.excl_max;
+        if (!bound || (min ? v >= *bound : v <= *bound)) {
+          bound = v;
+          excl = true;
+        }
+      } else {
+        invalid(where + "/" + key, fmt::format("'{}' must be a number", key));
+      }
+    }
+    // strings
+    if (auto n = count_of("minLength")) p.min_len = *n;
+    if (auto n = count_of("maxLength")) p.max_len = *n;
+    if (auto it = s.find("pattern"); it != s.end()) {
+      if (!it->is_string()) invalid(where + "/pattern", "pattern must be a string");
+      try {
+        p.patterns.push_back(parse_ecma_pattern(it->get<std::string>()));
+      } catch (const Error& e) {
+        fail(e.code(), "JSON schema at {}/pattern: {}", where, e.what());
+      }
+    }
+    if (auto it = s.find("format"); it != s.end() && it->is_string()) {
+      if (auto r = format_regex(it->get<std::string>())) p.patterns.push_back(*r);
+    }
+    // objects
+    if (auto it = s.find("properties"); it != s.end()) {
+      if (!it->is_object()) invalid(where + "/properties", "properties must be an object");
+      for (const auto& [k, v] : it->items()) {
+        note_where(&v, where + "/properties/" + pointer_escape(k));
+        p.props.push_back({k, {&v}});
+      }
+    }
+    if (auto it = s.find("required"); it != s.end()) {
+      if (!it->is_array()) invalid(where + "/required", "required must be an array");
+      for (const json& r : *it) {
+        if (!r.is_string()) invalid(where + "/required", "required names must be strings");
+        if (std::find(p.required.begin(), p.required.end(), r.get<std::string>()) ==
+            p.required.end()) {
+          p.required.push_back(r.get<std::string>());
+        }
+      }
+    }
+    if (auto it = s.find("patternProperties"); it != s.end()) {
+      if (!it->is_object()) invalid(where + "/patternProperties", "must be an object");
+      for (const auto& [k, v] : it->items()) {
+        note_where(&v, where + "/patternProperties/" + pointer_escape(k));
+        Regex r;
+        try {
+          r = parse_ecma_pattern(k);
+        } catch (const Error& e) {
+          fail(e.code(), "JSON schema at {}/patternProperties: {}", where, e.what());
+        }
+        p.pattern_props.push_back({r, {&v}});
+      }
+    }
+    if (auto it = s.find("additionalProperties"); it != s.end()) {
+      if (it->is_boolean()) {
+        p.additional_false = !it->get<bool>();
+      } else {
+        note_where(&*it, where + "/additionalProperties");
+        p.additional = Conj{&*it};
+      }
+    }
+    // arrays
+    auto items_key = s.find("items");
+    if (auto it = s.find("prefixItems"); it != s.end() && it->is_array()) {
+      for (size_t i = 0; i < it->size(); ++i) {
+        note_where(&(*it)[i], fmt::format("{}/prefixItems/{}", where, i));
+        p.prefix.push_back({&(*it)[i]});
+      }
+    } else if (items_key != s.end() && items_key->is_array()) {  // draft 4 tuples
+      for (size_t i = 0; i < items_key->size(); ++i) {
+        note_where(&(*items_key)[i], fmt::format("{}/items/{}", where, i));
+        p.prefix.push_back({&(*items_key)[i]});
+      }
+      if (auto ai = s.find("additionalItems"); ai != s.end()) {
+        if (ai->is_boolean()) {
+          p.items_false = !ai->get<bool>();
+        } else {
+          note_where(&*ai, where + "/additionalItems");
+          p.items = Conj{&*ai};
+        }
+      }
+      items_key = s.end();
+    }
+    if (items_key != s.end()) {
+      if (items_key->is_boolean()) {
+        p.items_false = !items_key->get<bool>();
+      } else {
+        note_where(&*items_key, where + "/items");
+        p.items = Conj{&*items_key};
+      }
+    }
+    if (auto n = count_of("minItems")) p.min_items = *n;
+    if (auto n = count_of("maxItems")) p.max_items = *n;
+    return p;
+  }
+
+  // Regex test of a decoded string (compile time only).
+  static bool regex_matches(const Regex& r, std::string_view text) {
+    if (text.empty()) return regex_nullable(r);
+    Lexer lx({re_concat({re_char(1), r})});
+    IdSet all(1);
+    all.set(0);
+    Lexer::State s = lx.next(lx.start(all), 1);
+    for (char c : text) s = lx.next(s, static_cast<uint8_t>(c));
+    return s != Lexer::kDead && !lx.accepting(s).empty();
+  }
+
+  // The schemas a property name `key` must satisfy in `p` beyond `properties`, or nullopt when
+  // p forbids it.
+  std::optional<Conj> extra_schema_for(const Plan& p, const std::string& key) {
+    Conj c;
+    bool matched = false;
+    for (const auto& [r, conj] : p.pattern_props) {
+      if (regex_matches(r, key)) {
+        matched = true;
+        c.insert(c.end(), conj.begin(), conj.end());
+      }
+    }
+    if (matched) return c;
+    if (p.additional_false) return std::nullopt;
+    if (p.additional) return *p.additional;
+    return Conj{};
+  }
+
+  std::optional<Plan> merge(const Plan& a, const Plan& b) {
+    Plan m;
+    m.where = a.where;
+    m.types = a.types & b.types;
+    if (a.enums && b.enums) {
+      std::vector<json> both;
+      for (const json& x : *a.enums) {
+        for (const json& y : *b.enums) {
+          if (json_equal(x, y)) {
+            both.push_back(x);
+            break;
+          }
+        }
+      }
+      m.enums = std::move(both);
+    } else {
+      m.enums = a.enums ? a.enums : b.enums;
+    }
+    // numbers
+    auto tighter_min = [](std::optional<double> x, bool xe, std::optional<double> y, bool ye,
+                          std::optional<double>& out, bool& oe) {
+      if (!x) {
+        out = y;
+        oe = ye;
+      } else if (!y) {
+        out = x;
+        oe = xe;
+      } else if (*x != *y) {
+        out = std::max(*x, *y);
+        oe = *x > *y ? xe : ye;
+      } else {
+        out = x;
+        oe = xe || ye;
+      }
+    };
+    tighter_min(a.minimum, a.excl_min, b.minimum, b.excl_min, m.minimum, m.excl_min);
+    {
+      std::optional<double> na = a.maximum ? std::optional<double>(-*a.maximum) : std::nullopt;
+      std::optional<double> nb = b.maximum ? std::optional<double>(-*b.maximum) : std::nullopt;
+      std::optional<double> out;
+      tighter_min(na, a.excl_max, nb, b.excl_max, out, m.excl_max);
+      if (out) m.maximum = -*out;
+    }
+    // strings
+    m.min_len = std::max(a.min_len, b.min_len);
+    m.max_len = a.max_len < 0   ? b.max_len
+                : b.max_len < 0 ? a.max_len
+                                : std::min(a.max_len, b.max_len);
+    m.patterns = a.patterns;
+    m.patterns.insert(m.patterns.end(), b.patterns.begin(), b.patterns.end());
+    // objects
+    if (!a.pattern_props.empty() && !b.pattern_props.empty()) {
+      unsupported(a.where, "patternProperties", "on both sides of allOf is not supported");
+    }
+    m.required = a.required;
+    for (const auto& r : b.required) {
+      if (std::find(m.required.begin(), m.required.end(), r) == m.required.end())
+        m.required.push_back(r);
+    }
+    bool object_ok = true;
+    auto add_prop = [&](const std::string& key, Conj c) {
+      for (auto& [k, existing] : m.props) {
+        if (k == key) {
+          existing.insert(existing.end(), c.begin(), c.end());
+          return;
+        }
+      }
+      m.props.push_back({key, std::move(c)});
+    };
+    for (const auto& [k, c] : a.props) {
+      const bool in_b =
+          std::any_of(b.props.begin(), b.props.end(), [&](const auto& x) { return x.first == k; });
+      if (in_b) {
+        add_prop(k, c);
+        continue;
+      }
+      auto extra = extra_schema_for(b, k);
+      if (!extra) {
+        if (std::find(m.required.begin(), m.required.end(), k) != m.required.end())
+          object_ok = false;
+        continue;
+      }
+      Conj both = c;
+      both.insert(both.end(), extra->begin(), extra->end());
+      add_prop(k, both);
+    }
+    for (const auto& [k, c] : b.props) {
+      const bool in_a =
+          std::any_of(a.props.begin(), a.props.end(), [&](const auto& x) { return x.first == k; });
+      if (in_a) {
+        add_prop(k, c);
+        continue;
+      }
+      auto extra = extra_schema_for(a, k);
+      if (!extra) {
+        if (std::find(m.required.begin(), m.required.end(), k) != m.required.end())
+          object_ok = false;
+        continue;
+      }
+      Conj both = c;
+      both.insert(both.end(), extra->begin(), extra->end());
+      add_prop(k, both);
+    }
+    m.pattern_props = a.pattern_props.empty() ? b.pattern_props : a.pattern_props;
+    if (!a.pattern_props.empty() || !b.pattern_props.empty()) {
+      // Keys matching one side's patterns must also satisfy the other side's additional schema.
+      const Plan& other = a.pattern_props.empty() ? a : b;
+      if (other.additional_false) {
+        m.pattern_props.clear();
+      } else if (other.additional) {
+        for (auto& [r, c] : m.pattern_props)
+          c.insert(c.end(), other.additional->begin(), other.additional->end());
+      }
+    }
+    m.additional_false = a.additional_false || b.additional_false;
+    if (!m.additional_false && (a.additional || b.additional)) {
+      Conj c;
+      if (a.additional) c.insert(c.end(), a.additional->begin(), a.additional->end());
+      if (b.additional) c.insert(c.end(), b.additional->begin(), b.additional->end());
+      m.additional = std::move(c);
+    }
+    if (!object_ok) m.types &= static_cast<uint8_t>(~kObject);
+    // arrays
+    const size_t n = std::max(a.prefix.size(), b.prefix.size());
+    for (size_t i = 0; i < n; ++i) {
+      Conj c;
+      auto take = [&](const Plan& p) {
+        if (i < p.prefix.size()) {
+          c.insert(c.end(), p.prefix[i].begin(), p.prefix[i].end());
+        } else if (p.items) {
+          c.insert(c.end(), p.items->begin(), p.items->end());
+        }
+      };
+      take(a);
+      take(b);
+      const bool forbidden =
+          (i >= a.prefix.size() && a.items_false) || (i >= b.prefix.size() && b.items_false);
+      if (forbidden) break;
+      m.prefix.push_back(std::move(c));
+    }
+    m.items_false = a.items_false || b.items_false;
+    if (a.items || b.items) {
+      Conj c;
+      if (a.items) c.insert(c.end(), a.items->begin(), a.items->end());
+      if (b.items) c.insert(c.end(), b.items->begin(), b.items->end());
+      m.items = std::move(c);
+    }
+    m.min_items = std::max(a.min_items, b.min_items);
+    m.max_items = a.max_items < 0   ? b.max_items
+                  : b.max_items < 0 ? a.max_items
+                                    : std::min(a.max_items, b.max_items);
+    if (m.types == 0) return std::nullopt;
+    if (m.enums && m.enums->empty()) return std::nullopt;
+    return m;
+  }
+
+  // --- plans -> rules ------------------------------------------------------------------------
+
+  int32_t conj_rule(const Conj& conj, const std::string& where) {
+    std::string key(reinterpret_cast<const char*>(conj.data()), conj.size() * sizeof(const json*));
+    if (auto it = conj_rules_.find(key); it != conj_rules_.end()) return it->second;
+    const int32_t rule = g_->add_rule(where);
+    conj_rules_.emplace(key, rule);
+    if (conj.size() == 1) note_where(conj[0], where);
+    if (++depth_ > 512) {
+      fail(ErrorCode::kOutOfRange, "JSON schema at {}: nests deeper than 512 levels", where);
+    }
+    for (const Plan& p : expand_conj(conj, 0)) add(rule, {plan_rule(p)});
+    --depth_;
+    return rule;
+  }
+
+  int32_t any_value_rule() {
+    if (any_rule_ >= 0) return any_rule_;
+    Plan p;
+    any_rule_ = g_->add_rule("any");
+    const int32_t body = plan_rule(p);
+    add(any_rule_, {body});
+    return any_rule_;
+  }
+
+  int32_t value_rule(const std::optional<Conj>& c, const std::string& where) {
+    if (!c || c->empty()) return any_value_rule();
+    return conj_rule(*c, where);
+  }
+
+  // The JSON text of a literal value, as a rule (objects and arrays with whitespace allowed).
+  int32_t literal_rule(const json& v) {
+    const int32_t r = g_->add_rule("literal");
+    if (v.is_string()) {
+      add(r, {lex(quoted(encode(re_literal(v.get<std::string>()))))});
+    } else if (v.is_object()) {
+      std::vector<int32_t> rhs = {lit("{"), ws_opt_};
+      bool first = true;
+      for (const auto& [k, x] : v.items()) {
+        if (!first) rhs.insert(rhs.end(), {ws_opt_, lit(","), ws_opt_});
+        first = false;
+        rhs.insert(rhs.end(), {lex(quoted(encode(re_literal(k)))), ws_opt_, lit(":"), ws_opt_,
+                               literal_rule(x)});
+      }
+      rhs.insert(rhs.end(), {ws_opt_, lit("}")});
+      add(r, rhs);
+    } else if (v.is_array()) {
+      std::vector<int32_t> rhs = {lit("["), ws_opt_};
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (i) rhs.insert(rhs.end(), {ws_opt_, lit(","), ws_opt_});
+        rhs.push_back(literal_rule(v[i]));
+      }
+      rhs.insert(rhs.end(), {ws_opt_, lit("]")});
+      add(r, rhs);
+    } else {
+      add(r, {lit(v.dump())});
+    }
+    return r;
+  }
+
+  // Whether a scalar literal passes the plan's scalar constraints.
+  bool literal_ok(const Plan& p, const json& v) {
+    const uint8_t t = value_types(v);
+    if ((t & p.types) == 0) return false;
+    if (v.is_string()) {
+      const std::u32string chars = decode_utf8(v.get_ref<const std::string&>());
+      if (static_cast<int64_t>(chars.size()) < p.min_len) return false;
+      if (p.max_len >= 0 && static_cast<int64_t>(chars.size()) > p.max_len) return false;
+      for (const Regex& r : p.patterns) {
+        if (!regex_matches(r, v.get_ref<const std::string&>())) return false;
+      }
+    }
+    if (v.is_number()) {
+      const double d = v.get<double>();
+      if (p.minimum && (p.excl_min ? d <= *p.minimum : d < *p.minimum)) return false;
+      if (p.maximum && (p.excl_max ? d >= *p.maximum : d > *p.maximum)) return false;
+    }
+    if ((v.is_object() || v.is_array()) &&
+        (!p.props.empty() || !p.required.empty() || p.additional_false || p.additional ||
+         !p.pattern_props.empty() || !p.prefix.empty() || p.items || p.items_false ||
+         p.min_items > 0 || p.max_items >= 0)) {
+      unsupported(p.where, "enum",
+                  "with object or array values beside other constraints is not supported");
+    }
+    return true;
+  }
+
+  int32_t plan_rule(const Plan& p) {
+    const int32_t rule = g_->add_rule(p.where);
+    if (p.enums) {
+      for (const json& v : *p.enums) {
+        if (literal_ok(p, v)) add(rule, {literal_rule(v)});
+      }
+      return rule;
+    }
+    if (p.types & kNull) add(rule, {lit("null")});
+    if (p.types & kBool) {
+      add(rule, {lit("true")});
+      add(rule, {lit("false")});
+    }
+    if (p.types & kString) string_productions(p, rule);
+    if (p.types & (kInteger | kFraction)) number_productions(p, rule);
+    if (p.types & kArray) array_productions(p, rule);
+    if (p.types & kObject) object_productions(p, rule);
+    return rule;
+  }
+
+  void string_productions(const Plan& p, int32_t rule) {
+    if (p.max_len >= 0 && p.max_len < p.min_len) return;
+    if (p.min_len > o_.max_repeat) {
+      unsupported(p.where, "minLength", fmt::format("above {} is not supported", o_.max_repeat));
+    }
+    if (p.max_len > o_.max_repeat) {
+      unsupported(p.where, "maxLength", fmt::format("above {} is not supported", o_.max_repeat));
+    }
+    LexemeSpec spec;
+    if (p.min_len > 0 || p.max_len >= 0 || p.patterns.empty()) {
+      spec.components.push_back(
+          {quoted(re_repeat(any_encoded_char(), p.min_len, p.max_len)), false});
+    }
+    for (const Regex& r : p.patterns) spec.components.push_back({quoted(encode(r)), false});
+    add(rule, {lex(spec)});
+  }
+
+  void number_productions(const Plan& p, int32_t rule) {
+    const bool integers_only = (p.types & kFraction) == 0;
+    const bool bounded = p.minimum || p.maximum;
+    if (!bounded) {
+      add(rule, {lex(integers_only ? integer_regex() : number_regex())});
+      return;
+    }
+    auto as_int = [](double d) { return d == std::floor(d) && std::abs(d) < 9e15; };
+    if (integers_only) {
+      std::optional<int64_t> lo, hi;
+      if (p.minimum) {
+        const double m = *p.minimum;
+        if (std::abs(m) >= 9e15) unsupported(p.where, "minimum", "beyond 2^53 is not supported");
+        lo = static_cast<int64_t>(p.excl_min && as_int(m) ? m + 1 : std::ceil(m));
+      }
+      if (p.maximum) {
+        const double m = *p.maximum;
+        if (std::abs(m) >= 9e15) unsupported(p.where, "maximum", "beyond 2^53 is not supported");
+        hi = static_cast<int64_t>(p.excl_max && as_int(m) ? m - 1 : std::floor(m));
+      }
+      if (lo && hi && *lo > *hi) return;
+      add(rule, {lex(integer_range(lo, hi))});
+      return;
+    }
+    if ((p.minimum && !as_int(*p.minimum)) || (p.maximum && !as_int(*p.maximum))) {
+      unsupported(p.where, p.minimum && !as_int(*p.minimum) ? "minimum" : "maximum",
+                  "that is not a whole number is not supported for numbers");
+    }
+    // Decimals (no exponent) between whole-number bounds.
+    std::vector<Regex> alts;
+    const Regex frac = re_concat({re_char('.'), digits1()});
+    const Regex zero_frac = re_concat({re_char('.'), re_plus(re_char('0'))});
+    const Regex nonzero_frac = re_concat({re_char('.'), re_star(re_class({{'0', '9'}})),
+                                          re_class({{'1', '9'}}), re_star(re_class({{'0', '9'}}))});
+    std::optional<int64_t> lo, hi;
+    if (p.minimum) lo = static_cast<int64_t>(*p.minimum);
+    if (p.maximum) hi = static_cast<int64_t>(*p.maximum);
+    if (lo && hi && (*lo > *hi || (*lo == *hi && (p.excl_min || p.excl_max)))) return;
+    // Non-negative values I.f (I >= 0): I.f >= lo <=> I >= lo (lo > 0), I.f > lo <=> I > lo or
+    // (I == lo, f > 0); I.f <= hi <=> I < hi or (I == hi, f == 0); I.f < hi <=> I < hi.
+    auto nonneg = [&]() {
+      if (hi && *hi < 0) return;
+      if (hi && *hi == 0 && p.excl_max) return;
+      const int64_t ilo = lo && *lo > 0 ? *lo : 0;
+      std::vector<Regex> parts;
+      // I strictly inside (ilo or ilo+1 .. hi-1) with any fraction
+      const bool lo_active = lo && *lo >= 0;
+      const int64_t first_free = lo_active && p.excl_min ? ilo + 1 : ilo;
+      const std::optional<int64_t> last_free = hi ? std::optional<int64_t>(*hi - 1) : std::nullopt;
+      if (!last_free || first_free <= *last_free) {
+        parts.push_back(
+            re_concat({naturals(static_cast<uint64_t>(first_free), last_free ? *last_free : -1),
+                       re_opt(frac)}));
+      }
+      if (lo_active && p.excl_min && (!hi || ilo < *hi)) {
+        parts.push_back(
+            re_concat({re_literal(std::to_string(ilo)), nonzero_frac}));  // lo < v < lo+1
+      }
+      if (hi && !p.excl_max && *hi >= ilo && !(lo_active && p.excl_min && *hi == ilo)) {
+        parts.push_back(
+            re_concat({re_literal(std::to_string(*hi)), re_opt(zero_frac)}));  // v == hi
+      }
+      alts.push_back(re_alt(std::move(parts)));
+    };
+    // Negative values -M (M = I.f > 0): v >= lo <=> M <= -lo; v > lo <=> M < -lo;
+    // v <= hi <=> M >= -hi; v < hi <=> M > -hi.
+    auto negative = [&]() {
+      if (lo && *lo > 0) return;
+      if (lo && *lo == 0) return;  // only -0.0..., which equals 0: written without the sign
+      // M ranges over (0, inf) bounded by: M <= -lo (or <) and M >= -hi (or >) when hi < 0.
+      const std::optional<int64_t> mhi =
+          lo ? std::optional<int64_t>(-*lo) : std::nullopt;  // M <= mhi
+      const bool mhi_excl = p.excl_min;
+      const int64_t mlo = hi && *hi < 0 ? -*hi : 0;  // M >= mlo (or > when excl_max or mlo == 0)
+      const bool mlo_excl = mlo == 0 || p.excl_max;
+      std::vector<Regex> parts;
+      // I in [mlo or mlo+1 .. mhi-1] any fraction (but M > 0: I == 0 needs a nonzero fraction)
+      const int64_t first_free = mlo_excl ? mlo + 1 : mlo;
+      const std::optional<int64_t> last_free =
+          mhi ? std::optional<int64_t>(*mhi - 1) : std::nullopt;
+      if (first_free == 0) parts.push_back(re_concat({re_char('0'), nonzero_frac}));
+      const int64_t ff = std::max<int64_t>(first_free, 1);
+      if (!last_free || ff <= *last_free) {
+        parts.push_back(re_concat(
+            {naturals(static_cast<uint64_t>(ff), last_free ? *last_free : -1), re_opt(frac)}));
+      }
+      if (mlo_excl && mlo > 0 && (!mhi || mlo < *mhi)) {
+        parts.push_back(re_concat({re_literal(std::to_string(mlo)), nonzero_frac}));
+      }
+      if (mhi && !mhi_excl && *mhi >= std::max<int64_t>(mlo, 1) && !(mlo_excl && *mhi == mlo)) {
+        parts.push_back(re_concat({re_literal(std::to_string(*mhi)), re_opt(zero_frac)}));
+      }
+      if (!parts.empty()) alts.push_back(re_concat({re_char('-'), re_alt(std::move(parts))}));
+    };
+    nonneg();
+    negative();
+    if (!alts.empty()) add(rule, {lex(re_alt(std::move(alts)))});
+  }
+
+  int32_t element_rule(const Plan& p, size_t i) {
+    if (i < p.prefix.size()) return value_rule(p.prefix[i], fmt::format("{}/items/{}", p.where, i));
+    return value_rule(p.items, p.where + "/items");
+  }
+
+  void array_productions(const Plan& p, int32_t rule) {
+    if (p.max_items >= 0 && p.max_items < p.min_items) return;
+    if (p.min_items > o_.max_repeat) {
+      unsupported(p.where, "minItems", fmt::format("above {} is not supported", o_.max_repeat));
+    }
+    const int64_t prefix_n = static_cast<int64_t>(p.prefix.size());
+    // Elements past the prefix: none when items is false.
+    const int64_t cap = p.items_false
+                            ? std::min<int64_t>(prefix_n, p.max_items < 0 ? prefix_n : p.max_items)
+                            : p.max_items;
+    if (cap >= 0 && cap < p.min_items) return;
+    const int64_t k = std::max(p.min_items, prefix_n);  // positions expanded one by one
+    if (cap > o_.max_repeat && cap > k) {
+      unsupported(p.where, "maxItems", fmt::format("above {} is not supported", o_.max_repeat));
+    }
+    const int32_t open = lit("["), close = lit("]"), comma = lit(",");
+    if (p.min_items == 0) add(rule, {open, ws_opt_, close});
+    if (cap == 0) return;
+    // rest[i]: after i elements (i >= 1).
+    const int64_t last = cap < 0 ? std::max<int64_t>(k, 1) : cap;  // rules rest[1..last]
+    std::vector<int32_t> rest(static_cast<size_t>(last + 2), -1);
+    for (int64_t i = 1; i <= last; ++i) rest[i] = g_->add_rule(p.where + "/items-rest");
+    for (int64_t i = 1; i <= last; ++i) {
+      const bool can_end = i >= p.min_items;
+      if (can_end) add(rest[i], {});
+      const bool can_more = cap < 0 || i < cap;
+      if (!can_more) continue;
+      const int32_t next = cap < 0 && i == last ? rest[i] : rest[i + 1];
+      if (next < 0) continue;
+      add(rest[i], {ws_opt_, comma, ws_opt_, element_rule(p, static_cast<size_t>(i)), next});
+    }
+    add(rule, {open, ws_opt_, element_rule(p, 0), rest[1], ws_opt_, close});
+  }
+
+  void object_productions(const Plan& p, int32_t rule) {
+    const int32_t open = lit("{"), close = lit("}"), comma = lit(","), colon = lit(":");
+    // Declared properties, plus required names not declared (their schema comes from
+    // patternProperties / additionalProperties).
+    std::vector<std::pair<std::string, std::optional<Conj>>> props;
+    for (const auto& [k, c] : p.props) {
+      Conj cc = c;
+      props.push_back({k, cc});
+    }
+    for (const auto& r : p.required) {
+      if (std::any_of(props.begin(), props.end(), [&](const auto& x) { return x.first == r; }))
+        continue;
+      auto extra = extra_schema_for(p, r);
+      if (!extra) return;  // a required property that may not appear: no object
+      props.push_back({r, *extra});
+    }
+    // A declared key that also matches a pattern must satisfy both.
+    for (auto& [k, c] : props) {
+      for (const auto& [r, pc] : p.pattern_props) {
+        if (regex_matches(r, k)) c->insert(c->end(), pc.begin(), pc.end());
+      }
+    }
+    auto is_required = [&](const std::string& k) {
+      return std::find(p.required.begin(), p.required.end(), k) != p.required.end();
+    };
+    std::vector<std::u32string> declared;
+    for (const auto& [k, c] : props) declared.push_back(decode_utf8(k));
+    // Additional members: keys matched by a pattern, and (unless forbidden) any other key.
+    std::vector<std::vector<int32_t>> extra_members;
+    const Regex others = not_in(declared);
+    if (p.pattern_props.size() > 1) {
+      unsupported(p.where, "patternProperties", "with more than one pattern is not supported");
+    }
+    for (const auto& [r, c] : p.pattern_props) {
+      LexemeSpec key;
+      key.components.push_back({quoted(encode(r)), false});
+      key.components.push_back({quoted(encode(others)), false});
+      extra_members.push_back(
+          {lex(key), ws_opt_, colon, ws_opt_, value_rule(c, p.where + "/patternProperties")});
+    }
+    if (!p.additional_false) {
+      LexemeSpec key;
+      key.components.push_back({quoted(encode(others)), false});
+      for (const auto& [r, c] : p.pattern_props)
+        key.components.push_back({quoted(encode(r)), true});
+      extra_members.push_back({lex(key), ws_opt_, colon, ws_opt_,
+                               value_rule(p.additional, p.where + "/additionalProperties")});
+    }
+    const int32_t member_extra = g_->add_rule(p.where + "/additional");
+    for (auto& m : extra_members) add(member_extra, m);
+    // F[i]: members from property i on, none written yet; N[i]: some written already.
+    const size_t n = props.size();
+    std::vector<int32_t> F(n + 1), N(n + 1);
+    for (size_t i = 0; i <= n; ++i) {
+      F[i] = g_->add_rule(p.where + "/members");
+      N[i] = g_->add_rule(p.where + "/members,");
+    }
+    // After the declared ones: any number of additional members.
+    add(F[n], {});
+    add(N[n], {});
+    if (!extra_members.empty()) {
+      add(F[n], {member_extra, N[n]});
+      add(N[n], {ws_opt_, comma, ws_opt_, member_extra, N[n]});
+    }
+    bool all_optional = true;
+    for (size_t i = n; i-- > 0;) {
+      const auto& [k, c] = props[i];
+      const std::vector<int32_t> member = {
+          lex(quoted(encode(re_literal(k)))), ws_opt_, colon, ws_opt_,
+          value_rule(c, p.where + "/properties/" + pointer_escape(k))};
+      std::vector<int32_t> f = member, nn = {ws_opt_, comma, ws_opt_};
+      f.push_back(N[i + 1]);
+      nn.insert(nn.end(), member.begin(), member.end());
+      nn.push_back(N[i + 1]);
+      add(F[i], f);
+      add(N[i], nn);
+      if (!is_required(k)) {
+        add(F[i], {F[i + 1]});
+        add(N[i], {N[i + 1]});
+      } else {
+        all_optional = false;
+      }
+    }
+    if (all_optional) add(rule, {open, ws_opt_, close});
+    // F[0] may derive the empty string (all optional): "{" ws? ws? "}" is the same text as
+    // above, so only non-empty member lists go here.
+    const int32_t members = g_->add_rule(p.where + "/nonempty");
+    add(members, {F[0]});
+    add(rule, {open, ws_opt_, members, ws_opt_, close});
+  }
+
+  const json& root_;
+  JsonSchemaOptions o_;
+  std::shared_ptr<Grammar> g_;
+  int32_t ws_opt_ = -1;
+  int32_t any_rule_ = -1;
+  size_t productions_ = 0;
+  size_t depth_ = 0;
+  std::unordered_map<std::string, int32_t> conj_rules_;
+  std::unordered_map<const json*, std::string> where_;
+  std::vector<const json*> expanding_;
+};
+
+}  // namespace
+
+std::shared_ptr<Grammar> compile_json_schema(const nlohmann::ordered_json& schema,
+                                             const JsonSchemaOptions& options) {
+  Compiler c(schema, options);
+  return c.run();
+}
+
+std::shared_ptr<Grammar> json_value_grammar(bool object_only, const JsonSchemaOptions& options) {
+  const json any = json::object();
+  Compiler c(any, options);
+  return c.run(object_only);
+}
+
+}  // namespace loom::grammar
