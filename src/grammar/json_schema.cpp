@@ -254,14 +254,25 @@ Regex number_regex() {
 // ---------------------------------------------------------------------------------------------
 // Formats (RFC 3339 dates and times, ...), over decoded characters, whole-string.
 
+// RFC 3339 full-date with real calendar days: 29 and 30 in every month but February, 31 in
+// the long months, February 29 in leap years (divisible by 4, centuries by 400).
+constexpr const char* kDate =
+    "(\\d{4}-((0[1-9]|1[0-2])-(0[1-9]|1\\d|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|"
+    "(\\d\\d(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)-02-29)";
+
 std::optional<Regex> format_regex(std::string_view format) {
+  if (format == "regex") {
+    // Whether a string is a valid regular expression is not a regular (or context-free with
+    // our lexemes) property.
+    fail(ErrorCode::kUnsupported, "format 'regex' cannot be expressed as a grammar");
+  }
   static const std::map<std::string, std::string, std::less<>> kFormats = {
-      {"date", "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])"},
+      {"date", kDate},
       {"time",
        "([01]\\d|2[0-3]):[0-5]\\d:([0-5]\\d|60)(\\.\\d+)?([Zz]|[+-]([01]\\d|2[0-3]):[0-5]\\d)"},
       {"date-time",
-       "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])[Tt]([01]\\d|2[0-3]):[0-5]\\d:([0-5]\\d|60)"
-       "(\\.\\d+)?([Zz]|[+-]([01]\\d|2[0-3]):[0-5]\\d)"},
+       std::string(kDate) +
+           "[Tt]([01]\\d|2[0-3]):[0-5]\\d:([0-5]\\d|60)(\\.\\d+)?([Zz]|[+-]([01]\\d|2[0-3]):[0-5]\\d)"},
       {"duration",
        "P(\\d+W|(\\d+Y(\\d+M)?(\\d+D)?|\\d+M(\\d+D)?|\\d+D)(T(\\d+H(\\d+M)?(\\d+S)?|\\d+M(\\d+S)?|"
        "\\d+S))?|T(\\d+H(\\d+M)?(\\d+S)?|\\d+M(\\d+S)?|\\d+S))"},
@@ -284,9 +295,14 @@ std::optional<Regex> format_regex(std::string_view format) {
       {"uri", "[A-Za-z][A-Za-z0-9+.-]*:[^\\s\"<>\\\\^`{|}]*"},
       {"uri-reference", "[^\\s\"<>\\\\^`{|}]*"},
   };
-  auto it = kFormats.find(format);
-  if (it == kFormats.end()) return std::nullopt;
-  return parse_regex(it->second);
+  static const std::map<std::string, Regex, std::less<>> kParsed = [] {
+    std::map<std::string, Regex, std::less<>> m;
+    for (const auto& [name, text] : kFormats) m.emplace(name, parse_regex(text));
+    return m;
+  }();
+  auto it = kParsed.find(format);
+  if (it == kParsed.end()) return std::nullopt;
+  return it->second;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -740,7 +756,11 @@ class Compiler {
       }
     }
     if (auto it = s.find("format"); it != s.end() && it->is_string()) {
-      if (auto r = format_regex(it->get<std::string>())) p.patterns.push_back(*r);
+      try {
+        if (auto r = format_regex(it->get<std::string>())) p.patterns.push_back(*r);
+      } catch (const Error& e) {
+        fail(e.code(), "JSON schema at {}/format: {}", where, e.what());
+      }
     }
     // objects
     if (auto it = s.find("properties"); it != s.end()) {
