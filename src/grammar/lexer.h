@@ -98,6 +98,8 @@ class Lexer {
   }
   // Lexemes fully matched by the bytes that led to `s` (ascending ids).
   const std::vector<int32_t>& accepting(State s) const { return accept_[s]; }
+  // Whether `s` is a start state (no byte of the lexeme read yet).
+  bool is_start(State s) const { return !sets_[s].empty() && sets_[s][0] == 0; }
   size_t n_states() const { return accept_.size(); }
 
  private:

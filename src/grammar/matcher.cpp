@@ -161,18 +161,46 @@ bool Matcher::can_stop() {
   return !finished_ && stop_possible(lex_);
 }
 
-void Matcher::fill_mask(IdSet& allowed) {
-  allowed.resize(vocab_->size());
-  allowed.clear();
-  if (finished_) return;
+const StateMasks* Matcher::masks_for(Lexer::State s) {
+  CompiledGrammar& g = *g_;
+  if (g.masks_vocab == nullptr) g.masks_vocab = vocab_.get();
+  if (g.masks_vocab != vocab_.get()) return nullptr;
+  if (auto it = g.masks.find(s); it != g.masks.end()) return it->second.get();
+  if (g.masks.size() >= CompiledGrammar::kMaxCachedStates) return nullptr;
+  auto m = std::make_unique<StateMasks>();
+  m->inside.resize(vocab_->size());
   const auto& nodes = vocab_->nodes();
   const auto& toks = vocab_->node_tokens();
-  const size_t depth = static_cast<size_t>(vocab_->max_depth()) + 1;
-  walk_state_.resize(depth);
-  walk_rows_.resize(depth);
-  walk_state_[0] = lex_;
-  walk_rows_[0] = parser_.n_rows();
-  for (size_t i = 1; i < nodes.size();) {
+  Lexer& lx = g.lexer;
+  std::vector<Lexer::State> st(static_cast<size_t>(vocab_->max_depth()) + 1);
+  st[0] = s;
+  for (uint32_t i = 1; i < nodes.size();) {
+    const TokenVocab::Node& n = nodes[i];
+    const Lexer::State p = st[n.depth - 1];
+    const Lexer::State t = lx.next(p, n.byte);
+    if (t == Lexer::kDead) {
+      if (!lx.is_start(p) && !lx.accepting(p).empty()) m->boundaries.push_back({i, p});
+      i += n.subtree;
+      continue;
+    }
+    st[n.depth] = t;
+    for (uint32_t k = n.tok_begin; k < n.tok_end; ++k) m->inside.set(static_cast<size_t>(toks[k]));
+    ++i;
+  }
+  std::stable_sort(m->boundaries.begin(), m->boundaries.end(),
+                   [](const auto& a, const auto& b) { return a.before < b.before; });
+  const StateMasks* out = m.get();
+  g.masks.emplace(s, std::move(m));
+  return out;
+}
+
+void Matcher::walk(uint32_t begin, uint32_t end, Lexer::State parent, IdSet& allowed) {
+  const auto& nodes = vocab_->nodes();
+  const auto& toks = vocab_->node_tokens();
+  const size_t d0 = nodes[begin].depth;
+  walk_state_[d0 - 1] = parent;
+  walk_rows_[d0 - 1] = parser_.n_rows();
+  for (uint32_t i = begin; i < end;) {
     const TokenVocab::Node& n = nodes[i];
     const size_t d = n.depth;
     if (parser_.n_rows() != walk_rows_[d - 1]) truncate_rows(walk_rows_[d - 1]);
@@ -186,7 +214,44 @@ void Matcher::fill_mask(IdSet& allowed) {
     for (uint32_t k = n.tok_begin; k < n.tok_end; ++k) allowed.set(static_cast<size_t>(toks[k]));
     ++i;
   }
-  truncate_rows(walk_rows_[0]);
+  truncate_rows(walk_rows_[d0 - 1]);
+}
+
+void Matcher::fill_mask(IdSet& allowed) {
+  allowed.resize(vocab_->size());
+  allowed.clear();
+  if (finished_) return;
+  const auto& nodes = vocab_->nodes();
+  const size_t depth = static_cast<size_t>(vocab_->max_depth()) + 1;
+  walk_state_.resize(depth);
+  walk_rows_.resize(depth);
+  const size_t rows = parser_.n_rows();
+  if (const StateMasks* m = masks_for(lex_)) {
+    allowed.words() = m->inside.words();
+    // Where the current lexeme ends inside a token, the parser takes the rest: one scan per
+    // distinct end state, then the subtrees below those nodes.
+    Lexer& lx = g_->lexer;
+    for (size_t b = 0; b < m->boundaries.size();) {
+      const Lexer::State before = m->boundaries[b].before;
+      size_t e = b;
+      while (e < m->boundaries.size() && m->boundaries[e].before == before) ++e;
+      if (parser_.scan(lx.accepting(before))) {
+        const Lexer::State s0 = lx.start(parser_.expected());
+        row_start_.push_back(s0);
+        if (s0 != Lexer::kDead) {
+          for (size_t k = b; k < e; ++k) {
+            const uint32_t node = m->boundaries[k].node;
+            walk(node, node + nodes[node].subtree, s0, allowed);
+          }
+        }
+        truncate_rows(rows);
+      }
+      b = e;
+    }
+  } else if (nodes.size() > 1) {
+    walk(1, static_cast<uint32_t>(nodes.size()), lex_, allowed);
+  }
+  truncate_rows(rows);
   if (can_stop()) {
     for (int32_t e : vocab_->eos()) {
       if (e >= 0 && static_cast<size_t>(e) < vocab_->size()) allowed.set(static_cast<size_t>(e));

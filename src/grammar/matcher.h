@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "grammar/grammar.h"
@@ -60,11 +61,28 @@ class TokenVocab {
   int max_depth_ = 0;
 };
 
+// What the vocabulary does from one lexer state, whatever the parser's state: the tokens whose
+// every byte continues the current lexeme (allowed as they are), and the trie nodes where the
+// lexeme must end before the node's byte (there the parser decides). Cached per lexer state,
+// so a mask inside a long string copies one bitset instead of walking the whole trie.
+struct StateMasks {
+  IdSet inside;
+  struct Boundary {
+    uint32_t node;
+    Lexer::State before;  // the lexer state the lexeme ends in
+  };
+  std::vector<Boundary> boundaries;  // sorted by `before`
+};
+
 struct CompiledGrammar {
   explicit CompiledGrammar(std::shared_ptr<const Grammar> g)
       : grammar(std::move(g)), lexer(grammar->lexemes()) {}
   std::shared_ptr<const Grammar> grammar;
   Lexer lexer;
+  // Per lexer state, for one vocabulary (the first one masks are computed for).
+  static constexpr size_t kMaxCachedStates = 2048;
+  const TokenVocab* masks_vocab = nullptr;
+  std::unordered_map<Lexer::State, std::unique_ptr<StateMasks>> masks;
 };
 
 class Matcher {
@@ -89,6 +107,10 @@ class Matcher {
   // One byte from lexer state `s`; pushes a parser row (and its start state) when a lexeme
   // ended. Returns the new lexer state or kDead.
   Lexer::State step(Lexer::State s, uint8_t b);
+  // The tries's nodes [begin, end) at depth `depth`..., walked from `parent` (the state before
+  // node `begin`'s byte) with full lexer + parser steps; allowed tokens set in `allowed`.
+  void walk(uint32_t begin, uint32_t end, Lexer::State parent, IdSet& allowed);
+  const StateMasks* masks_for(Lexer::State s);
   Lexer::State row_start() const { return row_start_.back(); }
   void truncate_rows(size_t n);
   bool stop_possible(Lexer::State s);
