@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -322,6 +323,13 @@ struct Plan {
   std::optional<Conj> items;  // nullopt: any value
   bool items_false = false;
   int64_t min_items = 0, max_items = -1;
+  int64_t min_props = 0, max_props = -1;
+  // Exclusions (from not, oneOf, dependencies, if/else): keys an object may not have, string
+  // patterns and literal values a value may not match; key_patterns every key must match.
+  std::vector<std::string> forbidden;
+  std::vector<Regex> not_patterns;  // decoded, whole-string
+  std::vector<json> not_values;     // strings, booleans, null
+  std::vector<Regex> key_patterns;  // propertyNames, decoded, whole-string
   std::string where;
 };
 
@@ -514,26 +522,275 @@ class Compiler {
         alts = cross(alts, expand(sub, depth + 1), where);
       }
     }
-    for (const char* key : {"anyOf", "oneOf"}) {
-      auto it = node->find(key);
-      if (it == node->end()) continue;
+    if (auto it = node->find("anyOf"); it != node->end()) {
       if (!it->is_array() || it->empty())
-        invalid(where + "/" + key, fmt::format("{} must be a non-empty array", key));
+        invalid(where + "/anyOf", "anyOf must be a non-empty array");
       std::vector<Plan> unioned;
-      std::vector<std::vector<Plan>> branches;
       for (size_t i = 0; i < it->size(); ++i) {
         const json* sub = &(*it)[i];
-        note_where(sub, fmt::format("{}/{}/{}", where, key, i));
-        branches.push_back(cross(alts, expand(sub, depth + 1), where));
+        note_where(sub, fmt::format("{}/anyOf/{}", where, i));
+        for (Plan& p : cross(alts, expand(sub, depth + 1), where)) unioned.push_back(std::move(p));
+        if (unioned.size() > 512)
+          unsupported(where, "anyOf", "expands to more than 512 alternatives");
       }
-      if (std::string_view(key) == "oneOf") check_disjoint(branches, where);
-      for (auto& b : branches) {
-        for (auto& p : b) unioned.push_back(std::move(p));
-      }
-      if (unioned.size() > 512) unsupported(where, key, "expands to more than 512 alternatives");
       alts = std::move(unioned);
     }
+    if (auto it = node->find("oneOf"); it != node->end()) {
+      if (!it->is_array() || it->empty())
+        invalid(where + "/oneOf", "oneOf must be a non-empty array");
+      alts = one_of(alts, *it, where, depth);
+    }
+    if (auto it = node->find("not"); it != node->end()) {
+      note_where(&*it, where + "/not");
+      alts = cross(alts, negate(&*it, depth + 1), where);
+    }
+    if (auto it = node->find("if"); it != node->end()) {
+      // (if and then) or (not if and else): exact when `if` can be negated.
+      note_where(&*it, where + "/if");
+      static const json kTrue = true;
+      const json* then_s = node->contains("then") ? &(*node)["then"] : &kTrue;
+      const json* else_s = node->contains("else") ? &(*node)["else"] : &kTrue;
+      note_where(then_s, where + "/then");
+      note_where(else_s, where + "/else");
+      std::vector<Plan> yes =
+          cross(cross(alts, expand(&*it, depth + 1), where), expand(then_s, depth + 1), where);
+      std::vector<Plan> no =
+          cross(cross(alts, negate(&*it, depth + 1), where), expand(else_s, depth + 1), where);
+      for (Plan& p : no) yes.push_back(std::move(p));
+      alts = std::move(yes);
+    }
+    for (const char* key : {"dependencies", "dependentRequired", "dependentSchemas"}) {
+      auto it = node->find(key);
+      if (it == node->end() || !it->is_object()) continue;
+      // Property k present requires more: (not an object) or (k absent) or (k and the rest).
+      for (const auto& [k, dep] : it->items()) {
+        Plan non_objects;
+        non_objects.where = where;
+        non_objects.types = kAllTypes & static_cast<uint8_t>(~kObject);
+        Plan absent;
+        absent.where = where;
+        absent.types = kObject;
+        absent.forbidden.push_back(k);
+        Plan present;
+        present.where = where;
+        present.types = kObject;
+        present.required.push_back(k);
+        std::vector<Plan> options = {non_objects, absent};
+        if (dep.is_array()) {
+          for (const json& r : dep) {
+            if (r.is_string()) present.required.push_back(r.get<std::string>());
+          }
+          options.push_back(present);
+        } else {
+          note_where(&dep, where + "/" + key + "/" + pointer_escape(k));
+          for (Plan& p : cross({present}, expand(&dep, depth + 1), where))
+            options.push_back(std::move(p));
+        }
+        alts = cross(alts, options, where);
+      }
+    }
     return alts;
+  }
+
+  // oneOf: exactly one branch. Each branch is taken with the negation of every other, which is
+  // exact when the others can be negated; otherwise the branches must be provably disjoint.
+  std::vector<Plan> one_of(const std::vector<Plan>& alts, const json& list,
+                           const std::string& where, int depth) {
+    std::vector<std::vector<Plan>> branches;
+    for (size_t i = 0; i < list.size(); ++i) {
+      note_where(&list[i], fmt::format("{}/oneOf/{}", where, i));
+      branches.push_back(expand(&list[i], depth + 1));
+    }
+    std::vector<Plan> unioned;
+    try {
+      std::vector<std::vector<Plan>> negated;
+      for (size_t i = 0; i < list.size(); ++i) negated.push_back(negate(&list[i], depth + 1));
+      for (size_t i = 0; i < list.size(); ++i) {
+        std::vector<Plan> only = cross(alts, branches[i], where);
+        for (size_t j = 0; j < list.size() && !only.empty(); ++j) {
+          if (j != i) only = cross(only, negated[j], where);
+        }
+        for (Plan& p : only) unioned.push_back(std::move(p));
+        if (unioned.size() > 512)
+          unsupported(where, "oneOf", "expands to more than 512 alternatives");
+      }
+      return unioned;
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kUnsupported) throw;
+    }
+    std::vector<std::vector<Plan>> crossed;
+    for (auto& b : branches) crossed.push_back(cross(alts, b, where));
+    check_disjoint(crossed, where);
+    for (auto& b : crossed) {
+      for (Plan& p : b) unioned.push_back(std::move(p));
+    }
+    if (unioned.size() > 512) unsupported(where, "oneOf", "expands to more than 512 alternatives");
+    return unioned;
+  }
+
+  const json* synthetic(json j) {
+    arena_.push_back(std::move(j));
+    return &arena_.back();
+  }
+
+  // The values `node` does not accept, as alternatives (kUnsupported when that cannot be said
+  // exactly). A schema is the conjunction of its keywords, so its negation is the union of the
+  // keywords' negations (De Morgan); each keyword only constrains its own type.
+  std::vector<Plan> negate(const json* node, int depth) {
+    const std::string where = where_of(node);
+    if (depth > o_.max_depth) {
+      fail(ErrorCode::kOutOfRange, "JSON schema at {}: nests deeper than {} levels", where,
+           o_.max_depth);
+    }
+    if (node->is_boolean()) {
+      if (node->get<bool>()) return {};
+      Plan any;
+      any.where = where;
+      return {any};
+    }
+    if (!node->is_object()) invalid(where, "a schema must be an object or a boolean");
+    std::vector<Plan> out;
+    auto plan = [&](uint8_t types) {
+      Plan p;
+      p.where = where;
+      p.types = types;
+      return p;
+    };
+    const Plan c = collect_lenient(*node, where);
+    constexpr uint8_t kNumbers = kInteger | kFraction;
+    for (const auto& [key, v] : node->items()) {
+      if (!constraining(key) || key == "nullable" || key == "then" || key == "else") continue;
+      if (key == "type") {
+        out.push_back(plan(kAllTypes & static_cast<uint8_t>(~c.types)));
+      } else if (key == "enum" || key == "const") {
+        if (key == "enum" && node->contains("const")) continue;  // handled once, intersected
+        Plan p = plan(kAllTypes);
+        for (const json& x : *c.enums) {
+          if (x.is_number() || x.is_object() || x.is_array()) {
+            unsupported(where, key,
+                        "with number, object or array values inside 'not' is not supported");
+          }
+          p.not_values.push_back(x);
+        }
+        out.push_back(std::move(p));
+      } else if (key == "required") {
+        for (const std::string& k : c.required) {
+          Plan p = plan(kObject);
+          p.forbidden.push_back(k);
+          out.push_back(std::move(p));
+        }
+      } else if (key == "pattern" || key == "format") {
+        if (!v.is_string()) continue;
+        std::optional<Regex> r;
+        if (key == "pattern") {
+          r = parse_ecma_pattern(v.get<std::string>());
+        } else {
+          r = format_regex(v.get<std::string>());
+        }
+        if (!r) continue;
+        Plan p = plan(kString);
+        p.not_patterns.push_back(*r);
+        out.push_back(std::move(p));
+      } else if (key == "minLength") {
+        if (c.min_len > 0) {
+          Plan p = plan(kString);
+          p.max_len = c.min_len - 1;
+          out.push_back(std::move(p));
+        }
+      } else if (key == "maxLength") {
+        Plan p = plan(kString);
+        p.min_len = c.max_len + 1;
+        out.push_back(std::move(p));
+      } else if (key == "minimum" || key == "exclusiveMinimum") {
+        if (v.is_boolean() || (key == "minimum" && node->contains("exclusiveMinimum") &&
+                               !(*node)["exclusiveMinimum"].is_boolean())) {
+          continue;  // folded into the other keyword (the tighter bound is c.minimum)
+        }
+        if (!c.minimum) continue;
+        Plan p = plan(kNumbers);
+        p.maximum = c.minimum;
+        p.excl_max = !c.excl_min;
+        out.push_back(std::move(p));
+      } else if (key == "maximum" || key == "exclusiveMaximum") {
+        if (v.is_boolean() || (key == "maximum" && node->contains("exclusiveMaximum") &&
+                               !(*node)["exclusiveMaximum"].is_boolean())) {
+          continue;
+        }
+        if (!c.maximum) continue;
+        Plan p = plan(kNumbers);
+        p.minimum = c.maximum;
+        p.excl_min = !c.excl_max;
+        out.push_back(std::move(p));
+      } else if (key == "minItems") {
+        if (c.min_items > 0) {
+          Plan p = plan(kArray);
+          p.max_items = c.min_items - 1;
+          out.push_back(std::move(p));
+        }
+      } else if (key == "maxItems") {
+        Plan p = plan(kArray);
+        p.min_items = c.max_items + 1;
+        out.push_back(std::move(p));
+      } else if (key == "properties") {
+        // Some declared property present and failing its schema.
+        for (const auto& [k, sub] : v.items()) {
+          Plan p = plan(kObject);
+          p.required.push_back(k);
+          const json* neg = synthetic(json{{"not", sub}});
+          note_where(neg, where + "/properties/" + pointer_escape(k) + "/not");
+          p.props.push_back({k, {neg}});
+          out.push_back(std::move(p));
+        }
+      } else if (key == "not") {
+        note_where(&v, where + "/not");
+        for (Plan& p : expand(&v, depth + 1)) out.push_back(std::move(p));
+      } else if (key == "allOf") {
+        for (size_t i = 0; i < v.size(); ++i) {
+          note_where(&v[i], fmt::format("{}/allOf/{}", where, i));
+          for (Plan& p : negate(&v[i], depth + 1)) out.push_back(std::move(p));
+        }
+      } else if (key == "anyOf") {
+        std::vector<Plan> all(1);
+        all[0].where = where;
+        for (size_t i = 0; i < v.size(); ++i) {
+          note_where(&v[i], fmt::format("{}/anyOf/{}", where, i));
+          all = cross(all, negate(&v[i], depth + 1), where);
+        }
+        for (Plan& p : all) out.push_back(std::move(p));
+      } else if (key == "$ref") {
+        if (!v.is_string()) invalid(where + "/$ref", "$ref must be a string");
+        const json* target = resolve(v.get<std::string>(), where);
+        note_where(target, v.get<std::string>());
+        if (std::find(negating_.begin(), negating_.end(), target) != negating_.end()) {
+          unsupported(where, "not", "of a recursive $ref is not supported");
+        }
+        negating_.push_back(target);
+        struct Pop {
+          std::vector<const json*>& v;
+          ~Pop() { v.pop_back(); }
+        } pop{negating_};
+        for (Plan& p : negate(target, depth + 1)) out.push_back(std::move(p));
+      } else if (key == "additionalProperties" && v.is_boolean() && v.get<bool>()) {
+        continue;
+      } else {
+        unsupported(where, key, "inside 'not' (or a negated oneOf/if branch) is not supported");
+      }
+      if (out.size() > 512) unsupported(where, "not", "expands to more than 512 alternatives");
+    }
+    return out;
+  }
+
+  // collect() over the keywords negate() reads (negate() decides what it can handle).
+  Plan collect_lenient(const json& s, const std::string& where) {
+    json copy = json::object();
+    for (const auto& [k, v] : s.items()) {
+      if (k == "type" || k == "enum" || k == "const" || k == "required" || k == "minLength" ||
+          k == "maxLength" || k == "minimum" || k == "maximum" || k == "exclusiveMinimum" ||
+          k == "exclusiveMaximum" || k == "minItems" || k == "maxItems") {
+        copy[k] = v;
+      }
+    }
+    return collect(copy, where);
   }
 
   // oneOf is anyOf when no instance can match two branches; otherwise it is refused.
@@ -632,7 +889,54 @@ class Compiler {
     return false;
   }
 
-  // The node's own keywords (not $ref, allOf, anyOf, oneOf).
+  // Keywords that constrain values (everything else is an annotation and ignored).
+  static bool constraining(std::string_view k) {
+    static const std::set<std::string, std::less<>> kKeys = {"type",
+                                                             "enum",
+                                                             "const",
+                                                             "minimum",
+                                                             "maximum",
+                                                             "exclusiveMinimum",
+                                                             "exclusiveMaximum",
+                                                             "multipleOf",
+                                                             "minLength",
+                                                             "maxLength",
+                                                             "pattern",
+                                                             "format",
+                                                             "properties",
+                                                             "required",
+                                                             "additionalProperties",
+                                                             "patternProperties",
+                                                             "propertyNames",
+                                                             "minProperties",
+                                                             "maxProperties",
+                                                             "dependencies",
+                                                             "dependentRequired",
+                                                             "dependentSchemas",
+                                                             "items",
+                                                             "prefixItems",
+                                                             "additionalItems",
+                                                             "minItems",
+                                                             "maxItems",
+                                                             "uniqueItems",
+                                                             "contains",
+                                                             "minContains",
+                                                             "maxContains",
+                                                             "allOf",
+                                                             "anyOf",
+                                                             "oneOf",
+                                                             "not",
+                                                             "if",
+                                                             "then",
+                                                             "else",
+                                                             "$ref",
+                                                             "unevaluatedProperties",
+                                                             "unevaluatedItems",
+                                                             "nullable"};
+    return kKeys.count(k) != 0;
+  }
+
+  // The node's own keywords (not $ref, allOf, anyOf, oneOf, not, if, dependencies).
   Plan collect(const json& s, const std::string& where) {
     Plan p;
     p.where = where;
@@ -651,9 +955,13 @@ class Compiler {
                                                                 "dependencies"};
     for (const auto& [key, value] : s.items()) {
       if (kRefused.count(key) != 0) {
-        if (key == "propertyNames" && value.is_object() && value.empty()) continue;
-        if ((key == "then" || key == "else") && s.find("if") == s.end()) continue;
-        if (key == "dependencies" && value.is_object() && value.empty()) continue;
+        if (key == "unevaluatedProperties" || key == "unevaluatedItems") {
+          if (value.is_boolean() && value.get<bool>()) continue;
+        }
+        if (key == "multipleOf" && value.is_number() && value.get<double>() == 1 &&
+            s.value("type", json()) == "integer") {
+          continue;
+        }
         unsupported(where, key, "cannot be expressed as a grammar");
       }
     }
@@ -1010,6 +1318,23 @@ class Compiler {
       if (b.items) c.insert(c.end(), b.items->begin(), b.items->end());
       m.items = std::move(c);
     }
+    m.min_props = std::max(a.min_props, b.min_props);
+    m.max_props = a.max_props < 0   ? b.max_props
+                  : b.max_props < 0 ? a.max_props
+                                    : std::min(a.max_props, b.max_props);
+    m.forbidden = a.forbidden;
+    m.forbidden.insert(m.forbidden.end(), b.forbidden.begin(), b.forbidden.end());
+    m.not_patterns = a.not_patterns;
+    m.not_patterns.insert(m.not_patterns.end(), b.not_patterns.begin(), b.not_patterns.end());
+    m.not_values = a.not_values;
+    m.not_values.insert(m.not_values.end(), b.not_values.begin(), b.not_values.end());
+    m.key_patterns = a.key_patterns;
+    m.key_patterns.insert(m.key_patterns.end(), b.key_patterns.begin(), b.key_patterns.end());
+    for (const std::string& k : m.forbidden) {
+      if (std::find(m.required.begin(), m.required.end(), k) != m.required.end()) {
+        m.types &= static_cast<uint8_t>(~kObject);
+      }
+    }
     m.min_items = std::max(a.min_items, b.min_items);
     m.max_items = a.max_items < 0   ? b.max_items
                   : b.max_items < 0 ? a.max_items
@@ -1090,6 +1415,9 @@ class Compiler {
       for (const Regex& r : p.patterns) {
         if (!regex_matches(r, v.get_ref<const std::string&>())) return false;
       }
+      for (const Regex& r : p.not_patterns) {
+        if (regex_matches(r, v.get_ref<const std::string&>())) return false;
+      }
     }
     if (v.is_number()) {
       const double d = v.get<double>();
@@ -1099,7 +1427,8 @@ class Compiler {
     if ((v.is_object() || v.is_array()) &&
         (!p.props.empty() || !p.required.empty() || p.additional_false || p.additional ||
          !p.pattern_props.empty() || !p.prefix.empty() || p.items || p.items_false ||
-         p.min_items > 0 || p.max_items >= 0)) {
+         p.min_items > 0 || p.max_items >= 0 || p.min_props > 0 || p.max_props >= 0 ||
+         !p.forbidden.empty() || !p.key_patterns.empty())) {
       unsupported(p.where, "enum",
                   "with object or array values beside other constraints is not supported");
     }
@@ -1108,16 +1437,20 @@ class Compiler {
 
   int32_t plan_rule(const Plan& p) {
     const int32_t rule = g_->add_rule(p.where);
+    auto excluded = [&](const json& v) {
+      return std::any_of(p.not_values.begin(), p.not_values.end(),
+                         [&](const json& x) { return json_equal(x, v); });
+    };
     if (p.enums) {
       for (const json& v : *p.enums) {
-        if (literal_ok(p, v)) add(rule, {literal_rule(v)});
+        if (!excluded(v) && literal_ok(p, v)) add(rule, {literal_rule(v)});
       }
       return rule;
     }
-    if (p.types & kNull) add(rule, {lit("null")});
+    if ((p.types & kNull) && !excluded(json(nullptr))) add(rule, {lit("null")});
     if (p.types & kBool) {
-      add(rule, {lit("true")});
-      add(rule, {lit("false")});
+      if (!excluded(json(true))) add(rule, {lit("true")});
+      if (!excluded(json(false))) add(rule, {lit("false")});
     }
     if (p.types & kString) string_productions(p, rule);
     if (p.types & (kInteger | kFraction)) number_productions(p, rule);
@@ -1140,6 +1473,13 @@ class Compiler {
           {quoted(re_repeat(any_encoded_char(), p.min_len, p.max_len)), false});
     }
     for (const Regex& r : p.patterns) spec.components.push_back({quoted(encode(r)), false});
+    for (const Regex& r : p.not_patterns) spec.components.push_back({quoted(encode(r)), true});
+    for (const json& v : p.not_values) {
+      if (v.is_string()) {
+        spec.components.push_back(
+            {quoted(encode(re_literal(v.get_ref<const std::string&>()))), true});
+      }
+    }
     add(rule, {lex(spec)});
   }
 
@@ -1283,93 +1623,122 @@ class Compiler {
 
   void object_productions(const Plan& p, int32_t rule) {
     const int32_t open = lit("{"), close = lit("}"), comma = lit(","), colon = lit(":");
-    // Declared properties, plus required names not declared (their schema comes from
-    // patternProperties / additionalProperties).
-    std::vector<std::pair<std::string, std::optional<Conj>>> props;
+    auto forbidden = [&](const std::string& k) {
+      return std::find(p.forbidden.begin(), p.forbidden.end(), k) != p.forbidden.end();
+    };
+    auto key_ok = [&](const std::string& k) {
+      for (const Regex& r : p.key_patterns) {
+        if (!regex_matches(r, k)) return false;
+      }
+      return !forbidden(k);
+    };
+    auto is_required = [&](const std::string& k) {
+      return std::find(p.required.begin(), p.required.end(), k) != p.required.end();
+    };
+    // Declared properties (minus forbidden ones), plus required names not declared (their
+    // schema comes from patternProperties / additionalProperties).
+    std::vector<std::pair<std::string, Conj>> props;
     for (const auto& [k, c] : p.props) {
-      Conj cc = c;
-      props.push_back({k, cc});
+      if (!key_ok(k)) {
+        if (is_required(k)) return;  // a required property that may not appear: no object
+        continue;
+      }
+      props.push_back({k, c});
     }
     for (const auto& r : p.required) {
       if (std::any_of(props.begin(), props.end(), [&](const auto& x) { return x.first == r; }))
         continue;
       auto extra = extra_schema_for(p, r);
-      if (!extra) return;  // a required property that may not appear: no object
+      if (!extra || !key_ok(r)) return;
       props.push_back({r, *extra});
     }
     // A declared key that also matches a pattern must satisfy both.
     for (auto& [k, c] : props) {
       for (const auto& [r, pc] : p.pattern_props) {
-        if (regex_matches(r, k)) c->insert(c->end(), pc.begin(), pc.end());
+        if (regex_matches(r, k)) c.insert(c.end(), pc.begin(), pc.end());
       }
     }
-    auto is_required = [&](const std::string& k) {
-      return std::find(p.required.begin(), p.required.end(), k) != p.required.end();
-    };
-    std::vector<std::u32string> declared;
-    for (const auto& [k, c] : props) declared.push_back(decode_utf8(k));
+    std::vector<std::u32string> taken;
+    for (const auto& [k, c] : props) taken.push_back(decode_utf8(k));
+    for (const auto& k : p.forbidden) taken.push_back(decode_utf8(k));
     // Additional members: keys matched by a pattern, and (unless forbidden) any other key.
     std::vector<std::vector<int32_t>> extra_members;
-    const Regex others = not_in(declared);
+    const Regex others = not_in(taken);
     if (p.pattern_props.size() > 1) {
       unsupported(p.where, "patternProperties", "with more than one pattern is not supported");
     }
+    auto key_lexeme = [&](LexemeSpec key) {
+      for (const Regex& r : p.key_patterns) key.components.push_back({quoted(encode(r)), false});
+      return lex(key);
+    };
     for (const auto& [r, c] : p.pattern_props) {
       LexemeSpec key;
       key.components.push_back({quoted(encode(r)), false});
       key.components.push_back({quoted(encode(others)), false});
-      extra_members.push_back(
-          {lex(key), ws_opt_, colon, ws_opt_, value_rule(c, p.where + "/patternProperties")});
+      extra_members.push_back({key_lexeme(key), ws_opt_, colon, ws_opt_,
+                               value_rule(c, p.where + "/patternProperties")});
     }
     if (!p.additional_false) {
       LexemeSpec key;
       key.components.push_back({quoted(encode(others)), false});
       for (const auto& [r, c] : p.pattern_props)
         key.components.push_back({quoted(encode(r)), true});
-      extra_members.push_back({lex(key), ws_opt_, colon, ws_opt_,
+      extra_members.push_back({key_lexeme(key), ws_opt_, colon, ws_opt_,
                                value_rule(p.additional, p.where + "/additionalProperties")});
     }
     const int32_t member_extra = g_->add_rule(p.where + "/additional");
     for (auto& m : extra_members) add(member_extra, m);
-    // F[i]: members from property i on, none written yet; N[i]: some written already.
-    const size_t n = props.size();
-    std::vector<int32_t> F(n + 1), N(n + 1);
-    for (size_t i = 0; i <= n; ++i) {
-      F[i] = g_->add_rule(p.where + "/members");
-      N[i] = g_->add_rule(p.where + "/members,");
-    }
-    // After the declared ones: any number of additional members.
-    add(F[n], {});
-    add(N[n], {});
-    if (!extra_members.empty()) {
-      add(F[n], {member_extra, N[n]});
-      add(N[n], {ws_opt_, comma, ws_opt_, member_extra, N[n]});
-    }
-    bool all_optional = true;
-    for (size_t i = n; i-- > 0;) {
-      const auto& [k, c] = props[i];
-      const std::vector<int32_t> member = {
-          lex(quoted(encode(re_literal(k)))), ws_opt_, colon, ws_opt_,
-          value_rule(c, p.where + "/properties/" + pointer_escape(k))};
-      std::vector<int32_t> f = member, nn = {ws_opt_, comma, ws_opt_};
-      f.push_back(N[i + 1]);
-      nn.insert(nn.end(), member.begin(), member.end());
-      nn.push_back(N[i + 1]);
-      add(F[i], f);
-      add(N[i], nn);
-      if (!is_required(k)) {
-        add(F[i], {F[i + 1]});
-        add(N[i], {N[i + 1]});
-      } else {
-        all_optional = false;
+    // R[i][c]: members from declared property i on, c written so far (0: none yet, so no
+    // comma; counts saturate at C when there is no maximum).
+    const int64_t min = p.min_props, max = p.max_props;
+    if (max >= 0 && max < min) return;
+    const int64_t n = static_cast<int64_t>(props.size());
+    int64_t required_n = 0;
+    for (const auto& [k, c] : props) required_n += is_required(k) ? 1 : 0;
+    if (max >= 0 && required_n > max) return;
+    if (extra_members.empty() && min > n) return;
+    const int64_t C = std::max<int64_t>({1, min, max});
+    if (C > 64)
+      unsupported(p.where, max > 64 ? "maxProperties" : "minProperties",
+                  "above 64 is not supported");
+    auto next_count = [&](int64_t c) { return max < 0 ? std::min(c + 1, C) : c + 1; };
+    std::vector<std::vector<int32_t>> R(static_cast<size_t>(n + 1),
+                                        std::vector<int32_t>(static_cast<size_t>(C + 1), -1));
+    auto rule_at = [&](int64_t i, int64_t c) {
+      int32_t& r = R[static_cast<size_t>(i)][static_cast<size_t>(c)];
+      if (r < 0) r = g_->add_rule(p.where + "/members");
+      return r;
+    };
+    // Only the states reachable from R[0][0] are built, from the end backwards.
+    for (int64_t i = n; i >= 0; --i) {
+      for (int64_t c = 0; c <= C; ++c) {
+        if (c > i + (i == n ? C : 0) && c > 0) continue;
+        const int32_t r = rule_at(i, c);
+        std::vector<int32_t> sep =
+            c > 0 ? std::vector<int32_t>{ws_opt_, comma, ws_opt_} : std::vector<int32_t>{};
+        const bool room = max < 0 || c < max;
+        if (i == n) {
+          if (c >= min) add(r, {});
+          if (!extra_members.empty() && room) {
+            std::vector<int32_t> rhs = sep;
+            rhs.push_back(member_extra);
+            rhs.push_back(rule_at(n, next_count(c)));
+            add(r, rhs);
+          }
+          continue;
+        }
+        const auto& [k, cj] = props[static_cast<size_t>(i)];
+        if (room) {
+          std::vector<int32_t> rhs = sep;
+          rhs.insert(rhs.end(), {lex(quoted(encode(re_literal(k)))), ws_opt_, colon, ws_opt_,
+                                 value_rule(cj, p.where + "/properties/" + pointer_escape(k)),
+                                 rule_at(i + 1, next_count(c))});
+          add(r, rhs);
+        }
+        if (!is_required(k)) add(r, {rule_at(i + 1, c)});
       }
     }
-    if (all_optional) add(rule, {open, ws_opt_, close});
-    // F[0] may derive the empty string (all optional): "{" ws? ws? "}" is the same text as
-    // above, so only non-empty member lists go here.
-    const int32_t members = g_->add_rule(p.where + "/nonempty");
-    add(members, {F[0]});
-    add(rule, {open, ws_opt_, members, ws_opt_, close});
+    add(rule, {open, ws_opt_, rule_at(0, 0), ws_opt_, close});
   }
 
   const json& root_;
@@ -1382,6 +1751,8 @@ class Compiler {
   std::unordered_map<std::string, int32_t> conj_rules_;
   std::unordered_map<const json*, std::string> where_;
   std::vector<const json*> expanding_;
+  std::vector<const json*> negating_;
+  std::deque<json> arena_;  // synthetic schema nodes (stable addresses)
 };
 
 }  // namespace
