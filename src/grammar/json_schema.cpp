@@ -294,6 +294,17 @@ std::optional<Regex> format_regex(std::string_view format) {
        "*"},
       {"uri", "[A-Za-z][A-Za-z0-9+.-]*:[^\\s\"<>\\\\^`{|}]*"},
       {"uri-reference", "[^\\s\"<>\\\\^`{|}]*"},
+      {"iri", "[A-Za-z][A-Za-z0-9+.-]*:[^\\s\"<>\\\\^`{|}]*"},
+      {"iri-reference", "[^\\s\"<>\\\\^`{|}]*"},
+      // RFC 6570: literals, and {expressions} with an operator and variable specs.
+      {"uri-template",
+       "([^\\x00-\\x20\"'%<>\\\\^`{|}]|%[0-9A-Fa-f]{2}|\\{[+#./"
+       ";?&=,!@|]?[A-Za-z0-9_.%]+(:[1-9]\\d{0,3}|\\*)?"
+       "(,[A-Za-z0-9_.%]+(:[1-9]\\d{0,3}|\\*)?)*\\})*"},
+      {"json-pointer", "(/([^~/]|~[01])*)*"},
+      {"relative-json-pointer", "(0|[1-9][0-9]*)(#|(/([^~/]|~[01])*)*)"},
+      {"idn-email", "[^@\\s]+@[^@\\s]+"},
+      {"idn-hostname", "[^\\s.]+(\\.[^\\s.]+)*"},
   };
   static const std::map<std::string, Regex, std::less<>> kParsed = [] {
     std::map<std::string, Regex, std::less<>> m;
@@ -1241,8 +1252,8 @@ class Compiler {
       m.props.push_back({key, std::move(c)});
     };
     for (const auto& [k, c] : a.props) {
-      const bool in_b =
-          std::any_of(b.props.begin(), b.props.end(), [&](const auto& x) { return x.first == k; });
+      const bool in_b = std::any_of(b.props.begin(), b.props.end(),
+                                    [&key = k](const auto& x) { return x.first == key; });
       if (in_b) {
         add_prop(k, c);
         continue;
@@ -1258,8 +1269,8 @@ class Compiler {
       add_prop(k, both);
     }
     for (const auto& [k, c] : b.props) {
-      const bool in_a =
-          std::any_of(a.props.begin(), a.props.end(), [&](const auto& x) { return x.first == k; });
+      const bool in_a = std::any_of(a.props.begin(), a.props.end(),
+                                    [&key = k](const auto& x) { return x.first == key; });
       if (in_a) {
         add_prop(k, c);
         continue;
