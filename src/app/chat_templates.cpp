@@ -23,6 +23,7 @@ void ModelChatTemplates::add(std::string name, std::string_view source,
                              const std::string& where) {
   Entry entry;
   entry.name = std::move(name);
+  entry.source = std::string(source);
   try {
     entry.tmpl = std::make_shared<const jinja::ChatTemplate>(source, special_tokens, where);
   } catch (const Error& e) {
@@ -159,6 +160,12 @@ ModelChatTemplates ModelChatTemplates::load(const std::string& path, const GgufF
 bool ModelChatTemplates::has_template() const {
   const Entry* e = find("default");
   return !error_ && e != nullptr && e->tmpl != nullptr;
+}
+
+std::string_view ModelChatTemplates::source(bool tools) const {
+  const Entry* entry = tools ? find("tool_use") : nullptr;
+  if (entry == nullptr) entry = find("default");
+  return entry == nullptr ? std::string_view() : std::string_view(entry->source);
 }
 
 std::string ModelChatTemplates::apply(const jinja::ChatRequest& request,

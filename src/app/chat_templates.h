@@ -47,12 +47,16 @@ class ModelChatTemplates {
   std::string apply(const jinja::ChatRequest& request,
                     const jinja::RenderOptions& options = {}) const;
 
+  // The text of the template a request with (or without) tools renders with; empty if none.
+  std::string_view source(bool tools) const;
+
   // Whether a usable default template exists (parsed without error).
   bool has_template() const;
 
  private:
   struct Entry {
     std::string name;  // "default", "tool_use", ...
+    std::string source;
     std::shared_ptr<const jinja::ChatTemplate> tmpl;
     std::optional<Error> error;  // why `tmpl` is null
   };

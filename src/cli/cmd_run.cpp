@@ -1,14 +1,18 @@
 // loom run -m MODEL [-p TEXT | -f FILE | --ids 1,2,3] [-n N] [--temp T] [--top-k K] [--top-p P]
 //          [--min-p P] [--seed S] [--chat] [-t THREADS] [--json]
+//          [--json-schema FILE | --grammar FILE | --regex RE]
 // Streams generated text to stdout as it becomes valid UTF-8; --json prints
-// {"prompt_ids", "ids", "text", "finish_reason"} at the end instead.
+// {"prompt_ids", "ids", "text", "finish_reason"} at the end instead. --json-schema (a JSON
+// Schema file; "object" for any JSON object), --grammar (a GBNF file) and --regex constrain the
+// output to their language.
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
 #include "app/loaded_model.h"
+#include "app/structured_output.h"
+#include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "engine/generator.h"
@@ -21,6 +25,7 @@ namespace {
 
 struct RunArgs {
   std::string model, prompt, file, ids;
+  std::string json_schema, grammar, regex;
   int64_t n_predict = 128;
   float temp = 0.8f, top_p = 1.0f, min_p = 0.0f, typical_p = 1.0f, repeat_penalty = 1.0f;
   int32_t top_k = 40;
@@ -35,7 +40,30 @@ int run_run(const RunArgs& a) {
   const int given = !a.prompt.empty() + !a.file.empty() + !a.ids.empty();
   if (given != 1) fail(ErrorCode::kInvalidArgument, "give exactly one of -p, -f or --ids");
   if (a.chat && !a.ids.empty()) fail(ErrorCode::kInvalidArgument, "--chat needs text, not --ids");
+  if (!a.json_schema.empty() + !a.grammar.empty() + !a.regex.empty() > 1) {
+    fail(ErrorCode::kInvalidArgument, "give at most one of --json-schema, --grammar and --regex");
+  }
   LoadedModel m = load_model(a.model, a.threads, /*want_tokenizer=*/true);
+  std::shared_ptr<const ConstraintSpec> constraint;
+  if (!a.json_schema.empty() || !a.grammar.empty() || !a.regex.empty()) {
+    StructuredOutput so(&m.require_tokenizer(), m.eos_ids());
+    if (a.json_schema == "object") {
+      constraint = so.json_object("--json-schema");
+    } else if (!a.json_schema.empty()) {
+      nlohmann::ordered_json schema;
+      try {
+        schema = nlohmann::ordered_json::parse(read_text_file(a.json_schema));
+      } catch (const nlohmann::json::exception& e) {
+        fail(ErrorCode::kInvalidArgument, "--json-schema {}: not valid JSON: {}", a.json_schema,
+             e.what());
+      }
+      constraint = so.json_schema(schema, "--json-schema");
+    } else if (!a.grammar.empty()) {
+      constraint = so.gbnf(read_text_file(a.grammar), "--grammar");
+    } else {
+      constraint = so.regex(a.regex, "--regex");
+    }
+  }
 
   std::vector<int32_t> prompt;
   if (!a.ids.empty()) {
@@ -63,6 +91,7 @@ int run_run(const RunArgs& a) {
   opt.stop = a.stop;
   opt.eos_ids = m.eos_ids();
   opt.ignore_eos = a.ignore_eos;
+  opt.constraint = constraint;
 
   const int64_t ctx = a.ctx > 0 ? a.ctx : m.model->info().context_length;
   Generator gen(*m.model, m.tokenizer ? &*m.tokenizer : nullptr, ctx);
@@ -109,6 +138,10 @@ Command add_run(CLI::App& app) {
   cmd->add_option("-c,--ctx", a->ctx, "context size in tokens (default: the model's)");
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
   cmd->add_flag("--json", a->json, "print prompt_ids, ids, text and finish_reason as JSON");
+  cmd->add_option("--json-schema", a->json_schema,
+                  "constrain the output to a JSON Schema (a file; 'object' for any JSON object)");
+  cmd->add_option("--grammar", a->grammar, "constrain the output to a GBNF grammar (a file)");
+  cmd->add_option("--regex", a->regex, "constrain the output to a regular expression");
   return {cmd, [a] { return run_run(*a); }};
 }
 

@@ -1,6 +1,7 @@
 #include "engine/generator.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/error.h"
 #include "engine/token_stream.h"
@@ -74,7 +75,9 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
   result.prompt_ids.assign(prompt.begin(), prompt.end());
   result.finish_reason = "length";
   TokenStream stream(tokenizer_, {options.stop, options.eos_ids, options.ignore_eos,
-                                  options.max_tokens, context_tokens_});
+                                  options.max_tokens, context_tokens_, options.special_text});
+  std::optional<SequenceConstraint> constraint;
+  if (options.constraint) constraint.emplace(options.constraint);
   auto emit = [&](std::string_view text) {
     if (text.empty()) return;
     result.text += text;
@@ -88,11 +91,24 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
   }
   std::string reason = "length";
   for (int64_t pos = n_prompt; options.max_tokens > 0; ++pos) {
-    const int32_t token = sampler.sample(std::span<const float>(logits_.row(0), vocab));
+    const std::span<const float> logits(logits_.row(0), vocab);
+    const bool constrained = constraint && constraint->active();
+    if (constrained) {
+      constraint->compute_mask();
+      if (constraint->must_stop()) {
+        reason = "stop";
+        break;
+      }
+    }
+    const int32_t token =
+        constrained ? sampler.sample(logits, constraint->mask()) : sampler.sample(logits);
     sampler.accept(token);
     result.ids.push_back(token);
+    const bool grammar_ended =
+        constraint && constraint->accept(token) == SequenceConstraint::Result::kEnded;
     TokenStream::Step step = stream.push(token, pos + 1);
     emit(step.text);
+    if (grammar_ended && step.finish_reason.empty()) step.finish_reason = "stop";
     if (!step.finish_reason.empty()) {
       reason = step.finish_reason;
       break;

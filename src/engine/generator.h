@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/block_pool.h"
+#include "engine/constraint.h"
 #include "model/model.h"
 #include "sample/sampler.h"
 
@@ -29,6 +30,9 @@ struct GenerationOptions {
   std::vector<int32_t> eos_ids;   // generation ends after one of these (not emitted as text)
   bool ignore_eos = false;
   int64_t prefill_chunk = 512;  // prompt rows per forward pass
+  // Constrained decoding (--json-schema, --grammar, --regex); null: free.
+  std::shared_ptr<const ConstraintSpec> constraint;
+  bool special_text = false;  // see TokenStreamOptions::special_text
 };
 
 struct GenerationResult {

@@ -14,8 +14,10 @@ struct Scheduler::Sequence {
   std::shared_ptr<RequestHandle> handle;
   std::optional<sample::Sampler> sampler;
   std::optional<TokenStream> stream;  // EOS, stops, length, text: shared with loom run
-  std::vector<int32_t> tokens;        // prompt, then generated ids
-  std::vector<int32_t> blocks;        // block table
+  std::optional<SequenceConstraint> constraint;
+  std::string mask_error;       // compute_mask failed (a grammar past its size limits)
+  std::vector<int32_t> tokens;  // prompt, then generated ids
+  std::vector<int32_t> blocks;  // block table
   int64_t n_prompt = 0;
   int64_t n_computed = 0;  // positions whose K/V are in the cache
   int64_t cached_prompt = 0;
@@ -29,13 +31,69 @@ struct Scheduler::Sequence {
   bool done = false;
 };
 
+// One thread that computes the masks of a step's constrained sequences while the scheduler
+// thread runs the forward pass; wait() returns when they are all done.
+class Scheduler::MaskWorker {
+ public:
+  MaskWorker() : thread_([this] { run(); }) {}
+  ~MaskWorker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void start(std::vector<Sequence*> jobs) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_ = std::move(jobs);
+      busy_ = true;
+    }
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !busy_; });
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return quit_ || busy_; });
+      if (quit_) return;
+      std::vector<Sequence*> jobs = std::move(jobs_);
+      lock.unlock();
+      for (Sequence* s : jobs) {
+        try {
+          s->constraint->compute_mask();
+        } catch (const std::exception& e) {
+          s->mask_error = e.what();
+        }
+      }
+      lock.lock();
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Sequence*> jobs_;
+  bool busy_ = false;
+  bool quit_ = false;
+  std::thread thread_;
+};
+
 Scheduler::Scheduler(CausalLM& model, const tokenizer::Tokenizer* tokenizer,
                      SchedulerOptions options)
     : model_(model),
       tokenizer_(tokenizer),
       options_(std::move(options)),
       cache_(model.make_kv_cache(options_.kv_blocks, options_.block_size, options_.kv_type)),
-      pool_(options_.kv_blocks, options_.block_size) {
+      pool_(options_.kv_blocks, options_.block_size),
+      masks_(std::make_unique<MaskWorker>()) {
   options_.context = std::min(options_.context, model.info().context_length);
   thread_ = std::thread([this] { loop(); });
 }
@@ -73,8 +131,10 @@ std::unique_ptr<Scheduler::Sequence> Scheduler::make_sequence(SequenceRequest r)
   auto s = std::make_unique<Sequence>();
   s->sampler.emplace(params.sampling, static_cast<int32_t>(vocab));
   s->sampler->accept_prompt(params.prompt);
-  s->stream.emplace(tokenizer_, TokenStreamOptions{params.stop, options_.eos_ids, params.ignore_eos,
-                                                   params.max_tokens, options_.context});
+  s->stream.emplace(tokenizer_,
+                    TokenStreamOptions{params.stop, options_.eos_ids, params.ignore_eos,
+                                       params.max_tokens, options_.context, params.special_text});
+  if (params.constraint) s->constraint.emplace(params.constraint);
   s->tokens = params.prompt;
   s->n_prompt = n;
   s->params = std::move(params);
@@ -338,14 +398,22 @@ void Scheduler::step() {
   }
   if (in_batch.empty()) return;
 
-  // 3. One forward pass for everyone.
+  // 3. One forward pass for everyone, and meanwhile the masks of the constrained sequences
+  // that sample this step.
+  std::vector<Sequence*> mask_jobs;
+  for (Sequence* s : in_batch) {
+    if (s->logits_index >= 0 && s->constraint && s->constraint->active()) mask_jobs.push_back(s);
+  }
+  if (!mask_jobs.empty()) masks_->start(mask_jobs);
   try {
     model_.forward(batch_, cache_, logits_);
   } catch (const std::exception& e) {
+    if (!mask_jobs.empty()) masks_->wait();
     for (Sequence* s : in_batch) finish(*s, "error", e.what());
     std::erase_if(running_, [](const auto& s) { return s->done; });
     return;
   }
+  if (!mask_jobs.empty()) masks_->wait();
   ++steps_;
 
   // 4. Sample, stream, and finish.
@@ -362,8 +430,20 @@ void Scheduler::step() {
     if (s->logits_index < 0) continue;
     try {
       std::span<const float> logits(logits_.row(s->logits_index), vocab);
-      const int32_t token = s->sampler->sample(logits);
+      const bool constrained = s->constraint && s->constraint->active();
+      if (constrained && !s->mask_error.empty()) {
+        finish(*s, "error", s->mask_error);
+        continue;
+      }
+      if (constrained && s->constraint->must_stop()) {
+        finish(*s, "stop");
+        continue;
+      }
+      const int32_t token = constrained ? s->sampler->sample(logits, s->constraint->mask())
+                                        : s->sampler->sample(logits);
       s->sampler->accept(token);
+      const bool grammar_ended =
+          s->constraint && s->constraint->accept(token) == SequenceConstraint::Result::kEnded;
       TokenEvent e;
       e.token = token;
       if (s->params.top_logprobs >= 0) {
@@ -373,7 +453,7 @@ void Scheduler::step() {
       }
       s->tokens.push_back(token);
       TokenStream::Step step = s->stream->push(token, static_cast<int64_t>(s->tokens.size()));
-      if (step.eos) {  // not text: the client only hears that generation stopped
+      if (step.eos || grammar_ended) {  // not text: the client only hears that it stopped
         finish(*s, "stop");
         continue;
       }

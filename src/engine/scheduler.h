@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "engine/block_pool.h"
+#include "engine/constraint.h"
 #include "engine/token_stream.h"
 #include "model/model.h"
 #include "sample/sampler.h"
@@ -54,6 +55,9 @@ struct RequestParams {
   // Prefix-cache namespace: blocks are shared only between requests with the same salt, so one
   // tenant's cached prompt is never served to (or timed by) another.
   std::string cache_salt;
+  // Constrained decoding (structured output, tool calls); null: free.
+  std::shared_ptr<const ConstraintSpec> constraint;
+  bool special_text = false;  // see TokenStreamOptions::special_text
 };
 
 struct TokenEvent {
@@ -169,6 +173,9 @@ class Scheduler {
 
   Batch batch_;
   Activations logits_;
+  // Masks of constrained sequences, computed while the forward pass runs.
+  class MaskWorker;
+  std::unique_ptr<MaskWorker> masks_;
   std::thread thread_;
   std::once_flag joined_;
 };

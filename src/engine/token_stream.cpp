@@ -6,7 +6,7 @@ namespace loom {
 
 TokenStream::TokenStream(const tokenizer::Tokenizer* tokenizer, TokenStreamOptions options)
     : options_(std::move(options)), stops_(options_.stop) {
-  if (tokenizer != nullptr) detok_.emplace(*tokenizer, /*skip_special_tokens=*/true);
+  if (tokenizer != nullptr) detok_.emplace(*tokenizer, !options_.special_text);
 }
 
 TokenStream::Step TokenStream::push(int32_t token, int64_t total_tokens) {

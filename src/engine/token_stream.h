@@ -22,6 +22,9 @@ struct TokenStreamOptions {
   bool ignore_eos = false;
   int64_t max_tokens = 16;
   int64_t context = 0;  // prompt + generated may not pass it
+  // Special tokens (other than EOS) come out as their text, e.g. "<tool_call>" or
+  // "[TOOL_CALLS]", for requests whose output is parsed for tool calls.
+  bool special_text = false;
 };
 
 class TokenStream {

@@ -111,6 +111,7 @@ Regex encode(const Regex& r) {
   switch (r->kind) {
     case RegexNode::Kind::kNothing:
     case RegexNode::Kind::kEmpty:
+    case RegexNode::Kind::kBytes:
       return r;
     case RegexNode::Kind::kClass:
       return encoded_class(r->ranges);
@@ -351,17 +352,24 @@ bool json_equal(const json& a, const json& b) {
 
 class Compiler {
  public:
-  Compiler(const json& root, const JsonSchemaOptions& o)
-      : root_(root), o_(o), g_(std::make_shared<Grammar>()) {
+  Compiler(const json& root, const JsonSchemaOptions& o,
+           std::shared_ptr<Grammar> g = std::make_shared<Grammar>())
+      : root_(root), o_(o), g_(std::move(g)) {
     note_where(&root_, "#");
     ws_opt_ = g_->add_rule("ws?");
     g_->add_production(ws_opt_, {});
     if (!o_.compact) {
       g_->add_production(
           ws_opt_,
-          {lex(re_plus(re_class({{' ', ' '}, {'\t', '\t'}, {'\n', '\n'}, {'\r', '\r'}})))});
+          {lex(o_.whitespace
+                   ? o_.whitespace
+                   : re_plus(re_class({{' ', ' '}, {'\t', '\t'}, {'\n', '\n'}, {'\r', '\r'}})))});
     }
   }
+
+  // The rule of the root schema's values, in g_ (not finalized).
+  int32_t value_rule() { return conj_rule({&root_}, "#"); }
+  int32_t ws_rule() const { return ws_opt_; }
 
   std::shared_ptr<Grammar> run(bool object_only = false) {
     int32_t v;
@@ -1772,6 +1780,21 @@ std::shared_ptr<Grammar> compile_json_schema(const nlohmann::ordered_json& schem
                                              const JsonSchemaOptions& options) {
   Compiler c(schema, options);
   return c.run();
+}
+
+Regex pretty_whitespace() {
+  static const Regex r =
+      re_alt({re_char(' '), re_concat({re_repeat(re_char('\n'), 1, 2),
+                                       re_repeat(re_class({{' ', ' '}, {'\t', '\t'}}), 0, 20)})});
+  return r;
+}
+
+int32_t add_json_schema(const std::shared_ptr<Grammar>& g, const nlohmann::ordered_json& schema,
+                        const JsonSchemaOptions& options, int32_t* ws) {
+  Compiler c(schema, options, g);
+  const int32_t r = c.value_rule();
+  if (ws != nullptr) *ws = c.ws_rule();
+  return r;
 }
 
 std::shared_ptr<Grammar> json_value_grammar(bool object_only, const JsonSchemaOptions& options) {

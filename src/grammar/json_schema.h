@@ -33,6 +33,9 @@ namespace loom::grammar {
 
 struct JsonSchemaOptions {
   bool compact = false;  // no whitespace between tokens
+  // The whitespace allowed between tokens (when not compact); unset: any, as JSON's grammar.
+  // Servers bound it (pretty_whitespace) so a model cannot fill its output with blanks.
+  Regex whitespace;
   // Bounds that keep compilation and the grammar's size finite for hostile schemas.
   int64_t max_repeat = 4096;  // minItems / maxItems / minLength... expanded up to this
   int max_depth = 128;        // nesting of schemas while compiling
@@ -40,10 +43,20 @@ struct JsonSchemaOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
+// " ", or one or two newlines and up to 20 spaces or tabs of indentation: what compact and
+// pretty-printed JSON use, and no more (llama.cpp's JSON grammars allow the same).
+Regex pretty_whitespace();
+
 // The grammar of the JSON texts `schema` accepts (the whole document is the schema).
 // An ordered_json keeps the schema's property order (nlohmann::json sorts keys).
 std::shared_ptr<Grammar> compile_json_schema(const nlohmann::ordered_json& schema,
                                              const JsonSchemaOptions& options = {});
+
+// Compiles `schema` into `g` (not yet finalized), for grammars that embed JSON values (tool
+// calls): returns the rule of the values it accepts, without surrounding whitespace. $ref
+// pointers resolve inside `schema`. `ws` receives the optional-whitespace rule it uses.
+int32_t add_json_schema(const std::shared_ptr<Grammar>& g, const nlohmann::ordered_json& schema,
+                        const JsonSchemaOptions& options, int32_t* ws = nullptr);
 
 // Any JSON value (response_format json_object uses an object).
 std::shared_ptr<Grammar> json_value_grammar(bool object_only,

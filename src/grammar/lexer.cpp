@@ -128,6 +128,15 @@ int32_t Lexer::build(const Regex& r, int32_t from) {
       for (const Regex& item : r->items) cur = build(item, cur);
       return cur;
     }
+    case RegexNode::Kind::kBytes: {
+      int32_t cur = from;
+      for (unsigned char c : r->bytes) {
+        const int32_t nxt = add_state();
+        nfa_[cur].edges.push_back({c, c, nxt});
+        cur = nxt;
+      }
+      return cur;
+    }
     case RegexNode::Kind::kAlt: {
       const int32_t end = add_state();
       for (const Regex& item : r->items) {

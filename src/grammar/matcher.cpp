@@ -64,14 +64,32 @@ std::shared_ptr<const TokenVocab> TokenVocab::from_tokenizer(const tokenizer::To
   std::vector<bool> is_text(n, false);
   for (size_t i = 0; i < n; ++i) {
     const auto id = static_cast<int32_t>(i);
-    if (tok.is_special(id)) continue;
+    if (std::find(eos_ids.begin(), eos_ids.end(), id) != eos_ids.end()) continue;
+    if (tok.is_special(id)) {
+      // Reachable only through a grammar's special-token terminal.
+      bytes[i] = special_token_bytes(id);
+      is_text[i] = true;
+      continue;
+    }
     if (auto b = tok.token_bytes(id)) {
+      // Byte 0xFF is never in UTF-8 text: it introduces special tokens (a lone byte token
+      // for it could otherwise spell one).
+      if (b->find('\xFF') != std::string::npos) continue;
       bytes[i] = std::move(*b);
       is_text[i] = true;
     }
   }
   return std::make_shared<const TokenVocab>(std::move(bytes), std::move(is_text),
                                             std::move(eos_ids));
+}
+
+std::string special_token_bytes(int32_t id) {
+  LOOM_ASSERT(id >= 0 && id < (1 << 24));
+  std::string s = "\xFF";
+  s += static_cast<char>((id >> 16) & 0xFF);
+  s += static_cast<char>((id >> 8) & 0xFF);
+  s += static_cast<char>(id & 0xFF);
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------------

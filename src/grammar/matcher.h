@@ -29,6 +29,11 @@ class Tokenizer;
 
 namespace loom::grammar {
 
+// The bytes a special token (e.g. <tool_call>, [TOOL_CALLS]) stands for in a grammar: 0xFF and
+// the id in 3 bytes. No UTF-8 text holds byte 0xFF, so only a grammar's special-token terminal
+// (re_bytes of these bytes) lets the token through; text tokens holding 0xFF are never allowed.
+std::string special_token_bytes(int32_t id);
+
 class TokenVocab {
  public:
   // `bytes[id]`: what the token adds to the text; `is_text[id]`: false for special tokens

@@ -44,12 +44,12 @@ std::vector<CodeRange> normalize_ranges(std::vector<CodeRange> ranges) {
 }
 
 Regex re_nothing() {
-  static const Regex r = make({RegexNode::Kind::kNothing, {}, {}, nullptr, 0, 0});
+  static const Regex r = make({RegexNode::Kind::kNothing, {}, {}, nullptr, 0, 0, {}});
   return r;
 }
 
 Regex re_empty() {
-  static const Regex r = make({RegexNode::Kind::kEmpty, {}, {}, nullptr, 0, 0});
+  static const Regex r = make({RegexNode::Kind::kEmpty, {}, {}, nullptr, 0, 0, {}});
   return r;
 }
 
@@ -177,6 +177,14 @@ Regex re_alt(std::vector<Regex> items) {
   return has_empty && !regex_nullable(body) ? re_opt(body) : body;
 }
 
+Regex re_bytes(std::string bytes) {
+  if (bytes.empty()) return re_empty();
+  RegexNode n;
+  n.kind = RegexNode::Kind::kBytes;
+  n.bytes = std::move(bytes);
+  return make(std::move(n));
+}
+
 Regex re_repeat(Regex sub, int64_t min, int64_t max) {
   if (max >= 0 && max < min) return re_nothing();
   if (max == 0) return re_empty();
@@ -195,6 +203,7 @@ bool regex_nullable(const Regex& r) {
   switch (r->kind) {
     case RegexNode::Kind::kNothing:
     case RegexNode::Kind::kClass:
+    case RegexNode::Kind::kBytes:
       return false;
     case RegexNode::Kind::kEmpty:
       return true;
@@ -247,6 +256,11 @@ std::string regex_to_string(const Regex& r) {
     case RegexNode::Kind::kRepeat:
       return fmt::format("({}){{{},{}}}", regex_to_string(r->sub), r->min,
                          r->max < 0 ? std::string() : std::to_string(r->max));
+    case RegexNode::Kind::kBytes: {
+      std::string s = "<bytes";
+      for (unsigned char c : r->bytes) s += fmt::format(" {:02x}", c);
+      return s + ">";
+    }
   }
   return "";
 }

@@ -40,12 +40,14 @@ struct RegexNode {
     kConcat,   // items in sequence
     kAlt,      // any of items
     kRepeat,   // sub, min..max times (max < 0: unbounded)
+    kBytes,    // the raw bytes in `bytes` (not UTF-8 text: special-token terminals)
   };
   Kind kind = Kind::kEmpty;
   std::vector<CodeRange> ranges;  // kClass: sorted, disjoint, not adjacent, no surrogates
   std::vector<Regex> items;       // kConcat, kAlt
   Regex sub;                      // kRepeat
   int64_t min = 0, max = 0;       // kRepeat
+  std::string bytes;              // kBytes: non-empty
 };
 
 // Builders. They simplify as they go (concat of one item is the item, nothing absorbs, ...).
@@ -58,6 +60,9 @@ Regex re_literal(std::string_view utf8);
 Regex re_concat(std::vector<Regex> items);
 Regex re_alt(std::vector<Regex> items);
 Regex re_repeat(Regex sub, int64_t min, int64_t max);
+// Raw bytes, matched as they are (no UTF-8 encoding): used for the byte strings that stand for
+// special tokens (see special_token_bytes in matcher.h), which no UTF-8 text can contain.
+Regex re_bytes(std::string bytes);
 inline Regex re_star(Regex sub) {
   return re_repeat(std::move(sub), 0, -1);
 }

@@ -34,6 +34,29 @@ void Candidates::fill(std::span<const float> logits) {
   probs_valid_ = false;
 }
 
+void Candidates::fill_allowed(std::span<const float> logits, std::span<const uint64_t> allowed) {
+  if (logits.size() != static_cast<size_t>(vocab_size_)) {
+    fail(ErrorCode::kInvalidArgument, "sampler: got {} logits, but the vocabulary size is {}",
+         logits.size(), vocab_size_);
+  }
+  entries_.clear();
+  const size_t words = std::min(allowed.size(), (logits.size() + 63) / 64);
+  for (size_t w = 0; w < words; ++w) {
+    for (uint64_t bits = allowed[w]; bits;) {
+      const size_t i = w * 64 + static_cast<size_t>(__builtin_ctzll(bits));
+      bits &= bits - 1;
+      if (i >= logits.size()) break;
+      if (std::isnan(logits[i])) {
+        fail(ErrorCode::kInternal, "sampler: the logit of token {} is NaN", i);
+      }
+      entries_.push_back(Candidate{static_cast<int32_t>(i), logits[i], 0.0f});
+    }
+  }
+  sorted_prefix_ = 0;
+  id_ordered_ = entries_.size() == logits.size();
+  probs_valid_ = false;
+}
+
 void Candidates::assign(std::span<const Candidate> entries) {
   entries_.clear();
   for (const Candidate& c : entries) {

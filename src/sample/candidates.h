@@ -44,6 +44,9 @@ class Candidates {
   // vocab size, kInternal for a NaN logit (the model's output is broken; a NaN would also break
   // every comparison below).
   void fill(std::span<const float> logits);
+  // Loads only the ids whose bit is set in `allowed` (bit id % 64 of word id / 64; ids past the
+  // words are not allowed), in id order: constrained decoding's mask.
+  void fill_allowed(std::span<const float> logits, std::span<const uint64_t> allowed);
   // Loads an explicit (id, logit) set; for tests and for callers that pre-filter.
   void assign(std::span<const Candidate> entries);
 

@@ -98,6 +98,21 @@ int32_t Sampler::sample(std::span<const float> logits) {
   return best.id;
 }
 
+int32_t Sampler::sample(std::span<const float> logits, std::span<const uint64_t> allowed) {
+  candidates_.fill_allowed(logits, allowed);
+  if (candidates_.size() == 0) {
+    fail(ErrorCode::kInternal, "sampler: the constraint allows no token of the vocabulary here");
+  }
+  for (const auto& step : steps_) step->apply(candidates_);
+  if (!greedy()) return draw();
+  const Candidate& best = candidates_[candidates_.best_index()];
+  if (best.logit == -std::numeric_limits<float>::infinity()) {
+    // Every allowed token is at -inf (e.g. banned by logit_bias): still one the grammar takes.
+    return candidates_[0].id;
+  }
+  return best.id;
+}
+
 int32_t Sampler::draw() {
   candidates_.softmax();
   // Inverse CDF: the first candidate whose running sum passes u. A token with prob 0 never

@@ -57,6 +57,10 @@ class Sampler {
   // Picks a token. `logits` must hold vocab_size values (kInvalidArgument otherwise); a NaN logit,
   // or every token at -inf, is kInternal.
   int32_t sample(std::span<const float> logits);
+  // The same over the tokens allowed by a constraint (a grammar's mask: bit id % 64 of word
+  // id / 64; ids past the words are not allowed). The steps run on the allowed tokens only, so
+  // top_k / top_p / min_p pick among what may come next. No allowed token is kInternal.
+  int32_t sample(std::span<const float> logits, std::span<const uint64_t> allowed);
   // Records a generated token (penalties). Throws kInvalidArgument for an id out of range.
   void accept(int32_t token);
   // Records prompt tokens, oldest first: they count for the repetition penalty's window only.

@@ -28,6 +28,7 @@
 #include <string>
 
 #include "app/loaded_model.h"
+#include "app/structured_output.h"
 #include "engine/scheduler.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -45,7 +46,8 @@ struct ServerState {
       : model(m),
         scheduler(s),
         options(std::move(o)),
-        workers(static_cast<size_t>(std::max(1, options.worker_threads))) {}
+        workers(static_cast<size_t>(std::max(1, options.worker_threads))),
+        structured(m.tokenizer ? &*m.tokenizer : nullptr, m.eos_ids()) {}
 
   const app::LoadedModel& model;
   Scheduler* scheduler;  // null when serving an encoder (embeddings only)
@@ -55,6 +57,7 @@ struct ServerState {
   std::mutex encoder_mu;      // the encoder runs one batch at a time
   std::atomic<bool> draining{false};
   std::atomic<int64_t> connections{0};
+  app::StructuredOutput structured;  // compiled grammars, shared by requests
 };
 
 class Generation;

@@ -66,11 +66,54 @@ void Generation::prepare() {
       jinja::ChatRequest req;
       req.messages = api.messages;
       req.tools = api.tools;
+      if (api.tools_called()) {
+        const std::string_view source = m.chat_templates.source(true);
+        if (!app::template_renders_tools(source)) {
+          // The template has no place for tools: describe them in the system message.
+          const std::string text = app::describe_tools(api.tools);
+          if (!req.messages.empty() && req.messages[0].value("role", "") == "system" &&
+              req.messages[0]["content"].is_string()) {
+            req.messages[0]["content"] =
+                req.messages[0]["content"].get<std::string>() + "\n\n" + text;
+          } else {
+            req.messages.insert(req.messages.begin(), Json{{"role", "system"}, {"content", text}});
+          }
+        }
+      }
       req.extra = api.template_kwargs;
       req.add_generation_prompt = api.add_generation_prompt;
       req.continue_final_message = api.continue_final_message;
       const std::string rendered = m.chat_templates.apply(req);
       prompt = m.require_tokenizer().encode(rendered, /*add_special_tokens=*/false);
+    }
+    // Structured output and tool calls: compiled here (off the I/O thread; cached).
+    app::StructuredOutput& so = state_.structured;
+    switch (api.format) {
+      case ApiRequest::Format::kText:
+        break;
+      case ApiRequest::Format::kJsonObject:
+        api.params.constraint = so.json_object("response_format");
+        break;
+      case ApiRequest::Format::kJsonSchema:
+        api.params.constraint = so.json_schema(api.schema, "response_format.json_schema.schema");
+        break;
+      case ApiRequest::Format::kGrammar:
+        api.params.constraint = so.gbnf(api.source, "grammar");
+        break;
+      case ApiRequest::Format::kRegex:
+        api.params.constraint = so.regex(api.source, "regex");
+        break;
+    }
+    if (api.tools_called()) {
+      tool_format_ = app::detect_tool_format(m.chat_templates.source(true));
+      app::ToolChoice choice;
+      choice.mode = api.tool_choice == "required"   ? app::ToolChoice::Mode::kRequired
+                    : api.tool_choice == "function" ? app::ToolChoice::Mode::kFunction
+                                                    : app::ToolChoice::Mode::kAuto;
+      choice.function = api.tool_function;
+      api.params.constraint =
+          so.tool_calls(tool_format_, api.tools, choice, api.parallel_tool_calls);
+      api.params.special_text = true;
     }
     asio::post(conn_->executor(), [self = shared_from_this(), api = std::move(api),
                                    prompt = std::move(prompt)]() mutable {
@@ -100,6 +143,7 @@ void Generation::submit(ApiRequest api, std::vector<int32_t> prompt) {
     id_ = random_id(endpoint_ == Endpoint::kCompletions ? "cmpl" : "chatcmpl");
     created_ = unix_now();
     choices_.assign(api_.n, {});
+    if (api_.tools_called()) tool_states_.assign(api_.n, {});
     usage_.prompt_tokens = static_cast<int64_t>(api_.params.prompt.size());
     std::vector<Scheduler::SequenceRequest> group;
     for (int i = 0; i < api_.n; ++i) {
@@ -184,6 +228,10 @@ void Generation::on_token(int index, TokenEvent e) {
       c.top_logprobs.push_back(e.top_logprobs);
     }
   }
+  if (!tool_states_.empty()) {
+    if (api_.stream) stream_tool_deltas(index, false);
+    return;
+  }
   if (!api_.stream || (e.text.empty() && !(api_.logprobs && e.token >= 0))) return;
   Json chunk = chunk_base();
   Json choice;
@@ -225,6 +273,12 @@ void Generation::on_finish(int index, FinishEvent e) {
   state_.metrics.add_tokens(0, e.completion_tokens);
   ++finished_;
   const bool gone = cancelled_ || conn_->closed();
+  if (!tool_states_.empty()) {
+    ToolState& ts = tool_states_[index];
+    ts.parsed = app::parse_tool_output(tool_format_, c.text, true);
+    if (!gone && api_.stream) stream_tool_deltas(index, true);
+    if (!ts.parsed.calls.empty() && c.finish_reason == "stop") c.finish_reason = "tool_calls";
+  }
   if (!gone && api_.stream) {
     Json chunk = chunk_base();
     Json choice;
@@ -262,6 +316,54 @@ void Generation::on_finish(int index, FinishEvent e) {
   }
 }
 
+Json Generation::tool_calls_json(int index) const {
+  const ToolState& ts = tool_states_[static_cast<size_t>(index)];
+  Json calls = Json::array();
+  for (size_t k = 0; k < ts.parsed.calls.size(); ++k) {
+    const auto& call = ts.parsed.calls[k];
+    calls.push_back({{"id", k < ts.ids.size() ? ts.ids[k] : random_id("call")},
+                     {"type", "function"},
+                     {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+  }
+  return calls;
+}
+
+void Generation::stream_tool_deltas(int index, bool final) {
+  ToolState& ts = tool_states_[static_cast<size_t>(index)];
+  if (!final) ts.parsed = app::parse_tool_output(tool_format_, choices_[index].text, false);
+  const app::ToolOutput& o = ts.parsed;
+  auto send = [&](Json delta) {
+    Json chunk = chunk_base();
+    chunk["choices"] = Json::array(
+        {{{"index", index}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+    send_chunk(chunk);
+  };
+  if (o.content.size() > ts.sent_content &&
+      o.content.compare(0, ts.sent_content, o.content, 0, ts.sent_content) == 0) {
+    send({{"content", o.content.substr(ts.sent_content)}});
+    ts.sent_content = o.content.size();
+  }
+  for (size_t k = 0; k < o.calls.size(); ++k) {
+    const auto& call = o.calls[k];
+    if (k >= ts.ids.size()) {
+      ts.ids.push_back(random_id("call"));
+      ts.sent_args.push_back(0);
+      send({{"tool_calls",
+             Json::array({{{"index", k},
+                           {"id", ts.ids[k]},
+                           {"type", "function"},
+                           {"function", {{"name", call.name}, {"arguments", ""}}}}})}});
+    }
+    if (call.arguments.size() > ts.sent_args[k]) {
+      send({{"tool_calls",
+             Json::array(
+                 {{{"index", k},
+                   {"function", {{"arguments", call.arguments.substr(ts.sent_args[k])}}}}})}});
+      ts.sent_args[k] = call.arguments.size();
+    }
+  }
+}
+
 void Generation::write_final_response() {
   Json r;
   r["id"] = id_;
@@ -275,7 +377,16 @@ void Generation::write_final_response() {
     choice["index"] = i;
     Json lp = nullptr;
     if (endpoint_ == Endpoint::kChatCompletions) {
-      choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      if (!tool_states_.empty()) {
+        const app::ToolOutput& o = tool_states_[i].parsed;
+        choice["message"] = {
+            {"role", "assistant"},
+            {"content", o.content.empty() && !o.calls.empty() ? Json(nullptr) : Json(o.content)}};
+        if (!o.calls.empty())
+          choice["message"]["tool_calls"] = tool_calls_json(static_cast<int>(i));
+      } else {
+        choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      }
       if (api_.logprobs) {
         Json content = Json::array();
         for (size_t t = 0; t < c.ids.size(); ++t) {

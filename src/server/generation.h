@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "app/tool_calls.h"
 #include "server/connection.h"
 #include "server/openai_api.h"
 
@@ -37,6 +38,9 @@ class Generation : public std::enable_shared_from_this<Generation> {
   nlohmann::ordered_json chunk_base() const;
   void write_final_response();
   void send_chunk(const nlohmann::ordered_json& chunk);
+  // Tool calls: the deltas of choice `index` since the last call (streaming).
+  void stream_tool_deltas(int index, bool final);
+  nlohmann::ordered_json tool_calls_json(int index) const;
 
   std::shared_ptr<Connection> conn_;
   ServerState& state_;
@@ -45,6 +49,15 @@ class Generation : public std::enable_shared_from_this<Generation> {
   ApiRequest api_;
   std::vector<std::shared_ptr<RequestHandle>> handles_;
   std::vector<ChoiceResult> choices_;
+  // Tool calls (api_.tools_called()): per choice, the parse of its text and what was streamed.
+  app::ToolFormat tool_format_ = app::ToolFormat::kHermes;
+  struct ToolState {
+    app::ToolOutput parsed;
+    size_t sent_content = 0;
+    std::vector<size_t> sent_args;
+    std::vector<std::string> ids;
+  };
+  std::vector<ToolState> tool_states_;
   Usage usage_;
   int finished_ = 0;
   bool cancelled_ = false;

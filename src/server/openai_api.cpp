@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 
 #include "core/error.h"
 
@@ -126,6 +127,9 @@ constexpr FieldRule kFields[] = {
     {"chat_template_kwargs", Field::kHonoured, true, false},
     {"add_generation_prompt", Field::kHonoured, true, false},
     {"continue_final_message", Field::kHonoured, true, false},
+    // loom's extensions: constrained output by a GBNF grammar or a regular expression.
+    {"grammar", Field::kHonoured, true, true},
+    {"regex", Field::kHonoured, true, true},
     // Cannot change what is generated.
     {"user", Field::kMetadata, true, true},
     {"metadata", Field::kMetadata, true, true},
@@ -134,7 +138,7 @@ constexpr FieldRule kFields[] = {
     // Accepted only at their no-op value.
     {"store", Field::kChecked, true, false},
     {"service_tier", Field::kChecked, true, true},
-    {"parallel_tool_calls", Field::kChecked, true, false},
+    {"parallel_tool_calls", Field::kHonoured, true, false},
     {"modalities", Field::kChecked, true, false},
     {"suffix", Field::kChecked, false, true},
     {"best_of", Field::kChecked, false, true},
@@ -169,8 +173,6 @@ void check_fields(const Json& j, Endpoint endpoint) {
       if (v != "auto" && v != "default") {
         refuse(fmt::format("loom has one service tier; {} is not available", shown(v)));
       }
-    } else if (key == "parallel_tool_calls") {
-      if (!v.is_boolean()) bad(key, "expected true or false");
     } else if (key == "modalities") {
       if (!v.is_array()) bad(key, "expected a list");
       for (const Json& m : v) {
@@ -222,28 +224,115 @@ void parse_tools(const Json& j, ApiRequest& r) {
           "expected {\"type\": \"function\", \"function\": {\"name\"...}}");
     }
   }
-  std::string choice = "auto";
+  std::set<std::string> names;
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const Json& t = tools[i];
+    if (t.contains("type") && t["type"] != "function") {
+      unsupported(fmt::format("tools[{}].type", i), "only function tools are supported");
+    }
+    const Json& f = t["function"];
+    const std::string& name = f["name"].get_ref<const std::string&>();
+    if (name.empty() || name.size() > 64 ||
+        name.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+            std::string::npos) {
+      bad(fmt::format("tools[{}].function.name", i),
+          "must be 1-64 characters of a-z, A-Z, 0-9, underscores and dashes");
+    }
+    if (!names.insert(name).second) {
+      bad(fmt::format("tools[{}].function.name", i), fmt::format("'{}' is given twice", name));
+    }
+    if (f.contains("parameters") && !f["parameters"].is_null() && !f["parameters"].is_object() &&
+        !f["parameters"].is_boolean()) {
+      bad(fmt::format("tools[{}].function.parameters", i), "expected a JSON Schema object");
+    }
+  }
   if (present(j, "tool_choice")) {
     const Json& c = j["tool_choice"];
     if (c.is_string()) {
-      choice = c.get<std::string>();
-      if (choice != "none" && choice != "auto" && choice != "required") {
+      r.tool_choice = c.get<std::string>();
+      if (r.tool_choice != "none" && r.tool_choice != "auto" && r.tool_choice != "required") {
         bad("tool_choice",
-            fmt::format("expected none, auto, required or a function, got '{}'", choice));
+            fmt::format("expected none, auto, required or a function, got '{}'", r.tool_choice));
       }
-    } else if (c.is_object()) {
-      choice = "function";
+    } else if (c.is_object() && c.contains("function") && c["function"].is_object() &&
+               c["function"].contains("name") && c["function"]["name"].is_string()) {
+      r.tool_choice = "function";
+      r.tool_function = c["function"]["name"].get<std::string>();
+      if (!names.count(r.tool_function)) {
+        bad("tool_choice", fmt::format("no tool named '{}' in tools", r.tool_function));
+      }
     } else {
-      bad("tool_choice", "expected a string or an object");
+      bad("tool_choice",
+          "expected \"none\", \"auto\", \"required\" or {\"type\": \"function\", "
+          "\"function\": {\"name\": ...}}");
     }
   }
+  if (present(j, "parallel_tool_calls")) r.parallel_tool_calls = boolean(j, "parallel_tool_calls");
   if (tools.empty()) return;
-  if (choice != "none") {
-    unsupported("tools",
-                "tool calling is not available yet (send tool_choice \"none\" to show the tools "
-                "to the model without calls)");
-  }
   r.tools = tools;
+}
+
+// Assistant messages' tool_calls carry arguments as JSON text (OpenAI); chat templates
+// (transformers' convention) expect objects: parse them, as vLLM does.
+void normalize_tool_calls(Json& messages) {
+  for (size_t m = 0; m < messages.size(); ++m) {
+    Json& msg = messages[m];
+    auto it = msg.find("tool_calls");
+    if (it == msg.end() || it->is_null()) continue;
+    if (!it->is_array()) bad(fmt::format("messages[{}].tool_calls", m), "expected a list");
+    for (size_t k = 0; k < it->size(); ++k) {
+      Json& call = (*it)[k];
+      const std::string where = fmt::format("messages[{}].tool_calls[{}]", m, k);
+      if (!call.is_object() || !call.contains("function") || !call["function"].is_object() ||
+          !call["function"].contains("name") || !call["function"]["name"].is_string()) {
+        bad(where,
+            "expected {\"id\", \"type\": \"function\", \"function\": {\"name\", "
+            "\"arguments\"}}");
+      }
+      Json& args = call["function"]["arguments"];
+      if (args.is_string()) {
+        try {
+          args = parse_json_body(args.get<std::string>());
+        } catch (const Error&) {
+          // Not a JSON object: the template gets the text as it is.
+        }
+      }
+    }
+  }
+}
+
+void parse_response_format(const Json& j, ApiRequest& r) {
+  const Json& f = j["response_format"];
+  if (!f.is_object() || !f.contains("type") || !f["type"].is_string()) {
+    bad("response_format", "expected {\"type\": \"text\" | \"json_object\" | \"json_schema\"}");
+  }
+  const std::string& type = f["type"].get_ref<const std::string&>();
+  if (type == "text") return;
+  if (type == "json_object") {
+    r.format = ApiRequest::Format::kJsonObject;
+    return;
+  }
+  if (type != "json_schema") {
+    bad("response_format.type",
+        fmt::format("expected text, json_object or json_schema, got '{}'", type));
+  }
+  if (!f.contains("json_schema") || !f["json_schema"].is_object()) {
+    bad("response_format.json_schema", "expected {\"name\", \"schema\", \"strict\"}");
+  }
+  const Json& js = f["json_schema"];
+  if (js.contains("name") && !js["name"].is_string()) {
+    bad("response_format.json_schema.name", "expected a string");
+  }
+  if (js.contains("strict") && !js["strict"].is_null() && !js["strict"].is_boolean()) {
+    bad("response_format.json_schema.strict", "expected true or false");
+  }
+  r.format = ApiRequest::Format::kJsonSchema;
+  // No schema: any JSON value, as OpenAI's non-strict mode allows.
+  r.schema = js.contains("schema") && !js["schema"].is_null() ? js["schema"] : Json::object();
+  if (!r.schema.is_object() && !r.schema.is_boolean()) {
+    bad("response_format.json_schema.schema", "expected a JSON Schema object");
+  }
 }
 
 }  // namespace
@@ -309,7 +398,6 @@ ApiRequest parse_request(Endpoint endpoint, std::string_view body) {
       r.top_logprobs = static_cast<int>(integer(j, "logprobs", 0, 20));
       r.logprobs = true;
     }
-    if (present(j, "response_format")) bad("response_format", "is a chat completions parameter");
   } else {
     if (!present(j, "messages")) bad("messages", "is required");
     r.messages = j["messages"];
@@ -330,22 +418,12 @@ ApiRequest parse_request(Endpoint endpoint, std::string_view body) {
       r.top_logprobs = static_cast<int>(integer(j, "top_logprobs", 0, 20));
       if (!r.logprobs) bad("top_logprobs", "requires logprobs to be true");
     }
+    normalize_tool_calls(r.messages);
     if (present(j, "tools") || present(j, "tool_choice")) {
       if (present(j, "tools")) {
         parse_tools(j, r);
       } else if (j["tool_choice"] != "none" && j["tool_choice"] != "auto") {
         bad("tool_choice", "given without tools");
-      }
-    }
-    if (present(j, "response_format")) {
-      const Json& f = j["response_format"];
-      if (!f.is_object() || !f.contains("type") || !f["type"].is_string()) {
-        bad("response_format", "expected {\"type\": \"text\" | \"json_object\" | \"json_schema\"}");
-      }
-      if (f["type"] != "text") {
-        unsupported("response_format",
-                    fmt::format("type '{}' (structured output) is not available yet",
-                                f["type"].get<std::string>()));
       }
     }
     if (present(j, "chat_template_kwargs")) {
@@ -368,6 +446,27 @@ ApiRequest parse_request(Endpoint endpoint, std::string_view body) {
         r.add_generation_prompt = false;
       }
     }
+  }
+  {
+    const bool rf = present(j, "response_format") && j["response_format"].is_object() &&
+                    j["response_format"].value("type", "text") != "text";
+    if ((rf ? 1 : 0) + (present(j, "grammar") ? 1 : 0) + (present(j, "regex") ? 1 : 0) > 1) {
+      bad("response_format", "give one of response_format, grammar and regex");
+    }
+  }
+  if (present(j, "response_format")) parse_response_format(j, r);
+  if (present(j, "grammar")) {
+    r.source = string(j, "grammar");
+    r.format = ApiRequest::Format::kGrammar;
+  }
+  if (present(j, "regex")) {
+    r.source = string(j, "regex");
+    r.format = ApiRequest::Format::kRegex;
+  }
+  if (r.format != ApiRequest::Format::kText && r.tools_called()) {
+    unsupported("response_format",
+                "structured output together with tool calls is not supported; send "
+                "tool_choice \"none\" or leave response_format out");
   }
   const char* max_key =
       present(j, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";

@@ -6,7 +6,7 @@
 //
 // No documented parameter is dropped in silence: each one is honoured, or accepted because it
 // cannot change the output (user, metadata, service_tier "auto"), or refused with a 400 that
-// names it (e.g. response_format json_schema until structured output lands, audio). Unknown
+// names it (e.g. audio). Unknown
 // fields are refused as OpenAI does ("Unrecognized request argument"). vLLM's common
 // extensions are honoured: top_k, min_p, repetition_penalty, ignore_eos, cache_salt,
 // chat_template_kwargs, add_generation_prompt, continue_final_message.
@@ -61,6 +61,19 @@ struct ApiRequest {
   int top_logprobs = 0;
   std::optional<uint64_t> seed;
   std::string cache_salt;  // separates tenants in the prefix cache (vLLM's name)
+
+  // Structured output: response_format, or loom's `grammar` (GBNF) / `regex` extensions.
+  enum class Format { kText, kJsonObject, kJsonSchema, kGrammar, kRegex };
+  Format format = Format::kText;
+  Json schema;         // kJsonSchema
+  std::string source;  // kGrammar, kRegex
+  // Tools: tool_choice ("none", "auto", "required", "function" with tool_function) and
+  // parallel_tool_calls. tools_called: the output is parsed for calls (tools given, choice
+  // not none).
+  std::string tool_choice = "auto";
+  std::string tool_function;
+  bool parallel_tool_calls = true;
+  bool tools_called() const { return !tools.is_null() && !tools.empty() && tool_choice != "none"; }
 };
 
 // Parses and validates a request body. Throws loom::Error(kInvalidArgument) naming the field;
