@@ -14,8 +14,12 @@ TokenVocab::TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text
   LOOM_ASSERT(bytes_.size() == is_text_.size());
   std::vector<int32_t> order;
   for (size_t i = 0; i < bytes_.size(); ++i) {
-    // A token that adds nothing would let generation loop without progress.
-    if (is_text_[i] && !bytes_[i].empty()) order.push_back(static_cast<int32_t>(i));
+    // A token that adds nothing would let generation loop without progress. Byte 0xFF only
+    // starts a special token's 4 bytes: a text token holding it could spell one.
+    const std::string& b = bytes_[i];
+    const bool special = b.size() == 4 && b[0] == '\xFF';
+    if (!special && b.find('\xFF') != std::string::npos) is_text_[i] = false;
+    if (is_text_[i] && !b.empty()) order.push_back(static_cast<int32_t>(i));
   }
   std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
     return bytes_[a] != bytes_[b] ? bytes_[a] < bytes_[b] : a < b;
@@ -72,9 +76,6 @@ std::shared_ptr<const TokenVocab> TokenVocab::from_tokenizer(const tokenizer::To
       continue;
     }
     if (auto b = tok.token_bytes(id)) {
-      // Byte 0xFF is never in UTF-8 text: it introduces special tokens (a lone byte token
-      // for it could otherwise spell one).
-      if (b->find('\xFF') != std::string::npos) continue;
       bytes[i] = std::move(*b);
       is_text[i] = true;
     }
