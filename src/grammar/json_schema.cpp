@@ -955,23 +955,58 @@ class Compiler {
     return kKeys.count(k) != 0;
   }
 
+  // propertyNames: every key matches the schema, as a regex over the decoded key (keys are
+  // strings, so only string keywords apply).
+  void property_names(const json& v, const std::string& where, Plan& p) {
+    const std::string at = where + "/propertyNames";
+    if (v.is_boolean()) {
+      if (!v.get<bool>()) p.max_props = 0;
+      return;
+    }
+    if (!v.is_object()) invalid(at, "a schema must be an object or a boolean");
+    std::vector<Regex> parts;
+    int64_t min_len = 0, max_len = -1;
+    for (const auto& [k, x] : v.items()) {
+      if (k == "type") {
+        if (x != "string")
+          unsupported(at, "type", "keys are strings; another type is not supported");
+      } else if (k == "pattern") {
+        if (!x.is_string()) invalid(at + "/pattern", "pattern must be a string");
+        parts.push_back(parse_ecma_pattern(x.get<std::string>()));
+      } else if (k == "format") {
+        if (!x.is_string()) continue;
+        if (auto r = format_regex(x.get<std::string>())) parts.push_back(*r);
+      } else if (k == "minLength" || k == "maxLength") {
+        if (!x.is_number() || x.get<double>() < 0) {
+          invalid(at + "/" + k, fmt::format("'{}' must be a non-negative integer", k));
+        }
+        const auto n = static_cast<int64_t>(std::min(x.get<double>(), 1e6));
+        if (n > o_.max_repeat)
+          unsupported(at, k, fmt::format("above {} is not supported", o_.max_repeat));
+        (k == "minLength" ? min_len : max_len) = n;
+      } else if (k == "enum" || k == "const") {
+        std::vector<Regex> alts;
+        for (const json& e : k == "const" ? json::array({x}) : x) {
+          if (e.is_string()) alts.push_back(re_literal(e.get<std::string>()));
+        }
+        parts.push_back(re_alt(std::move(alts)));
+      } else if (constraining(k) || k == "$ref" || k == "anyOf" || k == "oneOf" || k == "allOf" ||
+                 k == "not") {
+        unsupported(at, k, "inside propertyNames is not supported");
+      }
+    }
+    if (min_len > 0 || max_len >= 0) parts.push_back(re_repeat(re_any_char(), min_len, max_len));
+    for (Regex& r : parts) p.key_patterns.push_back(std::move(r));
+  }
+
   // The node's own keywords (not $ref, allOf, anyOf, oneOf, not, if, dependencies).
   Plan collect(const json& s, const std::string& where) {
     Plan p;
     p.where = where;
-    static const std::set<std::string, std::less<>> kRefused = {"contains",
-                                                                "minContains",
-                                                                "maxContains",
-                                                                "multipleOf",
-                                                                "not",
-                                                                "if",
-                                                                "then",
-                                                                "else",
-                                                                "dependentSchemas",
-                                                                "unevaluatedProperties",
-                                                                "unevaluatedItems",
-                                                                "propertyNames",
-                                                                "dependencies"};
+    // Handled by expand() (not, if/then/else, dependencies...) or below; these remain.
+    static const std::set<std::string, std::less<>> kRefused = {
+        "contains",   "minContains",           "maxContains",
+        "multipleOf", "unevaluatedProperties", "unevaluatedItems"};
     for (const auto& [key, value] : s.items()) {
       if (kRefused.count(key) != 0) {
         if (key == "unevaluatedProperties" || key == "unevaluatedItems") {
@@ -1002,13 +1037,9 @@ class Compiler {
     if (auto it = s.find("uniqueItems"); it != s.end() && it->is_boolean() && it->get<bool>()) {
       unsupported(where, "uniqueItems", "cannot be expressed as a grammar");
     }
-    if (auto n = count_of("minProperties"); n && *n > 0)
-      unsupported(where, "minProperties", "cannot be expressed as a grammar");
-    if (auto n = count_of("maxProperties"))
-      unsupported(where, "maxProperties", "cannot be expressed as a grammar");
-    if (auto it = s.find("dependentRequired"); it != s.end() && it->is_object() && !it->empty()) {
-      unsupported(where, "dependentRequired", "cannot be expressed as a grammar");
-    }
+    if (auto n = count_of("minProperties")) p.min_props = *n;
+    if (auto n = count_of("maxProperties")) p.max_props = *n;
+    if (auto it = s.find("propertyNames"); it != s.end()) property_names(*it, where, p);
 
     // type
     if (auto it = s.find("type"); it != s.end()) {
