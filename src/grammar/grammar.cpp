@@ -9,11 +9,13 @@
 namespace loom::grammar {
 
 int32_t Grammar::add_lexeme(const LexemeSpec& spec) {
-  std::string key = lexeme_key(spec);
-  if (auto it = lexeme_ids_.find(key); it != lexeme_ids_.end()) return it->second;
+  const uint64_t key = lexeme_hash(spec);
+  for (auto [it, end] = lexeme_ids_.equal_range(key); it != end; ++it) {
+    if (lexeme_equal(lexemes_[it->second], spec)) return it->second;
+  }
   const auto id = static_cast<int32_t>(lexemes_.size());
   lexemes_.push_back(spec);
-  lexeme_ids_.emplace(std::move(key), id);
+  lexeme_ids_.emplace(key, id);
   return id;
 }
 

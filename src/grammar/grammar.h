@@ -54,7 +54,7 @@ class Grammar {
 
  private:
   std::vector<LexemeSpec> lexemes_;
-  std::unordered_map<std::string, int32_t> lexeme_ids_;
+  std::unordered_multimap<uint64_t, int32_t> lexeme_ids_;  // lexeme_hash -> ids
   std::vector<std::string> names_;
   std::vector<Production> productions_;
   std::vector<std::vector<int32_t>> by_rule_;

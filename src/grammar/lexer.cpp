@@ -181,6 +181,25 @@ std::string lexeme_key(const LexemeSpec& spec) {
   return key;
 }
 
+uint64_t lexeme_hash(const LexemeSpec& spec) {
+  uint64_t h = 0xCBF29CE484222325ULL;
+  for (const auto& c : spec.components) {
+    h = (h ^ c.regex->hash ^ (c.negated ? 0x5555 : 0)) * 0x100000001B3ULL;
+  }
+  return h;
+}
+
+bool lexeme_equal(const LexemeSpec& a, const LexemeSpec& b) {
+  if (a.components.size() != b.components.size()) return false;
+  for (size_t i = 0; i < a.components.size(); ++i) {
+    if (a.components[i].negated != b.components[i].negated ||
+        !regex_equal(a.components[i].regex, b.components[i].regex)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 Lexer::Lexer(const std::vector<LexemeSpec>& lexemes) {
   // NFA state 0 marks start states: it has no edges, so no byte ever reaches a set holding
   // it, and a DFA start state is never the same state as one inside a lexeme (for "(ab)*c",

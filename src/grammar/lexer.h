@@ -35,7 +35,9 @@ struct LexemeSpec {
   LexemeSpec() = default;
   LexemeSpec(Regex r) { components.push_back({std::move(r), false}); }  // NOLINT: implicit
 };
-std::string lexeme_key(const LexemeSpec& spec);
+std::string lexeme_key(const LexemeSpec& spec);  // canonical text, for messages
+uint64_t lexeme_hash(const LexemeSpec& spec);
+bool lexeme_equal(const LexemeSpec& a, const LexemeSpec& b);
 
 // A set of lexeme (or other small integer) ids.
 class IdSet {

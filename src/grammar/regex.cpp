@@ -10,7 +10,19 @@ namespace loom::grammar {
 
 namespace {
 
+uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+  return h * 0xFF51AFD7ED558CCDULL;
+}
+
 Regex make(RegexNode n) {
+  uint64_t h = mix(0x51ED27E1u, static_cast<uint64_t>(n.kind));
+  for (const CodeRange& r : n.ranges) h = mix(mix(h, r.lo), r.hi);
+  for (const Regex& x : n.items) h = mix(h, x->hash);
+  if (n.sub) h = mix(h, n.sub->hash);
+  h = mix(mix(h, static_cast<uint64_t>(n.min)), static_cast<uint64_t>(n.max));
+  for (unsigned char c : n.bytes) h = mix(h, c);
+  n.hash = h;
   return std::make_shared<const RegexNode>(std::move(n));
 }
 
@@ -155,13 +167,11 @@ Regex re_alt(std::vector<Regex> items) {
     }
   }
   if (!chars.empty()) flat.insert(flat.begin(), re_class(std::move(chars)));
-  // Identical alternatives are one (compared by canonical text).
+  // Identical alternatives are one.
   std::vector<Regex> uniq;
-  std::vector<std::string> seen;
   for (Regex& r : flat) {
-    std::string key = regex_to_string(r);
-    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
-    seen.push_back(std::move(key));
+    if (std::any_of(uniq.begin(), uniq.end(), [&](const Regex& u) { return regex_equal(u, r); }))
+      continue;
     uniq.push_back(std::move(r));
   }
   if (uniq.empty()) return has_empty ? re_empty() : re_nothing();
@@ -215,6 +225,19 @@ bool regex_nullable(const Regex& r) {
       return r->min == 0 || regex_nullable(r->sub);
   }
   return false;
+}
+
+bool regex_equal(const Regex& a, const Regex& b) {
+  if (a == b) return true;
+  if (a->hash != b->hash || a->kind != b->kind || a->min != b->min || a->max != b->max ||
+      a->ranges != b->ranges || a->bytes != b->bytes || a->items.size() != b->items.size() ||
+      (a->sub == nullptr) != (b->sub == nullptr)) {
+    return false;
+  }
+  for (size_t i = 0; i < a->items.size(); ++i) {
+    if (!regex_equal(a->items[i], b->items[i])) return false;
+  }
+  return a->sub == nullptr || regex_equal(a->sub, b->sub);
 }
 
 std::string regex_to_string(const Regex& r) {

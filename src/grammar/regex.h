@@ -48,6 +48,7 @@ struct RegexNode {
   Regex sub;                      // kRepeat
   int64_t min = 0, max = 0;       // kRepeat
   std::string bytes;              // kBytes: non-empty
+  uint64_t hash = 0;              // structural, set by the builders (equal nodes, equal hash)
 };
 
 // Builders. They simplify as they go (concat of one item is the item, nothing absorbs, ...).
@@ -73,8 +74,10 @@ inline Regex re_opt(Regex sub) {
   return re_repeat(std::move(sub), 0, 1);
 }
 
-// Canonical text of a node (for deduplicating lexemes and for error messages).
+// Canonical text of a node (for error messages and debugging).
 std::string regex_to_string(const Regex& r);
+// Structural equality (hash first, then the trees): how lexemes and alternatives deduplicate.
+bool regex_equal(const Regex& a, const Regex& b);
 // Whether the node can match the empty string / can match nothing at all.
 bool regex_nullable(const Regex& r);
 
