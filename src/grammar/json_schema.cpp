@@ -253,6 +253,104 @@ Regex number_regex() {
   return re_concat({integer_regex(), re_opt(fraction_part()), re_opt(exponent_part())});
 }
 
+// |d| as a plain decimal: integer digits and fraction digits (no trailing zeros), from the
+// shortest text that reads back as d (what the schema's author wrote, e.g. 99.99).
+std::pair<std::string, std::string> plain_decimal(double d) {
+  std::string s = fmt::format("{}", std::abs(d));
+  int exp10 = 0;
+  if (const size_t e = s.find_first_of("eE"); e != std::string::npos) {
+    exp10 = std::stoi(s.substr(e + 1));
+    s.resize(e);
+  }
+  std::string digits = s;
+  size_t point = s.find('.');
+  if (point != std::string::npos) {
+    digits.erase(point, 1);
+  } else {
+    point = s.size();
+  }
+  const long long at = static_cast<long long>(point) + exp10;  // position of the point
+  if (at <= 0) {
+    digits = std::string(static_cast<size_t>(-at), '0') + digits;
+    point = 0;
+  } else if (static_cast<size_t>(at) > digits.size()) {
+    digits += std::string(static_cast<size_t>(at) - digits.size(), '0');
+    point = digits.size();
+  } else {
+    point = static_cast<size_t>(at);
+  }
+  std::string ip = digits.substr(0, point), fp = digits.substr(point);
+  while (ip.size() > 1 && ip[0] == '0') ip.erase(0, 1);
+  if (ip.empty()) ip = "0";
+  while (!fp.empty() && fp.back() == '0') fp.pop_back();
+  return {ip, fp};
+}
+
+// Fraction digit strings f (after the point, non-empty) with 0.f > 0.b (b: no trailing zeros,
+// non-empty).
+Regex fraction_greater(const std::string& b) {
+  std::vector<Regex> alts;
+  const Regex any = re_star(re_class({{'0', '9'}}));
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (b[i] == '9') continue;
+    alts.push_back(re_concat(
+        {re_literal(b.substr(0, i)), re_class({{static_cast<uint32_t>(b[i]) + 1, '9'}}), any}));
+  }
+  alts.push_back(re_concat({re_literal(b), any, re_class({{'1', '9'}}), any}));
+  return re_alt(std::move(alts));
+}
+// ... with 0.f < 0.b.
+Regex fraction_less(const std::string& b) {
+  std::vector<Regex> alts;
+  const Regex any = re_star(re_class({{'0', '9'}}));
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (i > 0) alts.push_back(re_literal(b.substr(0, i)));  // a shorter prefix: b goes on
+    if (b[i] == '0') continue;
+    alts.push_back(re_concat(
+        {re_literal(b.substr(0, i)), re_class({{'0', static_cast<uint32_t>(b[i]) - 1}}), any}));
+  }
+  return re_alt(std::move(alts));
+}
+
+// Decimal numbers in JSON syntax without an exponent that are >= bound (at_least) or <= bound.
+Regex decimal_bound(double bound, bool at_least) {
+  const auto [ip, fp] = plain_decimal(bound);
+  const uint64_t a = std::stoull(ip);
+  const Regex frac_any = re_opt(re_concat({re_char('.'), digits1()}));
+  const Regex zeros = re_opt(re_concat({re_char('.'), re_plus(re_char('0'))}));
+  // |v| compared with |bound| = a.fp: "beyond" (further from zero) or "within".
+  auto magnitude = [&](bool beyond) {
+    std::vector<Regex> alts;
+    if (beyond) {
+      alts.push_back(re_concat({naturals(a + 1, -1), frac_any}));
+      alts.push_back(re_concat(
+          {re_literal(ip), fp.empty() ? frac_any
+                                      : re_alt({re_concat({re_char('.'), fraction_greater(fp)}),
+                                                re_concat({re_char('.'), re_literal(fp),
+                                                           re_star(re_char('0'))})})}));
+    } else {
+      if (a > 0) alts.push_back(re_concat({naturals(0, static_cast<int64_t>(a) - 1), frac_any}));
+      alts.push_back(re_concat(
+          {re_literal(ip),
+           fp.empty() ? zeros
+                      : re_opt(re_concat(
+                            {re_char('.'),
+                             re_alt({fraction_less(fp),
+                                     re_concat({re_literal(fp), re_star(re_char('0'))})})}))}));
+    }
+    return re_alt(std::move(alts));
+  };
+  const Regex nonneg_all = re_concat({naturals(0, -1), frac_any});
+  const Regex neg_all = re_concat({re_char('-'), nonneg_all});
+  if (bound >= 0) {
+    // v >= b: non-negative beyond-or-equal; v <= b: all negatives, non-negatives within.
+    return at_least ? magnitude(true) : re_alt({neg_all, magnitude(false)});
+  }
+  // b < 0: v >= b: non-negatives, negatives within |b|; v <= b: negatives beyond |b|.
+  return at_least ? re_alt({nonneg_all, re_concat({re_char('-'), magnitude(false)})})
+                  : re_concat({re_char('-'), magnitude(true)});
+}
+
 // ---------------------------------------------------------------------------------------------
 // Formats (RFC 3339 dates and times, ...), over decoded characters, whole-string.
 
@@ -1558,8 +1656,39 @@ class Compiler {
       return;
     }
     if ((p.minimum && !as_int(*p.minimum)) || (p.maximum && !as_int(*p.maximum))) {
-      unsupported(p.where, p.minimum && !as_int(*p.minimum) ? "minimum" : "maximum",
-                  "that is not a whole number is not supported for numbers");
+      // Fractional bounds: decimals (no exponent) compared digit by digit with the bound's
+      // shortest text, one component per bound. Inclusive only: reading a decimal as a double
+      // is monotonic, so v >= min as decimals implies it as doubles; for an exclusive bound a
+      // decimal just below it could read back equal to it.
+      if ((p.minimum && p.excl_min && !as_int(*p.minimum)) ||
+          (p.maximum && p.excl_max && !as_int(*p.maximum))) {
+        unsupported(p.where, p.excl_min ? "exclusiveMinimum" : "exclusiveMaximum",
+                    "that is not a whole number is not supported for numbers");
+      }
+      for (const double b : {p.minimum.value_or(0), p.maximum.value_or(0)}) {
+        if (std::abs(b) >= 9e15) {
+          unsupported(p.where, "minimum", "beyond 2^53 is not supported");
+        }
+      }
+      if (p.minimum && p.maximum && *p.minimum > *p.maximum) return;
+      LexemeSpec spec;
+      // An exclusive (whole-number) bound: the inclusive one minus the texts equal to it.
+      auto equal_to = [](double b) {
+        const Regex zeros = re_opt(re_concat({re_char('.'), re_plus(re_char('0'))}));
+        const auto n = static_cast<int64_t>(b);
+        return n == 0 ? re_concat({re_opt(re_char('-')), re_char('0'), zeros})
+                      : re_concat({re_literal(std::to_string(n)), zeros});
+      };
+      if (p.minimum) {
+        spec.components.push_back({decimal_bound(*p.minimum, true), false});
+        if (p.excl_min) spec.components.push_back({equal_to(*p.minimum), true});
+      }
+      if (p.maximum) {
+        spec.components.push_back({decimal_bound(*p.maximum, false), false});
+        if (p.excl_max) spec.components.push_back({equal_to(*p.maximum), true});
+      }
+      add(rule, {lex(spec)});
+      return;
     }
     // Decimals (no exponent) between whole-number bounds.
     std::vector<Regex> alts;
