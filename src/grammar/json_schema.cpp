@@ -6,6 +6,7 @@
 #include <cmath>
 #include <deque>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <set>
 
@@ -112,6 +113,7 @@ Regex encode(const Regex& r) {
     case RegexNode::Kind::kNothing:
     case RegexNode::Kind::kEmpty:
     case RegexNode::Kind::kBytes:
+    case RegexNode::Kind::kMultiple:
       return r;
     case RegexNode::Kind::kClass:
       return encoded_class(r->ranges);
@@ -421,6 +423,7 @@ struct Plan {
   uint8_t types = kAllTypes;
   std::optional<std::vector<json>> enums;
   std::optional<double> minimum, maximum;
+  int64_t multiple_of = 0;  // whole-number multipleOf (0: none)
   bool excl_min = false, excl_max = false;
   int64_t min_len = 0, max_len = -1;
   std::vector<Regex> patterns;  // decoded, whole-string (search semantics applied)
@@ -1103,16 +1106,11 @@ class Compiler {
     p.where = where;
     // Handled by expand() (not, if/then/else, dependencies...) or below; these remain.
     static const std::set<std::string, std::less<>> kRefused = {
-        "contains",   "minContains",           "maxContains",
-        "multipleOf", "unevaluatedProperties", "unevaluatedItems"};
+        "contains", "minContains", "maxContains", "unevaluatedProperties", "unevaluatedItems"};
     for (const auto& [key, value] : s.items()) {
       if (kRefused.count(key) != 0) {
         if (key == "unevaluatedProperties" || key == "unevaluatedItems") {
           if (value.is_boolean() && value.get<bool>()) continue;
-        }
-        if (key == "multipleOf" && value.is_number() && value.get<double>() == 1 &&
-            s.value("type", json()) == "integer") {
-          continue;
         }
         unsupported(where, key, "cannot be expressed as a grammar");
       }
@@ -1179,6 +1177,21 @@ class Compiler {
       p.enums = std::move(vals);
     }
     // numbers
+    if (auto it = s.find("multipleOf"); it != s.end() && !it->is_null()) {
+      if (!it->is_number() || !(it->get<double>() > 0)) {
+        invalid(where + "/multipleOf", "multipleOf must be a number above 0");
+      }
+      const double k = it->get<double>();
+      // A fraction (0.01) is refused: validators divide doubles (0.07 / 0.01 is not whole), so
+      // no decimal rule agrees with them exactly.
+      if (k != std::floor(k)) {
+        unsupported(where, "multipleOf", "that is not a whole number is not supported");
+      }
+      if (k > static_cast<double>(kMaxMultiple)) {
+        unsupported(where, "multipleOf", fmt::format("above {} is not supported", kMaxMultiple));
+      }
+      p.multiple_of = static_cast<int64_t>(k);
+    }
     p.minimum = number_of("minimum");
     p.maximum = number_of("maximum");
     for (const char* key : {"exclusiveMinimum", "exclusiveMaximum"}) {
@@ -1354,6 +1367,15 @@ class Compiler {
         oe = xe || ye;
       }
     };
+    m.multiple_of = a.multiple_of ? a.multiple_of : b.multiple_of;
+    if (a.multiple_of && b.multiple_of) {
+      const int64_t l = std::lcm(a.multiple_of, b.multiple_of);
+      if (l > kMaxMultiple) {
+        unsupported(a.where, "multipleOf",
+                    fmt::format("combined above {} is not supported", kMaxMultiple));
+      }
+      m.multiple_of = l;
+    }
     tighter_min(a.minimum, a.excl_min, b.minimum, b.excl_min, m.minimum, m.excl_min);
     {
       std::optional<double> na = a.maximum ? std::optional<double>(-*a.maximum) : std::nullopt;
@@ -1569,6 +1591,10 @@ class Compiler {
     }
     if (v.is_number()) {
       const double d = v.get<double>();
+      if (p.multiple_of > 1 &&
+          (d != std::floor(d) || std::fmod(d, static_cast<double>(p.multiple_of)) != 0)) {
+        return false;
+      }
       if (p.minimum && (p.excl_min ? d <= *p.minimum : d < *p.minimum)) return false;
       if (p.maximum && (p.excl_max ? d >= *p.maximum : d > *p.maximum)) return false;
     }
@@ -1632,6 +1658,41 @@ class Compiler {
   }
 
   void number_productions(const Plan& p, int32_t rule) {
+    if (p.multiple_of > 1 || (p.multiple_of == 1 && (p.types & kFraction))) {
+      // Whole multiples: a remainder automaton (numbers as integers, or with a zero fraction).
+      LexemeSpec spec;
+      Regex m = re_concat({re_opt(re_char('-')), re_multiple(p.multiple_of)});
+      if (p.types & kFraction) {
+        m = re_concat({m, re_opt(re_concat({re_char('.'), re_plus(re_char('0'))}))});
+      }
+      spec.components.push_back({m, false});
+      if (p.minimum || p.maximum) {
+        Plan bounds = p;
+        bounds.multiple_of = 0;
+        bounds.types = kInteger;  // the multiples are whole: integer bounds apply
+        const int32_t r = g_->add_rule(p.where + "/bounds");
+        number_productions(bounds, r);
+        for (int32_t prod : g_->rule_productions(r)) {
+          const auto& rhs = g_->productions()[prod].rhs;
+          if (rhs.size() == 1 && Grammar::is_lexeme(rhs[0])) {
+            for (const auto& c : g_->lexemes()[Grammar::lexeme_id(rhs[0])].components) {
+              spec.components.push_back(c);
+            }
+          }
+        }
+        if (g_->rule_productions(r).empty()) return;  // empty range
+        // Integer bounds on a number with a ".0" fraction: widen the bound lexeme to allow it.
+        if (p.types & kFraction) {
+          for (size_t i = 1; i < spec.components.size(); ++i) {
+            spec.components[i].regex =
+                re_concat({spec.components[i].regex,
+                           re_opt(re_concat({re_char('.'), re_plus(re_char('0'))}))});
+          }
+        }
+      }
+      add(rule, {lex(spec)});
+      return;
+    }
     const bool integers_only = (p.types & kFraction) == 0;
     const bool bounded = p.minimum || p.maximum;
     if (!bounded) {

@@ -128,6 +128,25 @@ int32_t Lexer::build(const Regex& r, int32_t from) {
       for (const Regex& item : r->items) cur = build(item, cur);
       return cur;
     }
+    case RegexNode::Kind::kMultiple: {
+      const int64_t k = r->min;
+      const int32_t end = add_state();
+      nfa_[from].edges.push_back({'0', '0', end});  // 0 itself
+      std::vector<int32_t> rem(static_cast<size_t>(k));
+      for (auto& s : rem) s = add_state();
+      for (int d = 1; d <= 9; ++d) {
+        nfa_[from].edges.push_back(
+            {static_cast<uint8_t>('0' + d), static_cast<uint8_t>('0' + d), rem[d % k]});
+      }
+      for (int64_t q = 0; q < k; ++q) {
+        for (int d = 0; d <= 9; ++d) {
+          nfa_[rem[q]].edges.push_back({static_cast<uint8_t>('0' + d),
+                                        static_cast<uint8_t>('0' + d), rem[(10 * q + d) % k]});
+        }
+      }
+      nfa_[rem[0]].eps.push_back(end);
+      return end;
+    }
     case RegexNode::Kind::kBytes: {
       int32_t cur = from;
       for (unsigned char c : r->bytes) {

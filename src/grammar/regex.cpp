@@ -195,6 +195,16 @@ Regex re_bytes(std::string bytes) {
   return make(std::move(n));
 }
 
+Regex re_multiple(int64_t k) {
+  if (k < 1 || k > kMaxMultiple) {
+    fail(ErrorCode::kOutOfRange, "multiple of {}: must be in [1, {}]", k, kMaxMultiple);
+  }
+  RegexNode n;
+  n.kind = RegexNode::Kind::kMultiple;
+  n.min = n.max = k;
+  return make(std::move(n));
+}
+
 Regex re_repeat(Regex sub, int64_t min, int64_t max) {
   if (max >= 0 && max < min) return re_nothing();
   if (max == 0) return re_empty();
@@ -214,6 +224,7 @@ bool regex_nullable(const Regex& r) {
     case RegexNode::Kind::kNothing:
     case RegexNode::Kind::kClass:
     case RegexNode::Kind::kBytes:
+    case RegexNode::Kind::kMultiple:
       return false;
     case RegexNode::Kind::kEmpty:
       return true;
@@ -279,6 +290,8 @@ std::string regex_to_string(const Regex& r) {
     case RegexNode::Kind::kRepeat:
       return fmt::format("({}){{{},{}}}", regex_to_string(r->sub), r->min,
                          r->max < 0 ? std::string() : std::to_string(r->max));
+    case RegexNode::Kind::kMultiple:
+      return fmt::format("<multiple of {}>", r->min);
     case RegexNode::Kind::kBytes: {
       std::string s = "<bytes";
       for (unsigned char c : r->bytes) s += fmt::format(" {:02x}", c);

@@ -34,13 +34,14 @@ using Regex = std::shared_ptr<const RegexNode>;
 
 struct RegexNode {
   enum class Kind {
-    kNothing,  // matches no string
-    kEmpty,    // matches the empty string
-    kClass,    // one code point in `ranges`
-    kConcat,   // items in sequence
-    kAlt,      // any of items
-    kRepeat,   // sub, min..max times (max < 0: unbounded)
-    kBytes,    // the raw bytes in `bytes` (not UTF-8 text: special-token terminals)
+    kNothing,   // matches no string
+    kEmpty,     // matches the empty string
+    kClass,     // one code point in `ranges`
+    kConcat,    // items in sequence
+    kAlt,       // any of items
+    kRepeat,    // sub, min..max times (max < 0: unbounded)
+    kBytes,     // the raw bytes in `bytes` (not UTF-8 text: special-token terminals)
+    kMultiple,  // a non-negative decimal integer (no leading zeros) divisible by `min`
   };
   Kind kind = Kind::kEmpty;
   std::vector<CodeRange> ranges;  // kClass: sorted, disjoint, not adjacent, no surrogates
@@ -64,6 +65,10 @@ Regex re_repeat(Regex sub, int64_t min, int64_t max);
 // Raw bytes, matched as they are (no UTF-8 encoding): used for the byte strings that stand for
 // special tokens (see special_token_bytes in matcher.h), which no UTF-8 text can contain.
 Regex re_bytes(std::string bytes);
+// Non-negative decimal integers without leading zeros divisible by k (1 <= k <= kMaxMultiple):
+// the k-state remainder automaton, which no regex of reasonable size spells out.
+inline constexpr int64_t kMaxMultiple = 10000;
+Regex re_multiple(int64_t k);
 inline Regex re_star(Regex sub) {
   return re_repeat(std::move(sub), 0, -1);
 }

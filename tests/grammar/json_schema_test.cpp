@@ -1,0 +1,101 @@
+// JSON Schema -> grammar: what the compiled grammar accepts, keyword by keyword, for the
+// keywords whose encoding is not obvious (fractional bounds, whole multiples, not, if/then/else,
+// property counts and names), and clear errors for what cannot be expressed.
+#include "grammar/json_schema.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "grammar/matcher.h"
+
+namespace loom::grammar {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::shared_ptr<const TokenVocab> byte_vocab() {
+  std::vector<std::string> bytes;
+  for (int b = 0; b < 255; ++b) bytes.emplace_back(1, static_cast<char>(b));
+  bytes.emplace_back("<eos>");
+  std::vector<bool> text(bytes.size(), true);
+  text.back() = false;
+  return std::make_shared<const TokenVocab>(bytes, text, std::vector<int32_t>{255});
+}
+
+struct Schema {
+  std::shared_ptr<CompiledGrammar> g;
+  explicit Schema(const char* text)
+      : g(std::make_shared<CompiledGrammar>(compile_json_schema(Json::parse(text)))) {}
+  bool accepts(std::string_view s) const {
+    Matcher m(g, byte_vocab());
+    return m.consume_bytes(s) && m.can_stop();
+  }
+};
+
+TEST(JsonSchema, FractionalBounds) {
+  Schema s(R"({"type": "number", "minimum": 0.25, "maximum": 99.99})");
+  for (const char* ok : {"0.25", "0.250", "0.3", "1", "99", "99.99", "99.9899", "42.5"}) {
+    EXPECT_TRUE(s.accepts(ok)) << ok;
+  }
+  for (const char* bad : {"0.24", "0.2499", "-1", "99.991", "100", "0", "0.1"}) {
+    EXPECT_FALSE(s.accepts(bad)) << bad;
+  }
+  Schema neg(R"({"type": "number", "minimum": -2.75, "exclusiveMaximum": 0})");
+  for (const char* ok : {"-2.75", "-2.7", "-0.0001", "-1"}) EXPECT_TRUE(neg.accepts(ok)) << ok;
+  for (const char* bad : {"-2.76", "0", "-0", "0.0", "1"}) EXPECT_FALSE(neg.accepts(bad)) << bad;
+  EXPECT_THROW(Schema(R"({"type": "number", "exclusiveMinimum": 0.5})"), Error);
+}
+
+TEST(JsonSchema, WholeMultiples) {
+  Schema s(R"({"type": "integer", "multipleOf": 7, "minimum": -20, "maximum": 100})");
+  for (const char* ok : {"0", "7", "-14", "98", "49"}) EXPECT_TRUE(s.accepts(ok)) << ok;
+  for (const char* bad : {"8", "-21", "105", "07", "1.0"}) EXPECT_FALSE(s.accepts(bad)) << bad;
+  Schema n(R"({"type": "number", "multipleOf": 1})");
+  EXPECT_TRUE(n.accepts("12"));
+  EXPECT_TRUE(n.accepts("12.00"));
+  EXPECT_FALSE(n.accepts("12.5"));
+  Schema both(R"({"allOf": [{"multipleOf": 4}, {"multipleOf": 6}]})");
+  EXPECT_TRUE(both.accepts("24"));
+  EXPECT_FALSE(both.accepts("12.5"));
+  EXPECT_FALSE(both.accepts("18"));
+  EXPECT_THROW(Schema(R"({"type": "number", "multipleOf": 0.01})"), Error);  // float semantics
+}
+
+TEST(JsonSchema, NotIfThenElseAndProperties) {
+  Schema not_obj(R"({"not": {"type": "object"}})");
+  EXPECT_TRUE(not_obj.accepts("[1]"));
+  EXPECT_FALSE(not_obj.accepts("{}"));
+  Schema not_req(R"({"type": "object", "not": {"required": ["a"]}})");
+  EXPECT_TRUE(not_req.accepts(R"({"b": 1})"));
+  EXPECT_FALSE(not_req.accepts(R"({"a": 1})"));
+  Schema cond(R"({"type": "object", "properties": {"kind": {"enum": ["x", "y"]}, "n": {}},
+    "if": {"properties": {"kind": {"const": "x"}}}, "then": {"required": ["n"]}})");
+  EXPECT_TRUE(cond.accepts(R"({"kind": "x", "n": 1})"));
+  EXPECT_FALSE(cond.accepts(R"({"kind": "x"})"));
+  EXPECT_TRUE(cond.accepts(R"({"kind": "y"})"));
+  Schema counts(R"({"type": "object", "minProperties": 1, "maxProperties": 2,
+    "propertyNames": {"pattern": "^[a-z]+$"}})");
+  EXPECT_TRUE(counts.accepts(R"({"ab": 1})"));
+  EXPECT_TRUE(counts.accepts(R"({"ab": 1, "c": 2})"));
+  EXPECT_FALSE(counts.accepts("{}"));
+  EXPECT_FALSE(counts.accepts(R"({"a": 1, "b": 2, "c": 3})"));
+  EXPECT_FALSE(counts.accepts(R"({"A": 1})"));
+  Schema deps(R"({"type": "object", "dependentRequired": {"a": ["b"]}})");
+  EXPECT_TRUE(deps.accepts(R"({"b": 1})"));
+  EXPECT_TRUE(deps.accepts(R"({"a": 1, "b": 2})"));
+  EXPECT_FALSE(deps.accepts(R"({"a": 1})"));
+}
+
+TEST(JsonSchema, ErrorsNameTheKeywordAndPointer) {
+  try {
+    Schema(R"({"properties": {"x": {"type": "array", "uniqueItems": true}}})");
+    FAIL();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("uniqueItems"), std::string::npos) << what;
+    EXPECT_NE(what.find("#/properties/x"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace loom::grammar
