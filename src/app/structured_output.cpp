@@ -44,31 +44,36 @@ std::shared_ptr<const ConstraintSpec> StructuredOutput::cached(const std::string
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = index_.find(key); it != index_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second);
-      return it->second->second;
+      if (it->second->second.error) throw *it->second->second.error;
+      return it->second->second.spec;
     }
   }
   auto v = vocab();
-  std::shared_ptr<ConstraintSpec> spec;
+  Entry entry;
   try {
-    spec = std::make_shared<ConstraintSpec>(build());
+    auto spec = std::make_shared<ConstraintSpec>(build());
     spec->vocab = v;
+    entry.spec = std::move(spec);
   } catch (const Error& e) {
     // A grammar past its size or time limits is the request's fault, not the context's.
     const ErrorCode code =
         e.code() == ErrorCode::kUnsupported ? ErrorCode::kUnsupported : ErrorCode::kInvalidArgument;
     const std::string_view what = e.what();
-    if (!what.empty() && what[0] == '\'') fail(code, "{}", what);  // names its field already
-    fail(code, "'{}': {}", field, what);
+    entry.error = !what.empty() && what[0] == '\''  // names its field already
+                      ? Error(code, std::string(what))
+                      : Error(code, fmt::format("'{}': {}", field, what));
   }
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = index_.find(key); it != index_.end()) return it->second->second;
-  lru_.emplace_front(key, spec);
-  index_[key] = lru_.begin();
+  if (auto it = index_.find(key); it == index_.end()) {
+    lru_.emplace_front(key, entry);
+    index_[key] = lru_.begin();
+  }
   while (lru_.size() > capacity_) {
     index_.erase(lru_.back().first);
     lru_.pop_back();
   }
-  return spec;
+  if (entry.error) throw *entry.error;
+  return entry.spec;
 }
 
 namespace {

@@ -17,12 +17,14 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "app/tool_calls.h"
+#include "core/error.h"
 #include "engine/constraint.h"
 
 namespace loom::tokenizer {
@@ -33,7 +35,6 @@ namespace loom::app {
 
 class StructuredOutput {
  public:
-
   StructuredOutput(const tokenizer::Tokenizer* tokenizer, std::vector<int32_t> eos_ids,
                    std::chrono::milliseconds compile_limit = std::chrono::seconds(10),
                    size_t cache_entries = 64);
@@ -64,7 +65,13 @@ class StructuredOutput {
   std::once_flag vocab_once_;
   std::shared_ptr<const grammar::TokenVocab> vocab_;
   std::mutex mu_;
-  std::list<std::pair<std::string, std::shared_ptr<const ConstraintSpec>>> lru_;  // newest first
+  // Newest first. Failures are kept too (spec null, error set), so a schema that fails after
+  // seconds of compiling is not compiled again for every request that repeats it.
+  struct Entry {
+    std::shared_ptr<const ConstraintSpec> spec;
+    std::optional<Error> error;
+  };
+  std::list<std::pair<std::string, Entry>> lru_;
   std::unordered_map<std::string, decltype(lru_)::iterator> index_;
 };
 

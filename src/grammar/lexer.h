@@ -85,7 +85,7 @@ class Lexer {
   using State = int32_t;
   static constexpr State kDead = 0;
   static constexpr size_t kMaxNfaStates = 500'000;
-  static constexpr size_t kMaxDfaStates = 100'000;
+  static constexpr size_t kMaxDfaStates = 20'000;
 
   // Throws kInvalidArgument for a lexeme whose positive components all match the empty string
   // (a lexeme must consume input), kOutOfRange past the size limits.

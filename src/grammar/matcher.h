@@ -85,7 +85,7 @@ struct CompiledGrammar {
   std::shared_ptr<const Grammar> grammar;
   Lexer lexer;
   // Per lexer state, for one vocabulary (the first one masks are computed for).
-  static constexpr size_t kMaxCachedStates = 2048;
+  static constexpr size_t kMaxCachedStates = 256;
   const TokenVocab* masks_vocab = nullptr;
   std::unordered_map<Lexer::State, std::unique_ptr<StateMasks>> masks;
 };
