@@ -168,6 +168,15 @@ St string_value(Cursor& c, std::string& out) {
   return St::kOk;
 }
 
+// The arguments' JSON text at c.p into `args` (all the rest of the text while partial).
+St arguments_value(Cursor& c, std::string& args) {
+  const size_t v = c.p;
+  const St st = skip_value(c);
+  if (st == St::kPartial) args = std::string(c.s.substr(v));
+  if (st == St::kOk) args = std::string(c.s.substr(v, c.p - v));
+  return st;
+}
+
 // {"name": ..., "arguments" | "parameters": ...} in any member order.
 St call_object(Cursor& c, ParsedToolCall& call) {
   St st = c.lit("{");
@@ -188,16 +197,9 @@ St call_object(Cursor& c, ParsedToolCall& call) {
     c.ws();
     if ((st = c.lit(":")) != St::kOk) return st;
     c.ws();
-    const size_t v = c.p;
     if (key == "arguments" || key == "parameters") {
       have_args = true;
-      st = skip_value(c);
-      if (st == St::kPartial) {
-        call.arguments = std::string(c.s.substr(v));
-        return st;
-      }
-      if (st != St::kOk) return st;
-      call.arguments = std::string(c.s.substr(v, c.p - v));
+      if ((st = arguments_value(c, call.arguments)) != St::kOk) return st;
       if (!call.arguments.empty() && call.arguments[0] == '"') {  // arguments as a JSON string
         try {
           call.arguments = Json::parse(call.arguments).get<std::string>();
@@ -287,14 +289,7 @@ St parse_calls(ToolFormat f, Cursor& c, std::vector<ParsedToolCall>& calls) {
         c.ws();
         if ((st = c.lit("```json")) != St::kOk) return st;
         c.ws();
-        const size_t v = c.p;
-        st = skip_value(c);
-        if (st == St::kPartial) {
-          call.arguments = std::string(c.s.substr(v));
-          return st;
-        }
-        if (st != St::kOk) return st;
-        call.arguments = std::string(c.s.substr(v, c.p - v));
+        if ((st = arguments_value(c, call.arguments)) != St::kOk) return st;
         c.ws();
         if ((st = c.lit("```")) != St::kOk) return st;
         c.ws();
