@@ -362,6 +362,45 @@ ToolFormat detect_tool_format(std::string_view src) {
   return ToolFormat::kHermes;
 }
 
+void null_content_for_template(Json& messages, std::string_view src) {
+  const bool tests_none = src.find("content'] is none") != std::string_view::npos ||
+                          src.find("content\"] is none") != std::string_view::npos ||
+                          src.find("content is none") != std::string_view::npos;
+  if (tests_none) return;
+  for (Json& m : messages) {
+    if (m.is_object() && m.contains("content") && m["content"].is_null()) m["content"] = "";
+  }
+}
+
+std::string render_chat(const ModelChatTemplates& templates, jinja::ChatRequest request) {
+  null_content_for_template(request.messages, templates.source(!request.tools.is_null()));
+  bool has_calls = false;
+  for (const Json& m : request.messages) {
+    has_calls =
+        has_calls || (m.is_object() && m.contains("tool_calls") && m["tool_calls"].is_array());
+  }
+  try {
+    return templates.apply(request);
+  } catch (const Error& first) {
+    if (!has_calls) throw;
+    for (Json& m : request.messages) {
+      if (!m.is_object() || !m.contains("tool_calls") || !m["tool_calls"].is_array()) continue;
+      for (Json& call : m["tool_calls"]) {
+        if (!call.is_object() || !call.contains("function")) continue;
+        Json& args = call["function"]["arguments"];
+        if (!args.is_string() && !args.is_null()) {
+          args = args.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        }
+      }
+    }
+    try {
+      return templates.apply(request);
+    } catch (const Error&) {
+      throw first;
+    }
+  }
+}
+
 bool template_renders_tools(std::string_view src) {
   return src.find("tools") != std::string_view::npos;
 }

@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/chat_templates.h"
 #include "engine/constraint.h"
 #include "grammar/json_schema.h"
 
@@ -49,6 +50,17 @@ bool template_renders_tools(std::string_view template_source);
 // A system-message text that lists the tools and the Hermes call syntax, for templates that do
 // not render tools themselves.
 std::string describe_tools(const nlohmann::ordered_json& tools);
+
+// An assistant turn that only calls tools has content null. Templates that test for it
+// (DeepSeek V3: `message['content'] is none`) keep null; the others get "" (Qwen 3 tests it
+// with `in` and string methods, which fail on none, in transformers too).
+void null_content_for_template(nlohmann::ordered_json& messages, std::string_view template_source);
+
+// Renders a chat request whose history may hold assistant tool calls. Their arguments arrive as
+// JSON text (OpenAI) and go to the template as objects (transformers' convention, which Qwen
+// and Llama templates expect); a template that fails on objects (DeepSeek V3 concatenates the
+// arguments as a string) is rendered again with the text. Null content: see above.
+std::string render_chat(const ModelChatTemplates& templates, jinja::ChatRequest request);
 
 struct ToolChoice {
   enum class Mode { kNone, kAuto, kRequired, kFunction } mode = Mode::kAuto;

@@ -83,7 +83,7 @@ void Generation::prepare() {
       req.extra = api.template_kwargs;
       req.add_generation_prompt = api.add_generation_prompt;
       req.continue_final_message = api.continue_final_message;
-      const std::string rendered = m.chat_templates.apply(req);
+      const std::string rendered = app::render_chat(m.chat_templates, std::move(req));
       prompt = m.require_tokenizer().encode(rendered, /*add_special_tokens=*/false);
     }
     // Structured output and tool calls: compiled here (off the I/O thread; cached).

