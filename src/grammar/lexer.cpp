@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "core/error.h"
@@ -93,7 +94,38 @@ int32_t Lexer::add_state() {
          kMaxNfaStates);
   }
   nfa_.emplace_back();
+  place_.emplace_back();
   return static_cast<int32_t>(nfa_.size() - 1);
+}
+
+int32_t Lexer::mask_class(State s, int max_bytes) {
+  if (mask_max_bytes_ < 0) mask_max_bytes_ = max_bytes;
+  LOOM_ASSERT(max_bytes == mask_max_bytes_);
+  if (static_cast<size_t>(s) >= mask_class_.size()) mask_class_.resize(sets_.size(), -1);
+  if (mask_class_[s] >= 0) return mask_class_[s];
+  // Within max_bytes bytes at most max_bytes copies are entered (each reads a byte), so how
+  // many copies remain before the minimum and the maximum matters only up to max_bytes + 1.
+  const int64_t cap = static_cast<int64_t>(max_bytes) + 1;
+  std::vector<std::array<int64_t, 4>> key;
+  for (int32_t n : sets_[s]) {
+    const Place& p = place_[n];
+    if (p.block < 0) {
+      key.push_back({-1, n, 0, 0});
+      continue;
+    }
+    const Block& b = blocks_[p.block];
+    const int64_t to_min = std::min(std::max<int64_t>(b.min - p.copy, 0), cap);
+    const int64_t to_max = b.max < 0 ? cap : std::min(b.max - p.copy, cap);
+    key.push_back({p.block, p.pos, to_min, to_max});
+  }
+  std::sort(key.begin(), key.end());
+  key.erase(std::unique(key.begin(), key.end()), key.end());
+  std::string k(reinterpret_cast<const char*>(key.data()), key.size() * sizeof(key[0]));
+  auto [it, fresh] =
+      mask_classes_.emplace(std::move(k), static_cast<int32_t>(mask_classes_.size()));
+  (void)fresh;
+  mask_class_[s] = it->second;
+  return it->second;
 }
 
 void Lexer::add_class(const std::vector<CodeRange>& ranges, int32_t from, int32_t to) {
@@ -168,7 +200,20 @@ int32_t Lexer::build(const Regex& r, int32_t from) {
     }
     case RegexNode::Kind::kRepeat: {
       int32_t cur = from;
-      for (int64_t i = 0; i < r->min; ++i) cur = build(r->sub, cur);
+      // Copies of a sub-pattern that reads at least a byte are numbered (see mask_class);
+      // states of an inner repetition keep their own block, which is new in every copy.
+      const bool counted = !regex_nullable(r->sub) && std::max(r->min, r->max) > 1;
+      const auto block = static_cast<int32_t>(blocks_.size());
+      if (counted) blocks_.push_back({r->min, r->max});
+      auto copy = [&](int64_t i) {
+        const auto begin = static_cast<int32_t>(nfa_.size());
+        cur = build(r->sub, cur);
+        if (!counted) return;
+        for (auto n = begin; n < static_cast<int32_t>(nfa_.size()); ++n) {
+          if (place_[n].block < 0) place_[n] = {block, static_cast<int32_t>(i), n - begin};
+        }
+      };
+      for (int64_t i = 0; i < r->min; ++i) copy(i);
       if (r->max < 0) {
         const int32_t loop = add_state();
         nfa_[cur].eps.push_back(loop);
@@ -181,7 +226,7 @@ int32_t Lexer::build(const Regex& r, int32_t from) {
       const int32_t end = add_state();
       nfa_[cur].eps.push_back(end);
       for (int64_t i = r->min; i < r->max; ++i) {
-        cur = build(r->sub, cur);
+        copy(i);
         nfa_[cur].eps.push_back(end);
       }
       return end;

@@ -100,6 +100,12 @@ class Lexer {
   }
   // Lexemes fully matched by the bytes that led to `s` (ascending ids).
   const std::vector<int32_t>& accepting(State s) const { return accept_[s]; }
+  // Which states behave alike on every byte string of up to `max_bytes` bytes: equal ids
+  // for states that differ only in how far they are into a counted repetition (x{0,300}: count
+  // 10 and count 11 do the same for any token while the bound is more than a token away).
+  // Token masks are cached by this id, so a long bounded string costs one trie walk, not one
+  // per character. Ids are dense from 0; the first call fixes max_bytes.
+  int32_t mask_class(State s, int max_bytes);
   // Whether `s` is a start state (no byte of the lexeme read yet).
   bool is_start(State s) const { return !sets_[s].empty() && sets_[s][0] == 0; }
   size_t n_states() const { return accept_.size(); }
@@ -134,6 +140,19 @@ class Lexer {
   State compute(State s, uint8_t b);
 
   std::vector<NfaState> nfa_;
+  // Counted repetitions of a sub-pattern that cannot match empty (so each copy reads at least
+  // one byte): per NFA state the block, the copy and the position in the copy (-1: none).
+  struct Block {
+    int64_t min, max;  // max < 0: the copies are the `min` mandatory ones before a loop
+  };
+  std::vector<Block> blocks_;
+  struct Place {
+    int32_t block = -1, copy = 0, pos = 0;
+  };
+  std::vector<Place> place_;
+  std::vector<int32_t> mask_class_;  // per DFA state, -1 = not computed
+  std::unordered_map<std::string, int32_t> mask_classes_;
+  int mask_max_bytes_ = -1;
   std::vector<std::vector<int32_t>> starts_;  // per lexeme: its components' start states
   std::vector<Compound> compounds_;
   std::vector<int32_t> compound_of_;  // per lexeme: index into compounds_, or -1

@@ -184,7 +184,8 @@ const StateMasks* Matcher::masks_for(Lexer::State s) {
   CompiledGrammar& g = *g_;
   if (g.masks_vocab == nullptr) g.masks_vocab = vocab_.get();
   if (g.masks_vocab != vocab_.get()) return nullptr;
-  if (auto it = g.masks.find(s); it != g.masks.end()) return it->second.get();
+  const int32_t cls = g.lexer.mask_class(s, vocab_->max_depth());
+  if (auto it = g.masks.find(cls); it != g.masks.end()) return it->second.get();
   if (g.masks.size() >= CompiledGrammar::kMaxCachedStates) return nullptr;
   auto m = std::make_unique<StateMasks>();
   m->inside.resize(vocab_->size());
@@ -209,7 +210,7 @@ const StateMasks* Matcher::masks_for(Lexer::State s) {
   std::stable_sort(m->boundaries.begin(), m->boundaries.end(),
                    [](const auto& a, const auto& b) { return a.before < b.before; });
   const StateMasks* out = m.get();
-  g.masks.emplace(s, std::move(m));
+  g.masks.emplace(cls, std::move(m));
   return out;
 }
 

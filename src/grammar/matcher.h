@@ -87,7 +87,7 @@ struct CompiledGrammar {
   // Per lexer state, for one vocabulary (the first one masks are computed for).
   static constexpr size_t kMaxCachedStates = 256;
   const TokenVocab* masks_vocab = nullptr;
-  std::unordered_map<Lexer::State, std::unique_ptr<StateMasks>> masks;
+  std::unordered_map<int32_t, std::unique_ptr<StateMasks>> masks;  // by Lexer::mask_class
 };
 
 class Matcher {

@@ -88,6 +88,53 @@ TEST(Matcher, MaskEqualsTryingEveryToken) {
   }
 }
 
+// Masks are cached per class of lexer states that differ only in a repetition count (see
+// Lexer::mask_class): near the bounds the classes must split, far from them they are shared.
+TEST(Matcher, CountedRepetitionMasksEqualTryingEveryToken) {
+  auto g = std::make_shared<Grammar>();
+  const int32_t open = Grammar::lexeme(g->add_lexeme(re_char('[')));
+  const int32_t close = Grammar::lexeme(g->add_lexeme(re_char(']')));
+  const int32_t comma = Grammar::lexeme(g->add_lexeme(re_char(',')));
+  const int32_t str = Grammar::lexeme(g->add_lexeme(re_concat(
+      {re_char('"'), re_repeat(re_class({{'a', 'c'}, {0xE9, 0xE9}}), 2, 13), re_char('"')})));
+  const int32_t s = g->add_rule("list"), more = g->add_rule("more");
+  g->add_production(s, {open, str, more, close});
+  g->add_production(more, {});
+  g->add_production(more, {comma, str, more});
+  g->set_start(s);
+  g->finalize();
+  auto cg = std::make_shared<CompiledGrammar>(g);
+  std::vector<std::string> bytes = {"[",    "]",     ",",   "\"",    "a",    "ab",
+                                    "abc",  "aaaa",  "b\"", "\",\"", "c\"]", "\xC3\xA9",
+                                    "\xC3", "\xA9a", "ca",  "<eos>"};
+  std::vector<bool> text(bytes.size(), true);
+  text.back() = false;
+  auto v = std::make_shared<const TokenVocab>(
+      bytes, text, std::vector<int32_t>{static_cast<int32_t>(bytes.size() - 1)});
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 300; ++trial) {
+    Matcher m(cg, v);
+    for (int step = 0; step < 40; ++step) {
+      IdSet mask;
+      m.fill_mask(mask);
+      std::vector<int32_t> allowed;
+      for (size_t id = 0; id < v->size(); ++id) {
+        const bool ok = m.consume_token(static_cast<int32_t>(id));
+        if (ok) {
+          m.rollback(1);
+          allowed.push_back(static_cast<int32_t>(id));
+        }
+        ASSERT_EQ(mask.test(id), ok) << "token '" << v->bytes(static_cast<int32_t>(id))
+                                     << "' at step " << step << " of trial " << trial;
+      }
+      if (allowed.empty()) break;
+      const int32_t pick = allowed[rng() % allowed.size()];
+      ASSERT_TRUE(m.consume_token(pick));
+      if (m.finished()) break;
+    }
+  }
+}
+
 TEST(Matcher, RollbackRestoresEverything) {
   auto g = int_list();
   auto v = small_vocab();
