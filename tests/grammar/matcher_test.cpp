@@ -106,7 +106,7 @@ TEST(Matcher, CountedRepetitionMasksEqualTryingEveryToken) {
   auto cg = std::make_shared<CompiledGrammar>(g);
   std::vector<std::string> bytes = {"[",    "]",     ",",   "\"",    "a",    "ab",
                                     "abc",  "aaaa",  "b\"", "\",\"", "c\"]", "\xC3\xA9",
-                                    "\xC3", "\xA9a", "ca",  "<eos>"};
+                                    "\xC3", "\xA9" "a", "ca",  "<eos>"};
   std::vector<bool> text(bytes.size(), true);
   text.back() = false;
   auto v = std::make_shared<const TokenVocab>(
