@@ -146,6 +146,7 @@ void IncrementalDecoder::reset() {
   prefix_offset_ = read_offset_ = 0;
   prefix_text_.clear();
   emitted_.clear();
+  in_byte_run_ = false;
 }
 
 std::string IncrementalDecoder::step(int32_t id) {
@@ -160,7 +161,10 @@ std::string IncrementalDecoder::step(int32_t id) {
   // generous limit the trailing U+FFFD is taken as final (a character spans at most 4 bytes),
   // and a byte run that long is emitted as it stands.
   constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  const bool byte_run = tokenizer_->is_byte_run_token(id);
+  if (!(skip_special_ && tokenizer_->is_special(id))) {
+    in_byte_run_ = tokenizer_->is_byte_run_token(id);
+  }
+  const bool byte_run = in_byte_run_;
   const size_t max_pending = byte_run ? 256 : 32;
   bool ends_unfinished =
       byte_run ||

@@ -124,6 +124,9 @@ class IncrementalDecoder {
   size_t read_offset_ = 0;    // ids before this are fully emitted
   std::string prefix_text_;   // decode(ids[prefix_offset_, read_offset_))
   std::string emitted_;       // everything returned so far
+  // The last id that was not a skipped special token continued a byte-fallback run: a skipped
+  // token adds nothing, so the run (and whether it is valid UTF-8) may go on past it.
+  bool in_byte_run_ = false;
 };
 
 }  // namespace loom::tokenizer
