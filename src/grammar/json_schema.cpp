@@ -1904,16 +1904,25 @@ class Compiler {
     // Additional members: keys matched by a pattern, and (unless forbidden) any other key.
     std::vector<std::vector<int32_t>> extra_members;
     const Regex others = not_in(taken);
-    if (p.pattern_props.size() > 1) {
-      unsupported(p.where, "patternProperties", "with more than one pattern is not supported");
+    // Keys matching several patterns satisfy all their schemas: one member kind per set of
+    // patterns a key matches (the others' patterns complemented), 2^n - 1 of them.
+    const size_t np = p.pattern_props.size();
+    if (np > 4) {
+      unsupported(p.where, "patternProperties", "with more than 4 patterns is not supported");
     }
     auto key_lexeme = [&](LexemeSpec key) {
       for (const Regex& r : p.key_patterns) key.components.push_back({quoted(encode(r)), false});
       return lex(key);
     };
-    for (const auto& [r, c] : p.pattern_props) {
+    for (uint32_t set = 1; set < (1u << np); ++set) {
       LexemeSpec key;
-      key.components.push_back({quoted(encode(r)), false});
+      Conj c;
+      for (size_t i = 0; i < np; ++i) {
+        const bool in = (set >> i & 1) != 0;
+        key.components.push_back({quoted(encode(p.pattern_props[i].first)), !in});
+        if (in)
+          c.insert(c.end(), p.pattern_props[i].second.begin(), p.pattern_props[i].second.end());
+      }
       key.components.push_back({quoted(encode(others)), false});
       extra_members.push_back({key_lexeme(key), ws_opt_, colon, ws_opt_,
                                value_rule(c, p.where + "/patternProperties")});

@@ -86,6 +86,20 @@ TEST(JsonSchema, NotIfThenElseAndProperties) {
   EXPECT_FALSE(deps.accepts(R"({"a": 1})"));
 }
 
+TEST(JsonSchema, SeveralPatternProperties) {
+  // A key matching both patterns satisfies both schemas; one matching none, additional.
+  Schema s(R"({"type": "object", "patternProperties": {"^a": {"type": "integer"},
+    "b$": {"minimum": 10}}, "additionalProperties": {"type": "string"}})");
+  for (const char* ok : {R"({"ax": 1})", R"({"ab": 12})", R"({"xb": 20})", R"({"xb": "s"})",
+                         R"({"zz": "s", "ab": 10})"}) {
+    EXPECT_TRUE(s.accepts(ok)) << ok;
+  }
+  for (const char* bad :
+       {R"({"ab": 5})", R"({"ab": "x"})", R"({"xb": 5})", R"({"zz": 1})", R"({"ax": "s"})"}) {
+    EXPECT_FALSE(s.accepts(bad)) << bad;
+  }
+}
+
 TEST(JsonSchema, ErrorsNameTheKeywordAndPointer) {
   try {
     Schema(R"({"properties": {"x": {"type": "array", "uniqueItems": true}}})");
