@@ -83,9 +83,10 @@ describe('requests real clients send', () => {
   test('no parameter is dropped in silence', async () => {
     const messages = [{role: 'user', content: 'Hi'}];
     const cases = [
-      [{tools: [{type: 'function', function: {name: 'f', parameters: {type: 'object'}}}]}, 'tools'],
-      [{response_format: {type: 'json_schema', json_schema: {name: 'x', schema: {}}}}, 'response_format'],
-      [{response_format: {type: 'json_object'}}, 'response_format'],
+      [{tools: [{type: 'code_interpreter', function: {name: 'f'}}]}, 'tools[0].type'],
+      [{response_format: {type: 'json_schema', json_schema: {name: 'x', schema: {type: 'string', format: 'regex'}}}},
+       'response_format.json_schema.schema'],
+      [{response_format: {type: 'yaml'}}, 'response_format.type'],
       [{audio: {voice: 'x', format: 'mp3'}}, 'audio'],
       [{store: true}, 'store'],
       [{modalities: ['text', 'audio']}, 'modalities'],
@@ -101,6 +102,8 @@ describe('requests real clients send', () => {
     // Accepted because they change nothing, or honoured.
     for (const extra of [{user: 'u1'}, {metadata: {a: 'b'}}, {service_tier: 'auto'}, {store: false},
                          {response_format: {type: 'text'}}, {tool_choice: 'none'},
+                         {response_format: {type: 'json_object'}}, {regex: '[a-z]+'},
+                         {tools: [{type: 'function', function: {name: 'f', parameters: {type: 'object'}}}]},
                          {tools: [{type: 'function', function: {name: 'f'}}], tool_choice: 'none'},
                          {top_k: 5, min_p: 0.1, repetition_penalty: 1.1}, {cache_salt: 'tenant-a'}]) {
       const r = await post(server.url, '/v1/chat/completions', {model, messages, max_tokens: 2, ...extra});
