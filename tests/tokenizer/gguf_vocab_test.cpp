@@ -139,6 +139,31 @@ TEST(GgufVocab, InvalidUtf8TokensDecodeToValidText) {
   EXPECT_EQ(streamed, text);
 }
 
+// Regression (fuzz_gguf_vocab campaign): a skipped special token between byte-fallback tokens
+// adds nothing, so the full decode joins the bytes across it; the stream must not end the run
+// there (it emitted the first bytes as a character the joined run no longer holds).
+TEST(GgufVocab, StreamedByteRunGoesOnPastSkippedSpecialTokens) {
+  GgufVocab v;
+  v.model = "llama";
+  v.tokens = {"<unk>", "<s>", "</s>", "<0xE2>", "<0x96>", "<0x81>", "<0xC3>", "<0xA9>", "a"};
+  v.token_types = {2, 3, 3, 6, 6, 6, 3, 6, 1};  // <0xC3> marked as a control token
+  v.scores = std::vector<float>(v.tokens.size(), 0.0f);
+  v.unk = 0;
+  const Tokenizer tok = tokenizer_from_gguf(v);
+  for (const std::vector<int32_t>& ids :
+       {std::vector<int32_t>{3, 4, 5, 0, 3, 4, 5, 6, 7, 8}, std::vector<int32_t>{3, 4, 5, 2, 7},
+        std::vector<int32_t>{3, 1, 4, 5, 8}}) {
+    for (bool skip : {true, false}) {
+      const std::string full = tok.decode(ids, skip);
+      IncrementalDecoder stream(tok, skip);
+      std::string streamed;
+      for (int32_t id : ids) streamed += stream.step(id);
+      streamed += stream.finish();
+      EXPECT_EQ(streamed, full) << "skip " << skip;
+    }
+  }
+}
+
 TEST(GgufVocab, BadIdsAndMergesAreCorruption) {
   GgufVocab v;
   v.model = "gpt2";
