@@ -316,7 +316,9 @@ Regex fraction_less(const std::string& b) {
 
 // Decimal numbers in JSON syntax without an exponent that are >= bound (at_least) or <= bound.
 Regex decimal_bound(double bound, bool at_least) {
-  const auto [ip, fp] = plain_decimal(bound);
+  const auto decimal = plain_decimal(bound);
+  const std::string& ip = decimal.first;
+  const std::string& fp = decimal.second;
   const uint64_t a = std::stoull(ip);
   const Regex frac_any = re_opt(re_concat({re_char('.'), digits1()}));
   const Regex zeros = re_opt(re_concat({re_char('.'), re_plus(re_char('0'))}));
