@@ -16,6 +16,13 @@ RopeTable make_rope_table(const HyperParams& hp, int64_t head_dim, RopeStyle sty
     fail(ErrorCode::kCorruption, "{}: rotary dimensions {} must be even and at most head_dim {}",
          model_path, t.dims, head_dim);
   }
+  // Real heads are at most a few thousand wide; a file claiming more is corrupt, and would
+  // otherwise cost seconds and memory here before its tensors are checked (fuzz_model_load).
+  constexpr int64_t kMaxRopeDims = 65536;
+  if (t.dims > kMaxRopeDims) {
+    fail(ErrorCode::kCorruption, "{}: rotary dimensions {} exceed {}", model_path, t.dims,
+         kMaxRopeDims);
+  }
   // As transformers: inv_freq = 1 / base^(2i/d), computed in float32.
   t.inv_freq.resize(t.dims / 2);
   for (int64_t i = 0; i < t.dims / 2; ++i) {
