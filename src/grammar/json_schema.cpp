@@ -1412,40 +1412,29 @@ class Compiler {
       }
       m.props.push_back({key, std::move(c)});
     };
-    for (const auto& [k, c] : a.props) {
-      const bool in_b = std::any_of(b.props.begin(), b.props.end(),
-                                    [&key = k](const auto& x) { return x.first == key; });
-      if (in_b) {
-        add_prop(k, c);
-        continue;
+    // Each side's declared properties: with the other side's schema for the same key (declared,
+    // pattern or additional), or gone when the other side forbids the key.
+    auto take_props = [&](const Plan& self, const Plan& other) {
+      for (const auto& [k, c] : self.props) {
+        const bool declared = std::any_of(other.props.begin(), other.props.end(),
+                                          [&key = k](const auto& x) { return x.first == key; });
+        if (declared) {
+          add_prop(k, c);
+          continue;
+        }
+        auto extra = extra_schema_for(other, k);
+        if (!extra) {
+          if (std::find(m.required.begin(), m.required.end(), k) != m.required.end())
+            object_ok = false;
+          continue;
+        }
+        Conj both = c;
+        both.insert(both.end(), extra->begin(), extra->end());
+        add_prop(k, both);
       }
-      auto extra = extra_schema_for(b, k);
-      if (!extra) {
-        if (std::find(m.required.begin(), m.required.end(), k) != m.required.end())
-          object_ok = false;
-        continue;
-      }
-      Conj both = c;
-      both.insert(both.end(), extra->begin(), extra->end());
-      add_prop(k, both);
-    }
-    for (const auto& [k, c] : b.props) {
-      const bool in_a = std::any_of(a.props.begin(), a.props.end(),
-                                    [&key = k](const auto& x) { return x.first == key; });
-      if (in_a) {
-        add_prop(k, c);
-        continue;
-      }
-      auto extra = extra_schema_for(a, k);
-      if (!extra) {
-        if (std::find(m.required.begin(), m.required.end(), k) != m.required.end())
-          object_ok = false;
-        continue;
-      }
-      Conj both = c;
-      both.insert(both.end(), extra->begin(), extra->end());
-      add_prop(k, both);
-    }
+    };
+    take_props(a, b);
+    take_props(b, a);
     m.pattern_props = a.pattern_props.empty() ? b.pattern_props : a.pattern_props;
     if (!a.pattern_props.empty() || !b.pattern_props.empty()) {
       // Keys matching one side's patterns must also satisfy the other side's additional schema.
