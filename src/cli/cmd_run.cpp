@@ -1,16 +1,19 @@
 // loom run -m MODEL [-p TEXT | -f FILE | --ids 1,2,3] [-n N] [--temp T] [--top-k K] [--top-p P]
 //          [--min-p P] [--seed S] [--chat] [-t THREADS] [--json]
-//          [--json-schema FILE | --grammar FILE | --regex RE]
+//          [--json-schema FILE | --grammar FILE | --regex RE] [--guard stop|penalize|off]
+//          [--dry-multiplier M] [--dry-base B] [--dry-allowed-length N] [--dry-penalty-last-n N]
 // Streams generated text to stdout as it becomes valid UTF-8; --json prints
 // {"prompt_ids", "ids", "text", "finish_reason"} at the end instead. --json-schema (a JSON
 // Schema file; "object" for any JSON object), --grammar (a GBNF file) and --regex constrain the
-// output to their language.
+// output to their language. --guard (default stop) ends a generation that falls into a loop with
+// finish_reason "repetition" (engine/degeneration.h); penalize turns on the DRY penalty instead.
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "app/loaded_model.h"
+#include "app/repetition_guard.h"
 #include "app/structured_output.h"
 #include "cli/commands.h"
 #include "core/error.h"
@@ -34,6 +37,9 @@ struct RunArgs {
   std::vector<std::string> stop;
   int threads = 0;
   int64_t ctx = 0;
+  std::string guard = "stop";
+  float dry_multiplier = 0.0f, dry_base = 1.75f;
+  int32_t dry_allowed_length = 2, dry_penalty_last_n = -1;
 };
 
 int run_run(const RunArgs& a) {
@@ -43,6 +49,8 @@ int run_run(const RunArgs& a) {
   if (!a.json_schema.empty() + !a.grammar.empty() + !a.regex.empty() > 1) {
     fail(ErrorCode::kInvalidArgument, "give at most one of --json-schema, --grammar and --regex");
   }
+  GuardChoice guard;
+  guard.action = parse_guard_action(a.guard);
   LoadedModel m = load_model(a.model, a.threads, /*want_tokenizer=*/true);
   std::shared_ptr<const ConstraintSpec> constraint;
   if (!a.json_schema.empty() || !a.grammar.empty() || !a.regex.empty()) {
@@ -92,6 +100,12 @@ int run_run(const RunArgs& a) {
   opt.eos_ids = m.eos_ids();
   opt.ignore_eos = a.ignore_eos;
   opt.constraint = constraint;
+  opt.sampling.dry_multiplier = a.dry_multiplier;
+  opt.sampling.dry_base = a.dry_base;
+  opt.sampling.dry_allowed_length = a.dry_allowed_length;
+  opt.sampling.dry_penalty_last_n = a.dry_penalty_last_n;
+  DryBreakerCache breakers(m.tokenizer ? &*m.tokenizer : nullptr);
+  apply_guard(guard, breakers, opt.guard, opt.sampling);
 
   const int64_t ctx = a.ctx > 0 ? a.ctx : m.model->info().context_length;
   Generator gen(*m.model, m.tokenizer ? &*m.tokenizer : nullptr, ctx);
@@ -110,6 +124,15 @@ int run_run(const RunArgs& a) {
     fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     std::fputc('\n', stdout);
+  }
+  if (r.finish_reason == "repetition" && r.degeneration) {
+    const Degeneration& g = *r.degeneration;
+    std::fprintf(stderr,
+                 "loom: stopped at token %lld: the output repeats a %lld-%s unit (degeneration "
+                 "guard; --guard off to keep going)\n",
+                 static_cast<long long>(g.at_token),
+                 static_cast<long long>(g.period_tokens > 0 ? g.period_tokens : g.period_chars),
+                 g.period_tokens > 0 ? "token" : "character");
   }
   return 0;
 }
@@ -142,6 +165,17 @@ Command add_run(CLI::App& app) {
                   "constrain the output to a JSON Schema (a file; 'object' for any JSON object)");
   cmd->add_option("--grammar", a->grammar, "constrain the output to a GBNF grammar (a file)");
   cmd->add_option("--regex", a->regex, "constrain the output to a regular expression");
+  cmd->add_option("--guard", a->guard,
+                  "degeneration guard: stop (end a looping generation, finish_reason "
+                  "\"repetition\"; the default), penalize (DRY penalty) or off")
+      ->check(CLI::IsMember({"stop", "penalize", "off"}));
+  cmd->add_option("--dry-multiplier", a->dry_multiplier,
+                  "DRY penalty strength (default 0 = off; 0.8 with --guard penalize)");
+  cmd->add_option("--dry-base", a->dry_base, "DRY growth per repeated token (default 1.75)");
+  cmd->add_option("--dry-allowed-length", a->dry_allowed_length,
+                  "repeats up to this long are free (default 2)");
+  cmd->add_option("--dry-penalty-last-n", a->dry_penalty_last_n,
+                  "tokens DRY looks back over (default -1 = whole context)");
   return {cmd, [a] { return run_run(*a); }};
 }
 

@@ -26,6 +26,7 @@ struct ServeArgs {
   int64_t parallel = 16, ctx = 0, max_queue = 256, step_tokens = 512, max_connections = 1024;
   double read_timeout = 30, idle_timeout = 60, write_timeout = 30;
   int threads = 0, http_workers = 2;
+  std::string guard = "stop";
   uint64_t max_body = 8u << 20, max_outbox = 4u << 20;
 };
 
@@ -51,6 +52,7 @@ server::ServerOptions server_options(const ServeArgs& a, const std::string& key,
   o.write_timeout_seconds = a.write_timeout;
   o.worker_threads = a.http_workers;
   o.max_outbox_bytes = a.max_outbox;
+  o.guard = parse_guard_action(a.guard);
   return o;
 }
 
@@ -181,6 +183,11 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--http-workers", a->http_workers,
                   "threads for request parsing, templating and tokenizing (default 2)")
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--guard", a->guard,
+                  "degeneration guard of requests that do not set `degeneration.action`: stop "
+                  "(end a looping generation, finish_reason \"repetition\"; the default), "
+                  "penalize (DRY penalty) or off")
+      ->check(CLI::IsMember({"stop", "penalize", "off"}));
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
   return {cmd, [a] { return run_serve(*a); }};
 }

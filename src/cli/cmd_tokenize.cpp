@@ -4,6 +4,8 @@
 //   loom detokenize -m MODEL [--skip-special]   JSON array of ids on stdin -> text
 //   loom chat-template -m MODEL [--add-generation-prompt]
 //                                               JSON array of messages on stdin -> rendering
+//   loom guard-check -m MODEL [--json]          text on stdin -> does the degeneration guard
+//                                               fire on it, and where (engine/degeneration.h)
 // MODEL is a .gguf file or a HF folder. Text output is written exactly, with no newline added,
 // so that it can be compared byte for byte; the id array ends with a newline.
 #include <fmt/format.h>
@@ -11,6 +13,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -19,6 +22,8 @@
 #include "app/loaded_model.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "engine/degeneration.h"
+#include "tokenizer/tokenizer.h"
 
 namespace loom::cli {
 
@@ -120,7 +125,94 @@ int run_chat_template(const ChatTemplateArgs& a) {
   return 0;
 }
 
+struct GuardCheckArgs {
+  std::string model;
+  bool json = false;
+  std::vector<std::string> files;
+};
+
+// The text is tokenized whole (as a model would have produced it, without special tokens) and
+// the tokens go through the detector one at a time with the text each one completes, as in
+// generation.
+nlohmann::ordered_json guard_check(const tokenizer::Tokenizer& tok, const std::string& text) {
+  const std::vector<int32_t> ids = tok.encode(text, /*add_special_tokens=*/false);
+  tokenizer::IncrementalDecoder detok(tok, /*skip_special_tokens=*/false);
+  DegenerationDetector detector;
+  std::optional<Degeneration> found;
+  for (const int32_t id : ids) {
+    found = detector.push(id, detok.step(id));
+    if (found) break;
+  }
+  nlohmann::ordered_json j;
+  j["tokens"] = ids.size();
+  j["flagged"] = found.has_value();
+  j["at_token"] = found ? found->at_token : -1;
+  j["at_char"] = found ? found->at_char : -1;
+  j["period_tokens"] = found ? nlohmann::ordered_json(found->period_tokens) : nullptr;
+  if (found) {
+    j["period_chars"] = found->period_chars;
+    j["loop_start_token"] = found->loop_start;
+  }
+  return j;
+}
+
+std::string describe_guard_check(const nlohmann::ordered_json& j) {
+  if (!j["flagged"].get<bool>()) return fmt::format("clean: {} tokens, no loop", j["tokens"].dump());
+  if (j["period_tokens"].get<int64_t>() > 0) {
+    return fmt::format("flagged at token {} (character {}): a loop of {} tokens repeated from token {}",
+                       j["at_token"].dump(), j["at_char"].dump(), j["period_tokens"].dump(),
+                       j["loop_start_token"].dump());
+  }
+  return fmt::format("flagged at token {} (character {}): a run of a {}-character unit from token {}",
+                     j["at_token"].dump(), j["at_char"].dump(), j["period_chars"].dump(),
+                     j["loop_start_token"].dump());
+}
+
+int run_guard_check(const GuardCheckArgs& a) {
+  app::TokenizerModel m = load(a.model);
+  const tokenizer::Tokenizer& tok = m.require_tokenizer();
+  if (a.files.empty()) {
+    const nlohmann::ordered_json j = guard_check(tok, read_stdin());
+    write_stdout((a.json ? j.dump() : describe_guard_check(j)) + "\n");
+    return 0;
+  }
+  // Each file is a document of its own (the detector starts afresh), one line each.
+  int flagged = 0;
+  for (const std::string& path : a.files) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(ErrorCode::kNotFound, "{}: cannot open", path);
+    nlohmann::ordered_json j = guard_check(tok, std::string(std::istreambuf_iterator<char>(in), {}));
+    flagged += j["flagged"].get<bool>() ? 1 : 0;
+    if (a.json) {
+      nlohmann::ordered_json line;
+      line["file"] = path;
+      line.update(j);
+      write_stdout(line.dump() + "\n");
+    } else {
+      write_stdout(fmt::format("{}: {}\n", path, describe_guard_check(j)));
+    }
+  }
+  if (!a.json) write_stdout(fmt::format("{} of {} files flagged\n", flagged, a.files.size()));
+  return 0;
+}
+
 }  // namespace
+
+Command add_guard_check(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "guard-check",
+      "Run the degeneration guard over text read from stdin, tokenized with the model's "
+      "tokenizer; says whether and where it would stop a generation");
+  auto a = std::make_shared<GuardCheckArgs>();
+  cmd->add_option("-m,--model", a->model, "a .gguf file or a Hugging Face model folder")
+      ->required();
+  cmd->add_flag("--json", a->json,
+                "print one JSON object: tokens, flagged, at_token, at_char, period_tokens");
+  cmd->add_option("files", a->files,
+                  "check these files instead of stdin, each a document of its own (one line "
+                  "each)");
+  return {cmd, [a] { return run_guard_check(*a); }};
+}
 
 Command add_tokenize(CLI::App& app) {
   auto* cmd = app.add_subcommand(

@@ -74,8 +74,9 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
   GenerationResult result;
   result.prompt_ids.assign(prompt.begin(), prompt.end());
   result.finish_reason = "length";
-  TokenStream stream(tokenizer_, {options.stop, options.eos_ids, options.ignore_eos,
-                                  options.max_tokens, context_tokens_, options.special_text});
+  TokenStream stream(tokenizer_,
+                     {options.stop, options.eos_ids, options.ignore_eos, options.max_tokens,
+                      context_tokens_, options.special_text, options.guard});
   std::optional<SequenceConstraint> constraint;
   if (options.constraint) constraint.emplace(options.constraint);
   auto emit = [&](std::string_view text) {
@@ -119,6 +120,10 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
   const TokenStream::Final final = stream.finish(reason);
   emit(final.text);
   result.finish_reason = final.finish_reason;
+  if (final.text_bytes >= 0 && final.text_bytes < static_cast<int64_t>(result.text.size())) {
+    result.text.resize(static_cast<size_t>(final.text_bytes));
+  }
+  result.degeneration = stream.degeneration();
   pool_.release_all(table_);
   return result;
 }

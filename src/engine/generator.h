@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 
 #include "engine/block_pool.h"
 #include "engine/constraint.h"
+#include "engine/degeneration.h"
 #include "model/model.h"
 #include "sample/sampler.h"
 
@@ -33,13 +35,15 @@ struct GenerationOptions {
   // Constrained decoding (--json-schema, --grammar, --regex); null: free.
   std::shared_ptr<const ConstraintSpec> constraint;
   bool special_text = false;  // see TokenStreamOptions::special_text
+  GuardOptions guard;         // see TokenStreamOptions::guard
 };
 
 struct GenerationResult {
   std::vector<int32_t> prompt_ids;
   std::vector<int32_t> ids;  // generated ids (the EOS id included when it ended generation)
   std::string text;
-  std::string finish_reason;  // "stop" (EOS or a stop string) or "length"
+  std::string finish_reason;  // "stop" (EOS or a stop string), "length" or "repetition"
+  std::optional<Degeneration> degeneration;  // where the guard recognised a loop
 };
 
 class Generator {

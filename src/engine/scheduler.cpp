@@ -133,7 +133,8 @@ std::unique_ptr<Scheduler::Sequence> Scheduler::make_sequence(SequenceRequest r)
   s->sampler->accept_prompt(params.prompt);
   s->stream.emplace(tokenizer_,
                     TokenStreamOptions{params.stop, options_.eos_ids, params.ignore_eos,
-                                       params.max_tokens, options_.context, params.special_text});
+                                       params.max_tokens, options_.context, params.special_text,
+                                       params.guard});
   if (params.constraint) s->constraint.emplace(params.constraint);
   s->tokens = params.prompt;
   s->n_prompt = n;
@@ -223,6 +224,8 @@ void Scheduler::finish(Sequence& s, const std::string& reason, const std::string
   FinishEvent f;
   f.finish_reason = final.finish_reason;
   f.error = error;
+  f.text_bytes = final.text_bytes;
+  f.degeneration = s.stream->degeneration().has_value();
   f.prompt_tokens = s.n_prompt;
   f.completion_tokens = s.stream->generated();
   f.cached_prompt_tokens = s.cached_prompt;

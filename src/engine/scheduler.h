@@ -58,6 +58,7 @@ struct RequestParams {
   // Constrained decoding (structured output, tool calls); null: free.
   std::shared_ptr<const ConstraintSpec> constraint;
   bool special_text = false;  // see TokenStreamOptions::special_text
+  GuardOptions guard;         // see TokenStreamOptions::guard
 };
 
 struct TokenEvent {
@@ -68,8 +69,12 @@ struct TokenEvent {
 };
 
 struct FinishEvent {
-  std::string finish_reason;  // "stop" | "length" | "cancelled" | "error"
+  std::string finish_reason;  // "stop" | "length" | "repetition" | "cancelled" | "error"
   std::string error;
+  // "repetition": the whole text ends after this many bytes; text sent past it is to be cut
+  // by a sink that collects it (see TokenStream::Final::text_bytes). -1: as sent.
+  int64_t text_bytes = -1;
+  bool degeneration = false;  // the guard recognised a loop (whatever its action)
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   int64_t cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "sample/dry.h"
 #include "sample/penalties.h"
 
 namespace loom::sample {
@@ -27,6 +28,9 @@ std::unique_ptr<SamplingStep> make_step(StepKind kind, const SamplingParams& p,
       return std::make_unique<MinPStep>(p.min_p);
     case StepKind::kTemperature:
       return std::make_unique<TemperatureStep>(p.temperature);
+    case StepKind::kDry:
+      return std::make_unique<DryStep>(p.dry_multiplier, p.dry_base, p.dry_allowed_length,
+                                       p.dry_penalty_last_n, p.dry_breakers);
   }
   LOOM_ASSERT(false);
   return nullptr;
@@ -71,7 +75,10 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
   for (StepKind kind : resolve_step_order(params_)) {
     if (!step_is_active(kind, params_)) continue;
     // Greedy is the argmax of the penalised, biased logits: truncation steps do not run.
-    if (greedy() && kind != StepKind::kPenalties && kind != StepKind::kLogitBias) continue;
+    if (greedy() && kind != StepKind::kPenalties && kind != StepKind::kDry &&
+        kind != StepKind::kLogitBias) {
+      continue;
+    }
     steps_.push_back(make_step(kind, params_, vocab_size_));
   }
 }

@@ -1,10 +1,10 @@
 // loom::sample::Sampler — turns one position's logits into a token through the configured chain:
 //
-//   logits -> [penalties, logit_bias, top_k, typical_p, top_p, min_p, temperature] -> draw
+//   logits -> [penalties, dry, logit_bias, top_k, typical_p, top_p, min_p, temperature] -> draw
 //
 // (default order, see kDefaultStepOrder; SamplingParams::steps reorders or drops steps, and steps
 // whose parameters are "off" are not built at all). The draw is:
-// - temperature == 0: greedy. Only the penalties and logit_bias steps run (in the configured
+// - temperature == 0: greedy. Only the penalties, dry and logit_bias steps run (in the configured
 //   order), then the argmax; among equal logits the lowest id wins (torch.argmax's first max).
 //   top_k, top_p and min_p always keep the argmax, so skipping them changes nothing; typical_p
 //   may drop it, but greedy means the most likely token, as in HF (do_sample=False ignores

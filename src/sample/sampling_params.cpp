@@ -8,7 +8,7 @@ namespace loom::sample {
 namespace {
 
 constexpr std::string_view kStepNames[] = {
-    "penalties", "logit_bias", "top_k", "typical_p", "top_p", "min_p", "temperature",
+    "penalties", "logit_bias", "top_k", "typical_p", "top_p", "min_p", "temperature", "dry",
 };
 
 std::string all_step_names() {
@@ -63,6 +63,8 @@ bool step_is_active(StepKind kind, const SamplingParams& p) {
       return p.min_p > 0.0f;
     case StepKind::kTemperature:
       return p.temperature != 1.0f;
+    case StepKind::kDry:
+      return p.dry_multiplier > 0.0f && p.dry_penalty_last_n != 0;
   }
   return false;
 }
@@ -103,6 +105,24 @@ void validate_sampling_params(const SamplingParams& p, int32_t vocab_size) {
   }
   check_range("frequency_penalty", p.frequency_penalty, -2.0f, 2.0f, false, false);
   check_range("presence_penalty", p.presence_penalty, -2.0f, 2.0f, false, false);
+  check_range("dry_multiplier", p.dry_multiplier, 0.0f, 100.0f, false, false);
+  check_range("dry_base", p.dry_base, 1.0f, 10.0f, false, false);
+  if (p.dry_allowed_length < 1) {
+    fail(ErrorCode::kInvalidArgument, "dry_allowed_length = {} is out of range: must be >= 1",
+         p.dry_allowed_length);
+  }
+  if (p.dry_penalty_last_n < -1) {
+    fail(ErrorCode::kInvalidArgument,
+         "dry_penalty_last_n = {} is out of range: must be >= -1 (-1 = whole context, 0 = off)",
+         p.dry_penalty_last_n);
+  }
+  if (p.dry_breakers) {
+    for (const int32_t id : *p.dry_breakers) {
+      if (id < 0 || id >= vocab_size) {
+        fail(ErrorCode::kInvalidArgument, "dry sequence breakers: token {} is out of range", id);
+      }
+    }
+  }
   for (const auto& [token, bias] : p.logit_bias) {
     if (token < 0 || token >= vocab_size) {
       fail(ErrorCode::kInvalidArgument,

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -31,6 +32,7 @@ enum class StepKind {
   kTopP,         // nucleus sampling (Holtzman et al. 2019)
   kMinP,         // keep tokens with p >= min_p * p_max
   kTemperature,  // divide logits by the temperature
+  kDry,          // "don't repeat yourself": penalise extending a repeated sequence (dry.h)
 };
 
 // Default order, as llama.cpp's (penalties -> top_k -> typical -> top_p -> min_p -> temperature
@@ -47,11 +49,11 @@ enum class StepKind {
 // - top_k first among the truncations because it is cheap (nth_element) and makes the sorts of
 //   the later steps small.
 inline constexpr StepKind kDefaultStepOrder[] = {
-    StepKind::kPenalties, StepKind::kLogitBias, StepKind::kTopK,        StepKind::kTypicalP,
-    StepKind::kTopP,      StepKind::kMinP,      StepKind::kTemperature,
+    StepKind::kPenalties, StepKind::kDry,  StepKind::kLogitBias, StepKind::kTopK,
+    StepKind::kTypicalP,  StepKind::kTopP, StepKind::kMinP,      StepKind::kTemperature,
 };
 
-// "penalties", "logit_bias", "top_k", "typical_p", "top_p", "min_p", "temperature".
+// "penalties", "logit_bias", "top_k", "typical_p", "top_p", "min_p", "temperature", "dry".
 std::string_view step_name(StepKind kind);
 // Throws loom::Error(kInvalidArgument) naming the valid names for an unknown one.
 StepKind parse_step_name(std::string_view name);
@@ -85,6 +87,19 @@ struct SamplingParams {
   // 0 = off. Range [-2, 2] each.
   float frequency_penalty = 0.0f;
   float presence_penalty = 0.0f;
+
+  // DRY (sample/dry.h; KoboldCpp's and llama.cpp's names and defaults): a token that would
+  // extend a repeat of len >= dry_allowed_length tokens loses
+  // dry_multiplier * dry_base ^ (len - dry_allowed_length) from its logit. 0 = off.
+  // Ranges: multiplier [0, 100], base [1, 10], allowed_length >= 1, penalty_last_n >= -1
+  // (-1 = whole context, 0 = off).
+  float dry_multiplier = 0.0f;
+  float dry_base = 1.75f;
+  int32_t dry_allowed_length = 2;
+  int32_t dry_penalty_last_n = -1;
+  // Sorted ids of the tokens that end a repeated sequence (their text contains a sequence
+  // breaker such as "\n"); made from strings by the caller, who has the tokenizer. Null: none.
+  std::shared_ptr<const std::vector<int32_t>> dry_breakers;
 
   // token id -> value added to its logit (OpenAI: -100 is in effect a ban, +100 forces the
   // token). Range [-100, 100]; ids must be in [0, vocab size).

@@ -28,6 +28,7 @@
 #include <string>
 
 #include "app/loaded_model.h"
+#include "app/repetition_guard.h"
 #include "app/structured_output.h"
 #include "engine/scheduler.h"
 #include "server/metrics.h"
@@ -47,7 +48,8 @@ struct ServerState {
         scheduler(s),
         options(std::move(o)),
         workers(static_cast<size_t>(std::max(1, options.worker_threads))),
-        structured(m.tokenizer ? &*m.tokenizer : nullptr, m.eos_ids()) {}
+        structured(m.tokenizer ? &*m.tokenizer : nullptr, m.eos_ids()),
+        dry_breakers(m.tokenizer ? &*m.tokenizer : nullptr) {}
 
   const app::LoadedModel& model;
   Scheduler* scheduler;  // null when serving an encoder (embeddings only)
@@ -58,6 +60,7 @@ struct ServerState {
   std::atomic<bool> draining{false};
   std::atomic<int64_t> connections{0};
   app::StructuredOutput structured;  // compiled grammars, shared by requests
+  app::DryBreakerCache dry_breakers;  // DRY sequence breakers as token ids
 };
 
 class Generation;

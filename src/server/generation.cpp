@@ -140,6 +140,9 @@ void Generation::submit(ApiRequest api, std::vector<int32_t> prompt) {
     api_.params.max_tokens = effective_max_tokens(api_, static_cast<int64_t>(prompt.size()), ctx);
     api_.params.prompt = std::move(prompt);
     api_.params.cache_salt = api_.cache_salt;
+    app::GuardChoice guard = api_.guard_settings;
+    guard.action = api_.guard_action.value_or(state_.options.guard);
+    app::apply_guard(guard, state_.dry_breakers, api_.params.guard, api_.params.sampling);
     id_ = random_id(endpoint_ == Endpoint::kCompletions ? "cmpl" : "chatcmpl");
     created_ = unix_now();
     choices_.assign(api_.n, {});
@@ -268,6 +271,12 @@ void Generation::on_finish(int index, FinishEvent e) {
   ChoiceResult& c = choices_[index];
   c.finish_reason = e.finish_reason == "cancelled" ? "stop" : e.finish_reason;
   c.completion_tokens = e.completion_tokens;
+  // A loop cut by the guard: the collected text ends after its first copy (a stream already
+  // sent what came before the guard fired).
+  if (e.text_bytes >= 0 && e.text_bytes < static_cast<int64_t>(c.text.size())) {
+    c.text.resize(static_cast<size_t>(e.text_bytes));
+  }
+  if (e.degeneration) state_.metrics.count_degeneration(guard_action_name(api_.params.guard.action));
   usage_.completion_tokens += e.completion_tokens;
   usage_.cached_tokens = std::max(usage_.cached_tokens, e.cached_prompt_tokens);
   state_.metrics.add_tokens(0, e.completion_tokens);

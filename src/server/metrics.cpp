@@ -34,6 +34,11 @@ void Metrics::add_tokens(int64_t prompt, int64_t generated) {
   generated_tokens_ += static_cast<uint64_t>(generated);
 }
 
+void Metrics::count_degeneration(std::string_view action) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++(action == "stop" ? degeneration_stop_ : degeneration_penalize_);
+}
+
 std::string Metrics::render(const SchedulerStats& s) const {
   std::string out;
   {
@@ -50,6 +55,13 @@ std::string Metrics::render(const SchedulerStats& s) const {
         "# HELP loom_generation_tokens_total Tokens generated.\n"
         "# TYPE loom_generation_tokens_total counter\nloom_generation_tokens_total {}\n",
         prompt_tokens_, generated_tokens_);
+    out += fmt::format(
+        "# HELP loom_degeneration_triggers_total Sequences in which the degeneration guard "
+        "recognised a loop, by what it did.\n"
+        "# TYPE loom_degeneration_triggers_total counter\n"
+        "loom_degeneration_triggers_total{{action=\"stop\"}} {}\n"
+        "loom_degeneration_triggers_total{{action=\"penalize\"}} {}\n",
+        degeneration_stop_, degeneration_penalize_);
   }
   out += fmt::format(
       "# HELP loom_queue_depth Requests waiting for a running slot.\n"

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "engine/scheduler.h"
 
@@ -32,6 +33,9 @@ class Metrics {
  public:
   void count_request(const std::string& endpoint, int status);
   void add_tokens(int64_t prompt, int64_t generated);
+  // A sequence in which the degeneration guard recognised a loop; `action` is what it did
+  // ("stop": ended it, "penalize": only counted, DRY steering).
+  void count_degeneration(std::string_view action);
   Histogram ttft, inter_token, request;
 
   std::string render(const SchedulerStats& s) const;
@@ -40,6 +44,7 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   uint64_t prompt_tokens_ = 0, generated_tokens_ = 0;
+  uint64_t degeneration_stop_ = 0, degeneration_penalize_ = 0;
 };
 
 }  // namespace loom::server

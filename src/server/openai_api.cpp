@@ -62,6 +62,56 @@ bool present(const Json& j, const char* key) {
   return it != j.end() && !it->is_null();
 }
 
+std::vector<std::string> breaker_list(const Json& v, const std::string& field) {
+  if (!v.is_array()) bad(field, fmt::format("expected an array of strings, got {}", shown(v)));
+  if (v.size() > 32) bad(field, fmt::format("{} sequence breakers; at most 32", v.size()));
+  std::vector<std::string> out;
+  for (const Json& b : v) {
+    if (!b.is_string() || b.get_ref<const std::string&>().empty() ||
+        b.get_ref<const std::string&>().size() > 64) {
+      bad(field, fmt::format("{} is not a string of 1 to 64 bytes", shown(b)));
+    }
+    out.push_back(b.get<std::string>());
+  }
+  return out;
+}
+
+// `degeneration`: {"action", "multiplier", "base", "allowed_length", "last_n",
+// "sequence_breakers"}; errors name the nested field.
+void parse_degeneration(const Json& d, ApiRequest& r) {
+  if (!d.is_object()) {
+    bad("degeneration", fmt::format("expected an object such as {{\"action\": \"stop\"}}, got {}",
+                                    shown(d)));
+  }
+  app::GuardChoice& g = r.guard_settings;
+  for (auto it = d.begin(); it != d.end(); ++it) {
+    const std::string field = "degeneration." + it.key();
+    const Json one = Json{{field, *it}};
+    const char* f = field.c_str();
+    if (it.key() == "action") {
+      const std::string action = string(one, f);
+      if (action != "stop" && action != "penalize" && action != "off") {
+        bad(field, fmt::format("\"{}\" is not one of \"stop\", \"penalize\", \"off\"", action));
+      }
+      r.guard_action = parse_guard_action(action);
+    } else if (it.key() == "multiplier") {
+      g.dry_multiplier = static_cast<float>(number(one, f, 0, 100));
+    } else if (it.key() == "base") {
+      g.dry_base = static_cast<float>(number(one, f, 1, 10));
+    } else if (it.key() == "allowed_length") {
+      g.dry_allowed_length = static_cast<int32_t>(integer(one, f, 1, 1 << 20));
+    } else if (it.key() == "last_n") {
+      g.dry_penalty_last_n = static_cast<int32_t>(integer(one, f, -1, INT32_MAX));
+    } else if (it.key() == "sequence_breakers") {
+      g.dry_breakers = breaker_list(*it, field);
+    } else {
+      bad(field,
+          "unrecognized field (degeneration takes action, multiplier, base, allowed_length, "
+          "last_n, sequence_breakers)");
+    }
+  }
+}
+
 std::vector<std::string> stop_list(const Json& j) {
   const Json& v = j.at("stop");
   std::vector<std::string> out;
@@ -130,6 +180,13 @@ constexpr FieldRule kFields[] = {
     // loom's extensions: constrained output by a GBNF grammar or a regular expression.
     {"grammar", Field::kHonoured, true, true},
     {"regex", Field::kHonoured, true, true},
+    {"degeneration", Field::kHonoured, true, true},
+    // llama.cpp's DRY sampler fields.
+    {"dry_multiplier", Field::kHonoured, true, true},
+    {"dry_base", Field::kHonoured, true, true},
+    {"dry_allowed_length", Field::kHonoured, true, true},
+    {"dry_penalty_last_n", Field::kHonoured, true, true},
+    {"dry_sequence_breakers", Field::kHonoured, true, true},
     // Cannot change what is generated.
     {"user", Field::kMetadata, true, true},
     {"metadata", Field::kMetadata, true, true},
@@ -512,6 +569,20 @@ ApiRequest parse_request(Endpoint endpoint, std::string_view body) {
         bad("logit_bias", fmt::format("{} is out of range [-100, 100]", v));
       sp.logit_bias[id] = static_cast<float>(v);
     }
+  }
+  if (present(j, "degeneration")) parse_degeneration(j["degeneration"], r);
+  if (present(j, "dry_multiplier")) {
+    sp.dry_multiplier = static_cast<float>(number(j, "dry_multiplier", 0, 100));
+  }
+  if (present(j, "dry_base")) sp.dry_base = static_cast<float>(number(j, "dry_base", 1, 10));
+  if (present(j, "dry_allowed_length")) {
+    sp.dry_allowed_length = static_cast<int32_t>(integer(j, "dry_allowed_length", 1, 1 << 20));
+  }
+  if (present(j, "dry_penalty_last_n")) {
+    sp.dry_penalty_last_n = static_cast<int32_t>(integer(j, "dry_penalty_last_n", -1, INT32_MAX));
+  }
+  if (present(j, "dry_sequence_breakers")) {
+    r.guard_settings.dry_breakers = breaker_list(j["dry_sequence_breakers"], "dry_sequence_breakers");
   }
   if (present(j, "stop")) r.params.stop = stop_list(j);
   if (present(j, "ignore_eos")) r.params.ignore_eos = boolean(j, "ignore_eos");

@@ -9,7 +9,8 @@
 // names it (e.g. audio). Unknown
 // fields are refused as OpenAI does ("Unrecognized request argument"). vLLM's common
 // extensions are honoured: top_k, min_p, repetition_penalty, ignore_eos, cache_salt,
-// chat_template_kwargs, add_generation_prompt, continue_final_message.
+// chat_template_kwargs, add_generation_prompt, continue_final_message; llama.cpp's dry_*
+// sampler fields; and loom's grammar, regex and degeneration.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/repetition_guard.h"
 #include "engine/scheduler.h"
 
 namespace loom::server {
@@ -73,6 +75,12 @@ struct ApiRequest {
   std::string tool_choice = "auto";
   std::string tool_function;
   bool parallel_tool_calls = true;
+  // loom's `degeneration` extension: {"action": "stop" | "penalize" | "off", and for penalize
+  // the DRY settings multiplier, base, allowed_length, last_n, sequence_breakers}. No action:
+  // the server's default (--guard). llama.cpp's top-level dry_* fields set the same DRY
+  // settings in the sampler directly.
+  std::optional<GuardAction> guard_action;
+  app::GuardChoice guard_settings;
   bool tools_called() const { return !tools.is_null() && !tools.empty() && tool_choice != "none"; }
 };
 

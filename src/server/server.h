@@ -34,6 +34,8 @@ struct ServerOptions {
   double write_timeout_seconds = 30;          // each write must make progress within this
   size_t max_outbox_bytes = size_t{4} << 20;  // a streaming client this far behind is dropped
   int worker_threads = 2;                     // parsing, templating, tokenizing, embeddings
+  // The degeneration guard of requests that do not choose one (`degeneration.action`).
+  GuardAction guard = GuardAction::kStop;
 };
 
 class Server {
