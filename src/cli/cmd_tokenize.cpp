@@ -157,15 +157,18 @@ nlohmann::ordered_json guard_check(const tokenizer::Tokenizer& tok, const std::s
 }
 
 std::string describe_guard_check(const nlohmann::ordered_json& j) {
-  if (!j["flagged"].get<bool>()) return fmt::format("clean: {} tokens, no loop", j["tokens"].dump());
+  if (!j["flagged"].get<bool>())
+    return fmt::format("clean: {} tokens, no loop", j["tokens"].dump());
   if (j["period_tokens"].get<int64_t>() > 0) {
-    return fmt::format("flagged at token {} (character {}): a loop of {} tokens repeated from token {}",
-                       j["at_token"].dump(), j["at_char"].dump(), j["period_tokens"].dump(),
-                       j["loop_start_token"].dump());
+    return fmt::format(
+        "flagged at token {} (character {}): a loop of {} tokens repeated from token {}",
+        j["at_token"].dump(), j["at_char"].dump(), j["period_tokens"].dump(),
+        j["loop_start_token"].dump());
   }
-  return fmt::format("flagged at token {} (character {}): a run of a {}-character unit from token {}",
-                     j["at_token"].dump(), j["at_char"].dump(), j["period_chars"].dump(),
-                     j["loop_start_token"].dump());
+  return fmt::format(
+      "flagged at token {} (character {}): a run of a {}-character unit from token {}",
+      j["at_token"].dump(), j["at_char"].dump(), j["period_chars"].dump(),
+      j["loop_start_token"].dump());
 }
 
 int run_guard_check(const GuardCheckArgs& a) {
@@ -181,7 +184,8 @@ int run_guard_check(const GuardCheckArgs& a) {
   for (const std::string& path : a.files) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(ErrorCode::kNotFound, "{}: cannot open", path);
-    nlohmann::ordered_json j = guard_check(tok, std::string(std::istreambuf_iterator<char>(in), {}));
+    nlohmann::ordered_json j =
+        guard_check(tok, std::string(std::istreambuf_iterator<char>(in), {}));
     flagged += j["flagged"].get<bool>() ? 1 : 0;
     if (a.json) {
       nlohmann::ordered_json line;

@@ -40,12 +40,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "loom 0.1.0");
 
   const std::vector<loom::cli::Command> commands = {
-      loom::cli::add_inspect(app),    loom::cli::add_run(app),
-      loom::cli::add_logits(app),     loom::cli::add_convert(app),
-      loom::cli::add_synth(app),      loom::cli::add_bench(app),
-      loom::cli::add_serve(app),      loom::cli::add_tokenize(app),
-      loom::cli::add_detokenize(app), loom::cli::add_chat_template(app),
-      loom::cli::add_embed(app),      loom::cli::add_embed_image(app),
+      loom::cli::add_inspect(app),       loom::cli::add_run(app),
+      loom::cli::add_logits(app),        loom::cli::add_convert(app),
+      loom::cli::add_synth(app),         loom::cli::add_bench(app),
+      loom::cli::add_serve(app),         loom::cli::add_tokenize(app),
+      loom::cli::add_detokenize(app),    loom::cli::add_chat_template(app),
+      loom::cli::add_embed(app),         loom::cli::add_embed_image(app),
       loom::cli::add_grammar_bench(app), loom::cli::add_guard_check(app),
   };
 

@@ -195,7 +195,8 @@ std::optional<Degeneration> DegenerationDetector::check_chars(std::string_view t
                                               bytes_ - ch_bytes};
       }
       const int64_t m = run + q;
-      if (!found && m >= std::max<int64_t>(int64_t{rule_.char_min_copies} * q, rule_.char_min_run) &&
+      if (!found &&
+          m >= std::max<int64_t>(int64_t{rule_.char_min_copies} * q, rule_.char_min_run) &&
           !blank_unit(i, q)) {
         Degeneration g;
         g.period_chars = q;

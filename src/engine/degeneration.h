@@ -48,8 +48,8 @@ struct DegenerationRule {
   int32_t min_loop_tokens = 56;  // periodic tokens before a short loop counts
   int32_t char_max_period = 16;  // longest character unit, codepoints
   int32_t char_min_copies = 8;
-  int32_t char_min_run = 160;       // codepoints
-  int32_t window_tokens = 4096;     // tokens kept for matching (>= min_copies * max_period)
+  int32_t char_min_run = 160;    // codepoints
+  int32_t window_tokens = 4096;  // tokens kept for matching (>= min_copies * max_period)
 };
 
 struct Degeneration {
@@ -92,7 +92,7 @@ class DegenerationDetector {
   struct State {
     int32_t len = 0;
     int32_t link = -1;
-    int64_t first_end = -1;  // stream index where the first occurrence ends
+    int64_t first_end = -1;                         // stream index where the first occurrence ends
     std::vector<std::pair<int32_t, int32_t>> next;  // token -> state (not for the root)
   };
   int32_t transition(int32_t state, int32_t token) const;
@@ -121,10 +121,10 @@ class DegenerationDetector {
   uint32_t partial_ = 0;  // a UTF-8 sequence split across pushes (rare: text comes whole)
   int partial_need_ = 0;
   int64_t partial_len_ = 0;
-  std::vector<uint32_t> recent_;                 // last char_max_period codepoints (ring)
-  std::vector<int64_t> run_;                     // per period q: codepoints equal to q back
+  std::vector<uint32_t> recent_;                        // last char_max_period codepoints (ring)
+  std::vector<int64_t> run_;                            // per period q: codepoints equal to q back
   std::vector<std::pair<int64_t, int64_t>> run_start_;  // per q: (token index, byte offset)
-  std::vector<int64_t> recent_token_;            // ring: token index of each recent char
+  std::vector<int64_t> recent_token_;                   // ring: token index of each recent char
 };
 
 }  // namespace loom

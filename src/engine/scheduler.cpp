@@ -131,10 +131,9 @@ std::unique_ptr<Scheduler::Sequence> Scheduler::make_sequence(SequenceRequest r)
   auto s = std::make_unique<Sequence>();
   s->sampler.emplace(params.sampling, static_cast<int32_t>(vocab));
   s->sampler->accept_prompt(params.prompt);
-  s->stream.emplace(tokenizer_,
-                    TokenStreamOptions{params.stop, options_.eos_ids, params.ignore_eos,
-                                       params.max_tokens, options_.context, params.special_text,
-                                       params.guard});
+  s->stream.emplace(tokenizer_, TokenStreamOptions{params.stop, options_.eos_ids, params.ignore_eos,
+                                                   params.max_tokens, options_.context,
+                                                   params.special_text, params.guard});
   if (params.constraint) s->constraint.emplace(params.constraint);
   s->tokens = params.prompt;
   s->n_prompt = n;

@@ -40,7 +40,8 @@ TokenStream::Step TokenStream::push(int32_t token, int64_t total_tokens) {
       // nothing after it; what already went out past it is for the caller to cut.
       if (detok_) step.text += stops_.flush();
       const int64_t room = std::max<int64_t>(0, loop->keep_bytes - emitted_bytes_);
-      if (static_cast<int64_t>(step.text.size()) > room) step.text.resize(static_cast<size_t>(room));
+      if (static_cast<int64_t>(step.text.size()) > room)
+        step.text.resize(static_cast<size_t>(room));
       if (loop->keep_bytes < emitted_bytes_) cut_at_ = loop->keep_bytes;
       emitted_bytes_ += static_cast<int64_t>(step.text.size());
       stopped_ = true;

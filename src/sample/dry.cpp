@@ -53,13 +53,17 @@ void DryStep::apply(Candidates& candidates) {
   // reversed_[k..], i.e. how many tokens before position n - k equal the context's last ones.
   const int64_t r = n - start;
   reversed_.resize(static_cast<size_t>(r));
-  for (int64_t i = 0; i < r; ++i) reversed_[static_cast<size_t>(i)] = context_[static_cast<size_t>(n - 1 - i)];
+  for (int64_t i = 0; i < r; ++i)
+    reversed_[static_cast<size_t>(i)] = context_[static_cast<size_t>(n - 1 - i)];
   z_.assign(static_cast<size_t>(r), 0);
   int64_t left = 0, right = 0;  // [left, right): the rightmost match window found so far
   for (int64_t k = 1; k < r; ++k) {
     int64_t len = 0;
-    if (k < right) len = std::min(right - k, static_cast<int64_t>(z_[static_cast<size_t>(k - left)]));
-    while (k + len < r && reversed_[static_cast<size_t>(len)] == reversed_[static_cast<size_t>(k + len)]) ++len;
+    if (k < right)
+      len = std::min(right - k, static_cast<int64_t>(z_[static_cast<size_t>(k - left)]));
+    while (k + len < r &&
+           reversed_[static_cast<size_t>(len)] == reversed_[static_cast<size_t>(k + len)])
+      ++len;
     z_[static_cast<size_t>(k)] = static_cast<int32_t>(len);
     if (k + len > right) {
       left = k;

@@ -59,7 +59,7 @@ struct ServerState {
   std::mutex encoder_mu;      // the encoder runs one batch at a time
   std::atomic<bool> draining{false};
   std::atomic<int64_t> connections{0};
-  app::StructuredOutput structured;  // compiled grammars, shared by requests
+  app::StructuredOutput structured;   // compiled grammars, shared by requests
   app::DryBreakerCache dry_breakers;  // DRY sequence breakers as token ids
 };
 

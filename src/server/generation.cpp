@@ -276,7 +276,8 @@ void Generation::on_finish(int index, FinishEvent e) {
   if (e.text_bytes >= 0 && e.text_bytes < static_cast<int64_t>(c.text.size())) {
     c.text.resize(static_cast<size_t>(e.text_bytes));
   }
-  if (e.degeneration) state_.metrics.count_degeneration(guard_action_name(api_.params.guard.action));
+  if (e.degeneration)
+    state_.metrics.count_degeneration(guard_action_name(api_.params.guard.action));
   usage_.completion_tokens += e.completion_tokens;
   usage_.cached_tokens = std::max(usage_.cached_tokens, e.cached_prompt_tokens);
   state_.metrics.add_tokens(0, e.completion_tokens);

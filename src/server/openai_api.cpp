@@ -80,8 +80,8 @@ std::vector<std::string> breaker_list(const Json& v, const std::string& field) {
 // "sequence_breakers"}; errors name the nested field.
 void parse_degeneration(const Json& d, ApiRequest& r) {
   if (!d.is_object()) {
-    bad("degeneration", fmt::format("expected an object such as {{\"action\": \"stop\"}}, got {}",
-                                    shown(d)));
+    bad("degeneration",
+        fmt::format("expected an object such as {{\"action\": \"stop\"}}, got {}", shown(d)));
   }
   app::GuardChoice& g = r.guard_settings;
   for (auto it = d.begin(); it != d.end(); ++it) {
@@ -582,7 +582,8 @@ ApiRequest parse_request(Endpoint endpoint, std::string_view body) {
     sp.dry_penalty_last_n = static_cast<int32_t>(integer(j, "dry_penalty_last_n", -1, INT32_MAX));
   }
   if (present(j, "dry_sequence_breakers")) {
-    r.guard_settings.dry_breakers = breaker_list(j["dry_sequence_breakers"], "dry_sequence_breakers");
+    r.guard_settings.dry_breakers =
+        breaker_list(j["dry_sequence_breakers"], "dry_sequence_breakers");
   }
   if (present(j, "stop")) r.params.stop = stop_list(j);
   if (present(j, "ignore_eos")) r.params.ignore_eos = boolean(j, "ignore_eos");

