@@ -29,5 +29,6 @@ Command add_embed(CLI::App& app);
 Command add_embed_image(CLI::App& app);
 Command add_grammar_bench(CLI::App& app);
 Command add_guard_check(CLI::App& app);
+Command add_perplexity(CLI::App& app);
 
 }  // namespace loom::cli

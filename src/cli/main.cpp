@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
       loom::cli::add_serve(app),         loom::cli::add_tokenize(app),
       loom::cli::add_detokenize(app),    loom::cli::add_chat_template(app),
       loom::cli::add_embed(app),         loom::cli::add_embed_image(app),
-      loom::cli::add_grammar_bench(app), loom::cli::add_guard_check(app),
+      loom::cli::add_grammar_bench(app), loom::cli::add_guard_check(app), loom::cli::add_perplexity(app),
   };
 
   try {

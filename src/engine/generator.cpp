@@ -54,6 +54,32 @@ std::vector<float> Generator::all_logits(std::span<const int32_t> ids, int64_t c
   return out;
 }
 
+void Generator::score(std::span<const int32_t> ids, int64_t first,
+                      const std::function<void(int64_t, std::span<const float>)>& row,
+                      int64_t chunk) {
+  check_ids(ids);
+  const int64_t n = static_cast<int64_t>(ids.size());
+  if (n > context_tokens_) {
+    fail(ErrorCode::kOutOfRange, "{} tokens do not fit the context of {} tokens", n,
+         context_tokens_);
+  }
+  const int64_t vocab = model_.info().vocab_size;
+  pool_.release_all(table_);
+  for (int64_t start = 0; start < n;) {
+    // A pass never straddles `first`: rows before it need no logits.
+    const int64_t end = std::min({n, start + chunk, start < first ? first : n});
+    const bool want = start >= first;
+    run(ids.subspan(start, end - start), start, want, logits_);
+    if (want) {
+      for (int64_t i = 0; i < end - start; ++i) {
+        row(start + i, std::span<const float>(logits_.row(i), static_cast<size_t>(vocab)));
+      }
+    }
+    start = end;
+  }
+  pool_.release_all(table_);
+}
+
 GenerationResult Generator::generate(std::span<const int32_t> prompt,
                                      const GenerationOptions& options,
                                      const std::function<void(std::string_view)>& on_text) {

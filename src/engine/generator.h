@@ -59,6 +59,11 @@ class Generator {
 
   // Logits at every position of `ids` ([ids.size(), vocab], row-major), computed in chunks.
   std::vector<float> all_logits(std::span<const int32_t> ids, int64_t chunk = 512);
+  // Runs `ids` from position 0 and hands the logits of each position >= `first` to `row`
+  // (position, vocab logits; valid during the call), `chunk` rows per forward pass. Positions
+  // before `first` only fill the KV cache (no output projection), as llama-perplexity does.
+  void score(std::span<const int32_t> ids, int64_t first,
+             const std::function<void(int64_t, std::span<const float>)>& row, int64_t chunk = 512);
 
   int64_t context_tokens() const { return context_tokens_; }
 
