@@ -129,6 +129,11 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // Matmuls of up to `rows` activation rows compute each row with the kernels a single row
+  // takes (0: the backend's default). Speculative decoding checks a few positions in one pass
+  // and needs each row exactly as plain one-token decoding computes it. A backend that is
+  // batch-invariant already, or has one kernel for every batch size, ignores it.
+  virtual void set_single_row_kernels_up_to(int64_t /*rows*/) {}
 
   // out[i] = table[ids[i]] (table [vocab, hidden] in any supported dtype).
   virtual void embed(const TensorView& table, std::span<const int32_t> ids, Activations& out) = 0;

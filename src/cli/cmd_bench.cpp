@@ -5,18 +5,29 @@
 // llama-bench, so that the figures compare directly. Token ids are random (seeded): speed does
 // not depend on them. One warm-up run of each test precedes the timed reps (as llama-bench), so
 // page faults of the mapped weights are not timed.
+//
+// loom bench -m MODEL -f PROMPT_FILE (--spec ngram | --draft DRAFT_MODEL) [--draft-n K] -n N
+// adds speculative decoding: greedy generation of N tokens after the prompt (from its text,
+// EOS and the degeneration guard ignored), plain and speculative in alternation, reporting tg
+// for both, the speedup and the share of drafted tokens accepted (tg_spec in --json).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 
 #include "app/loaded_model.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "engine/block_pool.h"
+#include "engine/generator.h"
+#include "engine/speculative.h"
+#include "tokenizer/tokenizer.h"
 
 namespace loom::cli {
 
@@ -31,6 +42,8 @@ struct BenchArgs {
   int threads = 0;
   int reps = 5;
   bool json = false;
+  std::string prompt_file, spec, draft;
+  int32_t draft_n = 8;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -121,6 +134,73 @@ class Runner {
   std::mt19937 rng_;
 };
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+nlohmann::ordered_json bench_speculative(const BenchArgs& a, const LoadedModel& m, int threads) {
+  if (a.prompt_file.empty()) {
+    fail(ErrorCode::kInvalidArgument, "--spec and --draft need a prompt: -f PROMPT_FILE");
+  }
+  if (a.n_gen < 1) fail(ErrorCode::kInvalidArgument, "--spec and --draft need -n >= 1");
+  const tokenizer::Tokenizer& tok = m.require_tokenizer();
+  const std::vector<int32_t> prompt = tok.encode(read_text_file(a.prompt_file), true);
+  const int64_t ctx = static_cast<int64_t>(prompt.size()) + a.n_gen + 1;
+  if (ctx > m.model->info().context_length) {
+    fail(ErrorCode::kOutOfRange, "the prompt ({} tokens) plus -n {} exceed the context of {}",
+         prompt.size(), a.n_gen, m.model->info().context_length);
+  }
+  std::optional<LoadedModel> draft_model;
+  std::unique_ptr<Drafter> drafter;
+  if (!a.draft.empty()) {
+    draft_model.emplace(load_model(a.draft, threads, /*want_tokenizer=*/false));
+    if (draft_model->model->info().vocab_size != m.model->info().vocab_size) {
+      fail(ErrorCode::kInvalidArgument, "--draft {}: its vocabulary differs from the model's",
+           a.draft);
+    }
+    drafter = std::make_unique<ModelDrafter>(*draft_model->model, ctx);
+  } else {
+    drafter = std::make_unique<NgramDrafter>();
+  }
+  Generator gen(*m.model, &tok, ctx);
+  GenerationOptions plain;
+  plain.max_tokens = a.n_gen;
+  plain.sampling.temperature = 0.0f;
+  plain.ignore_eos = true;
+  GenerationOptions spec = plain;
+  spec.speculative.drafter = drafter.get();
+  spec.speculative.max_draft = a.draft_n;
+  gen.generate(prompt, spec, {});  // warm-up (the draft's pages too)
+  std::vector<double> plain_tok_s, spec_tok_s;
+  int64_t drafted = 0, accepted = 0;
+  for (int r = 0; r < a.reps; ++r) {
+    const GenerationResult p = gen.generate(prompt, plain, {});
+    plain_tok_s.push_back(static_cast<double>(p.ids.size()) / p.decode_seconds);
+    const GenerationResult s = gen.generate(prompt, spec, {});
+    spec_tok_s.push_back(static_cast<double>(s.ids.size()) / s.decode_seconds);
+    drafted += s.drafted;
+    accepted += s.draft_accepted;
+    if (s.ids != p.ids) {
+      fail(ErrorCode::kInternal, "speculative greedy output differs from plain decoding");
+    }
+  }
+  const double plain_med = median(plain_tok_s), spec_med = median(spec_tok_s);
+  return {{"drafter", a.draft.empty() ? std::string("ngram") : a.draft},
+          {"prompt_tokens", prompt.size()},
+          {"tokens", a.n_gen},
+          {"plain_tok_s", plain_med},
+          {"spec_tok_s", spec_med},
+          {"speedup", spec_med / plain_med},
+          {"drafted", drafted},
+          {"accepted", accepted},
+          {"acceptance",
+           drafted > 0 ? static_cast<double>(accepted) / static_cast<double>(drafted) : 0.0},
+          {"plain_samples", plain_tok_s},
+          {"spec_samples", spec_tok_s}};
+}
+
 int run_bench(const BenchArgs& a) {
   if (a.n_prompt < 0 || a.n_gen < 0) {
     fail(ErrorCode::kInvalidArgument, "-p and -n must be >= 0");
@@ -132,7 +212,8 @@ int run_bench(const BenchArgs& a) {
   const int threads = a.threads > 0 ? a.threads : default_threads();
 
   const auto t_load = Clock::now();
-  LoadedModel m = load_model(a.model, threads, /*want_tokenizer=*/false);
+  const bool speculative = !a.spec.empty() || !a.draft.empty();
+  LoadedModel m = load_model(a.model, threads, /*want_tokenizer=*/speculative);
   const double load_s = seconds_since(t_load);
   const int64_t ctx = std::max(a.n_prompt, a.n_gen);
   if (ctx > m.model->info().context_length) {
@@ -157,6 +238,9 @@ int run_bench(const BenchArgs& a) {
     }
   }
 
+  nlohmann::ordered_json spec_json;
+  if (!a.spec.empty() || !a.draft.empty()) spec_json = bench_speculative(a, m, threads);
+
   nlohmann::ordered_json out = {{"model", a.model},
                                 {"architecture", m.spec.architecture},
                                 {"size_bytes", m.spec.total_bytes()},
@@ -166,6 +250,7 @@ int run_bench(const BenchArgs& a) {
                                 {"load_s", load_s}};
   if (a.n_prompt > 0) out["pp"] = pp.to_json();
   if (a.n_gen > 0) out["tg"] = tg.to_json();
+  if (!spec_json.is_null()) out["tg_spec"] = spec_json;
   if (a.json) {
     fmt::print("{}\n", out.dump(2));
     return 0;
@@ -182,6 +267,15 @@ int run_bench(const BenchArgs& a) {
     fmt::print("| {:>8} | {:>12.2f} | {:>9.2f} | {:>9.2f} | {:>4} |\n",
                fmt::format("{}{}", name, s->tokens), j["tok_s"].get<double>(),
                j["tok_s_min"].get<double>(), j["tok_s_max"].get<double>(), a.reps);
+  }
+  if (!spec_json.is_null()) {
+    fmt::print(
+        "speculative ({}): tg{} plain {:.2f} t/s, speculative {:.2f} t/s, speedup {:.2f}x; "
+        "{} of {} drafted tokens accepted ({:.1f}%), medians of {} reps\n",
+        spec_json["drafter"].get<std::string>(), a.n_gen, spec_json["plain_tok_s"].get<double>(),
+        spec_json["spec_tok_s"].get<double>(), spec_json["speedup"].get<double>(),
+        spec_json["accepted"].get<int64_t>(), spec_json["drafted"].get<int64_t>(),
+        100.0 * spec_json["acceptance"].get<double>(), a.reps);
   }
   return 0;
 }
@@ -201,6 +295,13 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
   cmd->add_option("-r,--reps", a->reps, "timed repetitions of each test")->capture_default_str();
   cmd->add_flag("--json", a->json, "print one JSON object instead of a table");
+  cmd->add_option("-f,--file", a->prompt_file, "prompt text for the speculative test");
+  auto* spec = cmd->add_option("--spec", a->spec, "also measure speculative decoding: ngram")
+                   ->check(CLI::IsMember({"ngram"}));
+  cmd->add_option("--draft", a->draft, "also measure speculative decoding with this draft model")
+      ->excludes(spec);
+  cmd->add_option("--draft-n", a->draft_n, "most tokens drafted per step (default 8)")
+      ->check(CLI::Range(1, 15));
   return {cmd, [a] { return run_bench(*a); }};
 }
 

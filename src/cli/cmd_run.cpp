@@ -2,15 +2,21 @@
 //          [--min-p P] [--seed S] [--chat] [-t THREADS] [--json]
 //          [--json-schema FILE | --grammar FILE | --regex RE] [--guard stop|penalize|off]
 //          [--dry-multiplier M] [--dry-base B] [--dry-allowed-length N] [--dry-penalty-last-n N]
+//          [--spec ngram | --draft DRAFT_MODEL] [--draft-n K]
 // Streams generated text to stdout as it becomes valid UTF-8; --json prints
 // {"prompt_ids", "ids", "text", "finish_reason"} at the end instead. --json-schema (a JSON
 // Schema file; "object" for any JSON object), --grammar (a GBNF file) and --regex constrain the
 // output to their language. --guard (default stop) ends a generation that falls into a loop with
 // finish_reason "repetition" (engine/degeneration.h); penalize turns on the DRY penalty instead.
+// --spec ngram (prompt lookup) or --draft (a smaller model with the same vocabulary) decode
+// speculatively (engine/speculative.h): the same tokens under greedy decoding, the same
+// distribution under sampling; the acceptance and speed go to stderr.
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "app/loaded_model.h"
 #include "app/repetition_guard.h"
@@ -19,6 +25,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "engine/generator.h"
+#include "engine/speculative.h"
 
 namespace loom::cli {
 
@@ -40,6 +47,8 @@ struct RunArgs {
   std::string guard = "stop";
   float dry_multiplier = 0.0f, dry_base = 1.75f;
   int32_t dry_allowed_length = 2, dry_penalty_last_n = -1;
+  std::string spec, draft;
+  int32_t draft_n = 8;
 };
 
 int run_run(const RunArgs& a) {
@@ -109,6 +118,22 @@ int run_run(const RunArgs& a) {
 
   const int64_t ctx = a.ctx > 0 ? a.ctx : m.model->info().context_length;
   Generator gen(*m.model, m.tokenizer ? &*m.tokenizer : nullptr, ctx);
+  std::unique_ptr<Drafter> drafter;
+  std::optional<LoadedModel> draft_model;
+  if (!a.draft.empty()) {
+    draft_model.emplace(load_model(a.draft, a.threads, /*want_tokenizer=*/false));
+    if (draft_model->model->info().vocab_size != m.model->info().vocab_size) {
+      fail(ErrorCode::kInvalidArgument,
+           "--draft {} has a vocabulary of {} tokens but the model has {}: a draft model must "
+           "share the vocabulary",
+           a.draft, draft_model->model->info().vocab_size, m.model->info().vocab_size);
+    }
+    drafter = std::make_unique<ModelDrafter>(*draft_model->model, ctx);
+  } else if (a.spec == "ngram") {
+    drafter = std::make_unique<NgramDrafter>();
+  }
+  opt.speculative.drafter = drafter.get();
+  opt.speculative.max_draft = a.draft_n;
   auto stream = [&](std::string_view text) {
     if (a.json) return;
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -124,6 +149,17 @@ int run_run(const RunArgs& a) {
     fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     std::fputc('\n', stdout);
+  }
+  if (drafter) {
+    std::fprintf(stderr,
+                 "loom: speculative decoding: %lld drafted, %lld accepted (%.1f%%); %lld tokens "
+                 "in %.2f s = %.2f tok/s\n",
+                 static_cast<long long>(r.drafted), static_cast<long long>(r.draft_accepted),
+                 r.drafted > 0 ? 100.0 * static_cast<double>(r.draft_accepted) /
+                                     static_cast<double>(r.drafted)
+                               : 0.0,
+                 static_cast<long long>(r.ids.size()), r.decode_seconds,
+                 r.decode_seconds > 0 ? static_cast<double>(r.ids.size()) / r.decode_seconds : 0.0);
   }
   if (r.finish_reason == "repetition" && r.degeneration) {
     const Degeneration& g = *r.degeneration;
@@ -169,6 +205,15 @@ Command add_run(CLI::App& app) {
                   "degeneration guard: stop (end a looping generation, finish_reason "
                   "\"repetition\"; the default), penalize (DRY penalty) or off")
       ->check(CLI::IsMember({"stop", "penalize", "off"}));
+  auto* spec =
+      cmd->add_option("--spec", a->spec, "speculative decoding with prompt-lookup drafts: ngram")
+          ->check(CLI::IsMember({"ngram"}));
+  cmd->add_option("--draft", a->draft,
+                  "speculative decoding with this draft model (same vocabulary, e.g. the Q4_0 "
+                  "of MODEL)")
+      ->excludes(spec);
+  cmd->add_option("--draft-n", a->draft_n, "most tokens drafted per step (default 8, adaptive)")
+      ->check(CLI::Range(1, 15));
   cmd->add_option("--dry-multiplier", a->dry_multiplier,
                   "DRY penalty strength (default 0 = off; 0.8 with --guard penalize)");
   cmd->add_option("--dry-base", a->dry_base, "DRY growth per repeated token (default 1.75)");

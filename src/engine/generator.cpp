@@ -1,6 +1,7 @@
 #include "engine/generator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 
 #include "core/error.h"
@@ -80,9 +81,21 @@ void Generator::score(std::span<const int32_t> ids, int64_t first,
   pool_.release_all(table_);
 }
 
+const float* Generator::forward(std::span<const int32_t> ids, int64_t start) {
+  check_ids(ids);
+  if (ids.empty() || start + static_cast<int64_t>(ids.size()) > context_tokens_) {
+    fail(ErrorCode::kOutOfRange, "{} tokens at position {} do not fit the context of {} tokens",
+         ids.size(), start, context_tokens_);
+  }
+  run(ids, start, false, logits_);
+  return logits_.row(0);
+}
+
 GenerationResult Generator::generate(std::span<const int32_t> prompt,
                                      const GenerationOptions& options,
                                      const std::function<void(std::string_view)>& on_text) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
   check_ids(prompt);
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt == 0) fail(ErrorCode::kInvalidArgument, "the prompt is empty");
@@ -116,32 +129,101 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
     const int64_t len = std::min(options.prefill_chunk, n_prompt - start);
     run(prompt.subspan(start, len), start, false, logits_);
   }
+  const auto t_prefill = Clock::now();
+  result.prefill_seconds = std::chrono::duration<double>(t_prefill - t0).count();
+
+  // One loop for plain and speculative decoding. `pending` is the last token chosen, at
+  // position `pos`, not yet run through the model. Each step runs it together with the drafts
+  // proposed after it; row i of that pass gives the distribution at position pos + 1 + i, which
+  // decides draft i (or, past the drafts, samples a bonus token). The first token not taken as
+  // drafted becomes the next pending one. Without drafts this is one token per pass.
   std::string reason = "length";
-  for (int64_t pos = n_prompt; options.max_tokens > 0; ++pos) {
-    const std::span<const float> logits(logits_.row(0), vocab);
+  bool done = options.max_tokens == 0;
+  // Takes `token` at position `at` as generated; false when generation ends with it.
+  auto take = [&](int32_t token, int64_t at, bool grammar_ended) {
+    sampler.accept(token);
+    result.ids.push_back(token);
+    TokenStream::Step step = stream.push(token, at + 1);
+    emit(step.text);
+    if (grammar_ended && step.finish_reason.empty()) step.finish_reason = "stop";
+    if (step.finish_reason.empty()) return true;
+    reason = step.finish_reason;
+    return false;
+  };
+  // Samples the token at position `at` from `row` (under the constraint, if any).
+  auto choose = [&](std::span<const float> row, int64_t at) {
     const bool constrained = constraint && constraint->active();
     if (constrained) {
       constraint->compute_mask();
       if (constraint->must_stop()) {
         reason = "stop";
-        break;
+        done = true;
+        return;
       }
     }
     const int32_t token =
-        constrained ? sampler.sample(logits, constraint->mask()) : sampler.sample(logits);
-    sampler.accept(token);
-    result.ids.push_back(token);
+        constrained ? sampler.sample(row, constraint->mask()) : sampler.sample(row);
     const bool grammar_ended =
         constraint && constraint->accept(token) == SequenceConstraint::Result::kEnded;
-    TokenStream::Step step = stream.push(token, pos + 1);
-    emit(step.text);
-    if (grammar_ended && step.finish_reason.empty()) step.finish_reason = "stop";
-    if (!step.finish_reason.empty()) {
-      reason = step.finish_reason;
+    done = !take(token, at, grammar_ended);
+    pending_ = token;
+  };
+  int64_t pos = n_prompt;
+  if (!done) choose(std::span<const float>(logits_.row(0), vocab), pos);
+  Drafter* drafter = constraint ? nullptr : options.speculative.drafter;
+  const int32_t max_draft = std::clamp(options.speculative.max_draft, 0, kMaxDraft);
+  // Each of the 1 + max_draft rows of a checking pass must come out exactly as a one-token
+  // step computes it, so that the tokens are plain decoding's.
+  struct RowKernels {
+    Backend& backend;
+    ~RowKernels() { backend.set_single_row_kernels_up_to(0); }
+  };
+  std::optional<RowKernels> row_kernels;
+  if (drafter != nullptr) {
+    row_kernels.emplace(RowKernels{model_.backend()});
+    model_.backend().set_single_row_kernels_up_to(max_draft + 1);
+  }
+  int32_t k = options.speculative.adaptive ? std::min(4, max_draft) : max_draft;
+  std::vector<int32_t> context(prompt.begin(), prompt.end());
+  std::vector<int32_t> step_ids;
+  while (!done) {
+    context.push_back(pending_);
+    step_ids.assign(1, pending_);
+    if (drafter != nullptr && k > 0) {
+      // Drafts can only be taken while max_tokens and the context leave room for them.
+      const int64_t room =
+          std::min(options.max_tokens - stream.generated() - 1, context_tokens_ - 1 - (pos + 1));
+      const auto want = static_cast<int32_t>(std::min<int64_t>(k, room));
+      if (want > 0) drafter->propose(context, want, step_ids);
+    }
+    const auto n_drafts = static_cast<int64_t>(step_ids.size()) - 1;
+    run(step_ids, pos, n_drafts > 0, logits_);
+    result.drafted += n_drafts;
+    int64_t taken = 0;
+    for (int64_t i = 0; i <= n_drafts && !done; ++i) {
+      const std::span<const float> row(logits_.row(n_drafts > 0 ? i : 0), vocab);
+      const int64_t at = pos + 1 + i;
+      if (i == n_drafts) {  // past the drafts: the bonus token
+        choose(row, at);
+        pos = at;
+        break;
+      }
+      const int32_t draft = step_ids[static_cast<size_t>(i + 1)];
+      const sample::Sampler::Verdict v = sampler.verify(row, draft);
+      done = !take(v.token, at, false);
+      if (v.accepted) {
+        ++taken;
+        context.push_back(v.token);
+        continue;
+      }
+      pending_ = v.token;
+      pos = at;
       break;
     }
-    const int32_t next[1] = {token};
-    run(next, pos, false, logits_);
+    result.draft_accepted += taken;
+    if (n_drafts > 0 && options.speculative.adaptive) {
+      k = taken == n_drafts ? std::min(k + 1, max_draft) : static_cast<int32_t>(taken + 1);
+    }
   }
   const TokenStream::Final final = stream.finish(reason);
   emit(final.text);
@@ -150,6 +232,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
     result.text.resize(static_cast<size_t>(final.text_bytes));
   }
   result.degeneration = stream.degeneration();
+  result.decode_seconds = std::chrono::duration<double>(Clock::now() - t_prefill).count();
   pool_.release_all(table_);
   return result;
 }

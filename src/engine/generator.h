@@ -16,6 +16,7 @@
 #include "engine/block_pool.h"
 #include "engine/constraint.h"
 #include "engine/degeneration.h"
+#include "engine/speculative.h"
 #include "model/model.h"
 #include "sample/sampler.h"
 
@@ -36,6 +37,8 @@ struct GenerationOptions {
   std::shared_ptr<const ConstraintSpec> constraint;
   bool special_text = false;  // see TokenStreamOptions::special_text
   GuardOptions guard;         // see TokenStreamOptions::guard
+  // Speculative decoding (engine/speculative.h); not used for constrained generation.
+  SpeculativeOptions speculative;
 };
 
 struct GenerationResult {
@@ -44,6 +47,11 @@ struct GenerationResult {
   std::string text;
   std::string finish_reason;  // "stop" (EOS or a stop string), "length" or "repetition"
   std::optional<Degeneration> degeneration;  // where the guard recognised a loop
+  // Speculative decoding: tokens drafted, and how many of them the target accepted.
+  int64_t drafted = 0;
+  int64_t draft_accepted = 0;
+  double prefill_seconds = 0;  // the prompt's forward passes
+  double decode_seconds = 0;   // everything after, to the last token
 };
 
 class Generator {
@@ -66,6 +74,12 @@ class Generator {
              const std::function<void(int64_t, std::span<const float>)>& row, int64_t chunk = 512);
 
   int64_t context_tokens() const { return context_tokens_; }
+  int64_t vocab_size() const { return model_.info().vocab_size; }
+
+  // Runs `ids` at positions start.. (the cache must hold the positions before start: the
+  // caller's own earlier calls since the last generate/score/all_logits) and returns the last
+  // row's logits (vocab_size floats, valid until the next call). For drafters.
+  const float* forward(std::span<const int32_t> ids, int64_t start);
 
  private:
   void check_ids(std::span<const int32_t> ids) const;
@@ -80,6 +94,7 @@ class Generator {
   std::vector<int32_t> table_;
   Batch batch_;
   Activations logits_;
+  int32_t pending_ = 0;  // generate(): the last token chosen, not yet run
 };
 
 }  // namespace loom

@@ -147,6 +147,7 @@ class GemmaModel final : public CausalLM {
     }
   }
 
+  Backend& backend() override { return backend_; }
   void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
     Backend& be = backend_;
     const int64_t hidden = info_.hidden_size;

@@ -77,6 +77,7 @@ class Gpt2Model final : public CausalLM {
     }
   }
 
+  Backend& backend() override { return backend_; }
   void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
     Backend& be = backend_;
     be.embed(tok_embd_, batch.tokens, x_);

@@ -100,6 +100,7 @@ class LlamaFamilyModel final : public CausalLM {
     }
   }
 
+  Backend& backend() override { return backend_; }
   void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
     Backend& be = backend_;
     const int64_t hidden = info_.hidden_size;

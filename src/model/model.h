@@ -49,6 +49,9 @@ class CausalLM {
   // Runs `batch`; logits gets [batch.logit_rows.size(), vocab_size]. Token ids must be in
   // [0, vocab_size) and positions below context_length (the engine checks both).
   virtual void forward(const Batch& batch, KvCache& cache, Activations& logits) = 0;
+  // The backend the model runs on (for per-run settings such as
+  // Backend::set_single_row_kernels_up_to).
+  virtual Backend& backend() = 0;
 
   KvCache make_kv_cache(int64_t n_blocks, int64_t block_size, DType dtype = DType::kF32) const {
     return KvCache(info_.n_layers, info_.n_kv_heads, info_.head_dim, block_size, n_blocks, dtype);

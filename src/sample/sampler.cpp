@@ -139,6 +139,33 @@ int32_t Sampler::draw() {
   return candidates_[last_nonzero].id;
 }
 
+Sampler::Verdict Sampler::verify(std::span<const float> logits, int32_t draft) {
+  if (greedy()) {
+    const int32_t token = sample(logits);
+    return {token, token == draft};
+  }
+  candidates_.fill(logits);
+  for (const auto& step : steps_) step->apply(candidates_);
+  candidates_.softmax();
+  double p_draft = 0.0, p_rest = 0.0;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    (candidates_[i].id == draft ? p_draft : p_rest) += candidates_[i].prob;
+  }
+  if (uniform_unit(rng_) < p_draft || p_rest <= 0.0) return {draft, true};
+  // Rejected: draw from the rest (inverse CDF over the candidates other than the draft).
+  const double u = uniform_unit(rng_) * p_rest;
+  double cumulative = 0.0;
+  int32_t last = -1;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    const Candidate& c = candidates_[i];
+    if (c.id == draft || c.prob <= 0.0f) continue;
+    cumulative += c.prob;
+    last = c.id;
+    if (u < cumulative) return {c.id, false};
+  }
+  return {last, false};
+}
+
 void Sampler::accept(int32_t token) {
   if (token < 0 || token >= vocab_size_) {
     fail(ErrorCode::kInvalidArgument, "sampler: accepted token {} is out of range [0, {})", token,

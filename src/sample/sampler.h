@@ -61,6 +61,17 @@ class Sampler {
   // id / 64; ids past the words are not allowed). The steps run on the allowed tokens only, so
   // top_k / top_p / min_p pick among what may come next. No allowed token is kInternal.
   int32_t sample(std::span<const float> logits, std::span<const uint64_t> allowed);
+  // Speculative decoding: decides a token that a drafter proposed with certainty (prompt
+  // lookup, or a draft model's argmax). Greedy: the token is sample(logits), and the draft is
+  // accepted when they are equal. Otherwise (Leviathan et al. 2023, Chen et al. 2023, with the
+  // draft distribution one-hot): the draft is accepted with probability p(draft) under the
+  // chain's distribution; if not, the token is drawn from p with the draft left out. Either
+  // way the token returned is distributed exactly as sample(logits)'s. Does not accept.
+  struct Verdict {
+    int32_t token;
+    bool accepted;  // token == the draft, taken as drafted
+  };
+  Verdict verify(std::span<const float> logits, int32_t draft);
   // Records a generated token (penalties). Throws kInvalidArgument for an id out of range.
   void accept(int32_t token);
   // Records prompt tokens, oldest first: they count for the repetition penalty's window only.

@@ -42,6 +42,7 @@ class CpuBackend final : public Backend {
   }
 
   std::string name() const override { return "cpu"; }
+  void set_single_row_kernels_up_to(int64_t rows) override;
 
   void embed(const TensorView& table, std::span<const int32_t> ids, Activations& out) override;
   void matmul(const Activations& x, const TensorView& w, const TensorView* bias,
@@ -92,7 +93,8 @@ class CpuBackend final : public Backend {
 
   ThreadPool pool_;
   std::vector<std::vector<float>> scratch_;
-  bool batch_invariant_ = false;                              // see make_cpu_backend
+  bool batch_invariant_ = false;  // see make_cpu_backend
+  int64_t single_row_rows_ = 0;   // set_single_row_kernels_up_to (capped at kMaxSingleRowRows)
   std::vector<std::pair<const SeqSlice*, int64_t>> row_seq_;  // attention: row -> (seq, pos)
   std::vector<std::vector<kernels::KvRun>> runs_;             // attention: per thread
   std::vector<float> small_[3];

@@ -35,6 +35,8 @@ constexpr int64_t kPanelK = 256;  // a multiple of every block size (256)
 // Below this many activation rows the weights are read once per row anyway and the step is
 // memory-bound: per-row dot products (int8 for quantized weights) win.
 constexpr int64_t kGemmMinRows = 4;
+// set_single_row_kernels_up_to: at most this many rows take the single-row kernels.
+constexpr int64_t kMaxSingleRowRows = 16;
 // From this many activation rows on, float-convertible weights take the activation-major form
 // (bit-identical per output to the weight-major panel form below it, which wins for fewer rows
 // because its tiles are along the weights).
@@ -62,13 +64,13 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
   const auto* wbase = static_cast<const uint8_t*>(w.data);
   const kernels::Kernels kern = kernels::find_kernels(w.dtype);
   // Batch-invariant mode: every n takes the prefill kernels below (see make_cpu_backend).
-  const int64_t gemm_min_rows = batch_invariant_ ? 1 : kGemmMinRows;
+  const int64_t gemm_min_rows = batch_invariant_ ? 1 : std::max(kGemmMinRows, single_row_rows_ + 1);
   if (n < gemm_min_rows && kern.qdot != nullptr) {
     // Decode: the activation rows are quantized once (thread 0's scratch holds them; the
     // workers only read), then every weight row meets them in int8.
     const int64_t qbytes = kernels::qact_bytes(k);
     float* qbuf = align64(scratch(0, (n * qbytes + 64) / 4 + 16).data());
-    std::array<kernels::QAct, kGemmMinRows> qa;
+    std::array<kernels::QAct, kMaxSingleRowRows> qa;
     for (int64_t i = 0; i < n; ++i) {
       qa[i] = kernels::quantize_act(x.row(i), k, reinterpret_cast<uint8_t*>(qbuf) + i * qbytes);
     }
@@ -347,6 +349,10 @@ const float* CpuBackend::row_as_f32(const TensorView& t, int slot) {
   buf.resize(t.numel());
   dequantize_row(t.dtype, t.data, buf.data(), t.numel());
   return buf.data();
+}
+
+void CpuBackend::set_single_row_kernels_up_to(int64_t rows) {
+  single_row_rows_ = std::clamp<int64_t>(rows, 0, kMaxSingleRowRows);
 }
 
 }  // namespace loom::cpu
