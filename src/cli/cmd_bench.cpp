@@ -42,7 +42,7 @@ struct BenchArgs {
   int threads = 0;
   int reps = 5;
   bool json = false;
-  std::string prompt_file, spec, draft;
+  std::string prompt_file, spec, draft, spec_corpus;
   int32_t draft_n = 8;
 };
 
@@ -162,7 +162,9 @@ nlohmann::ordered_json bench_speculative(const BenchArgs& a, const LoadedModel& 
     }
     drafter = std::make_unique<ModelDrafter>(*draft_model->model, ctx);
   } else {
-    drafter = std::make_unique<NgramDrafter>();
+    std::vector<int32_t> corpus;
+    if (!a.spec_corpus.empty()) corpus = tok.encode(read_text_file(a.spec_corpus), false);
+    drafter = std::make_unique<NgramDrafter>(2, 4, std::move(corpus));
   }
   Generator gen(*m.model, &tok, ctx);
   GenerationOptions plain;
@@ -302,6 +304,10 @@ Command add_bench(CLI::App& app) {
       ->excludes(spec);
   cmd->add_option("--draft-n", a->draft_n, "most tokens drafted per step (default 8)")
       ->check(CLI::Range(1, 15));
+  cmd->add_option("--spec-corpus", a->spec_corpus,
+                  "with --spec ngram: a text the output copies from besides the context (a "
+                  "document being edited), searched for drafts too")
+      ->needs(spec);
   return {cmd, [a] { return run_bench(*a); }};
 }
 

@@ -2,7 +2,7 @@
 //          [--min-p P] [--seed S] [--chat] [-t THREADS] [--json]
 //          [--json-schema FILE | --grammar FILE | --regex RE] [--guard stop|penalize|off]
 //          [--dry-multiplier M] [--dry-base B] [--dry-allowed-length N] [--dry-penalty-last-n N]
-//          [--spec ngram | --draft DRAFT_MODEL] [--draft-n K]
+//          [--spec ngram [--spec-corpus FILE] | --draft DRAFT_MODEL] [--draft-n K]
 // Streams generated text to stdout as it becomes valid UTF-8; --json prints
 // {"prompt_ids", "ids", "text", "finish_reason"} at the end instead. --json-schema (a JSON
 // Schema file; "object" for any JSON object), --grammar (a GBNF file) and --regex constrain the
@@ -47,7 +47,7 @@ struct RunArgs {
   std::string guard = "stop";
   float dry_multiplier = 0.0f, dry_base = 1.75f;
   int32_t dry_allowed_length = 2, dry_penalty_last_n = -1;
-  std::string spec, draft;
+  std::string spec, draft, spec_corpus;
   int32_t draft_n = 8;
 };
 
@@ -130,7 +130,11 @@ int run_run(const RunArgs& a) {
     }
     drafter = std::make_unique<ModelDrafter>(*draft_model->model, ctx);
   } else if (a.spec == "ngram") {
-    drafter = std::make_unique<NgramDrafter>();
+    std::vector<int32_t> corpus;
+    if (!a.spec_corpus.empty()) {
+      corpus = m.require_tokenizer().encode(read_text_file(a.spec_corpus), false);
+    }
+    drafter = std::make_unique<NgramDrafter>(2, 4, std::move(corpus));
   }
   opt.speculative.drafter = drafter.get();
   opt.speculative.max_draft = a.draft_n;
@@ -214,6 +218,10 @@ Command add_run(CLI::App& app) {
       ->excludes(spec);
   cmd->add_option("--draft-n", a->draft_n, "most tokens drafted per step (default 8, adaptive)")
       ->check(CLI::Range(1, 15));
+  cmd->add_option("--spec-corpus", a->spec_corpus,
+                  "with --spec ngram: a text the output copies from besides the context (a "
+                  "document being edited), searched for drafts too")
+      ->needs(spec);
   cmd->add_option("--dry-multiplier", a->dry_multiplier,
                   "DRY penalty strength (default 0 = off; 0.8 with --guard penalize)");
   cmd->add_option("--dry-base", a->dry_base, "DRY growth per repeated token (default 1.75)");

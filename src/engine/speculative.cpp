@@ -8,19 +8,36 @@
 
 namespace loom {
 
-NgramDrafter::NgramDrafter(int32_t ngram_min, int32_t ngram_max)
-    : min_(std::max(1, ngram_min)), max_(std::max(ngram_min, ngram_max)) {}
+NgramDrafter::NgramDrafter(int32_t ngram_min, int32_t ngram_max, std::vector<int32_t> corpus)
+    : min_(std::max(1, ngram_min)),
+      max_(std::max(ngram_min, ngram_max)),
+      corpus_(std::move(corpus)) {}
+
+bool NgramDrafter::follow(std::span<const int32_t> text, std::span<const int32_t> tail,
+                          int64_t last_end, int32_t k, std::vector<int32_t>& out) {
+  const auto len = static_cast<int64_t>(tail.size());
+  // `end` is where the match stops: the proposal starts at text[end].
+  for (int64_t end = last_end; end >= len; --end) {
+    if (!std::equal(tail.begin(), tail.end(), text.begin() + (end - len))) continue;
+    const size_t before = out.size();
+    for (int64_t i = end;
+         i < static_cast<int64_t>(text.size()) && static_cast<int32_t>(out.size() - before) < k;
+         ++i) {
+      out.push_back(text[static_cast<size_t>(i)]);
+    }
+    return true;
+  }
+  return false;
+}
 
 void NgramDrafter::propose(std::span<const int32_t> context, int32_t k, std::vector<int32_t>& out) {
   const auto n = static_cast<int64_t>(context.size());
   for (int64_t len = std::min<int64_t>(max_, n - 1); len >= min_; --len) {
     const std::span<const int32_t> tail = context.subspan(static_cast<size_t>(n - len));
-    // The latest earlier occurrence of the tail, followed by at least one token.
-    for (int64_t end = n - 1; end >= len; --end) {
-      if (!std::equal(tail.begin(), tail.end(), context.begin() + (end - len))) continue;
-      for (int64_t i = end; i < n && static_cast<int32_t>(out.size()) < k; ++i) {
-        out.push_back(context[static_cast<size_t>(i)]);
-      }
+    // An earlier occurrence in the context followed by at least one token, then the corpus.
+    if (follow(context, tail, n - 1, k, out)) return;
+    if (!corpus_.empty() &&
+        follow(corpus_, tail, static_cast<int64_t>(corpus_.size()) - 1, k, out)) {
       return;
     }
   }

@@ -41,11 +41,20 @@ class Drafter {
 
 class NgramDrafter final : public Drafter {
  public:
-  explicit NgramDrafter(int32_t ngram_min = 2, int32_t ngram_max = 4);
+  // `corpus`: tokens of a text the output is expected to copy from besides the context (as
+  // llama.cpp's --lookup-static: a document being edited, a reference answer), searched when
+  // the context has no match.
+  explicit NgramDrafter(int32_t ngram_min = 2, int32_t ngram_max = 4,
+                        std::vector<int32_t> corpus = {});
   void propose(std::span<const int32_t> context, int32_t k, std::vector<int32_t>& out) override;
 
  private:
+  // Looks the last `len` tokens of `context` up in `text` (latest first, not counting the
+  // tail itself when text is the context) and appends what followed; false when absent.
+  static bool follow(std::span<const int32_t> text, std::span<const int32_t> tail, int64_t last_end,
+                     int32_t k, std::vector<int32_t>& out);
   int32_t min_, max_;
+  std::vector<int32_t> corpus_;
 };
 
 class ModelDrafter final : public Drafter {

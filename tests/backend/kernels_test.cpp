@@ -293,6 +293,31 @@ TEST_P(FloatDot, MatchesFloatReference) {
   }
 }
 
+// The several-row dot (speculative checking passes) is, row for row, bit for bit the one-row
+// dot of its tier, for every row count and awkward lengths.
+TEST_P(FloatDot, RowsDotIsTheOneRowDotBitForBit) {
+  const FCase c = GetParam();
+  const Kernels kern = find_kernels(c.type);
+  if (kern.fdot_rows == nullptr) GTEST_SKIP() << "no several-row dot on this tier";
+  for (int64_t k : {1, 15, 16, 63, 64, 65, 1001, 4097}) {
+    const std::vector<uint8_t> q = quantize(c.type, random_floats(k, 7), 1, k);
+    std::vector<std::vector<float>> xs;
+    for (int r = 0; r < 16; ++r) xs.push_back(random_floats(k, 100 + static_cast<unsigned>(r)));
+    std::vector<const float*> ptrs;
+    for (const auto& x : xs) ptrs.push_back(x.data());
+    for (int rows = 1; rows <= 16; ++rows) {
+      std::vector<float> out(static_cast<size_t>(rows));
+      kern.fdot_rows(q.data(), ptrs.data(), rows, k, out.data());
+      for (int r = 0; r < rows; ++r) {
+        const float one = kern.fdot(q.data(), ptrs[static_cast<size_t>(r)], k);
+        EXPECT_EQ(std::bit_cast<uint32_t>(out[static_cast<size_t>(r)]),
+                  std::bit_cast<uint32_t>(one))
+            << dtype_name(c.type) << " k=" << k << " rows=" << rows << " row " << r;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Kernels, FloatDot,
     ::testing::Values(FCase{DType::kF32, scalar::dot_f32w, avx512::dot_f32w, avx2::dot_f32w},

@@ -84,6 +84,21 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
     return;
   }
   if (n < gemm_min_rows && kern.fdot != nullptr) {
+    if (n > 1 && kern.fdot_rows != nullptr) {
+      // Several rows (a speculative checking pass): each weight row converted once for all
+      // of them, every result bit-identical to fdot's.
+      std::array<const float*, kMaxSingleRowRows> xs{};
+      for (int64_t i = 0; i < n; ++i) xs[static_cast<size_t>(i)] = x.row(i);
+      pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
+        std::array<float, kMaxSingleRowRows> dots{};
+        for (int64_t j = begin; j < end; ++j) {
+          const float bj = b != nullptr ? b[j] : 0.0f;
+          kern.fdot_rows(wbase + j * wrow_bytes, xs.data(), static_cast<int>(n), k, dots.data());
+          for (int64_t i = 0; i < n; ++i) y.row(i)[j] = dots[static_cast<size_t>(i)] + bj;
+        }
+      });
+      return;
+    }
     pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
       for (int64_t j = begin; j < end; ++j) {
         const float bj = b != nullptr ? b[j] : 0.0f;

@@ -82,13 +82,16 @@ Kernels find_kernels(DType type) {
   auto pick = [v, v2](auto* f512, auto* f2, auto* f) { return v ? f512 : v2 ? f2 : f; };
   switch (type) {
     case DType::kF32:
-      return {nullptr, pick(avx512::dot_f32w, avx2::dot_f32w, scalar::dot_f32w), nullptr};
+      return {nullptr, pick(avx512::dot_f32w, avx2::dot_f32w, scalar::dot_f32w), nullptr,
+              v ? avx512::dot_rows_f32w : nullptr};
     case DType::kF16:
       return {nullptr, pick(avx512::dot_f16, avx2::dot_f16, scalar::dot_f16),
-              pick(avx512::dequant_f16, avx2::dequant_f16, dequant_f16_scalar)};
+              pick(avx512::dequant_f16, avx2::dequant_f16, dequant_f16_scalar),
+              v ? avx512::dot_rows_f16 : nullptr};
     case DType::kBF16:
       return {nullptr, pick(avx512::dot_bf16, avx2::dot_bf16, scalar::dot_bf16),
-              pick(avx512::dequant_bf16, avx2::dequant_bf16, dequant_bf16_scalar)};
+              pick(avx512::dequant_bf16, avx2::dequant_bf16, dequant_bf16_scalar),
+              v ? avx512::dot_rows_bf16 : nullptr};
     case DType::kQ4_0:
       return {pick(avx512::dot_q4_0, avx2::dot_q4_0, scalar::dot_q4_0), nullptr,
               pick(avx512::dequant_q4_0, avx2::dequant_q4_0, dequant_q4_0_scalar)};

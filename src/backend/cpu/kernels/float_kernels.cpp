@@ -78,6 +78,70 @@ LOOM_AVX512 float dot_avx512(const void* w, const float* x, int64_t n) {
   return x86::hsum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
+// dot_avx512 for R activation rows at once: per row the same FMAs in the same order (four
+// accumulators over 64-wide steps, then the masked tail into the first, the same reduction),
+// so each result is bit-identical to dot_avx512's; each weight vector is loaded and converted
+// once for the R rows.
+template <class L, int R>
+LOOM_AVX512 void dot_rows_group(const void* w, const float* const* x, int64_t n, float* out) {
+  __m512 a[R][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    a[r][0] = a[r][1] = a[r][2] = a[r][3] = _mm512_setzero_ps();
+  }
+  const __mmask16 all = 0xFFFF;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    if constexpr (L::kPrefetch) {
+      const char* p = static_cast<const char*>(w) + i * L::kBytes + 4096;
+#pragma GCC unroll 4
+      for (int l = 0; l < L::kBytes; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+    }
+    const __m512 w0 = L::load(w, i, all), w1 = L::load(w, i + 16, all),
+                 w2 = L::load(w, i + 32, all), w3 = L::load(w, i + 48, all);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      a[r][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[r] + i), a[r][0]);
+      a[r][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[r] + i + 16), a[r][1]);
+      a[r][2] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(x[r] + i + 32), a[r][2]);
+      a[r][3] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(x[r] + i + 48), a[r][3]);
+    }
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 wv = L::load(w, i, m);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      a[r][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x[r] + i), a[r][0]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    out[r] =
+        x86::hsum(_mm512_add_ps(_mm512_add_ps(a[r][0], a[r][1]), _mm512_add_ps(a[r][2], a[r][3])));
+  }
+}
+
+template <class L>
+LOOM_AVX512 void dot_rows_avx512(const void* w, const float* const* x, int rows, int64_t n,
+                                 float* out) {
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) dot_rows_group<L, 4>(w, x + r, n, out + r);
+  switch (rows - r) {
+    case 3:
+      dot_rows_group<L, 3>(w, x + r, n, out + r);
+      break;
+    case 2:
+      dot_rows_group<L, 2>(w, x + r, n, out + r);
+      break;
+    case 1:
+      dot_rows_group<L, 1>(w, x + r, n, out + r);
+      break;
+    default:
+      break;
+  }
+}
+
 // e^x for 16 lanes: x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, so r is exact to a
 // few ulp), e^r by its Taylor series to r^7 (truncation below 1e-8 relative), times 2^n by
 // vscalefps (which also gives 0 and inf past the float range). Within 2 ulp of expf; NaN
@@ -155,6 +219,18 @@ LOOM_AVX512 float avx512::dot_f32w(const void* w, const float* x, int64_t k) {
 LOOM_AVX512 float avx512::dot_f16(const void* w, const float* x, int64_t k) {
   return dot_avx512<F16Loader>(w, x, k);
 }
+LOOM_AVX512 void avx512::dot_rows_f32w(const void* w, const float* const* x, int rows, int64_t k,
+                                       float* out) {
+  dot_rows_avx512<F32Loader>(w, x, rows, k, out);
+}
+LOOM_AVX512 void avx512::dot_rows_f16(const void* w, const float* const* x, int rows, int64_t k,
+                                      float* out) {
+  dot_rows_avx512<F16Loader>(w, x, rows, k, out);
+}
+LOOM_AVX512 void avx512::dot_rows_bf16(const void* w, const float* const* x, int rows, int64_t k,
+                                       float* out) {
+  dot_rows_avx512<BF16Loader>(w, x, rows, k, out);
+}
 LOOM_AVX512 float avx512::dot_bf16(const void* w, const float* x, int64_t k) {
   return dot_avx512<BF16Loader>(w, x, k);
 }
@@ -185,6 +261,15 @@ float avx512::dot_f16(const void* w, const float* x, int64_t k) {
 }
 float avx512::dot_bf16(const void* w, const float* x, int64_t k) {
   return scalar::dot_bf16(w, x, k);
+}
+void avx512::dot_rows_f32w(const void* w, const float* const* x, int rows, int64_t k, float* out) {
+  for (int r = 0; r < rows; ++r) out[r] = scalar::dot_f32w(w, x[r], k);
+}
+void avx512::dot_rows_f16(const void* w, const float* const* x, int rows, int64_t k, float* out) {
+  for (int r = 0; r < rows; ++r) out[r] = scalar::dot_f16(w, x[r], k);
+}
+void avx512::dot_rows_bf16(const void* w, const float* const* x, int rows, int64_t k, float* out) {
+  for (int r = 0; r < rows; ++r) out[r] = scalar::dot_bf16(w, x[r], k);
 }
 #endif
 

@@ -56,13 +56,18 @@ void nonfinite_block(int64_t b, int8_t* qs, float* d, float* s16, int32_t* isum)
 // Dot of one weight row (raw bytes as in the file) with one activation row.
 using QDotFn = float (*)(const void* w, const QAct& a, int64_t k);
 using FDotFn = float (*)(const void* w, const float* x, int64_t k);
+// The dots of one weight row with `rows` activation rows, each bit for bit what FDotFn gives
+// (the same operations per row), the weights loaded and converted once per group of rows: a
+// step of several rows (speculative checking) costs about what one row does.
+using FDotRowsFn = void (*)(const void* w, const float* const* x, int rows, int64_t k, float* out);
 // Dequantizes k weights of one row to float32, bit-exact with loom::dequantize_row.
 using DequantFn = void (*)(const void* w, float* y, int64_t k);
 
 struct Kernels {
-  QDotFn qdot = nullptr;        // set for Q4_0, Q8_0, Q4_K, Q6_K
-  FDotFn fdot = nullptr;        // set for F32, F16, BF16
-  DequantFn dequant = nullptr;  // set for all of the above but F32 (used in place)
+  QDotFn qdot = nullptr;           // set for Q4_0, Q8_0, Q4_K, Q6_K
+  FDotFn fdot = nullptr;           // set for F32, F16, BF16
+  DequantFn dequant = nullptr;     // set for all of the above but F32 (used in place)
+  FDotRowsFn fdot_rows = nullptr;  // where the tier has one (AVX-512: F32, F16, BF16)
 };
 
 // The kernels for weights of `type` on this CPU; both null when the type has none (the caller
@@ -167,6 +172,9 @@ float dot_f16(const void* w, const float* x, int64_t k);
 float dot_bf16(const void* w, const float* x, int64_t k);
 }  // namespace scalar
 namespace avx512 {
+void dot_rows_f32w(const void* w, const float* const* x, int rows, int64_t k, float* out);
+void dot_rows_f16(const void* w, const float* const* x, int rows, int64_t k, float* out);
+void dot_rows_bf16(const void* w, const float* const* x, int rows, int64_t k, float* out);
 float dot_q4_0(const void* w, const QAct& a, int64_t k);
 float dot_q8_0(const void* w, const QAct& a, int64_t k);
 float dot_q4_k(const void* w, const QAct& a, int64_t k);
