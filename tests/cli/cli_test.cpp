@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -127,6 +128,53 @@ TEST(CliRun, DegenerationGuardStopsALoopByDefault) {
   Result bad = run(base + " --guard maybe");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.out.find("--guard"), std::string::npos) << bad.out;
+}
+
+}  // namespace
+
+namespace {
+
+// `loom run --spec ngram` and `--draft`: the same tokens as plain greedy decoding, with the
+// acceptance on stderr; `loom bench --spec` reports both speeds and checks the tokens agree.
+TEST(CliRun, SpeculativeDecodingGivesThePlainTokens) {
+  const std::string model = std::string(LOOM_SOURCE_DIR) + "/models/llama-tiny-llama2vocab";
+  const std::string base =
+      "run -m " + model + " -p 'Once upon a time' -n 60 --temp 0 --guard off --json";
+  auto ids_of = [](const Result& r) {
+    const size_t brace = r.out.find('{');
+    return nlohmann::json::parse(r.out.substr(brace, r.out.find('\n', brace) - brace))["ids"];
+  };
+  const Result plain = run(base);
+  ASSERT_EQ(plain.exit_code, 0) << plain.out;
+  const std::vector<std::string> extras{" --spec ngram", " --spec ngram --draft-n 3",
+                                        " --draft " + model, " --draft " + model + " --draft-n 15"};
+  for (const std::string& extra : extras) {
+    const Result r = run(base + extra);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(ids_of(r), ids_of(plain)) << extra;
+    EXPECT_NE(r.out.find("speculative decoding:"), std::string::npos) << r.out;
+  }
+  // A draft model with another vocabulary is refused by name.
+  const Result other = run(base + " --draft " + std::string(LOOM_TEST_DATA_DIR) +
+                           "/ref/models/qwen3-tiny-qwen3vocab");
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.out.find("vocabulary"), std::string::npos) << other.out;
+  EXPECT_NE(run(base + " --spec ngram --draft " + model).exit_code, 0);  // one drafter at most
+}
+
+TEST(CliBench, SpeculativeReportsBothSpeedsAndAcceptance) {
+  const std::string model = std::string(LOOM_SOURCE_DIR) + "/models/llama-tiny-llama2vocab";
+  const std::string prompt = std::string(LOOM_TEST_DATA_DIR) + "/degeneration/README.md";
+  const Result r =
+      run("bench -m " + model + " -p 0 -n 32 -r 2 -t 2 --json -f " + prompt + " --spec ngram");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  const nlohmann::json& s = j["tg_spec"];
+  EXPECT_EQ(s["drafter"], "ngram");
+  EXPECT_GT(s["plain_tok_s"].get<double>(), 0.0);
+  EXPECT_GT(s["spec_tok_s"].get<double>(), 0.0);
+  EXPECT_LE(s["accepted"].get<int64_t>(), s["drafted"].get<int64_t>());
+  EXPECT_NE(run("bench -m " + model + " -p 0 -n 8 --spec ngram").exit_code, 0);  // needs -f
 }
 
 }  // namespace
