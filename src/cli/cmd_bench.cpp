@@ -42,8 +42,8 @@ struct BenchArgs {
   int threads = 0;
   int reps = 5;
   bool json = false;
-  std::string prompt_file, spec, draft, spec_corpus;
-  int32_t draft_n = 8;
+  std::string prompt_file;
+  DraftArgs drafting;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -152,28 +152,15 @@ nlohmann::ordered_json bench_speculative(const BenchArgs& a, const LoadedModel& 
     fail(ErrorCode::kOutOfRange, "the prompt ({} tokens) plus -n {} exceed the context of {}",
          prompt.size(), a.n_gen, m.model->info().context_length);
   }
-  std::optional<LoadedModel> draft_model;
-  std::unique_ptr<Drafter> drafter;
-  if (!a.draft.empty()) {
-    draft_model.emplace(load_model(a.draft, threads, /*want_tokenizer=*/false));
-    if (draft_model->model->info().vocab_size != m.model->info().vocab_size) {
-      fail(ErrorCode::kInvalidArgument, "--draft {}: its vocabulary differs from the model's",
-           a.draft);
-    }
-    drafter = std::make_unique<ModelDrafter>(*draft_model->model, ctx);
-  } else {
-    std::vector<int32_t> corpus;
-    if (!a.spec_corpus.empty()) corpus = tok.encode(read_text_file(a.spec_corpus), false);
-    drafter = std::make_unique<NgramDrafter>(2, 4, std::move(corpus));
-  }
+  const Drafting drafting = make_drafting(a.drafting, m, threads, ctx);
   Generator gen(*m.model, &tok, ctx);
   GenerationOptions plain;
   plain.max_tokens = a.n_gen;
   plain.sampling.temperature = 0.0f;
   plain.ignore_eos = true;
   GenerationOptions spec = plain;
-  spec.speculative.drafter = drafter.get();
-  spec.speculative.max_draft = a.draft_n;
+  spec.speculative.drafter = drafting.drafter.get();
+  spec.speculative.max_draft = a.drafting.draft_n;
   gen.generate(prompt, spec, {});  // warm-up (the draft's pages too)
   std::vector<double> plain_tok_s, spec_tok_s;
   int64_t drafted = 0, accepted = 0;
@@ -189,7 +176,7 @@ nlohmann::ordered_json bench_speculative(const BenchArgs& a, const LoadedModel& 
     }
   }
   const double plain_med = median(plain_tok_s), spec_med = median(spec_tok_s);
-  return {{"drafter", a.draft.empty() ? std::string("ngram") : a.draft},
+  return {{"drafter", a.drafting.draft.empty() ? std::string("ngram") : a.drafting.draft},
           {"prompt_tokens", prompt.size()},
           {"tokens", a.n_gen},
           {"plain_tok_s", plain_med},
@@ -214,8 +201,7 @@ int run_bench(const BenchArgs& a) {
   const int threads = a.threads > 0 ? a.threads : default_threads();
 
   const auto t_load = Clock::now();
-  const bool speculative = !a.spec.empty() || !a.draft.empty();
-  LoadedModel m = load_model(a.model, threads, /*want_tokenizer=*/speculative);
+  LoadedModel m = load_model(a.model, threads, /*want_tokenizer=*/a.drafting.any());
   const double load_s = seconds_since(t_load);
   const int64_t ctx = std::max(a.n_prompt, a.n_gen);
   if (ctx > m.model->info().context_length) {
@@ -241,7 +227,7 @@ int run_bench(const BenchArgs& a) {
   }
 
   nlohmann::ordered_json spec_json;
-  if (!a.spec.empty() || !a.draft.empty()) spec_json = bench_speculative(a, m, threads);
+  if (a.drafting.any()) spec_json = bench_speculative(a, m, threads);
 
   nlohmann::ordered_json out = {{"model", a.model},
                                 {"architecture", m.spec.architecture},
@@ -298,16 +284,7 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("-r,--reps", a->reps, "timed repetitions of each test")->capture_default_str();
   cmd->add_flag("--json", a->json, "print one JSON object instead of a table");
   cmd->add_option("-f,--file", a->prompt_file, "prompt text for the speculative test");
-  auto* spec = cmd->add_option("--spec", a->spec, "also measure speculative decoding: ngram")
-                   ->check(CLI::IsMember({"ngram"}));
-  cmd->add_option("--draft", a->draft, "also measure speculative decoding with this draft model")
-      ->excludes(spec);
-  cmd->add_option("--draft-n", a->draft_n, "most tokens drafted per step (default 8)")
-      ->check(CLI::Range(1, 15));
-  cmd->add_option("--spec-corpus", a->spec_corpus,
-                  "with --spec ngram: a text the output copies from besides the context (a "
-                  "document being edited), searched for drafts too")
-      ->needs(spec);
+  add_draft_options(*cmd, a->drafting);
   return {cmd, [a] { return run_bench(*a); }};
 }
 

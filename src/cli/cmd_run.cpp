@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "app/drafting.h"
 #include "app/loaded_model.h"
 #include "app/repetition_guard.h"
 #include "app/structured_output.h"
@@ -47,8 +48,7 @@ struct RunArgs {
   std::string guard = "stop";
   float dry_multiplier = 0.0f, dry_base = 1.75f;
   int32_t dry_allowed_length = 2, dry_penalty_last_n = -1;
-  std::string spec, draft, spec_corpus;
-  int32_t draft_n = 8;
+  DraftArgs drafting;
 };
 
 int run_run(const RunArgs& a) {
@@ -118,26 +118,10 @@ int run_run(const RunArgs& a) {
 
   const int64_t ctx = a.ctx > 0 ? a.ctx : m.model->info().context_length;
   Generator gen(*m.model, m.tokenizer ? &*m.tokenizer : nullptr, ctx);
-  std::unique_ptr<Drafter> drafter;
-  std::optional<LoadedModel> draft_model;
-  if (!a.draft.empty()) {
-    draft_model.emplace(load_model(a.draft, a.threads, /*want_tokenizer=*/false));
-    if (draft_model->model->info().vocab_size != m.model->info().vocab_size) {
-      fail(ErrorCode::kInvalidArgument,
-           "--draft {} has a vocabulary of {} tokens but the model has {}: a draft model must "
-           "share the vocabulary",
-           a.draft, draft_model->model->info().vocab_size, m.model->info().vocab_size);
-    }
-    drafter = std::make_unique<ModelDrafter>(*draft_model->model, ctx);
-  } else if (a.spec == "ngram") {
-    std::vector<int32_t> corpus;
-    if (!a.spec_corpus.empty()) {
-      corpus = m.require_tokenizer().encode(read_text_file(a.spec_corpus), false);
-    }
-    drafter = std::make_unique<NgramDrafter>(2, 4, std::move(corpus));
-  }
-  opt.speculative.drafter = drafter.get();
-  opt.speculative.max_draft = a.draft_n;
+  const Drafting drafting = make_drafting(a.drafting, m, a.threads, ctx);
+  const Drafter* drafter = drafting.drafter.get();
+  opt.speculative.drafter = drafting.drafter.get();
+  opt.speculative.max_draft = a.drafting.draft_n;
   auto stream = [&](std::string_view text) {
     if (a.json) return;
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -179,6 +163,22 @@ int run_run(const RunArgs& a) {
 
 }  // namespace
 
+void add_draft_options(CLI::App& cmd, DraftArgs& a) {
+  auto* spec =
+      cmd.add_option("--spec", a.spec, "speculative decoding with prompt-lookup drafts: ngram")
+          ->check(CLI::IsMember({"ngram"}));
+  cmd.add_option("--draft", a.draft,
+                 "speculative decoding with this draft model (same vocabulary, e.g. the Q4_0 of "
+                 "MODEL)")
+      ->excludes(spec);
+  cmd.add_option("--draft-n", a.draft_n, "most tokens drafted per step (default 8, adaptive)")
+      ->check(CLI::Range(1, kMaxDraft));
+  cmd.add_option("--spec-corpus", a.corpus,
+                 "with --spec ngram: a text the output copies from besides the context (a "
+                 "document being edited), searched for drafts too")
+      ->needs(spec);
+}
+
 Command add_run(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Generate text (or ids) from a prompt");
   auto a = std::make_shared<RunArgs>();
@@ -209,19 +209,7 @@ Command add_run(CLI::App& app) {
                   "degeneration guard: stop (end a looping generation, finish_reason "
                   "\"repetition\"; the default), penalize (DRY penalty) or off")
       ->check(CLI::IsMember({"stop", "penalize", "off"}));
-  auto* spec =
-      cmd->add_option("--spec", a->spec, "speculative decoding with prompt-lookup drafts: ngram")
-          ->check(CLI::IsMember({"ngram"}));
-  cmd->add_option("--draft", a->draft,
-                  "speculative decoding with this draft model (same vocabulary, e.g. the Q4_0 "
-                  "of MODEL)")
-      ->excludes(spec);
-  cmd->add_option("--draft-n", a->draft_n, "most tokens drafted per step (default 8, adaptive)")
-      ->check(CLI::Range(1, 15));
-  cmd->add_option("--spec-corpus", a->spec_corpus,
-                  "with --spec ngram: a text the output copies from besides the context (a "
-                  "document being edited), searched for drafts too")
-      ->needs(spec);
+  add_draft_options(*cmd, a->drafting);
   cmd->add_option("--dry-multiplier", a->dry_multiplier,
                   "DRY penalty strength (default 0 = off; 0.8 with --guard penalize)");
   cmd->add_option("--dry-base", a->dry_base, "DRY growth per repeated token (default 1.75)");

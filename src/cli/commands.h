@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include "app/drafting.h"
+
 namespace loom::cli {
 
 using Runner = std::function<int()>;
@@ -30,5 +32,8 @@ Command add_embed_image(CLI::App& app);
 Command add_grammar_bench(CLI::App& app);
 Command add_guard_check(CLI::App& app);
 Command add_perplexity(CLI::App& app);
+
+// --spec, --spec-corpus, --draft, --draft-n (loom run, loom bench).
+void add_draft_options(CLI::App& cmd, app::DraftArgs& a);
 
 }  // namespace loom::cli

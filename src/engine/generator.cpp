@@ -37,21 +37,14 @@ void Generator::run(std::span<const int32_t> ids, int64_t start, bool all_rows,
 }
 
 std::vector<float> Generator::all_logits(std::span<const int32_t> ids, int64_t chunk) {
-  check_ids(ids);
-  const int64_t n = static_cast<int64_t>(ids.size());
-  if (n > context_tokens_) {
-    fail(ErrorCode::kOutOfRange, "{} tokens do not fit the context of {} tokens", n,
-         context_tokens_);
-  }
   const int64_t vocab = model_.info().vocab_size;
-  std::vector<float> out(static_cast<size_t>(n * vocab));
-  pool_.release_all(table_);
-  for (int64_t start = 0; start < n; start += chunk) {
-    const int64_t len = std::min(chunk, n - start);
-    run(ids.subspan(start, len), start, true, logits_);
-    std::copy_n(logits_.data(), len * vocab, out.data() + start * vocab);
-  }
-  pool_.release_all(table_);
+  std::vector<float> out(ids.size() * static_cast<size_t>(vocab));
+  score(
+      ids, 0,
+      [&](int64_t pos, std::span<const float> row) {
+        std::copy(row.begin(), row.end(), out.begin() + pos * vocab);
+      },
+      chunk);
   return out;
 }
 

@@ -44,6 +44,16 @@ std::vector<int32_t> reference_prompt(const std::string& dir) {
   return j["prompt_ids"].get<std::vector<int32_t>>();
 }
 
+// The reference model `f32` converted to `type` (a GGUF in the test's temp folder).
+ModelSpec converted(const ModelSpec& f32, DType type, const std::string& tag) {
+  const std::string path =
+      test::temp_path(tag + "-" + std::string(dtype_name(type)) + ".gguf").string();
+  ConvertOptions co;
+  co.type = type;
+  convert_to_gguf(f32, path, co);
+  return load_model_spec(path);
+}
+
 GenerationOptions greedy(int64_t n) {
   GenerationOptions o;
   o.max_tokens = n;
@@ -112,12 +122,7 @@ TEST_P(SpeculativeModes, GreedyOutputIsIdenticalForEveryWeightType) {
   for (DType type :
        {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     SCOPED_TRACE(std::string(dtype_name(type)));
-    const std::string path =
-        test::temp_path(std::string("spec-") + std::string(dtype_name(type)) + ".gguf").string();
-    ConvertOptions co;
-    co.type = type;
-    convert_to_gguf(f32, path, co);
-    const ModelSpec spec = load_model_spec(path);
+    const ModelSpec spec = converted(f32, type, "spec");
     auto model = load_causal_lm(spec, *backend);
     Generator gen(*model, nullptr, 128);
     const GenerationResult plain = gen.generate(prompt, greedy(64), nullptr);
@@ -146,12 +151,7 @@ TEST(Speculative, CheckingPassRowsEqualOneTokenSteps) {
   for (DType type : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
                      DType::kQ4_K, DType::kQ6_K}) {
     SCOPED_TRACE(std::string(dtype_name(type)));
-    const std::string path =
-        test::temp_path(std::string("rows-") + std::string(dtype_name(type)) + ".gguf").string();
-    ConvertOptions co;
-    co.type = type;
-    convert_to_gguf(f32, path, co);
-    const ModelSpec spec = load_model_spec(path);
+    const ModelSpec spec = converted(f32, type, "rows");
     auto model = load_causal_lm(spec, *backend);
     Generator gen(*model, nullptr, 64);
     const int64_t vocab = model->info().vocab_size;

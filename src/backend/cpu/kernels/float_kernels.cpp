@@ -50,6 +50,17 @@ using x86::F16Loader;
 using x86::F32Loader;
 using x86::tail_mask;
 
+// 4 KiB ahead of the weight stream (see packed.cpp's kPrefetchBytes): decode reads
+// consecutive rows, so this runs on into the next row.
+template <typename L>
+LOOM_AVX512 inline void prefetch_ahead(const void* w, int64_t i) {
+  if constexpr (L::kPrefetch) {
+    const char* p = static_cast<const char*>(w) + i * L::kBytes + 4096;
+#pragma GCC unroll 4
+    for (int l = 0; l < L::kBytes; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+  }
+}
+
 // Four independent accumulators hide the FMA latency; decode is memory-bound, so the loop
 // only has to keep up with the loads.
 template <typename L>
@@ -59,13 +70,7 @@ LOOM_AVX512 float dot_avx512(const void* w, const float* x, int64_t n) {
   const __mmask16 all = 0xFFFF;
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {
-    if constexpr (L::kPrefetch) {
-      // 4 KiB ahead of the weight stream (see packed.cpp's kPrefetchBytes): decode reads
-      // consecutive rows, so this runs on into the next row.
-      const char* p = static_cast<const char*>(w) + i * L::kBytes + 4096;
-#pragma GCC unroll 4
-      for (int l = 0; l < L::kBytes; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
-    }
+    prefetch_ahead<L>(w, i);
     a0 = _mm512_fmadd_ps(L::load(w, i, all), _mm512_loadu_ps(x + i), a0);
     a1 = _mm512_fmadd_ps(L::load(w, i + 16, all), _mm512_loadu_ps(x + i + 16), a1);
     a2 = _mm512_fmadd_ps(L::load(w, i + 32, all), _mm512_loadu_ps(x + i + 32), a2);
@@ -92,11 +97,7 @@ LOOM_AVX512 void dot_rows_group(const void* w, const float* const* x, int64_t n,
   const __mmask16 all = 0xFFFF;
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {
-    if constexpr (L::kPrefetch) {
-      const char* p = static_cast<const char*>(w) + i * L::kBytes + 4096;
-#pragma GCC unroll 4
-      for (int l = 0; l < L::kBytes; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
-    }
+    prefetch_ahead<L>(w, i);
     const __m512 w0 = L::load(w, i, all), w1 = L::load(w, i + 16, all),
                  w2 = L::load(w, i + 32, all), w3 = L::load(w, i + 48, all);
 #pragma GCC unroll 4
