@@ -221,9 +221,9 @@ void Matmul(benchmark::State& state, DType type) {
   const std::vector<uint8_t> w = quantized_matrix(type, m, kk);
   const TensorView wv{type, {m, kk}, w.data(), w.size()};
   auto backend = make_cpu_backend(2);
-  Activations x(n, kk), y;
+  Activations y;
   const std::vector<float> xs = random_floats(n * kk, 5);
-  std::copy(xs.begin(), xs.end(), x.data());
+  Activations x = backend->make_tensor(xs, n, kk);
   for (auto _ : state) backend->matmul(x, wv, nullptr, y);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()));
   state.counters["FLOP/s"] = benchmark::Counter(
@@ -245,9 +245,9 @@ LOOM_MATMUL_BENCH(q6_k, DType::kQ6_K);
 void RmsNorm(benchmark::State& state) {
   const int64_t n = state.range(0), hidden = 2048;
   auto backend = make_cpu_backend(2);
-  Activations x(n, hidden), y;
+  Activations y;
   const std::vector<float> xs = random_floats(n * hidden, 6), ws = random_floats(hidden, 7);
-  std::copy(xs.begin(), xs.end(), x.data());
+  Activations x = backend->make_tensor(xs, n, hidden);
   const TensorView w{DType::kF32, {hidden}, ws.data(), ws.size() * sizeof(float)};
   for (auto _ : state) backend->rms_norm(x, w, 1e-5f, 0.0f, hidden, y);
   state.SetBytesProcessed(state.iterations() * n * hidden * 8);
@@ -257,9 +257,8 @@ BENCHMARK(RmsNorm)->Arg(1)->Arg(128)->UseRealTime();
 void Rope(benchmark::State& state) {
   const int64_t n = state.range(0), heads = 32, hd = 64;
   auto backend = make_cpu_backend(2);
-  Activations x(n, heads * hd);
   const std::vector<float> xs = random_floats(n * heads * hd, 8);
-  std::copy(xs.begin(), xs.end(), x.data());
+  Activations x = backend->make_tensor(xs, n, heads * hd);
   std::vector<int32_t> pos(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) pos[i] = static_cast<int32_t>(i);
   RopeTable t;
@@ -274,16 +273,18 @@ BENCHMARK(Rope)->Arg(1)->Arg(128)->UseRealTime();
 // One decode token attending over `ctx` cached positions (32 heads, 8 KV heads, head size 64).
 void Attention(benchmark::State& state) {
   const int64_t ctx = state.range(0), heads = 32, kv = 8, hd = 64, bs = 16;
-  KvCache cache(1, kv, hd, bs, (ctx + bs) / bs + 1);
-  std::vector<int32_t> table;
-  for (int64_t b = 0; b < cache.n_blocks(); ++b) table.push_back(static_cast<int32_t>(b));
   auto backend = make_cpu_backend(2);
-  Activations q(1, heads * hd), kx(1, kv * hd), vx(1, kv * hd), out;
+  const std::unique_ptr<KvCache> cache =
+      backend->make_kv_cache(1, kv, hd, bs, (ctx + bs) / bs + 1, DType::kF32);
+  std::vector<int32_t> table;
+  for (int64_t b = 0; b < cache->n_blocks(); ++b) table.push_back(static_cast<int32_t>(b));
   const std::vector<float> qs = random_floats(heads * hd, 9);
-  std::copy(qs.begin(), qs.end(), q.data());
+  Activations q = backend->make_tensor(qs, 1, heads * hd),
+              kx = backend->make_tensor(std::vector<float>(kv * hd), 1, kv * hd),
+              vx = backend->make_tensor(std::vector<float>(kv * hd), 1, kv * hd), out;
   const SeqSlice seq{0, 1, ctx, table};
   const AttentionParams p{heads, kv, hd, 0.125f, 0.0f, 0};
-  for (auto _ : state) backend->attention(q, kx, vx, cache, 0, {&seq, 1}, p, out);
+  for (auto _ : state) backend->attention(q, kx, vx, *cache, 0, {&seq, 1}, p, out);
   // K and V of every position are read once per KV head group.
   state.SetBytesProcessed(state.iterations() * (ctx + 1) * kv * hd * 4 * 2);
 }

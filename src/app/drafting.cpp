@@ -10,7 +10,8 @@ Drafting make_drafting(const DraftArgs& args, const LoadedModel& target, int thr
                        int64_t context) {
   Drafting d;
   if (!args.draft.empty()) {
-    d.draft_model.emplace(load_model(args.draft, threads, /*want_tokenizer=*/false));
+    d.draft_model.emplace(
+        load_model(args.draft, threads, /*want_tokenizer=*/false, false, false, target.device));
     const int64_t draft_vocab = d.draft_model->model->info().vocab_size;
     const int64_t vocab = target.model->info().vocab_size;
     if (draft_vocab != vocab) {

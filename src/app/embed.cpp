@@ -46,7 +46,8 @@ std::vector<std::vector<float>> embed_token_lists(const LoadedModel& m,
   const TextBatch batch = TextBatch::from_sequences(inputs, pad);
   Activations hidden;
   m.encoder->encode(batch, hidden);
-  std::vector<std::vector<float>> out = pool_hidden(hidden, batch, pooling);
+  const std::vector<float> host = m.backend->download_all(hidden);
+  std::vector<std::vector<float>> out = pool_hidden(host, hidden.cols(), batch, pooling);
   if (normalize) {
     for (auto& v : out) l2_normalize(v);
   }

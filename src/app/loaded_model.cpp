@@ -37,10 +37,11 @@ std::vector<int32_t> LoadedModel::eos_ids() const {
 }
 
 LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer,
-                       bool allow_encoder, bool batch_invariant) {
+                       bool allow_encoder, bool batch_invariant, const std::string& device) {
   LoadedModel m;
   m.spec = load_model_spec(path);
-  m.backend = make_cpu_backend(threads > 0 ? threads : default_threads(), batch_invariant);
+  m.device = device;
+  m.backend = make_backend({device, threads > 0 ? threads : default_threads(), batch_invariant});
   if (is_encoder_architecture(m.spec.architecture)) {
     if (!allow_encoder) {
       fail(ErrorCode::kUnsupported,
@@ -52,13 +53,13 @@ LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer
     m.model = load_causal_lm(m.spec, *m.backend);
     // One token through the model: the backend prepares its weights (the CPU backend repacks
     // Q4_0/Q4_K matrices on first use) here, not in the first request's time to first token.
-    KvCache cache = m.model->make_kv_cache(1, 16);
+    const std::unique_ptr<KvCache> cache = m.model->make_kv_cache(1, 16);
     const int32_t block = 0, token = 0;
     Batch batch;
     batch.add_sequence(std::span<const int32_t>(&token, 1), 0, std::span<const int32_t>(&block, 1),
                        false);
     Activations logits;
-    m.model->forward(batch, cache, logits);
+    m.model->forward(batch, *cache, logits);
   }
   if (want_tokenizer) {
     try {

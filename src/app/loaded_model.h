@@ -23,6 +23,7 @@ namespace loom::app {
 struct LoadedModel {
   ModelSpec spec;
   std::unique_ptr<Backend> backend;
+  std::string device;  // the --device it was loaded for (a draft model loads on the same)
   std::unique_ptr<CausalLM> model;                // null for an encoder
   std::unique_ptr<Encoder> encoder;               // bert / clip / siglip; null for a language model
   std::optional<tokenizer::Tokenizer> tokenizer;  // absent when the model ships none
@@ -40,9 +41,11 @@ struct LoadedModel {
 
 // Builds the CausalLM, or with allow_encoder the Encoder of an encoder architecture (bert,
 // clip, siglip); an encoder without allow_encoder is kUnsupported (the caller generates text).
-// batch_invariant: see make_cpu_backend (the server wants it).
+// batch_invariant: see make_cpu_backend (the server wants it). device: a --device name
+// (make_backend).
 LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer,
-                       bool allow_encoder = false, bool batch_invariant = false);
+                       bool allow_encoder = false, bool batch_invariant = false,
+                       const std::string& device = "cpu");
 
 // The tokenizer of a model file or folder: a GGUF's tokenizer.ggml.* metadata, or a HF
 // folder's tokenizer.json (with tokenizer_config.json's special tokens). nullopt when there is

@@ -1,11 +1,13 @@
 // Backend — the one narrow interface between model code and compute. Model code calls these
-// ops on tensors that live on the backend; it never contains SIMD, threads or CUDA. The CPU
-// backend is the first implementation; a CUDA backend implements the same interface.
+// ops on tensors that live on the backend; it never contains SIMD, threads or CUDA, and never
+// touches a tensor's bytes: Activations and KvCache are handles whose memory the backend owns
+// (backend/buffer_access.h opens them to backend implementations only). The CPU backend is the
+// first implementation; a CUDA backend implements the same interface.
 //
 // Conventions: activations are float32, row-major, contiguous; a "matrix" weight is
 // [out_features, in_features] in any dtype the backend supports (rows are quantization-block
-// aligned), as stored in GGUF and safetensors. Ops write into caller-provided outputs sized by
-// the caller (no allocation on the hot path).
+// aligned), as stored in GGUF and safetensors. Ops size their outputs themselves and reuse the
+// memory a tensor already has (no allocation on the hot path once shapes have been seen).
 // Thread-safety: a backend runs one op at a time (the engine's step loop); ops parallelise
 // internally.
 #pragma once
@@ -21,26 +23,50 @@
 
 namespace loom {
 
-// A float32 activation buffer owned by a backend: [rows, cols].
+class Backend;
+
+// Memory a backend allocated for one tensor. Its bytes are read and written only by the backend
+// that made it (host RAM for the CPU backend, device memory for a GPU); model, engine and CLI code
+// see a tensor's shape, never its bytes, and move data in and out with Backend::upload and
+// Backend::download.
+class DeviceBuffer {
+ public:
+  virtual ~DeviceBuffer() = default;
+  // Which kind of memory it is ("cpu", "cuda"): a backend accepts as input only a tensor whose
+  // buffer it can read. The pointer identifies the kind (one static string per backend kind).
+  const char* kind() const { return kind_; }
+  virtual uint64_t capacity_bytes() const = 0;
+
+ protected:
+  explicit DeviceBuffer(const char* kind) : kind_(kind) {}
+
+ private:
+  const char* kind_;
+};
+
+// A float32 tensor [rows, cols], row-major and contiguous, in memory a backend owns. An empty
+// handle is made on the host side (a model's member, a reused buffer); the backend that first
+// writes it allocates its memory, growing it as batch shapes grow and never shrinking it.
+// Handles move, they are not copied.
 class Activations {
  public:
   Activations() = default;
-  Activations(int64_t rows, int64_t cols) { resize(rows, cols); }
-  void resize(int64_t rows, int64_t cols) {
-    rows_ = rows;
-    cols_ = cols;
-    if (static_cast<size_t>(rows * cols) > data_.size()) data_.resize(rows * cols);
-  }
+  Activations(Activations&&) noexcept = default;
+  Activations& operator=(Activations&&) noexcept = default;
+  Activations(const Activations&) = delete;
+  Activations& operator=(const Activations&) = delete;
+
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
-  float* row(int64_t r) { return data_.data() + r * cols_; }
-  const float* row(int64_t r) const { return data_.data() + r * cols_; }
-  float* data() { return data_.data(); }
-  const float* data() const { return data_.data(); }
+  int64_t numel() const { return rows_ * cols_; }
+  DType dtype() const { return DType::kF32; }
+  // The backend kind holding the data, or "" before anything was written.
+  const char* location() const { return buffer_ ? buffer_->kind() : ""; }
 
  private:
+  friend class BufferAccess;  // backend implementations only (backend/buffer_access.h)
   int64_t rows_ = 0, cols_ = 0;
-  std::vector<float> data_;  // grows, never shrinks: buffers are sized once per batch shape
+  std::unique_ptr<DeviceBuffer> buffer_;
 };
 
 enum class RopeStyle {
@@ -56,20 +82,16 @@ struct RopeTable {
   float position_scale = 1.0f;  // linear scaling divides positions
 };
 
-// Paged KV cache storage for one model: per layer, n_blocks blocks of block_size tokens, each
-// token holding n_kv_heads x head_dim keys and values as `dtype` (F32, F16, BF16, or Q8_0 when
-// head_dim is a multiple of 32). The memory is reserved at once but committed page by page as
-// slots are first written (an anonymous mapping), so a pool sized for the whole budget costs
-// only what sequences have used.
+// Paged KV cache for one model, made by a backend (Backend::make_kv_cache) in its own memory:
+// per layer, n_blocks blocks of block_size tokens, each token holding n_kv_heads x head_dim keys
+// and values as `dtype` (F32, F16, BF16, or Q8_0 when head_dim is a multiple of 32), read in that
+// type directly by the backend's attention. Only the backend that made it reads its bytes; the
+// engine hands out block ids (SeqSlice::block_table).
 class KvCache {
  public:
-  KvCache(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim, int64_t block_size,
-          int64_t n_blocks, DType dtype = DType::kF32);
-  KvCache(KvCache&&) noexcept;
-  KvCache& operator=(KvCache&&) noexcept;
+  virtual ~KvCache() = default;
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
-  ~KvCache();
 
   // kInvalidArgument naming the type when the cache cannot hold it for these heads.
   static void check_type(DType dtype, int64_t head_dim);
@@ -78,32 +100,26 @@ class KvCache {
                                   DType dtype);
 
   DType dtype() const { return dtype_; }
+  int64_t n_layers() const { return n_layers_; }
   int64_t block_size() const { return block_size_; }
   int64_t n_blocks() const { return n_blocks_; }
   int64_t n_kv_heads() const { return n_kv_heads_; }
   int64_t head_dim() const { return head_dim_; }
-  // Bytes of one token's K (or V) row in one layer, and of one head's part of it.
-  int64_t row_bytes() const { return row_bytes_; }
-  int64_t head_bytes() const { return row_bytes_ / n_kv_heads_; }
-  // The K (or V) row of token slot `slot` (= block * block_size + offset).
-  uint8_t* k(int64_t layer, int64_t slot) { return base_ + offset(layer, 0, slot); }
-  uint8_t* v(int64_t layer, int64_t slot) { return base_ + offset(layer, 1, slot); }
-  const uint8_t* k(int64_t layer, int64_t slot) const { return base_ + offset(layer, 0, slot); }
-  const uint8_t* v(int64_t layer, int64_t slot) const { return base_ + offset(layer, 1, slot); }
-  uint64_t bytes() const { return bytes_; }
+  // Bytes the whole pool takes (reserved; a backend may commit them as slots are written).
+  uint64_t bytes() const {
+    return bytes_per_token(n_layers_, n_kv_heads_, head_dim_, dtype_) *
+           static_cast<uint64_t>(n_blocks_ * block_size_);
+  }
+  // The backend kind that made it (as DeviceBuffer::kind).
+  virtual const char* kind() const = 0;
+
+ protected:
+  KvCache(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim, int64_t block_size,
+          int64_t n_blocks, DType dtype);
 
  private:
-  uint64_t offset(int64_t layer, int kv, int64_t slot) const {
-    return (static_cast<uint64_t>(layer * 2 + kv) * static_cast<uint64_t>(n_blocks_ * block_size_) +
-            static_cast<uint64_t>(slot)) *
-           static_cast<uint64_t>(row_bytes_);
-  }
-  void release();
-
-  int64_t n_kv_heads_ = 0, head_dim_ = 0, block_size_ = 0, n_blocks_ = 0, row_bytes_ = 0;
+  int64_t n_layers_ = 0, n_kv_heads_ = 0, head_dim_ = 0, block_size_ = 0, n_blocks_ = 0;
   DType dtype_ = DType::kF32;
-  uint8_t* base_ = nullptr;
-  uint64_t bytes_ = 0;
 };
 
 // One sequence's part of a batch: `n_tokens` consecutive rows of the batch's activations,
@@ -128,12 +144,53 @@ struct AttentionParams {
 class Backend {
  public:
   virtual ~Backend() = default;
+  // The kind of memory this backend's tensors live in ("cpu", "cuda:0").
   virtual std::string name() const = 0;
+  // Whether a matmul computes each row with the same kernel whatever the batch size, so that a
+  // row's result is bit-identical alone or among others (see make_backend). Engine tests that
+  // compare batch sizes bit for bit run only where this holds; elsewhere they hold to a bound.
+  virtual bool batch_invariant() const = 0;
   // Matmuls of up to `rows` activation rows compute each row with the kernels a single row
   // takes (0: the backend's default). Speculative decoding checks a few positions in one pass
   // and needs each row exactly as plain one-token decoding computes it. A backend that is
   // batch-invariant already, or has one kernel for every batch size, ignores it.
   virtual void set_single_row_kernels_up_to(int64_t /*rows*/) {}
+
+  // --- Memory ------------------------------------------------------------------------------
+  // Sizes t as [rows, cols] in this backend's memory. The contents are unspecified, except that
+  // memory t already has here is reused (and keeps its bytes) while it is large enough.
+  virtual void alloc(Activations& t, int64_t rows, int64_t cols) = 0;
+  // t = host, [rows, cols] row-major (host.size() == rows * cols).
+  virtual void upload(std::span<const float> host, int64_t rows, int64_t cols, Activations& t) = 0;
+  // host = rows [first_row, first_row + n_rows) of t (host.size() == n_rows * t.cols()). Only
+  // the rows the caller needs cross (e.g. the logits of the sampled rows).
+  virtual void download(const Activations& t, int64_t first_row, int64_t n_rows,
+                        std::span<float> host) = 0;
+  // Waits until every op issued so far has finished (a no-op where ops run synchronously).
+  virtual void synchronize() {}
+  // A paged KV cache in this backend's memory (see KvCache); throws kInvalidArgument for a
+  // dtype it cannot hold.
+  virtual std::unique_ptr<KvCache> make_kv_cache(int64_t n_layers, int64_t n_kv_heads,
+                                                 int64_t head_dim, int64_t block_size,
+                                                 int64_t n_blocks, DType dtype) = 0;
+  // Conveniences over upload/download.
+  std::vector<float> download_all(const Activations& t) {
+    std::vector<float> host(static_cast<size_t>(t.numel()));
+    download(t, 0, t.rows(), host);
+    return host;
+  }
+  Activations make_tensor(std::span<const float> host, int64_t rows, int64_t cols) {
+    Activations t;
+    upload(host, rows, cols, t);
+    return t;
+  }
+
+  // --- Ops ---------------------------------------------------------------------------------
+  // Outputs are sized by the op (alloc). Aliasing: an output may be the same tensor as an input
+  // only where an op says so: rope, gelu_tanh, gelu_erf, quick_gelu, scale and softcap work in
+  // place; add and add_rows_scaled accumulate into their first argument; rms_norm and
+  // layer_norm may write y = x; swiglu and geglu may write out = gate. Every other output must
+  // be distinct from the inputs (a backend may start writing it before it has read them).
 
   // out[i] = table[ids[i]] (table [vocab, hidden] in any supported dtype).
   virtual void embed(const TensorView& table, std::span<const int32_t> ids, Activations& out) = 0;
@@ -183,6 +240,12 @@ class Backend {
   virtual void encoder_attention(const Activations& q, const Activations& k, const Activations& v,
                                  int64_t n_seqs, std::span<const int32_t> key_mask,
                                  const AttentionParams& p, Activations& out) = 0;
+  // Vision patch extraction (im2col): images [n_images, channels * size * size], each image's
+  // pixels channel-major (C, H, W) -> out [n_images * (size / patch)^2, channels * patch^2],
+  // one row per patch in raster order, the values of a row ordered (channel, y, x) as a conv
+  // weight [hidden, C, P, P] flattened, so that a matmul with it is the patch embedding.
+  virtual void image_patches(const Activations& images, int64_t channels, int64_t size,
+                             int64_t patch, Activations& out) = 0;
   // x = gelu(x) in place with the exact erf form, 0.5 x (1 + erf(x / sqrt 2)) (HF "gelu").
   virtual void gelu_erf(Activations& x) = 0;
   // x = x * sigmoid(1.702 x) in place (HF "quick_gelu", CLIP).
@@ -209,5 +272,17 @@ class Backend {
 // faster decode kernels, whose float summation order differs from the prefill kernels' in the
 // last bits.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool batch_invariant = false);
+
+// The backends loom knows, by the `--device` names users give: "cpu", "cuda" or "cuda:N".
+struct BackendOptions {
+  std::string device = "cpu";
+  int n_threads = 0;  // CPU threads (0: one per core)
+  bool batch_invariant = false;
+};
+// Throws kInvalidArgument for a name it does not know and kUnsupported for a backend this
+// build does not have ("loom was built without CUDA").
+std::unique_ptr<Backend> make_backend(const BackendOptions& options);
+// The device names this build runs on, for help texts ("cpu" and, with CUDA, "cuda[:N]").
+std::vector<std::string> available_devices();
 
 }  // namespace loom

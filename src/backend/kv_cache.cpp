@@ -1,9 +1,3 @@
-#include <sys/mman.h>
-
-#include <cerrno>
-#include <cstring>
-#include <utility>
-
 #include "backend/backend.h"
 #include "core/error.h"
 
@@ -38,55 +32,18 @@ uint64_t KvCache::bytes_per_token(int64_t n_layers, int64_t n_kv_heads, int64_t 
 
 KvCache::KvCache(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim, int64_t block_size,
                  int64_t n_blocks, DType dtype)
-    : n_kv_heads_(n_kv_heads),
+    : n_layers_(n_layers),
+      n_kv_heads_(n_kv_heads),
       head_dim_(head_dim),
       block_size_(block_size),
       n_blocks_(n_blocks),
       dtype_(dtype) {
   check_type(dtype, head_dim);
-  row_bytes_ =
-      static_cast<int64_t>(*loom::row_bytes(dtype, static_cast<uint64_t>(n_kv_heads * head_dim)));
-  bytes_ = bytes_per_token(n_layers, n_kv_heads, head_dim, dtype) *
-           static_cast<uint64_t>(n_blocks) * static_cast<uint64_t>(block_size);
-  if (bytes_ == 0) return;
-  // Reserved, not committed: pages appear as slots are written. MAP_NORESERVE keeps a large
-  // pool from being refused under strict overcommit accounting for memory it may never touch.
-  void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    fail(ErrorCode::kIoError, "cannot reserve {} bytes for the KV cache: {}", bytes_,
-         std::strerror(errno));
+  if (n_layers < 0 || n_kv_heads <= 0 || head_dim <= 0 || block_size <= 0 || n_blocks < 0) {
+    fail(ErrorCode::kInvalidArgument,
+         "KV cache shape: {} layers, {} KV heads of {}, {} blocks of {} tokens", n_layers,
+         n_kv_heads, head_dim, n_blocks, block_size);
   }
-  base_ = static_cast<uint8_t*>(p);
-}
-
-KvCache::KvCache(KvCache&& o) noexcept {
-  *this = std::move(o);
-}
-
-KvCache& KvCache::operator=(KvCache&& o) noexcept {
-  if (this != &o) {
-    release();
-    n_kv_heads_ = o.n_kv_heads_;
-    head_dim_ = o.head_dim_;
-    block_size_ = o.block_size_;
-    n_blocks_ = o.n_blocks_;
-    row_bytes_ = o.row_bytes_;
-    dtype_ = o.dtype_;
-    base_ = std::exchange(o.base_, nullptr);
-    bytes_ = std::exchange(o.bytes_, 0);
-  }
-  return *this;
-}
-
-KvCache::~KvCache() {
-  release();
-}
-
-void KvCache::release() {
-  if (base_ != nullptr) munmap(base_, bytes_);
-  base_ = nullptr;
-  bytes_ = 0;
 }
 
 }  // namespace loom

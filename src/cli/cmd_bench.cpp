@@ -40,6 +40,7 @@ struct BenchArgs {
   int64_t n_prompt = 512;
   int64_t n_gen = 128;
   int threads = 0;
+  std::string device = "cpu";
   int reps = 5;
   bool json = false;
   std::string prompt_file;
@@ -122,15 +123,19 @@ class Runner {
     LOOM_ASSERT(pool_.grow(table_, start + static_cast<int64_t>(ids.size())));
     batch_.clear();
     batch_.add_sequence(ids, start, table_, /*all_logits=*/false);
-    model_.forward(batch_, cache_, logits_);
+    model_.forward(batch_, *cache_, logits_);
+    // As a real step: the sampled row's logits come back to the host.
+    host_logits_.resize(static_cast<size_t>(logits_.numel()));
+    model_.backend().download(logits_, 0, logits_.rows(), host_logits_);
   }
 
   CausalLM& model_;
-  KvCache cache_;
+  std::unique_ptr<KvCache> cache_;
   BlockPool pool_;
   std::vector<int32_t> table_;
   Batch batch_;
   Activations logits_;
+  std::vector<float> host_logits_;
   std::mt19937 rng_;
 };
 
@@ -201,7 +206,8 @@ int run_bench(const BenchArgs& a) {
   const int threads = a.threads > 0 ? a.threads : default_threads();
 
   const auto t_load = Clock::now();
-  LoadedModel m = load_model(a.model, threads, /*want_tokenizer=*/a.drafting.any());
+  LoadedModel m =
+      load_model(a.model, threads, /*want_tokenizer=*/a.drafting.any(), false, false, a.device);
   const double load_s = seconds_since(t_load);
   const int64_t ctx = std::max(a.n_prompt, a.n_gen);
   if (ctx > m.model->info().context_length) {
@@ -281,6 +287,7 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("-n,--n-gen", a->n_gen, "generated tokens per tg run (0: skip tg)")
       ->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
+  add_device_option(*cmd, a->device);
   cmd->add_option("-r,--reps", a->reps, "timed repetitions of each test")->capture_default_str();
   cmd->add_flag("--json", a->json, "print one JSON object instead of a table");
   cmd->add_option("-f,--file", a->prompt_file, "prompt text for the speculative test");

@@ -21,6 +21,7 @@ struct EmbedArgs {
   std::string model, pooling = "mean";
   bool normalize = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 std::vector<int32_t> ids_from_json(const nlohmann::json& a, int64_t line) {
@@ -37,7 +38,8 @@ std::vector<int32_t> ids_from_json(const nlohmann::json& a, int64_t line) {
 
 int run_embed(const EmbedArgs& a) {
   const Pooling pooling = app::parse_pooling(a.pooling);
-  app::LoadedModel m = app::load_model(a.model, a.threads, true, /*allow_encoder=*/true);
+  app::LoadedModel m =
+      app::load_model(a.model, a.threads, true, /*allow_encoder=*/true, false, a.device);
   if (!m.encoder || m.encoder->info().vision) {
     fail(ErrorCode::kUnsupported, "{}: {} is not a text encoder (loom embed needs bert)", a.model,
          m.spec.architecture);
@@ -88,6 +90,7 @@ Command add_embed(CLI::App& app) {
       ->check(CLI::IsMember({"mean", "cls"}));
   cmd->add_flag("--normalize", a->normalize, "L2-normalise each embedding");
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
+  add_device_option(*cmd, a->device);
   return {cmd, [a] { return run_embed(*a); }};
 }
 

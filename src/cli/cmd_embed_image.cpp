@@ -23,10 +23,12 @@ struct EmbedImageArgs {
   std::vector<std::string> images;
   bool pixel_values = false, last_hidden = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 int run_embed_image(const EmbedImageArgs& a) {
-  app::LoadedModel m = app::load_model(a.model, a.threads, false, /*allow_encoder=*/true);
+  app::LoadedModel m =
+      app::load_model(a.model, a.threads, false, /*allow_encoder=*/true, false, a.device);
   if (!m.encoder || !m.encoder->info().vision) {
     fail(ErrorCode::kUnsupported, "{}: {} is not a vision encoder (embed-image needs clip/siglip)",
          a.model, m.spec.architecture);
@@ -45,12 +47,14 @@ int run_embed_image(const EmbedImageArgs& a) {
     m.encoder->encode_images(px, 1, hidden, pooled);
     nlohmann::ordered_json j;
     j["image"] = path;
-    j["pooler_output"] = std::vector<float>(pooled.row(0), pooled.row(0) + pooled.cols());
+    j["pooler_output"] = m.backend->download_all(pooled);
     j["last_hidden_state_shape"] = {1, hidden.rows(), hidden.cols()};
     if (a.last_hidden) {
       auto rows = nlohmann::ordered_json::array();
+      const std::vector<float> hs = m.backend->download_all(hidden);
       for (int64_t r = 0; r < hidden.rows(); ++r) {
-        rows.push_back(std::vector<float>(hidden.row(r), hidden.row(r) + hidden.cols()));
+        rows.push_back(std::vector<float>(hs.begin() + r * hidden.cols(),
+                                          hs.begin() + (r + 1) * hidden.cols()));
       }
       j["last_hidden_state"] = std::move(rows);
     }
@@ -73,6 +77,7 @@ Command add_embed_image(CLI::App& app) {
   cmd->add_flag("--last-hidden-state", a->last_hidden, "also print last_hidden_state");
   cmd->add_flag("--pixel-values", a->pixel_values, "also print the preprocessed pixel values");
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
+  add_device_option(*cmd, a->device);
   return {cmd, [a] { return run_embed_image(*a); }};
 }
 

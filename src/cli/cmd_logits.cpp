@@ -2,8 +2,8 @@
 // float32 tensor `logits` [n_ids, vocab] — the tool that makes fidelity checkable.
 #include <fmt/format.h>
 
-#include "cli/commands.h"
 #include "app/loaded_model.h"
+#include "cli/commands.h"
 #include "core/error.h"
 #include "engine/generator.h"
 #include "io/safetensors_writer.h"
@@ -19,12 +19,13 @@ struct LogitsArgs {
   std::string ids;
   std::string out;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 int run_logits(const LogitsArgs& a) {
   std::vector<int32_t> ids = parse_id_list(a.ids);
   if (ids.empty()) fail(ErrorCode::kInvalidArgument, "--ids is empty");
-  LoadedModel m = load_model(a.model, a.threads, false);
+  LoadedModel m = load_model(a.model, a.threads, false, false, false, a.device);
   Generator gen(
       *m.model, nullptr,
       std::min<int64_t>(m.model->info().context_length, static_cast<int64_t>(ids.size()) + 16));
@@ -51,6 +52,7 @@ Command add_logits(CLI::App& app) {
   cmd->add_option("--ids", a->ids, "token ids, e.g. 1,2,3")->required();
   cmd->add_option("-o,--output", a->out, "output .safetensors path")->required();
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
+  add_device_option(*cmd, a->device);
   return {cmd, [a] { return run_logits(*a); }};
 }
 

@@ -35,6 +35,7 @@ struct PerplexityArgs {
   int64_t chunks = -1;
   bool json = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 // log-softmax of one row into `out` (double sums: vocabularies of 150k tokens).
@@ -58,7 +59,7 @@ size_t argmax(std::span<const float> v) {
 
 int run_perplexity(const PerplexityArgs& a) {
   if (a.ctx < 4) fail(ErrorCode::kInvalidArgument, "--ctx {} is too small (at least 4)", a.ctx);
-  LoadedModel m = load_model(a.model, a.threads, /*want_tokenizer=*/true);
+  LoadedModel m = load_model(a.model, a.threads, /*want_tokenizer=*/true, false, false, a.device);
   const tokenizer::Tokenizer& tok = m.require_tokenizer();
   const std::vector<int32_t> tokens =
       tok.encode(read_text_file(a.file), /*add_special_tokens=*/true);
@@ -81,7 +82,8 @@ int run_perplexity(const PerplexityArgs& a) {
   std::optional<LoadedModel> base;
   std::optional<Generator> base_gen;
   if (!a.kl_base.empty()) {
-    base.emplace(load_model(a.kl_base, a.threads, /*want_tokenizer=*/false));
+    base.emplace(
+        load_model(a.kl_base, a.threads, /*want_tokenizer=*/false, false, false, a.device));
     if (base->model->info().vocab_size != vocab) {
       fail(ErrorCode::kInvalidArgument,
            "--kl-base {} has a vocabulary of {} tokens, {} has {}: they must be the same",
@@ -180,6 +182,7 @@ Command add_perplexity(CLI::App& app) {
   cmd->add_flag("--json", a->json,
                 "print {\"ppl\", \"chunks\", \"kld_mean\", \"top1_agree\", ...} as one JSON line");
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
+  add_device_option(*cmd, a->device);
   return {cmd, [a] { return run_perplexity(*a); }};
 }
 

@@ -44,6 +44,7 @@ struct RunArgs {
   bool chat = false, json = false, ignore_eos = false;
   std::vector<std::string> stop;
   int threads = 0;
+  std::string device = "cpu";
   int64_t ctx = 0;
   std::string guard = "stop";
   float dry_multiplier = 0.0f, dry_base = 1.75f;
@@ -60,7 +61,7 @@ int run_run(const RunArgs& a) {
   }
   GuardChoice guard;
   guard.action = parse_guard_action(a.guard);
-  LoadedModel m = load_model(a.model, a.threads, /*want_tokenizer=*/true);
+  LoadedModel m = load_model(a.model, a.threads, /*want_tokenizer=*/true, false, false, a.device);
   std::shared_ptr<const ConstraintSpec> constraint;
   if (!a.json_schema.empty() || !a.grammar.empty() || !a.regex.empty()) {
     StructuredOutput so(&m.require_tokenizer(), m.eos_ids());
@@ -163,6 +164,15 @@ int run_run(const RunArgs& a) {
 
 }  // namespace
 
+void add_device_option(CLI::App& cmd, std::string& device) {
+  std::string names;
+  for (const std::string& d : available_devices()) names += (names.empty() ? "" : ", ") + d;
+  cmd.add_option("--device", device,
+                 fmt::format("where the model runs: cpu, cuda or cuda:N (this build: {}; "
+                             "default cpu)",
+                             names));
+}
+
 void add_draft_options(CLI::App& cmd, DraftArgs& a) {
   auto* spec =
       cmd.add_option("--spec", a.spec, "speculative decoding with prompt-lookup drafts: ngram")
@@ -200,6 +210,7 @@ Command add_run(CLI::App& app) {
   cmd->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
   cmd->add_option("-c,--ctx", a->ctx, "context size in tokens (default: the model's)");
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
+  add_device_option(*cmd, a->device);
   cmd->add_flag("--json", a->json, "print prompt_ids, ids, text and finish_reason as JSON");
   cmd->add_option("--json-schema", a->json_schema,
                   "constrain the output to a JSON Schema (a file; 'object' for any JSON object)");

@@ -26,6 +26,7 @@ struct ServeArgs {
   int64_t parallel = 16, ctx = 0, max_queue = 256, step_tokens = 512, max_connections = 1024;
   double read_timeout = 30, idle_timeout = 60, write_timeout = 30;
   int threads = 0, http_workers = 2;
+  std::string device = "cpu";
   std::string guard = "stop";
   uint64_t max_body = 8u << 20, max_outbox = 4u << 20;
 };
@@ -92,7 +93,7 @@ int run_serve(const ServeArgs& a) {
   }
   // Batch-invariant kernels: a request's tokens must not depend on who else is being served.
   app::LoadedModel m = app::load_model(a.model, a.threads, true, /*allow_encoder=*/true,
-                                       /*batch_invariant=*/true);
+                                       /*batch_invariant=*/true, a.device);
   if (m.encoder) {
     // Encoders keep no KV cache and need no scheduler: /v1/embeddings runs each request.
     fmt::print(stderr, "loom serve: {} encoder, /v1/embeddings\n", m.spec.architecture);
@@ -189,6 +190,7 @@ Command add_serve(CLI::App& app) {
                   "penalize (DRY penalty) or off")
       ->check(CLI::IsMember({"stop", "penalize", "off"}));
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
+  add_device_option(*cmd, a->device);
   return {cmd, [a] { return run_serve(*a); }};
 }
 

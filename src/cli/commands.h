@@ -33,6 +33,9 @@ Command add_grammar_bench(CLI::App& app);
 Command add_guard_check(CLI::App& app);
 Command add_perplexity(CLI::App& app);
 
+// --device cpu|cuda[:N] (run, bench, serve, logits, embed, embed-image, perplexity).
+void add_device_option(CLI::App& cmd, std::string& device);
+
 // --spec, --spec-corpus, --draft, --draft-n (loom run, loom bench).
 void add_draft_options(CLI::App& cmd, app::DraftArgs& a);
 

@@ -28,12 +28,13 @@ void Generator::check_ids(std::span<const int32_t> ids) const {
   }
 }
 
-void Generator::run(std::span<const int32_t> ids, int64_t start, bool all_rows,
-                    Activations& logits) {
+void Generator::run(std::span<const int32_t> ids, int64_t start, bool all_rows) {
   LOOM_ASSERT(pool_.grow(table_, start + static_cast<int64_t>(ids.size())));
   batch_.clear();
   batch_.add_sequence(ids, start, table_, all_rows);
-  model_.forward(batch_, cache_, logits);
+  model_.forward(batch_, *cache_, logits_);
+  host_logits_.resize(static_cast<size_t>(logits_.numel()));
+  model_.backend().download(logits_, 0, logits_.rows(), host_logits_);
 }
 
 std::vector<float> Generator::all_logits(std::span<const int32_t> ids, int64_t chunk) {
@@ -57,16 +58,15 @@ void Generator::score(std::span<const int32_t> ids, int64_t first,
     fail(ErrorCode::kOutOfRange, "{} tokens do not fit the context of {} tokens", n,
          context_tokens_);
   }
-  const int64_t vocab = model_.info().vocab_size;
   pool_.release_all(table_);
   for (int64_t start = 0; start < n;) {
     // A pass never straddles `first`: rows before it need no logits.
     const int64_t end = std::min({n, start + chunk, start < first ? first : n});
     const bool want = start >= first;
-    run(ids.subspan(start, end - start), start, want, logits_);
+    run(ids.subspan(start, end - start), start, want);
     if (want) {
       for (int64_t i = 0; i < end - start; ++i) {
-        row(start + i, std::span<const float>(logits_.row(i), static_cast<size_t>(vocab)));
+        row(start + i, logits_row(i));
       }
     }
     start = end;
@@ -80,8 +80,8 @@ const float* Generator::forward(std::span<const int32_t> ids, int64_t start) {
     fail(ErrorCode::kOutOfRange, "{} tokens at position {} do not fit the context of {} tokens",
          ids.size(), start, context_tokens_);
   }
-  run(ids, start, false, logits_);
-  return logits_.row(0);
+  run(ids, start, false);
+  return logits_row(0).data();
 }
 
 GenerationResult Generator::generate(std::span<const int32_t> prompt,
@@ -120,7 +120,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
   pool_.release_all(table_);
   for (int64_t start = 0; start < n_prompt; start += options.prefill_chunk) {
     const int64_t len = std::min(options.prefill_chunk, n_prompt - start);
-    run(prompt.subspan(start, len), start, false, logits_);
+    run(prompt.subspan(start, len), start, false);
   }
   const auto t_prefill = Clock::now();
   result.prefill_seconds = std::chrono::duration<double>(t_prefill - t0).count();
@@ -162,7 +162,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
     pending_ = token;
   };
   int64_t pos = n_prompt;
-  if (!done) choose(std::span<const float>(logits_.row(0), vocab), pos);
+  if (!done) choose(logits_row(0), pos);
   Drafter* drafter = constraint ? nullptr : options.speculative.drafter;
   const int32_t max_draft = std::clamp(options.speculative.max_draft, 0, kMaxDraft);
   // Each of the 1 + max_draft rows of a checking pass must come out exactly as a one-token
@@ -190,11 +190,11 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
       if (want > 0) drafter->propose(context, want, step_ids);
     }
     const auto n_drafts = static_cast<int64_t>(step_ids.size()) - 1;
-    run(step_ids, pos, n_drafts > 0, logits_);
+    run(step_ids, pos, n_drafts > 0);
     result.drafted += n_drafts;
     int64_t taken = 0;
     for (int64_t i = 0; i <= n_drafts && !done; ++i) {
-      const std::span<const float> row(logits_.row(n_drafts > 0 ? i : 0), vocab);
+      const std::span<const float> row = logits_row(n_drafts > 0 ? i : 0);
       const int64_t at = pos + 1 + i;
       if (i == n_drafts) {  // past the drafts: the bonus token
         choose(row, at);

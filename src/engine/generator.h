@@ -83,18 +83,25 @@ class Generator {
 
  private:
   void check_ids(std::span<const int32_t> ids) const;
-  // Runs ids at positions start.. through the model; logits for all rows or only the last.
-  void run(std::span<const int32_t> ids, int64_t start, bool all_rows, Activations& logits);
+  // Runs ids at positions start.. through the model; logits for all rows or only the last,
+  // downloaded to the host (logits_row).
+  void run(std::span<const int32_t> ids, int64_t start, bool all_rows);
+  // Row i of the last run's logits.
+  std::span<const float> logits_row(int64_t i) const {
+    const auto vocab = static_cast<size_t>(model_.info().vocab_size);
+    return std::span<const float>(host_logits_).subspan(static_cast<size_t>(i) * vocab, vocab);
+  }
 
   CausalLM& model_;
   const tokenizer::Tokenizer* tokenizer_;
   int64_t context_tokens_;
-  KvCache cache_;
+  std::unique_ptr<KvCache> cache_;
   BlockPool pool_;
   std::vector<int32_t> table_;
   Batch batch_;
-  Activations logits_;
-  int32_t pending_ = 0;  // generate(): the last token chosen, not yet run
+  Activations logits_;              // on the backend
+  std::vector<float> host_logits_;  // the rows of logits_, downloaded
+  int32_t pending_ = 0;             // generate(): the last token chosen, not yet run
 };
 
 }  // namespace loom

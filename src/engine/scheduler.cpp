@@ -408,7 +408,9 @@ void Scheduler::step() {
   }
   if (!mask_jobs.empty()) masks_->start(mask_jobs);
   try {
-    model_.forward(batch_, cache_, logits_);
+    model_.forward(batch_, *cache_, logits_);
+    host_logits_.resize(static_cast<size_t>(logits_.numel()));
+    model_.backend().download(logits_, 0, logits_.rows(), host_logits_);
   } catch (const std::exception& e) {
     if (!mask_jobs.empty()) masks_->wait();
     for (Sequence* s : in_batch) finish(*s, "error", e.what());
@@ -431,7 +433,8 @@ void Scheduler::step() {
     }
     if (s->logits_index < 0) continue;
     try {
-      std::span<const float> logits(logits_.row(s->logits_index), vocab);
+      const std::span<const float> logits =
+          std::span<const float>(host_logits_).subspan(s->logits_index * vocab, vocab);
       const bool constrained = s->constraint && s->constraint->active();
       if (constrained && !s->mask_error.empty()) {
         finish(*s, "error", s->mask_error);

@@ -159,7 +159,7 @@ class Scheduler {
   CausalLM& model_;
   const tokenizer::Tokenizer* tokenizer_;
   SchedulerOptions options_;
-  KvCache cache_;
+  std::unique_ptr<KvCache> cache_;
   BlockPool pool_;
 
   mutable std::mutex mu_;
@@ -177,7 +177,8 @@ class Scheduler {
   uint64_t admissions_ = 0;  // guarded by mu_
 
   Batch batch_;
-  Activations logits_;
+  Activations logits_;              // on the backend
+  std::vector<float> host_logits_;  // its rows, downloaded after each step
   // Masks of constrained sequences, computed while the forward pass runs.
   class MaskWorker;
   std::unique_ptr<MaskWorker> masks_;

@@ -45,10 +45,10 @@ std::unique_ptr<Encoder> load_encoder(const ModelSpec& spec, Backend& backend) {
        spec.path, spec.architecture);
 }
 
-std::vector<std::vector<float>> pool_hidden(const Activations& h, const TextBatch& b,
+std::vector<std::vector<float>> pool_hidden(std::span<const float> h, int64_t d, const TextBatch& b,
                                             Pooling pooling) {
+  LOOM_ASSERT(static_cast<int64_t>(h.size()) == b.n_seqs * b.seq_len * d);
   std::vector<std::vector<float>> out;
-  const int64_t d = h.cols();
   for (int64_t s = 0; s < b.n_seqs; ++s) {
     std::vector<double> acc(d, 0.0);
     double count = 0;
@@ -56,7 +56,7 @@ std::vector<std::vector<float>> pool_hidden(const Activations& h, const TextBatc
       const int64_t r = s * b.seq_len + t;
       if (pooling == Pooling::kCls && t > 0) break;
       if (pooling == Pooling::kMean && b.mask[r] == 0) continue;
-      for (int64_t j = 0; j < d; ++j) acc[j] += h.row(r)[j];
+      for (int64_t j = 0; j < d; ++j) acc[j] += h[r * d + j];
       count += 1;
     }
     std::vector<float> v(d);

@@ -68,8 +68,9 @@ std::unique_ptr<Encoder> load_encoder(const ModelSpec& spec, Backend& backend);
 enum class Pooling { kMean, kCls };
 // One vector per sequence: the mean of the unpadded rows (sentence-transformers' mean pooling:
 // sum(h * mask) / sum(mask)) or the first row ([CLS]).
-std::vector<std::vector<float>> pool_hidden(const Activations& last_hidden, const TextBatch& batch,
-                                            Pooling pooling);
+// `last_hidden` is the encoder's output downloaded to the host: [batch rows, cols].
+std::vector<std::vector<float>> pool_hidden(std::span<const float> last_hidden, int64_t cols,
+                                            const TextBatch& batch, Pooling pooling);
 // v /= max(||v||_2, 1e-12) (torch.nn.functional.normalize).
 void l2_normalize(std::span<float> v);
 

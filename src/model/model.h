@@ -53,8 +53,11 @@ class CausalLM {
   // Backend::set_single_row_kernels_up_to).
   virtual Backend& backend() = 0;
 
-  KvCache make_kv_cache(int64_t n_blocks, int64_t block_size, DType dtype = DType::kF32) const {
-    return KvCache(info_.n_layers, info_.n_kv_heads, info_.head_dim, block_size, n_blocks, dtype);
+  // A KV cache for this model in its backend's memory.
+  std::unique_ptr<KvCache> make_kv_cache(int64_t n_blocks, int64_t block_size,
+                                         DType dtype = DType::kF32) {
+    return backend().make_kv_cache(info_.n_layers, info_.n_kv_heads, info_.head_dim, block_size,
+                                   n_blocks, dtype);
   }
   // Bytes one token of context takes in the KV cache (every layer, K and V).
   uint64_t kv_bytes_per_token(DType dtype) const {

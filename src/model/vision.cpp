@@ -122,7 +122,7 @@ class VisionTower final : public Encoder {
 
   void encode_images(std::span<const float> pixels, int64_t n_images, Activations& out,
                      Activations& pooled) override {
-    const int64_t c = info_.n_channels, s = info_.image_size, hidden = info_.hidden_size;
+    const int64_t c = info_.n_channels, s = info_.image_size;
     const int64_t per_image = c * s * s;
     if (n_images <= 0 || static_cast<int64_t>(pixels.size()) != n_images * per_image) {
       fail(ErrorCode::kInvalidArgument, "{} pixel values for {} images of {} x {} x {}",
@@ -130,23 +130,9 @@ class VisionTower final : public Encoder {
     }
     Backend& be = backend_;
     const int64_t n_patches = grid_ * grid_, tokens = info_.tokens_per_image;
-    const int64_t k = c * patch_ * patch_;
-    // im2col: one row per patch, (channel, y, x) inside the patch as the conv weight.
-    patches_.resize(n_images * n_patches, k);
-    for (int64_t i = 0; i < n_images; ++i) {
-      const float* img = pixels.data() + i * per_image;
-      for (int64_t gy = 0; gy < grid_; ++gy) {
-        for (int64_t gx = 0; gx < grid_; ++gx) {
-          float* row = patches_.row(i * n_patches + gy * grid_ + gx);
-          for (int64_t ch = 0; ch < c; ++ch) {
-            for (int64_t py = 0; py < patch_; ++py) {
-              const float* src = img + ch * s * s + (gy * patch_ + py) * s + gx * patch_;
-              std::copy_n(src, patch_, row + (ch * patch_ + py) * patch_);
-            }
-          }
-        }
-      }
-    }
+    // Patch embedding: the conv as im2col (one row per patch) and a matmul, on the backend.
+    be.upload(pixels, n_images, per_image, pixels_);
+    be.image_patches(pixels_, c, s, patch_, patches_);
     be.matmul(patches_, patch_w_, patch_b_ ? &*patch_b_ : nullptr, h_);
     // Token rows per image: [class] + patches (clip) or patches (siglip), plus positions.
     ids_.clear();
@@ -155,17 +141,20 @@ class VisionTower final : public Encoder {
     }
     be.embed(pos_embd_, ids_, x_);
     if (clip_) {
-      zeros_.assign(1, 0);
+      // Row 0 of each image gets the class embedding, rows 1.. its patches.
+      zeros_.assign(n_images, 0);
       be.embed(class_embd_, zeros_, cls_);
+      rows_.clear();
+      for (int64_t i = 0; i < n_images; ++i) rows_.push_back(static_cast<int32_t>(i * tokens));
+      ones_.assign(n_images * n_patches, 1.0f);
+      be.add_rows_scaled(x_, cls_, rows_, std::span<const float>(ones_).first(n_images));
+      rows_.clear();
       for (int64_t i = 0; i < n_images; ++i) {
-        float* r = x_.row(i * tokens);
-        for (int64_t j = 0; j < hidden; ++j) r[j] += cls_.row(0)[j];
         for (int64_t p = 0; p < n_patches; ++p) {
-          float* d = x_.row(i * tokens + 1 + p);
-          const float* e = h_.row(i * n_patches + p);
-          for (int64_t j = 0; j < hidden; ++j) d[j] += e[j];
+          rows_.push_back(static_cast<int32_t>(i * tokens + 1 + p));
         }
       }
+      be.add_rows_scaled(x_, h_, rows_, ones_);
       be.layer_norm(x_, pre_ln_, &pre_ln_b_, eps_, out);
     } else {
       be.add(x_, h_);
@@ -227,8 +216,9 @@ class VisionTower final : public Encoder {
   TensorView head_down_, head_down_b_;  // [hidden, ffn], [hidden]
   std::vector<VisionLayer> layers_;
   BlockBuffers buf_;
-  Activations patches_, x_, h_, cls_;
+  Activations pixels_, patches_, x_, h_, cls_;
   std::vector<int32_t> ids_, zeros_, rows_;
+  std::vector<float> ones_;
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/kernels/kernels.h"
+#include "backend/host_matrix.h"
 #include "quant/quant.h"
 
 namespace loom {
@@ -33,14 +34,16 @@ TEST(BatchInvariance, MatmulRowsDoNotDependOnTheBatch) {
     for (int64_t r = 0; r < m; ++r) quantize_row(type, wf.data() + r * k, w.data() + r * rb, k);
     TensorView wv{type, {m, k}, w.data(), w.size()};
     for (int64_t n : {2, 5, 16, 33}) {
-      Activations x(n, k), y;
-      for (int64_t i = 0; i < n * k; ++i) x.data()[i] = normal(rng);
+      test::HostMatrix xh(n, k);
+      for (float& f : xh.v) f = normal(rng);
+      Activations x = test::to_device(*backend, xh), y;
       backend->matmul(x, wv, nullptr, y);
+      const test::HostMatrix yh = test::to_host(*backend, y);
       for (int64_t i = 0; i < n; ++i) {
-        Activations xi(1, k), yi;
-        std::memcpy(xi.row(0), x.row(i), k * sizeof(float));
+        Activations xi = backend->make_tensor({xh.row(i), static_cast<size_t>(k)}, 1, k), yi;
         backend->matmul(xi, wv, nullptr, yi);
-        EXPECT_EQ(std::memcmp(yi.row(0), y.row(i), m * sizeof(float)), 0)
+        const test::HostMatrix yih = test::to_host(*backend, yi);
+        EXPECT_EQ(std::memcmp(yih.row(0), yh.row(i), m * sizeof(float)), 0)
             << "row " << i << " of a batch of " << n << " differs from the row alone";
       }
     }
@@ -65,12 +68,13 @@ TEST(BatchInvariance, DefaultModeDecodeAndPrefillKernelsAgreeClosely) {
     quantize_row(DType::kQ8_0, wf.data() + r * k, w.data() + r * rb, k);
   TensorView wv{DType::kQ8_0, {m, k}, w.data(), w.size()};
   auto fast = make_cpu_backend(2);
-  Activations x(8, k), y, y1;
-  for (int64_t i = 0; i < 8 * k; ++i) x.data()[i] = normal(rng);
-  fast->matmul(x, wv, nullptr, y);
-  Activations x1(1, k);
-  std::memcpy(x1.row(0), x.row(0), k * sizeof(float));
-  fast->matmul(x1, wv, nullptr, y1);
+  test::HostMatrix xh(8, k);
+  for (float& f : xh.v) f = normal(rng);
+  Activations x = test::to_device(*fast, xh), yd, y1d;
+  fast->matmul(x, wv, nullptr, yd);
+  Activations x1 = fast->make_tensor({xh.row(0), static_cast<size_t>(k)}, 1, k);
+  fast->matmul(x1, wv, nullptr, y1d);
+  const test::HostMatrix y = test::to_host(*fast, yd), y1 = test::to_host(*fast, y1d);
   double max_rel = 0;
   for (int64_t j = 0; j < m; ++j) {
     max_rel = std::max(max_rel, std::abs(double(y1.row(0)[j]) - y.row(0)[j]) /

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/host_matrix.h"
 #include "core/error.h"
 #include "io/model_spec.h"
 #include "model/encoder.h"
@@ -38,23 +39,23 @@ TEST(BertEncoder, MatchesTransformersWithPadding) {
   b.ids = i32s(ref, "input_ids", 16);
   b.mask = i32s(ref, "attention_mask", 16);
   ASSERT_NE(std::count(b.mask.begin(), b.mask.end(), 0), 0) << "one input is padded";
-  Activations h;
-  enc->encode(b, h);
-  ASSERT_EQ(h.rows(), 16);
-  ASSERT_EQ(h.cols(), 64);
+  Activations hd;
+  enc->encode(b, hd);
+  ASSERT_EQ(hd.rows(), 16);
+  ASSERT_EQ(hd.cols(), 64);
+  const test::HostMatrix h = test::to_host(*be, hd);
   const float* want = ref.f32("last_hidden_state");
   const float* want_mean = ref.f32("mean_pooled");
   ASSERT_NE(want, nullptr);
   ASSERT_NE(want_mean, nullptr);
-  const auto mean = pool_hidden(h, b, Pooling::kMean);
+  const auto mean = pool_hidden(h.v, h.cols, b, Pooling::kMean);
   for (int s = 0; s < 2; ++s) {
     // Every row, the padded ones included (their queries still see the unpadded keys).
     const double e = relative_l2(h.row(s * 8), want + s * 8 * 64, 8 * 64);
     EXPECT_LT(e, 1e-4) << "input " << s;
     const double em = relative_l2(mean[s].data(), want_mean + s * 64, 64);
     EXPECT_LT(em, 1e-4) << "mean pooled, input " << s;
-    std::printf("bert-tiny input %d: last_hidden_state rel %.3g, mean_pooled rel %.3g\n", s, e,
-                em);
+    std::printf("bert-tiny input %d: last_hidden_state rel %.3g, mean_pooled rel %.3g\n", s, e, em);
   }
   // Padding must not change an input's unpadded rows: the padded input alone, unpadded.
   const int64_t real = std::count(b.mask.begin() + 8, b.mask.end(), 1);
@@ -62,24 +63,23 @@ TEST(BertEncoder, MatchesTransformersWithPadding) {
   const int64_t n = std::count(b.mask.begin() + s * 8, b.mask.begin() + s * 8 + 8, 1);
   TextBatch alone = TextBatch::from_sequences(
       {std::vector<int32_t>(b.ids.begin() + s * 8, b.ids.begin() + s * 8 + n)}, 0);
-  Activations h1;
-  enc->encode(alone, h1);
+  Activations h1d;
+  enc->encode(alone, h1d);
+  const test::HostMatrix h1 = test::to_host(*be, h1d);
   EXPECT_LT(relative_l2(h1.row(0), want + s * 8 * 64, n * 64), 1e-4);
 }
 
 TEST(BertEncoder, PoolingAndNormalize) {
-  Activations h(4, 2);
-  const float v[] = {1, 2, 3, 4, 5, 6, 100, 100};
-  std::copy(std::begin(v), std::end(v), h.data());
+  const std::vector<float> h = {1, 2, 3, 4, 5, 6, 100, 100};
   TextBatch b;
   b.n_seqs = 1;
   b.seq_len = 4;
   b.ids = {1, 2, 3, 0};
   b.mask = {1, 1, 1, 0};
-  auto mean = pool_hidden(h, b, Pooling::kMean);
+  auto mean = pool_hidden(h, 2, b, Pooling::kMean);
   EXPECT_FLOAT_EQ(mean[0][0], 3.0f);
   EXPECT_FLOAT_EQ(mean[0][1], 4.0f);
-  auto cls = pool_hidden(h, b, Pooling::kCls);
+  auto cls = pool_hidden(h, 2, b, Pooling::kCls);
   EXPECT_FLOAT_EQ(cls[0][1], 2.0f);
   std::vector<float> x = {3, 4};
   l2_normalize(x);
@@ -117,10 +117,11 @@ void check_vision(const char* model, int64_t tokens) {
   ASSERT_EQ(enc->info().tokens_per_image, tokens);
   const float* px = ref.f32("pixel_values");
   ASSERT_NE(px, nullptr);
-  Activations h, pooled;
-  enc->encode_images(std::span<const float>(px, 3 * 32 * 32), 1, h, pooled);
-  ASSERT_EQ(h.rows(), tokens);
-  ASSERT_EQ(pooled.rows(), 1);
+  Activations hd, pd;
+  enc->encode_images(std::span<const float>(px, 3 * 32 * 32), 1, hd, pd);
+  ASSERT_EQ(hd.rows(), tokens);
+  ASSERT_EQ(pd.rows(), 1);
+  const test::HostMatrix h = test::to_host(*be, hd), pooled = test::to_host(*be, pd);
   const double e = relative_l2(h.data(), ref.f32("last_hidden_state"), tokens * 64);
   const double ep = relative_l2(pooled.data(), ref.f32("pooler_output"), 64);
   EXPECT_LT(e, 1e-4) << "last_hidden_state";
@@ -129,8 +130,9 @@ void check_vision(const char* model, int64_t tokens) {
   // Two images in one batch give the same rows as one.
   std::vector<float> two(px, px + 3 * 32 * 32);
   two.insert(two.end(), px, px + 3 * 32 * 32);
-  Activations h2, p2;
-  enc->encode_images(two, 2, h2, p2);
+  Activations h2d, p2d;
+  enc->encode_images(two, 2, h2d, p2d);
+  const test::HostMatrix h2 = test::to_host(*be, h2d), p2 = test::to_host(*be, p2d);
   EXPECT_LT(relative_l2(h2.row(tokens), h.data(), tokens * 64), 1e-6);
   EXPECT_LT(relative_l2(p2.row(1), pooled.data(), 64), 1e-6);
 }

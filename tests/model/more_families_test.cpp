@@ -199,65 +199,6 @@ TEST(MoreFamiliesGgufLayout, AsLlamaCppExpects) {
   EXPECT_EQ(mixtral.gguf()->get_int("llama.expert_used_count"), 2);
 }
 
-// The new backend ops on values worked out by hand.
-TEST(MoreFamiliesOps, RouteTopkSoftmaxTiesAndRenormalisation) {
-  auto be = make_cpu_backend(1);
-  Activations logits(2, 4);
-  const float rows[2][4] = {{1.0f, 3.0f, 2.0f, 3.0f}, {0.0f, 0.0f, 0.0f, 5.0f}};
-  for (int r = 0; r < 2; ++r) std::copy_n(rows[r], 4, logits.row(r));
-  std::vector<int32_t> experts(4);
-  std::vector<float> weights(4);
-  be->route_topk(logits, 2, /*renormalize=*/false, experts, weights);
-  // Row 0: the tie between experts 1 and 3 goes to the lower id first, as torch.topk.
-  EXPECT_EQ(experts, (std::vector<int32_t>{1, 3, 3, 0}));
-  const double z0 = std::exp(1.0) + 2 * std::exp(3.0) + std::exp(2.0);
-  EXPECT_NEAR(weights[0], std::exp(3.0) / z0, 1e-6);
-  EXPECT_NEAR(weights[1], std::exp(3.0) / z0, 1e-6);
-  const double z1 = 3.0 + std::exp(5.0);
-  EXPECT_NEAR(weights[2], std::exp(5.0) / z1, 1e-6);
-  EXPECT_NEAR(weights[3], 1.0 / z1, 1e-6);
-  be->route_topk(logits, 2, /*renormalize=*/true, experts, weights);
-  EXPECT_NEAR(weights[0], 0.5, 1e-6);
-  EXPECT_NEAR(weights[2] + weights[3], 1.0, 1e-6);
-  EXPECT_NEAR(weights[2], std::exp(5.0) / (std::exp(5.0) + 1.0), 1e-6);
-}
-
-TEST(MoreFamiliesOps, GeluTanhSoftcapGatherScatter) {
-  auto be = make_cpu_backend(1);
-  Activations x(1, 3);
-  x.row(0)[0] = 1.0f;
-  x.row(0)[1] = -2.0f;
-  x.row(0)[2] = 0.0f;
-  be->gelu_tanh(x);
-  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) at 1 and -2.
-  EXPECT_NEAR(x.row(0)[0], 0.841192, 1e-5);
-  EXPECT_NEAR(x.row(0)[1], -0.0454023, 1e-5);
-  EXPECT_EQ(x.row(0)[2], 0.0f);
-  Activations y(1, 2);
-  y.row(0)[0] = 100.0f;
-  y.row(0)[1] = -3.0f;
-  be->softcap(y, 30.0f);
-  EXPECT_NEAR(y.row(0)[0], 30.0 * std::tanh(100.0 / 30.0), 1e-4);
-  EXPECT_NEAR(y.row(0)[1], 30.0 * std::tanh(-0.1), 1e-5);
-
-  Activations src(3, 2), picked, acc(3, 2);
-  for (int r = 0; r < 3; ++r) {
-    src.row(r)[0] = static_cast<float>(r);
-    src.row(r)[1] = static_cast<float>(10 * r);
-    acc.row(r)[0] = acc.row(r)[1] = 1.0f;
-  }
-  const std::vector<int32_t> rows = {2, 0, 2};
-  be->gather_rows(src, rows, picked);
-  ASSERT_EQ(picked.rows(), 3);
-  EXPECT_EQ(picked.row(0)[1], 20.0f);
-  EXPECT_EQ(picked.row(1)[1], 0.0f);
-  const std::vector<float> w = {0.5f, 2.0f, 0.25f};
-  be->add_rows_scaled(acc, picked, rows, w);
-  EXPECT_FLOAT_EQ(acc.row(2)[1], 1.0f + 0.5f * 20.0f + 0.25f * 20.0f);
-  EXPECT_FLOAT_EQ(acc.row(0)[0], 1.0f);
-  EXPECT_FLOAT_EQ(acc.row(1)[0], 1.0f);
-}
-
 // Configs that cannot be run are refused at load with the reason.
 TEST(MoreFamiliesErrors, BadLayerTypesAndExpertCounts) {
   auto backend = make_cpu_backend(1);

@@ -85,24 +85,25 @@ inline double expect_logits_match(const Reference& ref, const std::vector<float>
   } else {
     const int64_t last_prompt = static_cast<int64_t>(ref.ids("prompt_ids").size()) - 1;
     const float* last = ref.f32("prompt_last_logits");
-    EXPECT_NE(last, nullptr);
-    if (last != nullptr) {
-      worst = relative_l2(logits.data() + last_prompt * vocab, last, vocab);
-      EXPECT_LT(worst, tolerance) << "prompt_last_logits";
-    }
+    EXPECT_NE(last, nullptr) << "the reference has neither logits nor prompt_last_logits";
+    if (last == nullptr) return INFINITY;
+    worst = relative_l2(logits.data() + last_prompt * vocab, last, vocab);
+    EXPECT_LT(worst, tolerance) << "prompt_last_logits";
   }
+  // Every reference carries both: one missing is a broken reference, not a check to skip.
   const int32_t* am = ref.i32("argmax_per_position");
   const float* lse = ref.f32("logsumexp_per_position");
+  EXPECT_NE(am, nullptr) << "the reference has no argmax_per_position";
+  EXPECT_NE(lse, nullptr) << "the reference has no logsumexp_per_position";
+  if (am == nullptr || lse == nullptr || static_cast<int64_t>(logits.size()) != n * vocab) {
+    return INFINITY;
+  }
   for (int64_t p = 0; p < n; ++p) {
     const float* row = logits.data() + p * vocab;
-    if (am != nullptr) {
-      EXPECT_EQ(argmax(row, vocab), am[p]) << "argmax at position " << p;
-    }
-    if (lse != nullptr) {
-      EXPECT_NEAR(logsumexp(row, vocab), lse[p],
-                  1e-4 * std::max(1.0, std::abs(static_cast<double>(lse[p]))))
-          << "logsumexp at position " << p;
-    }
+    EXPECT_EQ(argmax(row, vocab), am[p]) << "argmax at position " << p;
+    EXPECT_NEAR(logsumexp(row, vocab), lse[p],
+                1e-4 * std::max(1.0, std::abs(static_cast<double>(lse[p]))))
+        << "logsumexp at position " << p;
   }
   return worst;
 }

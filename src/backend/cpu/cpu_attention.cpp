@@ -6,13 +6,17 @@
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/host_kv_cache.h"
+#include "backend/cpu/host_tensor.h"
 #include "backend/cpu/kernels/kernels.h"
 
 namespace loom::cpu {
 
 void CpuBackend::attention(const Activations& q, const Activations& k, const Activations& v,
-                           KvCache& cache, int64_t layer, std::span<const SeqSlice> seqs,
+                           KvCache& kv, int64_t layer, std::span<const SeqSlice> seqs,
                            const AttentionParams& p, Activations& out) {
+  HostKvCache& cache = host_cache(kv);
+  const auto Q = host(q), K = host(k), V = host(v);
   const int64_t bs = cache.block_size(), kv_dim = p.n_kv_heads * p.head_dim;
   const int64_t group = p.n_heads / p.n_kv_heads;
   const int64_t head_bytes = cache.head_bytes();
@@ -23,12 +27,12 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
   for (const SeqSlice& s : seqs) {
     for (int64_t t = 0; t < s.n_tokens; ++t) {
       const int64_t slot = slot_of(s, s.start_pos + t);
-      kernels::store_kv_row(k.row(s.first_row + t), kv_dim, cache.dtype(), cache.k(layer, slot));
-      kernels::store_kv_row(v.row(s.first_row + t), kv_dim, cache.dtype(), cache.v(layer, slot));
+      kernels::store_kv_row(K.row(s.first_row + t), kv_dim, cache.dtype(), cache.k(layer, slot));
+      kernels::store_kv_row(V.row(s.first_row + t), kv_dim, cache.dtype(), cache.v(layer, slot));
     }
   }
   // 2. Attend: one work item per (query row, head).
-  out.resize(q.rows(), p.n_heads * p.head_dim);
+  const auto O = host_alloc(out, q.rows(), p.n_heads * p.head_dim);
   row_seq_.resize(q.rows());
   for (const SeqSlice& s : seqs) {
     for (int64_t t = 0; t < s.n_tokens; ++t) row_seq_[s.first_row + t] = {&s, s.start_pos + t};
@@ -56,10 +60,10 @@ void CpuBackend::attention(const Activations& q, const Activations& k, const Act
       }
       std::vector<float>& scores = scratch(t, group * (pos - first + 1));
       const int64_t h0 = kvh * group;
-      kernels::attend_group(q.row(r) + h0 * p.head_dim, static_cast<int>(group), p.head_dim,
+      kernels::attend_group(Q.row(r) + h0 * p.head_dim, static_cast<int>(group), p.head_dim,
                             runs.data(), static_cast<int>(runs.size()), cache.row_bytes(),
                             cache.dtype(), p.scale, p.softcap, scores.data(),
-                            out.row(r) + h0 * p.head_dim);
+                            O.row(r) + h0 * p.head_dim);
     }
   };
   if (inline_work) {

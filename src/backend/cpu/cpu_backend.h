@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/host_tensor.h"
 #include "backend/cpu/kernels/kernels.h"
 #include "core/mapped_file.h"
 #include "core/thread_pool.h"
@@ -42,7 +43,16 @@ class CpuBackend final : public Backend {
   }
 
   std::string name() const override { return "cpu"; }
+  bool batch_invariant() const override { return batch_invariant_; }
   void set_single_row_kernels_up_to(int64_t rows) override;
+
+  void alloc(Activations& t, int64_t rows, int64_t cols) override;
+  void upload(std::span<const float> host, int64_t rows, int64_t cols, Activations& t) override;
+  void download(const Activations& t, int64_t first_row, int64_t n_rows,
+                std::span<float> host) override;
+  std::unique_ptr<KvCache> make_kv_cache(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim,
+                                         int64_t block_size, int64_t n_blocks,
+                                         DType dtype) override;
 
   void embed(const TensorView& table, std::span<const int32_t> ids, Activations& out) override;
   void matmul(const Activations& x, const TensorView& w, const TensorView* bias,
@@ -72,6 +82,8 @@ class CpuBackend final : public Backend {
   void encoder_attention(const Activations& q, const Activations& k, const Activations& v,
                          int64_t n_seqs, std::span<const int32_t> key_mask,
                          const AttentionParams& p, Activations& out) override;
+  void image_patches(const Activations& images, int64_t channels, int64_t size, int64_t patch,
+                     Activations& out) override;
   void gelu_erf(Activations& x) override;
   void quick_gelu(Activations& x) override;
 
@@ -106,6 +118,23 @@ class CpuBackend final : public Backend {
   std::vector<uint64_t> panel_bytes_;  // matmul: (offset, length) of each column panel
   std::vector<uint8_t> qact_;          // matmul: quantized activation rows
   std::vector<kernels::QAct> qviews_;  // matmul: views into qact_
+  // One matmul's operands, for the strategy that runs it (cpu_matmul.cpp picks one).
+  struct MatmulJob {
+    HostRows<const float> x;
+    HostRows<float> y;
+    int64_t n, k, m;  // x [n, k], w [m, k], y [n, m]
+    const TensorView* w;
+    const uint8_t* wbase;
+    uint64_t wrow_bytes;
+    const float* bias;  // float32, or null
+    kernels::Kernels kern;
+  };
+  void matmul_decode_int8(const MatmulJob& job);
+  void matmul_decode_float(const MatmulJob& job);
+  void matmul_prefill_int8(const MatmulJob& job);
+  void matmul_prefill_act_major(const MatmulJob& job);
+  void matmul_prefill_weight_major(const MatmulJob& job);
+  void matmul_rowwise(const MatmulJob& job);
   // Runs packed matrices (all of one dtype, k = x.cols()) over x in one dispatch.
   void packed_matmuls(const Activations& x, std::span<const MatmulTarget> targets,
                       std::span<const uint8_t* const> packed);

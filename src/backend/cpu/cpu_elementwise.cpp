@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/host_tensor.h"
 #include "backend/cpu/kernels/kernels.h"
 #include "core/error.h"
 
@@ -21,28 +22,28 @@ inline float gelu_tanh_1(float x) {
 }  // namespace
 
 void CpuBackend::swiglu(const Activations& gate, const Activations& up, Activations& out) {
-  out.resize(gate.rows(), gate.cols());
+  LOOM_ASSERT(up.rows() == gate.rows() && up.cols() == gate.cols());
   const int64_t n = gate.rows() * gate.cols();
-  const float* g = gate.data();
-  const float* u = up.data();
-  float* o = out.data();
+  const float* g = host(gate).data();
+  const float* u = host(up).data();
+  float* o = host_alloc(out, gate.rows(), gate.cols()).data();
   pool_.parallel_for(
       n, [&](int64_t b, int64_t e, int) { kernels::silu_mul(g + b, u + b, o + b, e - b); });
 }
 
 void CpuBackend::geglu(const Activations& gate, const Activations& up, Activations& out) {
-  out.resize(gate.rows(), gate.cols());
+  LOOM_ASSERT(up.rows() == gate.rows() && up.cols() == gate.cols());
   const int64_t n = gate.rows() * gate.cols();
-  const float* g = gate.data();
-  const float* u = up.data();
-  float* o = out.data();
+  const float* g = host(gate).data();
+  const float* u = host(up).data();
+  float* o = host_alloc(out, gate.rows(), gate.cols()).data();
   pool_.parallel_for(n, [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) o[i] = gelu_tanh_1(g[i]) * u[i];
   });
 }
 
 void CpuBackend::gelu_tanh(Activations& x) {
-  float* v = x.data();
+  float* v = host(x).data();
   pool_.parallel_for(x.rows() * x.cols(), [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) v[i] = gelu_tanh_1(v[i]);
   });
@@ -50,19 +51,20 @@ void CpuBackend::gelu_tanh(Activations& x) {
 
 void CpuBackend::add(Activations& acc, const Activations& x) {
   const int64_t n = acc.rows() * acc.cols();
-  float* a = acc.data();
-  const float* b = x.data();
+  LOOM_ASSERT(x.numel() == n);
+  float* a = host(acc).data();
+  const float* b = host(x).data();
   for (int64_t i = 0; i < n; ++i) a[i] += b[i];
 }
 
 void CpuBackend::scale(Activations& x, float s) {
   const int64_t n = x.rows() * x.cols();
-  float* v = x.data();
+  float* v = host(x).data();
   for (int64_t i = 0; i < n; ++i) v[i] *= s;
 }
 
 void CpuBackend::softcap(Activations& x, float cap) {
-  float* v = x.data();
+  float* v = host(x).data();
   pool_.parallel_for(x.rows() * x.cols(), [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) v[i] = cap * std::tanh(v[i] / cap);
   });
@@ -70,10 +72,11 @@ void CpuBackend::softcap(Activations& x, float cap) {
 
 void CpuBackend::gather_rows(const Activations& x, std::span<const int32_t> rows,
                              Activations& out) {
-  out.resize(static_cast<int64_t>(rows.size()), x.cols());
+  const auto X = host(x);
+  const auto O = host_alloc(out, static_cast<int64_t>(rows.size()), x.cols());
   for (size_t i = 0; i < rows.size(); ++i) {
     LOOM_ASSERT(rows[i] >= 0 && rows[i] < x.rows());
-    std::copy_n(x.row(rows[i]), x.cols(), out.row(static_cast<int64_t>(i)));
+    std::copy_n(X.row(rows[i]), x.cols(), O.row(static_cast<int64_t>(i)));
   }
 }
 
@@ -81,10 +84,12 @@ void CpuBackend::add_rows_scaled(Activations& acc, const Activations& x,
                                  std::span<const int32_t> rows, std::span<const float> weights) {
   LOOM_ASSERT(rows.size() == weights.size() && static_cast<int64_t>(rows.size()) <= x.rows() &&
               x.cols() == acc.cols());
+  const auto A = host(acc);
+  const auto X = host(x);
   for (size_t i = 0; i < rows.size(); ++i) {
     LOOM_ASSERT(rows[i] >= 0 && rows[i] < acc.rows());
-    float* a = acc.row(rows[i]);
-    const float* s = x.row(static_cast<int64_t>(i));
+    float* a = A.row(rows[i]);
+    const float* s = X.row(static_cast<int64_t>(i));
     for (int64_t c = 0; c < acc.cols(); ++c) a[c] += weights[i] * s[c];
   }
 }
@@ -97,9 +102,10 @@ void CpuBackend::route_topk(const Activations& logits, int64_t k, bool renormali
   std::vector<float>& p = scratch(0, n_experts);
   std::vector<int32_t>& order = expert_order_;
   order.resize(n_experts);
+  const auto L = host(logits);
   for (int64_t r = 0; r < n; ++r) {
     // As HF (Mixtral, Qwen3-MoE): softmax over all experts in float32, then top-k.
-    const float* x = logits.row(r);
+    const float* x = L.row(r);
     const float m = *std::max_element(x, x + n_experts);
     float sum = 0.0f;
     for (int64_t e = 0; e < n_experts; ++e) sum += p[e] = std::exp(x[e] - m);

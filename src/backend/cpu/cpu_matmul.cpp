@@ -8,6 +8,8 @@
 #include <cstdint>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/host_kv_cache.h"
+#include "backend/cpu/host_tensor.h"
 #include "backend/cpu/kernels/kernels.h"
 #include "core/error.h"
 #include "quant/quant.h"
@@ -17,12 +19,12 @@ namespace loom::cpu {
 void CpuBackend::embed(const TensorView& table, std::span<const int32_t> ids, Activations& out) {
   const int64_t cols = table.shape.back();
   const uint64_t table_row_bytes = *row_bytes(table.dtype, cols);
-  out.resize(static_cast<int64_t>(ids.size()), cols);
+  const auto out_rows = host_alloc(out, static_cast<int64_t>(ids.size()), cols);
   pool_.parallel_for(static_cast<int64_t>(ids.size()), [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) {
       LOOM_ASSERT(ids[i] >= 0 && ids[i] < table.shape[0]);
       const auto* src = static_cast<const uint8_t*>(table.data) + ids[i] * table_row_bytes;
-      dequantize_row(table.dtype, src, out.row(i), cols);
+      dequantize_row(table.dtype, src, out_rows.row(i), cols);
     }
   });
 }
@@ -58,206 +60,277 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
     packed_matmuls(x, {&target, 1}, {&packed, 1});
     return;
   }
-  y.resize(n, m);
-  const uint64_t wrow_bytes = *row_bytes(w.dtype, k);
-  const float* b = bias != nullptr ? row_as_f32(*bias, 0) : nullptr;
-  const auto* wbase = static_cast<const uint8_t*>(w.data);
-  const kernels::Kernels kern = kernels::find_kernels(w.dtype);
+  const MatmulJob job{host(x),
+                      host_alloc(y, n, m),
+                      n,
+                      k,
+                      m,
+                      &w,
+                      static_cast<const uint8_t*>(w.data),
+                      *row_bytes(w.dtype, k),
+                      bias != nullptr ? row_as_f32(*bias, 0) : nullptr,
+                      kernels::find_kernels(w.dtype)};
   // Batch-invariant mode: every n takes the prefill kernels below (see make_cpu_backend).
   const int64_t gemm_min_rows = batch_invariant_ ? 1 : std::max(kGemmMinRows, single_row_rows_ + 1);
-  if (n < gemm_min_rows && kern.qdot != nullptr) {
-    // Decode: the activation rows are quantized once (thread 0's scratch holds them; the
-    // workers only read), then every weight row meets them in int8.
-    const int64_t qbytes = kernels::qact_bytes(k);
-    float* qbuf = align64(scratch(0, (n * qbytes + 64) / 4 + 16).data());
-    std::array<kernels::QAct, kMaxSingleRowRows> qa;
-    for (int64_t i = 0; i < n; ++i) {
-      qa[i] = kernels::quantize_act(x.row(i), k, reinterpret_cast<uint8_t*>(qbuf) + i * qbytes);
-    }
-    pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
-      for (int64_t j = begin; j < end; ++j) {
-        const float bj = b != nullptr ? b[j] : 0.0f;
-        for (int64_t i = 0; i < n; ++i)
-          y.row(i)[j] = kern.qdot(wbase + j * wrow_bytes, qa[i], k) + bj;
-      }
-    });
-    return;
-  }
-  if (n < gemm_min_rows && kern.fdot != nullptr) {
-    if (n > 1 && kern.fdot_rows != nullptr) {
-      // Several rows (a speculative checking pass): each weight row converted once for all
-      // of them, every result bit-identical to fdot's.
-      std::array<const float*, kMaxSingleRowRows> xs{};
-      for (int64_t i = 0; i < n; ++i) xs[static_cast<size_t>(i)] = x.row(i);
-      pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
-        std::array<float, kMaxSingleRowRows> dots{};
-        for (int64_t j = begin; j < end; ++j) {
-          const float bj = b != nullptr ? b[j] : 0.0f;
-          kern.fdot_rows(wbase + j * wrow_bytes, xs.data(), static_cast<int>(n), k, dots.data());
-          for (int64_t i = 0; i < n; ++i) y.row(i)[j] = dots[static_cast<size_t>(i)] + bj;
-        }
-      });
-      return;
-    }
-    pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
-      for (int64_t j = begin; j < end; ++j) {
-        const float bj = b != nullptr ? b[j] : 0.0f;
-        for (int64_t i = 0; i < n; ++i)
-          y.row(i)[j] = kern.fdot(wbase + j * wrow_bytes, x.row(i), k) + bj;
-      }
-    });
-    return;
-  }
-  if (kernels::int8_gemm_supported(w.dtype)) {
-    // Prefill with quantized weights: int8 activations packed once, then 8 weight rows at a
-    // time meet all of them in VNNI (see gemm_q8.cpp).
-    thread_local std::vector<uint8_t> packed;
-    packed.resize(static_cast<size_t>(kernels::packed_act_bytes(n, k)) + 64);
-    void* act = align64(reinterpret_cast<float*>(packed.data()));
-    kernels::pack_activations(x.data(), k, n, k, act);
-    const int64_t panels = (m + 7) / 8;
-    pool_.parallel_for(panels, [&](int64_t begin, int64_t end, int t) {
-      float* panel = align64(scratch(t, kernels::weight_panel_bytes(k) / 4 + 16).data());
-      for (int64_t p = begin; p < end; ++p) {
-        const int64_t r0 = p * 8;
-        const int rows = static_cast<int>(std::min<int64_t>(8, m - r0));
-        kernels::gemm_q8(w.dtype, wbase + r0 * wrow_bytes, wrow_bytes, rows, act, n, k, panel,
-                         y.data() + r0, m);
-        if (b != nullptr) {
-          for (int64_t i = 0; i < n; ++i) {
-            for (int r = 0; r < rows; ++r) y.row(i)[r0 + r] += b[r0 + r];
-          }
-        }
-      }
-    });
-    return;
-  }
+  const bool float_convertible = job.kern.dequant != nullptr || w.dtype == DType::kF32;
   // The AVX2 tier has only the activation-major form (so the batch-invariant backend's rows
   // agree across batch sizes there too).
   const int64_t xt_min_rows = kernels::use_avx2() ? 1 : kXtMinRows;
-  if ((kern.dequant != nullptr || w.dtype == DType::kF32) && n >= xt_min_rows) {
-    // Prefill with many activation rows: the activations are transposed once (xt_), then
-    // kXtRows weight rows x kPanelK columns at a time are converted to float32 rows (no
-    // transposing) and meet all n activation columns in the activation-major micro-kernel;
-    // each thread gathers its rows' outputs transposed (yt) and writes them back once.
-    const int64_t n_pad = (n + 15) / 16 * 16;
-    xt_.resize(static_cast<size_t>(k * n_pad + 16));
-    float* xt = align64(xt_.data());
-    pool_.parallel_for((k + 15) / 16, [&](int64_t begin, int64_t end, int) {
-      const int64_t k0 = begin * 16, k1 = std::min(k, end * 16);
-      kernels::transpose_f32(x.data() + k0, k, n, k1 - k0, xt + k0 * n_pad, n_pad);
-      if (n_pad > n) {
-        for (int64_t kk = k0; kk < k1; ++kk)
-          std::fill(xt + kk * n_pad + n, xt + (kk + 1) * n_pad, 0.0f);
-      }
-    });
-    const bool f32 = w.dtype == DType::kF32;
-    // Byte offset and length of each kPanelK-column panel within a weight row.
-    const int64_t n_panels = (k + kPanelK - 1) / kPanelK;
-    panel_bytes_.resize(static_cast<size_t>(2 * n_panels));
-    for (int64_t p = 0; p < n_panels; ++p) {
-      panel_bytes_[2 * p] = *row_bytes(w.dtype, p * kPanelK);
-      panel_bytes_[2 * p + 1] = *row_bytes(w.dtype, std::min(kPanelK, k - p * kPanelK));
+  if (n < gemm_min_rows && job.kern.qdot != nullptr) {
+    matmul_decode_int8(job);
+  } else if (n < gemm_min_rows && job.kern.fdot != nullptr) {
+    matmul_decode_float(job);
+  } else if (kernels::int8_gemm_supported(w.dtype)) {
+    matmul_prefill_int8(job);
+  } else if (float_convertible && n >= xt_min_rows) {
+    matmul_prefill_act_major(job);
+  } else if (float_convertible) {
+    matmul_prefill_weight_major(job);
+  } else {
+    matmul_rowwise(job);
+  }
+}
+
+// Decode with int8 dot products (few rows, a quantized type with qdot).
+void CpuBackend::matmul_decode_int8(const MatmulJob& job) {
+  const int64_t n = job.n, k = job.k, m = job.m;
+  const HostRows<const float>& x = job.x;
+  const HostRows<float>& y = job.y;
+  const uint8_t* wbase = job.wbase;
+  const uint64_t wrow_bytes = job.wrow_bytes;
+  const float* b = job.bias;
+  const kernels::Kernels& kern = job.kern;
+  // Decode: the activation rows are quantized once (thread 0's scratch holds them; the
+  // workers only read), then every weight row meets them in int8.
+  const int64_t qbytes = kernels::qact_bytes(k);
+  float* qbuf = align64(scratch(0, (n * qbytes + 64) / 4 + 16).data());
+  std::array<kernels::QAct, kMaxSingleRowRows> qa;
+  for (int64_t i = 0; i < n; ++i) {
+    qa[i] = kernels::quantize_act(x.row(i), k, reinterpret_cast<uint8_t*>(qbuf) + i * qbytes);
+  }
+  pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
+    for (int64_t j = begin; j < end; ++j) {
+      const float bj = b != nullptr ? b[j] : 0.0f;
+      for (int64_t i = 0; i < n; ++i)
+        y.row(i)[j] = kern.qdot(wbase + j * wrow_bytes, qa[i], k) + bj;
     }
-    // Outputs go back through yt kYtUnits units at a time: 48 rows make whole 16 x 16 blocks
-    // and full-line stores into y (12 rows at a time were 5% of an F16 prefill).
-    constexpr int64_t kYtUnits = 4;
-    const int64_t units = (m + kernels::kXtRows - 1) / kernels::kXtRows;
-    pool_.parallel_for(units, [&](int64_t begin, int64_t end, int t) {
-      float* wbuf =
-          align64(scratch(t, kernels::kXtRows * (kPanelK + kYtUnits * n_pad) + 32).data());
-      float* yt_base = wbuf + kernels::kXtRows * kPanelK;
-      const int64_t end_row = std::min(m, end * kernels::kXtRows);
-      for (int64_t g = begin; g < end; g += kYtUnits) {
-        const int64_t g_end = std::min(end, g + kYtUnits), g_r0 = g * kernels::kXtRows;
-        for (int64_t u = g; u < g_end; ++u) {
-          const int64_t r0 = u * kernels::kXtRows;
-          const int rows = static_cast<int>(std::min<int64_t>(kernels::kXtRows, m - r0));
-          float* yt = yt_base + (r0 - g_r0) * n_pad;
-          for (int64_t p = 0; p < n_panels; ++p) {
-            const int64_t k0 = p * kPanelK, kc = std::min(kPanelK, k - k0);
-            const float* wp = wbuf;
-            int64_t ldw = kPanelK;
-            if (f32) {
-              wp = reinterpret_cast<const float*>(wbase + r0 * wrow_bytes) + k0;
-              ldw = k;
-            } else {
-              for (int r = 0; r < rows; ++r) {
-                kern.dequant(wbase + (r0 + r) * wrow_bytes + panel_bytes_[2 * p],
-                             wbuf + r * kPanelK, kc);
-              }
-            }
-            // The next panel's rows (short streams the hardware prefetcher misses), while the
-            // micro-kernel runs.
-            const int64_t np = p + 1 < n_panels ? p + 1 : 0;
-            const int64_t nr0 = np > 0 ? r0 : r0 + kernels::kXtRows;
-            for (int64_t r = nr0; r < std::min(nr0 + kernels::kXtRows, end_row); ++r) {
-              const uint8_t* pf = wbase + r * wrow_bytes + panel_bytes_[2 * np];
-              for (uint64_t off = 0; off < panel_bytes_[2 * np + 1]; off += 64)
-                __builtin_prefetch(pf + off, 0, 3);
-            }
-            kernels::gemm_xt(wp, ldw, rows, kc, xt + k0 * n_pad, n_pad, n_pad, yt, n_pad, p > 0);
-          }
-        }
-        const int64_t g_rows = std::min(m, g_end * kernels::kXtRows) - g_r0;
-        kernels::transpose_f32(yt_base, n_pad, g_rows, n, y.data() + g_r0, m);
-        if (b != nullptr) {
-          for (int64_t i = 0; i < n; ++i) {
-            for (int64_t r = g_r0; r < g_r0 + g_rows; ++r) y.row(i)[r] += b[r];
-          }
-        }
+  });
+}
+
+// Decode with float dot products (few rows, F32/F16/BF16 weights).
+void CpuBackend::matmul_decode_float(const MatmulJob& job) {
+  const int64_t n = job.n, k = job.k, m = job.m;
+  const HostRows<const float>& x = job.x;
+  const HostRows<float>& y = job.y;
+  const uint8_t* wbase = job.wbase;
+  const uint64_t wrow_bytes = job.wrow_bytes;
+  const float* b = job.bias;
+  const kernels::Kernels& kern = job.kern;
+  if (n > 1 && kern.fdot_rows != nullptr) {
+    // Several rows (a speculative checking pass): each weight row converted once for all
+    // of them, every result bit-identical to fdot's.
+    std::array<const float*, kMaxSingleRowRows> xs{};
+    for (int64_t i = 0; i < n; ++i) xs[static_cast<size_t>(i)] = x.row(i);
+    pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
+      std::array<float, kMaxSingleRowRows> dots{};
+      for (int64_t j = begin; j < end; ++j) {
+        const float bj = b != nullptr ? b[j] : 0.0f;
+        kern.fdot_rows(wbase + j * wrow_bytes, xs.data(), static_cast<int>(n), k, dots.data());
+        for (int64_t i = 0; i < n; ++i) y.row(i)[j] = dots[static_cast<size_t>(i)] + bj;
       }
     });
     return;
   }
-  if (kern.dequant != nullptr || w.dtype == DType::kF32) {
-    // Prefill with float-convertible weights: 32 rows x kPanelK columns at a time are converted
-    // to float32 and transposed into a panel (F32/F16/BF16 straight from the file's rows,
-    // other types dequantized first) and multiplied with every activation row by the
-    // broadcast micro-kernel (kernels/gemm_f32.cpp); the panel (32 KiB) stays in L1/L2 while
-    // all n rows pass.
-    const bool direct = w.dtype == DType::kF32 || w.dtype == DType::kF16 || w.dtype == DType::kBF16;
-    const int64_t units = (m + kernels::kPanel32 - 1) / kernels::kPanel32;
-    pool_.parallel_for(units, [&](int64_t begin, int64_t end, int t) {
-      float* rows_buf = align64(scratch(t, 2 * kernels::kPanel32 * kPanelK + 32).data());
-      float* wt = rows_buf + kernels::kPanel32 * kPanelK;
-      for (int64_t u = begin; u < end; ++u) {
-        const int64_t r0 = u * kernels::kPanel32;
-        const int rows = static_cast<int>(std::min<int64_t>(kernels::kPanel32, m - r0));
-        for (int64_t k0 = 0; k0 < k; k0 += kPanelK) {
-          const int64_t kc = std::min(kPanelK, k - k0);
-          const uint64_t col_bytes = *row_bytes(w.dtype, k0);
-          // The next panel's rows: 32 short streams the hardware prefetcher does not pick up
-          // in time (the conversion waited on memory for 8% of an F16 prefill); the
-          // micro-kernel calls below hide them.
-          kernels::PanelPrefetch next;
-          const int64_t nk0 = k0 + kPanelK < k ? k0 + kPanelK : 0;
-          const int64_t nr0 = nk0 > 0 ? r0 : r0 + kernels::kPanel32;
-          if (nr0 < std::min(m, end * kernels::kPanel32)) {
-            next.base = wbase + nr0 * wrow_bytes + *row_bytes(w.dtype, nk0);
-            next.stride = wrow_bytes;
-            next.bytes = *row_bytes(w.dtype, std::min(kPanelK, k - nk0));
-            next.rows = static_cast<int>(std::min<int64_t>(kernels::kPanel32, m - nr0));
-          }
-          if (direct) {
-            kernels::pack_panel32(w.dtype, wbase + r0 * wrow_bytes + col_bytes, k, rows, kc, wt);
+  pool_.parallel_for(m, [&](int64_t begin, int64_t end, int) {
+    for (int64_t j = begin; j < end; ++j) {
+      const float bj = b != nullptr ? b[j] : 0.0f;
+      for (int64_t i = 0; i < n; ++i)
+        y.row(i)[j] = kern.fdot(wbase + j * wrow_bytes, x.row(i), k) + bj;
+    }
+  });
+}
+
+// Prefill with quantized weights and VNNI.
+void CpuBackend::matmul_prefill_int8(const MatmulJob& job) {
+  const int64_t n = job.n, k = job.k, m = job.m;
+  const HostRows<const float>& x = job.x;
+  const HostRows<float>& y = job.y;
+  const TensorView& w = *job.w;
+  const uint8_t* wbase = job.wbase;
+  const uint64_t wrow_bytes = job.wrow_bytes;
+  const float* b = job.bias;
+  // Prefill with quantized weights: int8 activations packed once, then 8 weight rows at a
+  // time meet all of them in VNNI (see gemm_q8.cpp).
+  thread_local std::vector<uint8_t> packed;
+  packed.resize(static_cast<size_t>(kernels::packed_act_bytes(n, k)) + 64);
+  void* act = align64(reinterpret_cast<float*>(packed.data()));
+  kernels::pack_activations(x.data(), k, n, k, act);
+  const int64_t panels = (m + 7) / 8;
+  pool_.parallel_for(panels, [&](int64_t begin, int64_t end, int t) {
+    float* panel = align64(scratch(t, kernels::weight_panel_bytes(k) / 4 + 16).data());
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t r0 = p * 8;
+      const int rows = static_cast<int>(std::min<int64_t>(8, m - r0));
+      kernels::gemm_q8(w.dtype, wbase + r0 * wrow_bytes, wrow_bytes, rows, act, n, k, panel,
+                       y.data() + r0, m);
+      if (b != nullptr) {
+        for (int64_t i = 0; i < n; ++i) {
+          for (int r = 0; r < rows; ++r) y.row(i)[r0 + r] += b[r0 + r];
+        }
+      }
+    }
+  });
+}
+
+// Prefill, activation-major: many rows, float-convertible weights.
+void CpuBackend::matmul_prefill_act_major(const MatmulJob& job) {
+  const int64_t n = job.n, k = job.k, m = job.m;
+  const HostRows<const float>& x = job.x;
+  const HostRows<float>& y = job.y;
+  const TensorView& w = *job.w;
+  const uint8_t* wbase = job.wbase;
+  const uint64_t wrow_bytes = job.wrow_bytes;
+  const float* b = job.bias;
+  const kernels::Kernels& kern = job.kern;
+  // Prefill with many activation rows: the activations are transposed once (xt_), then
+  // kXtRows weight rows x kPanelK columns at a time are converted to float32 rows (no
+  // transposing) and meet all n activation columns in the activation-major micro-kernel;
+  // each thread gathers its rows' outputs transposed (yt) and writes them back once.
+  const int64_t n_pad = (n + 15) / 16 * 16;
+  xt_.resize(static_cast<size_t>(k * n_pad + 16));
+  float* xt = align64(xt_.data());
+  pool_.parallel_for((k + 15) / 16, [&](int64_t begin, int64_t end, int) {
+    const int64_t k0 = begin * 16, k1 = std::min(k, end * 16);
+    kernels::transpose_f32(x.data() + k0, k, n, k1 - k0, xt + k0 * n_pad, n_pad);
+    if (n_pad > n) {
+      for (int64_t kk = k0; kk < k1; ++kk)
+        std::fill(xt + kk * n_pad + n, xt + (kk + 1) * n_pad, 0.0f);
+    }
+  });
+  const bool f32 = w.dtype == DType::kF32;
+  // Byte offset and length of each kPanelK-column panel within a weight row.
+  const int64_t n_panels = (k + kPanelK - 1) / kPanelK;
+  panel_bytes_.resize(static_cast<size_t>(2 * n_panels));
+  for (int64_t p = 0; p < n_panels; ++p) {
+    panel_bytes_[2 * p] = *row_bytes(w.dtype, p * kPanelK);
+    panel_bytes_[2 * p + 1] = *row_bytes(w.dtype, std::min(kPanelK, k - p * kPanelK));
+  }
+  // Outputs go back through yt kYtUnits units at a time: 48 rows make whole 16 x 16 blocks
+  // and full-line stores into y (12 rows at a time were 5% of an F16 prefill).
+  constexpr int64_t kYtUnits = 4;
+  const int64_t units = (m + kernels::kXtRows - 1) / kernels::kXtRows;
+  pool_.parallel_for(units, [&](int64_t begin, int64_t end, int t) {
+    float* wbuf = align64(scratch(t, kernels::kXtRows * (kPanelK + kYtUnits * n_pad) + 32).data());
+    float* yt_base = wbuf + kernels::kXtRows * kPanelK;
+    const int64_t end_row = std::min(m, end * kernels::kXtRows);
+    for (int64_t g = begin; g < end; g += kYtUnits) {
+      const int64_t g_end = std::min(end, g + kYtUnits), g_r0 = g * kernels::kXtRows;
+      for (int64_t u = g; u < g_end; ++u) {
+        const int64_t r0 = u * kernels::kXtRows;
+        const int rows = static_cast<int>(std::min<int64_t>(kernels::kXtRows, m - r0));
+        float* yt = yt_base + (r0 - g_r0) * n_pad;
+        for (int64_t p = 0; p < n_panels; ++p) {
+          const int64_t k0 = p * kPanelK, kc = std::min(kPanelK, k - k0);
+          const float* wp = wbuf;
+          int64_t ldw = kPanelK;
+          if (f32) {
+            wp = reinterpret_cast<const float*>(wbase + r0 * wrow_bytes) + k0;
+            ldw = k;
           } else {
             for (int r = 0; r < rows; ++r) {
-              kern.dequant(wbase + (r0 + r) * wrow_bytes + col_bytes, rows_buf + r * kPanelK, kc);
+              kern.dequant(wbase + (r0 + r) * wrow_bytes + panel_bytes_[2 * p], wbuf + r * kPanelK,
+                           kc);
             }
-            kernels::pack_panel32(DType::kF32, rows_buf, kPanelK, rows, kc, wt);
           }
-          kernels::gemm_panel32(wt, kc, x.data() + k0, k, n, y.data() + r0, m, rows, k0 > 0, next);
-        }
-        if (b != nullptr) {
-          for (int64_t i = 0; i < n; ++i) {
-            for (int r = 0; r < rows; ++r) y.row(i)[r0 + r] += b[r0 + r];
+          // The next panel's rows (short streams the hardware prefetcher misses), while the
+          // micro-kernel runs.
+          const int64_t np = p + 1 < n_panels ? p + 1 : 0;
+          const int64_t nr0 = np > 0 ? r0 : r0 + kernels::kXtRows;
+          for (int64_t r = nr0; r < std::min(nr0 + kernels::kXtRows, end_row); ++r) {
+            const uint8_t* pf = wbase + r * wrow_bytes + panel_bytes_[2 * np];
+            for (uint64_t off = 0; off < panel_bytes_[2 * np + 1]; off += 64)
+              __builtin_prefetch(pf + off, 0, 3);
           }
+          kernels::gemm_xt(wp, ldw, rows, kc, xt + k0 * n_pad, n_pad, n_pad, yt, n_pad, p > 0);
         }
       }
-    });
-    return;
-  }
+      const int64_t g_rows = std::min(m, g_end * kernels::kXtRows) - g_r0;
+      kernels::transpose_f32(yt_base, n_pad, g_rows, n, y.data() + g_r0, m);
+      if (b != nullptr) {
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t r = g_r0; r < g_r0 + g_rows; ++r) y.row(i)[r] += b[r];
+        }
+      }
+    }
+  });
+}
+
+// Prefill, weight-major panels: float-convertible weights.
+void CpuBackend::matmul_prefill_weight_major(const MatmulJob& job) {
+  const int64_t n = job.n, k = job.k, m = job.m;
+  const HostRows<const float>& x = job.x;
+  const HostRows<float>& y = job.y;
+  const TensorView& w = *job.w;
+  const uint8_t* wbase = job.wbase;
+  const uint64_t wrow_bytes = job.wrow_bytes;
+  const float* b = job.bias;
+  const kernels::Kernels& kern = job.kern;
+  // Prefill with float-convertible weights: 32 rows x kPanelK columns at a time are converted
+  // to float32 and transposed into a panel (F32/F16/BF16 straight from the file's rows,
+  // other types dequantized first) and multiplied with every activation row by the
+  // broadcast micro-kernel (kernels/gemm_f32.cpp); the panel (32 KiB) stays in L1/L2 while
+  // all n rows pass.
+  const bool direct = w.dtype == DType::kF32 || w.dtype == DType::kF16 || w.dtype == DType::kBF16;
+  const int64_t units = (m + kernels::kPanel32 - 1) / kernels::kPanel32;
+  pool_.parallel_for(units, [&](int64_t begin, int64_t end, int t) {
+    float* rows_buf = align64(scratch(t, 2 * kernels::kPanel32 * kPanelK + 32).data());
+    float* wt = rows_buf + kernels::kPanel32 * kPanelK;
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t r0 = u * kernels::kPanel32;
+      const int rows = static_cast<int>(std::min<int64_t>(kernels::kPanel32, m - r0));
+      for (int64_t k0 = 0; k0 < k; k0 += kPanelK) {
+        const int64_t kc = std::min(kPanelK, k - k0);
+        const uint64_t col_bytes = *row_bytes(w.dtype, k0);
+        // The next panel's rows: 32 short streams the hardware prefetcher does not pick up
+        // in time (the conversion waited on memory for 8% of an F16 prefill); the
+        // micro-kernel calls below hide them.
+        kernels::PanelPrefetch next;
+        const int64_t nk0 = k0 + kPanelK < k ? k0 + kPanelK : 0;
+        const int64_t nr0 = nk0 > 0 ? r0 : r0 + kernels::kPanel32;
+        if (nr0 < std::min(m, end * kernels::kPanel32)) {
+          next.base = wbase + nr0 * wrow_bytes + *row_bytes(w.dtype, nk0);
+          next.stride = wrow_bytes;
+          next.bytes = *row_bytes(w.dtype, std::min(kPanelK, k - nk0));
+          next.rows = static_cast<int>(std::min<int64_t>(kernels::kPanel32, m - nr0));
+        }
+        if (direct) {
+          kernels::pack_panel32(w.dtype, wbase + r0 * wrow_bytes + col_bytes, k, rows, kc, wt);
+        } else {
+          for (int r = 0; r < rows; ++r) {
+            kern.dequant(wbase + (r0 + r) * wrow_bytes + col_bytes, rows_buf + r * kPanelK, kc);
+          }
+          kernels::pack_panel32(DType::kF32, rows_buf, kPanelK, rows, kc, wt);
+        }
+        kernels::gemm_panel32(wt, kc, x.data() + k0, k, n, y.data() + r0, m, rows, k0 > 0, next);
+      }
+      if (b != nullptr) {
+        for (int64_t i = 0; i < n; ++i) {
+          for (int r = 0; r < rows; ++r) y.row(i)[r0 + r] += b[r0 + r];
+        }
+      }
+    }
+  });
+}
+
+// Any other type: one dequantized weight row at a time.
+void CpuBackend::matmul_rowwise(const MatmulJob& job) {
+  const int64_t n = job.n, k = job.k, m = job.m;
+  const HostRows<const float>& x = job.x;
+  const HostRows<float>& y = job.y;
+  const TensorView& w = *job.w;
+  const uint8_t* wbase = job.wbase;
+  const uint64_t wrow_bytes = job.wrow_bytes;
+  const float* b = job.bias;
   // Other types: dequantize a weight row at a time and reuse it for every batch row.
   pool_.parallel_for(m, [&](int64_t begin, int64_t end, int t) {
     std::vector<float>& buf = scratch(t, k);
@@ -288,6 +361,7 @@ void CpuBackend::matmul_many(const Activations& x, std::span<const MatmulTarget>
 void CpuBackend::packed_matmuls(const Activations& x, std::span<const MatmulTarget> targets,
                                 std::span<const uint8_t* const> packed) {
   const int64_t n = x.rows(), k = x.cols();
+  const auto xr = host(x);
   // The activation rows are quantized once for all the matrices.
   const int64_t qbytes = kernels::qact_bytes(k);
   qact_.resize(static_cast<size_t>(n * qbytes + 64));
@@ -295,7 +369,7 @@ void CpuBackend::packed_matmuls(const Activations& x, std::span<const MatmulTarg
   qviews_.resize(static_cast<size_t>(n));
   pool_.parallel_for(n, [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin; i < end; ++i) {
-      qviews_[i] = kernels::quantize_act(x.row(i), k, qbase + i * qbytes);
+      qviews_[i] = kernels::quantize_act(xr.row(i), k, qbase + i * qbytes);
     }
   });
   // One dispatch over the 16-row groups of all the matrices, in order.
@@ -303,9 +377,10 @@ void CpuBackend::packed_matmuls(const Activations& x, std::span<const MatmulTarg
   std::array<int64_t, 4> first{};
   std::array<const float*, 3> bias{};
   std::array<uint64_t, 3> group_bytes{};
+  std::array<float*, 3> ys{};
   for (size_t t = 0; t < targets.size(); ++t) {
     const int64_t m = targets[t].w->shape[0];
-    targets[t].y->resize(n, m);
+    ys[t] = host_alloc(*targets[t].y, n, m).data();
     first[t + 1] = first[t] + m / kernels::kPackRows;
     group_bytes[t] = kernels::kPackRows * *row_bytes(targets[t].w->dtype, k);
     if (targets[t].bias != nullptr) bias[t] = row_as_f32(*targets[t].bias, static_cast<int>(t));
@@ -320,7 +395,7 @@ void CpuBackend::packed_matmuls(const Activations& x, std::span<const MatmulTarg
       while (g >= first[t + 1]) ++t;
       const TensorView& w = *targets[t].w;
       const int64_t m = w.shape[0], local = g - first[t];
-      float* y = targets[t].y->data() + local * kernels::kPackRows;
+      float* y = ys[t] + local * kernels::kPackRows;
       kernels::packed_gemm(w.dtype, packed[t] + local * group_bytes[t], k, qviews_.data(), n, y, m);
       if (bias[t] != nullptr) {
         const float* b = bias[t] + local * kernels::kPackRows;

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/host_tensor.h"
 #include "backend/cpu/kernels/kernels.h"
 #include "core/error.h"
 
@@ -27,13 +28,14 @@ void CpuBackend::rms_norm(const Activations& x, const TensorView& weight, float 
                           float weight_offset, int64_t group, Activations& y) {
   const float* w = row_as_f32(weight, 1);
   LOOM_ASSERT(weight.numel() == group && x.cols() % group == 0);
-  y.resize(x.rows(), x.cols());
+  const auto X = host(x);
+  const auto Y = host_alloc(y, x.rows(), x.cols());
   const int64_t groups_per_row = x.cols() / group;
   run(pool_, x.rows() * groups_per_row, x.rows() * x.cols(), [&](int64_t b, int64_t e, int) {
     for (int64_t gi = b; gi < e; ++gi) {
       const int64_t r = gi / groups_per_row, off = (gi % groups_per_row) * group;
-      const float* xr = x.row(r) + off;
-      float* yr = y.row(r) + off;
+      const float* xr = X.row(r) + off;
+      float* yr = Y.row(r) + off;
       const float ss = kernels::sum_squares_f32(xr, group);
       const float inv = 1.0f / std::sqrt(ss / static_cast<float>(group) + eps);
       for (int64_t i = 0; i < group; ++i) yr[i] = (xr[i] * inv) * (w[i] + weight_offset);
@@ -46,11 +48,12 @@ void CpuBackend::layer_norm(const Activations& x, const TensorView& weight, cons
   const float* w = row_as_f32(weight, 1);
   const float* b = bias != nullptr ? row_as_f32(*bias, 2) : nullptr;
   const int64_t d = x.cols();
-  y.resize(x.rows(), d);
+  const auto X = host(x);
+  const auto Y = host_alloc(y, x.rows(), d);
   pool_.parallel_for(x.rows(), [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
-      const float* xr = x.row(r);
-      float* yr = y.row(r);
+      const float* xr = X.row(r);
+      float* yr = Y.row(r);
       float mean = 0.0f;
       for (int64_t i = 0; i < d; ++i) mean += xr[i];
       mean /= static_cast<float>(d);
@@ -68,6 +71,7 @@ void CpuBackend::layer_norm(const Activations& x, const TensorView& weight, cons
 void CpuBackend::rope(Activations& x, int64_t n_heads, int64_t head_dim,
                       std::span<const int32_t> positions, const RopeTable& table) {
   const int64_t half = table.dims / 2;
+  const auto X = host(x);
   run(pool_, x.rows(), x.rows() * n_heads * head_dim, [&](int64_t begin, int64_t end, int t) {
     std::vector<float>& cs = scratch(t, 2 * half);
     for (int64_t r = begin; r < end; ++r) {
@@ -79,7 +83,7 @@ void CpuBackend::rope(Activations& x, int64_t n_heads, int64_t head_dim,
         cs[2 * i + 1] = std::sin(angle);
       }
       for (int64_t h = 0; h < n_heads; ++h) {
-        float* v = x.row(r) + h * head_dim;
+        float* v = X.row(r) + h * head_dim;
         for (int64_t i = 0; i < half; ++i) {
           const int64_t a = table.style == RopeStyle::kNeox ? i : 2 * i;
           const int64_t b = table.style == RopeStyle::kNeox ? i + half : 2 * i + 1;
