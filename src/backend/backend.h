@@ -16,8 +16,10 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "backend/communicator.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
 
@@ -132,6 +134,20 @@ struct SeqSlice {
   std::span<const int32_t> block_table;
 };
 
+// One expert of a mixture-of-experts layer (and any gated MLP): down(act(gate x) * up x).
+struct GatedMlp {
+  TensorView gate;  // [ffn, hidden]
+  TensorView up;    // [ffn, hidden]
+  TensorView down;  // [hidden, ffn]
+};
+enum class GatedActivation { kSilu, kGeluTanh };  // SwiGLU, GeGLU (gelu_pytorch_tanh)
+
+struct MoeParams {
+  int64_t n_used = 0;        // experts per token (top-k)
+  bool renormalize = false;  // top-k weights divided by their sum
+  GatedActivation act = GatedActivation::kSilu;
+};
+
 struct AttentionParams {
   int64_t n_heads = 0;
   int64_t n_kv_heads = 0;
@@ -184,6 +200,17 @@ class Backend {
     upload(host, rows, cols, t);
     return t;
   }
+
+  // --- Collectives (tensor parallelism) -------------------------------------------------------
+  // This backend's place in its tensor-parallel group (BackendOptions::comm): rank 0 of 1 when
+  // it runs alone, where the collectives are no-ops.
+  virtual int rank() const { return 0; }
+  virtual int world() const { return 1; }
+  // x = the sum of every rank's x (same shape on every rank; the same bits on every rank).
+  virtual void all_reduce(Activations& x) = 0;
+  // out [rows, world * cols] = every rank's x [rows, cols] side by side, rank order (e.g. the
+  // vocabulary slices of a split output head).
+  virtual void all_gather(const Activations& x, Activations& out) = 0;
 
   // --- Ops ---------------------------------------------------------------------------------
   // Outputs are sized by the op (alloc). Aliasing: an output may be the same tensor as an input
@@ -251,6 +278,14 @@ class Backend {
   // x = x * sigmoid(1.702 x) in place (HF "quick_gelu", CLIP).
   virtual void quick_gelu(Activations& x) = 0;
 
+  // A mixture-of-experts MLP added into acc (HF's MixtralSparseMoeBlock /
+  // Qwen3MoeSparseMoeBlock): router logits = h @ router^T; per row, route_topk's choice of
+  // p.n_used experts; acc[row] += weight * expert(h[row]) for each chosen expert, added in
+  // expert order. A grouped matmul: each expert runs once, over exactly the rows routed to it,
+  // and the routing never leaves the backend. experts[e] is expert e.
+  virtual void moe_ffn(const Activations& h, const TensorView& router,
+                       std::span<const GatedMlp> experts, const MoeParams& p, Activations& acc) = 0;
+
   // Mixture-of-experts helpers.
   // out[i] = x[rows[i]].
   virtual void gather_rows(const Activations& x, std::span<const int32_t> rows,
@@ -271,13 +306,22 @@ class Backend {
 // batching does not change a request's tokens). Without it, batches of fewer than 4 rows take the
 // faster decode kernels, whose float summation order differs from the prefill kernels' in the
 // last bits.
-std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool batch_invariant = false);
+// `comm`: its tensor-parallel group (null: alone).
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool batch_invariant = false,
+                                          std::shared_ptr<Communicator> comm = nullptr);
 
 // The backends loom knows, by the `--device` names users give: "cpu", "cuda" or "cuda:N".
 struct BackendOptions {
-  std::string device = "cpu";
-  int n_threads = 0;  // CPU threads (0: one per core)
-  bool batch_invariant = false;
+  BackendOptions(std::string device_name = "cpu", int threads = 0, bool invariant = false,
+                 std::shared_ptr<Communicator> group = nullptr)
+      : device(std::move(device_name)),
+        n_threads(threads),
+        batch_invariant(invariant),
+        comm(std::move(group)) {}
+  std::string device;
+  int n_threads;                       // CPU threads (0: one per core)
+  bool batch_invariant;                // see make_cpu_backend
+  std::shared_ptr<Communicator> comm;  // its tensor-parallel group (null: alone)
 };
 // Throws kInvalidArgument for a name it does not know and kUnsupported for a backend this
 // build does not have ("loom was built without CUDA").

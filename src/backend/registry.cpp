@@ -19,7 +19,7 @@ int threads_or_cores(int n) {
 
 std::unique_ptr<Backend> make_backend(const BackendOptions& o) {
   const std::string& d = o.device;
-  if (d == "cpu") return make_cpu_backend(threads_or_cores(o.n_threads), o.batch_invariant);
+  if (d == "cpu") return make_cpu_backend(threads_or_cores(o.n_threads), o.batch_invariant, o.comm);
   if (d == "cuda" || d.starts_with("cuda:")) {
     if (d.size() > 5) {
       int index = -1;

@@ -102,6 +102,48 @@ MoeWeights load_moe(const WeightLoader& w, const std::string& p, int64_t hidden,
   return W;
 }
 
+AttentionShape shard_shape(const AttentionShape& s, const ShardSpec& sh,
+                           const std::string& model_path) {
+  if (s.n_heads % sh.world != 0 || s.n_kv_heads % sh.world != 0) {
+    fail(ErrorCode::kUnsupported,
+         "{}: {} attention heads and {} KV heads cannot be split over {} ranks", model_path,
+         s.n_heads, s.n_kv_heads, sh.world);
+  }
+  return {s.hidden, s.n_heads / sh.world, s.n_kv_heads / sh.world, s.head_dim};
+}
+
+AttentionWeights shard_attention(const AttentionWeights& W, const AttentionShape& whole,
+                                 const ShardSpec& sh, WeightArena& arena,
+                                 const std::string& where) {
+  if (sh.world == 1) return W;
+  const int64_t q_rows = whole.n_heads * whole.head_dim / sh.world;
+  const int64_t kv_rows = whole.n_kv_heads * whole.head_dim / sh.world;
+  AttentionWeights S;
+  S.wq = matrix_rows(W.wq, sh.rank * q_rows, q_rows);
+  S.wk = matrix_rows(W.wk, sh.rank * kv_rows, kv_rows);
+  S.wv = matrix_rows(W.wv, sh.rank * kv_rows, kv_rows);
+  if (W.bq) S.bq = vector_slice(*W.bq, sh.rank * q_rows, q_rows);
+  if (W.bk) S.bk = vector_slice(*W.bk, sh.rank * kv_rows, kv_rows);
+  if (W.bv) S.bv = vector_slice(*W.bv, sh.rank * kv_rows, kv_rows);
+  S.wo = arena.columns(W.wo, sh.rank * q_rows, q_rows, where + "attn_output.weight");
+  if (sh.rank == 0) S.bo = W.bo;
+  S.q_norm = W.q_norm;
+  S.k_norm = W.k_norm;
+  return S;
+}
+
+GatedFfnWeights shard_gated_ffn(const GatedFfnWeights& W, int64_t ffn, const ShardSpec& sh,
+                                WeightArena& arena, const std::string& where) {
+  if (sh.world == 1) return W;
+  if (ffn % sh.world != 0) {
+    fail(ErrorCode::kUnsupported, "{}: an MLP of {} features cannot be split over {} ranks", where,
+         ffn, sh.world);
+  }
+  const int64_t part = ffn / sh.world;
+  return {matrix_rows(W.gate, sh.rank * part, part), matrix_rows(W.up, sh.rank * part, part),
+          arena.columns(W.down, sh.rank * part, part, where + "ffn_down.weight")};
+}
+
 void attention_block(Backend& be, const AttentionWeights& W, const AttentionOptions& o,
                      const Activations& h, const Batch& batch, KvCache& cache, int64_t layer,
                      BlockBuffers& buf, Activations& out) {
@@ -134,28 +176,8 @@ void gated_ffn(Backend& be, const GatedFfnWeights& W, Activation act, const Acti
 }
 
 void moe_ffn_accumulate(Backend& be, const MoeWeights& W, Activation act, const Activations& h,
-                        BlockBuffers& buf, Activations& acc) {
-  const int64_t n = h.rows(), k = W.n_used;
-  be.matmul(h, W.router, nullptr, buf.router);
-  buf.experts.resize(n * k);
-  buf.weights.resize(n * k);
-  be.route_topk(buf.router, k, W.renormalize, buf.experts, buf.weights);
-  // Each expert runs once, on exactly the tokens routed to it (a batched step reads each
-  // expert's weights at most once).
-  for (size_t e = 0; e < W.experts.size(); ++e) {
-    buf.rows.clear();
-    buf.row_weights.clear();
-    for (int64_t i = 0; i < n * k; ++i) {
-      if (buf.experts[i] == static_cast<int32_t>(e)) {
-        buf.rows.push_back(static_cast<int32_t>(i / k));
-        buf.row_weights.push_back(buf.weights[i]);
-      }
-    }
-    if (buf.rows.empty()) continue;
-    be.gather_rows(h, buf.rows, buf.xs);
-    gated_ffn(be, W.experts[e], act, buf.xs, buf, buf.ys);
-    be.add_rows_scaled(acc, buf.ys, buf.rows, buf.row_weights);
-  }
+                        Activations& acc) {
+  be.moe_ffn(h, W.router, W.experts, {W.n_used, W.renormalize, act}, acc);
 }
 
 void select_logit_rows(Backend& be, const Activations& x, const Batch& batch, BlockBuffers& buf,

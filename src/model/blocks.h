@@ -20,7 +20,7 @@
 
 namespace loom {
 
-enum class Activation { kSilu, kGeluTanh };
+using Activation = GatedActivation;
 
 // HF's activation names (hidden_act / hidden_activation / activation_function); empty gives
 // `fallback`. Throws kUnsupported for one loom does not implement.
@@ -55,11 +55,7 @@ struct AttentionWeights {
 AttentionWeights load_attention(const WeightLoader& w, const std::string& prefix,
                                 const AttentionShape& s);
 
-struct GatedFfnWeights {
-  TensorView gate;  // [ffn, hidden]
-  TensorView up;    // [ffn, hidden]
-  TensorView down;  // [hidden, ffn]
-};
+using GatedFfnWeights = GatedMlp;
 
 // Loads blk.N.ffn_{gate,up,down}, or phi3's fused gate_up stored by llama.cpp as ffn_up with
 // 2*ffn rows (gate first, as HF's Phi3MLP chunks it).
@@ -67,10 +63,10 @@ GatedFfnWeights load_gated_ffn(const WeightLoader& w, const std::string& prefix,
                                int64_t ffn);
 
 struct MoeWeights {
-  TensorView router;                     // [n_experts, hidden]
-  std::vector<GatedFfnWeights> experts;  // n_experts
-  int64_t n_used = 0;                    // experts per token (top-k)
-  bool renormalize = false;              // top-k weights divided by their sum
+  TensorView router;              // [n_experts, hidden]
+  std::vector<GatedMlp> experts;  // n_experts
+  int64_t n_used = 0;             // experts per token (top-k)
+  bool renormalize = false;       // top-k weights divided by their sum
 };
 
 // Loads blk.N.ffn_gate_inp and the experts, either llama.cpp's stacked ffn_{gate,up,down}_exps
@@ -79,11 +75,23 @@ struct MoeWeights {
 MoeWeights load_moe(const WeightLoader& w, const std::string& prefix, int64_t hidden,
                     int64_t expert_ffn, int64_t n_experts, int64_t n_used, bool renormalize);
 
+// Tensor parallelism (ShardSpec). The part of the attention one rank computes: heads and KV
+// heads divided by world (kUnsupported naming the model when they do not divide).
+AttentionShape shard_shape(const AttentionShape& s, const ShardSpec& sh,
+                           const std::string& model_path);
+// This rank's part of whole attention weights: the rows of q/k/v (and their biases) of its
+// heads, and wo's columns for them (copied into `arena`); the output bias on rank 0 only, since
+// the ranks' outputs are summed. q/k norms are per head and stay whole.
+AttentionWeights shard_attention(const AttentionWeights& W, const AttentionShape& whole,
+                                 const ShardSpec& sh, WeightArena& arena, const std::string& where);
+// This rank's part of a gated MLP: gate/up rows [r ffn/world, (r+1) ffn/world), down's columns
+// for them.
+GatedFfnWeights shard_gated_ffn(const GatedFfnWeights& W, int64_t ffn, const ShardSpec& sh,
+                                WeightArena& arena, const std::string& where);
+
 struct BlockBuffers {
   Activations q, k, v, a, g, u;  // attention and MLP intermediates
-  Activations router, xs, ys;    // MoE: router logits, routed rows in and out
-  std::vector<int32_t> experts, rows;
-  std::vector<float> weights, row_weights;
+  std::vector<int32_t> rows;     // select_logit_rows
 };
 
 struct AttentionOptions {
@@ -105,7 +113,7 @@ void gated_ffn(Backend& be, const GatedFfnWeights& W, Activation act, const Acti
 // acc += the mixture of experts applied to h (as HF's MixtralSparseMoeBlock /
 // Qwen3MoeSparseMoeBlock: softmax router, top-k, experts weighted by their routing weight).
 void moe_ffn_accumulate(Backend& be, const MoeWeights& W, Activation act, const Activations& h,
-                        BlockBuffers& buf, Activations& acc);
+                        Activations& acc);
 
 // out = the rows of x whose logits the batch wants, in output order: only those go through
 // the final norm and the output head.

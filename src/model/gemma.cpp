@@ -186,7 +186,9 @@ class GemmaModel final : public CausalLM {
 }  // namespace
 
 void register_gemma(ModelRegistry& r) {
-  auto make = [](const ModelSpec& spec, Backend& backend) -> std::unique_ptr<CausalLM> {
+  auto make = [](const ModelSpec& spec, Backend& backend,
+                 const ShardSpec& shard) -> std::unique_ptr<CausalLM> {
+    refuse_shards(spec, shard);
     return std::make_unique<GemmaModel>(spec, backend);
   };
   for (const char* arch : {"gemma2", "gemma3"}) r.add(arch, make);

@@ -112,9 +112,12 @@ class Gpt2Model final : public CausalLM {
 }  // namespace
 
 void register_gpt2(ModelRegistry& r) {
-  r.add("gpt2", [](const ModelSpec& spec, Backend& backend) -> std::unique_ptr<CausalLM> {
-    return std::make_unique<Gpt2Model>(spec, backend);
-  });
+  r.add("gpt2",
+        [](const ModelSpec& spec, Backend& backend,
+           const ShardSpec& shard) -> std::unique_ptr<CausalLM> {
+          refuse_shards(spec, shard);
+          return std::make_unique<Gpt2Model>(spec, backend);
+        });
 }
 
 }  // namespace loom

@@ -31,15 +31,22 @@ struct LlamaLayer {
 
 class LlamaFamilyModel final : public CausalLM {
  public:
-  LlamaFamilyModel(const ModelSpec& spec, Backend& backend) : backend_(backend) {
+  LlamaFamilyModel(const ModelSpec& spec, Backend& backend, const ShardSpec& shard)
+      : backend_(backend), shard_(shard) {
     const HyperParams& hp = spec.hparams;
     const std::string& arch = spec.architecture;
-    const AttentionShape shape = attention_shape(spec);
+    const AttentionShape whole = attention_shape(spec);
+    // With tensor parallelism this rank runs its share of the heads (ShardSpec).
+    const AttentionShape shape = shard_shape(whole, shard, spec.path);
     const int64_t hidden = shape.hidden, n_heads = shape.n_heads, n_kv = shape.n_kv_heads,
                   hd = shape.head_dim;
     const int64_t vocab = need_hparam(spec, hp.vocab_size, "vocab_size");
     need_hparam(spec, hp.n_layers, "n_layers");
     const bool moe = hp.n_experts > 0;
+    if (moe && shard.world > 1) {
+      fail(ErrorCode::kUnsupported, "{}: mixture-of-experts models cannot be split over ranks yet",
+           spec.path);
+    }
     if (moe && (hp.n_experts_used <= 0 || hp.n_experts_used > hp.n_experts)) {
       fail(ErrorCode::kCorruption, "{}: {} experts per token is not in [1, {}]", spec.path,
            hp.n_experts_used, hp.n_experts);
@@ -85,7 +92,8 @@ class LlamaFamilyModel final : public CausalLM {
       const std::string p = "blk." + std::to_string(l) + ".";
       LlamaLayer L;
       L.attn_norm = w.require(p + "attn_norm.weight", {hidden});
-      L.attn = load_attention(w, p, shape);
+      L.attn =
+          shard_attention(load_attention(w, p, whole), whole, shard, arena_, spec.path + ": " + p);
       if ((arch == "qwen3" || arch == "qwen3moe") && (!L.attn.q_norm || !L.attn.k_norm)) {
         fail(ErrorCode::kCorruption, "{}: {} layer {} lacks attn_q_norm/attn_k_norm", spec.path,
              arch, l);
@@ -94,7 +102,8 @@ class LlamaFamilyModel final : public CausalLM {
       if (moe) {
         L.moe = load_moe(w, p, hidden, ffn, hp.n_experts, hp.n_experts_used, hp.expert_norm_topk);
       } else {
-        L.ffn = load_gated_ffn(w, p, hidden, ffn);
+        L.ffn = shard_gated_ffn(load_gated_ffn(w, p, hidden, ffn), ffn, shard, arena_,
+                                spec.path + ": " + p);
       }
       layers_.push_back(std::move(L));
     }
@@ -109,12 +118,14 @@ class LlamaFamilyModel final : public CausalLM {
       const LlamaLayer& L = layers_[l];
       be.rms_norm(x_, L.attn_norm, eps_, 0.0f, hidden, h_);
       attention_block(be, L.attn, attn_, h_, batch, cache, static_cast<int64_t>(l), buf_, h_);
+      if (shard_.world > 1) be.all_reduce(h_);  // the heads' shares of Wo · attn
       be.add(x_, h_);
       be.rms_norm(x_, L.ffn_norm, eps_, 0.0f, hidden, h_);
       if (L.moe) {
-        moe_ffn_accumulate(be, *L.moe, act_, h_, buf_, x_);
+        moe_ffn_accumulate(be, *L.moe, act_, h_, x_);
       } else {
         gated_ffn(be, *L.ffn, act_, h_, buf_, h_);
+        if (shard_.world > 1) be.all_reduce(h_);  // the features' shares of Wdown · act
         be.add(x_, h_);
       }
     }
@@ -125,6 +136,8 @@ class LlamaFamilyModel final : public CausalLM {
 
  private:
   Backend& backend_;
+  ShardSpec shard_;
+  WeightArena arena_;  // this rank's column slices
   float eps_ = 1e-6f;
   Activation act_ = Activation::kSilu;
   AttentionOptions attn_;
@@ -138,8 +151,9 @@ class LlamaFamilyModel final : public CausalLM {
 }  // namespace
 
 void register_llama_family(ModelRegistry& r) {
-  auto make = [](const ModelSpec& spec, Backend& backend) -> std::unique_ptr<CausalLM> {
-    return std::make_unique<LlamaFamilyModel>(spec, backend);
+  auto make = [](const ModelSpec& spec, Backend& backend,
+                 const ShardSpec& shard) -> std::unique_ptr<CausalLM> {
+    return std::make_unique<LlamaFamilyModel>(spec, backend, shard);
   };
   for (const char* arch : {"llama", "mistral", "qwen2", "qwen3", "phi3", "qwen3moe"}) {
     r.add(arch, make);

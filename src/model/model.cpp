@@ -42,13 +42,26 @@ const ModelRegistry& registry() {
 }
 }  // namespace
 
-std::unique_ptr<CausalLM> load_causal_lm(const ModelSpec& spec, Backend& backend) {
+std::unique_ptr<CausalLM> load_causal_lm(const ModelSpec& spec, Backend& backend, ShardSpec shard) {
   const ModelRegistry::Builder* b = registry().find(spec.architecture);
   if (b == nullptr) {
     fail(ErrorCode::kUnsupported, "{}: architecture '{}' is not supported (loom runs: {})",
          spec.path, spec.architecture, fmt::join(registry().names(), ", "));
   }
-  return (*b)(spec, backend);
+  if (shard.world < 1 || shard.rank < 0 || shard.rank >= shard.world ||
+      shard.world != backend.world() || shard.rank != backend.rank()) {
+    fail(ErrorCode::kInvalidArgument,
+         "{}: shard {} of {} does not match the backend's place in its group (rank {} of {})",
+         spec.path, shard.rank, shard.world, backend.rank(), backend.world());
+  }
+  return (*b)(spec, backend, shard);
+}
+
+void refuse_shards(const ModelSpec& spec, const ShardSpec& shard) {
+  if (shard.world != 1) {
+    fail(ErrorCode::kUnsupported, "{}: {} cannot be split over {} ranks yet", spec.path,
+         spec.architecture, shard.world);
+  }
 }
 
 }  // namespace loom

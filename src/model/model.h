@@ -41,6 +41,16 @@ struct ModelInfo {
   int64_t context_length = 0;
 };
 
+// Tensor parallelism: which shard of the weights a model instance holds. Attention heads (and KV
+// heads) and the MLP's intermediate features are split in `world` equal parts, rank r holding
+// part r: q/k/v and gate/up by rows, the attention output and down projections by columns, so
+// each rank's products add up to the whole (Backend::all_reduce). Embeddings, norms and the
+// output head stay whole on every rank.
+struct ShardSpec {
+  int rank = 0;
+  int world = 1;
+};
+
 class CausalLM {
  public:
   virtual ~CausalLM() = default;
@@ -69,7 +79,12 @@ class CausalLM {
 };
 
 // Builds the model for spec.architecture; throws kUnsupported for an unknown architecture and
-// kCorruption naming the tensor when a tensor is missing or has the wrong shape.
-std::unique_ptr<CausalLM> load_causal_lm(const ModelSpec& spec, Backend& backend);
+// kCorruption naming the tensor when a tensor is missing or has the wrong shape. `shard` must
+// match the backend's group (rank, world); kUnsupported for a family or a model (MoE, heads
+// not divisible by world) that cannot be split so.
+std::unique_ptr<CausalLM> load_causal_lm(const ModelSpec& spec, Backend& backend,
+                                         ShardSpec shard = {});
+// kUnsupported unless `shard` is the whole model (for the families not split yet).
+void refuse_shards(const ModelSpec& spec, const ShardSpec& shard);
 
 }  // namespace loom

@@ -13,7 +13,8 @@ namespace loom {
 
 class ModelRegistry {
  public:
-  using Builder = std::function<std::unique_ptr<CausalLM>(const ModelSpec&, Backend&)>;
+  using Builder =
+      std::function<std::unique_ptr<CausalLM>(const ModelSpec&, Backend&, const ShardSpec&)>;
   void add(std::string arch, Builder b) { builders_.emplace_back(std::move(arch), std::move(b)); }
   const Builder* find(const std::string& arch) const {
     for (const auto& [a, b] : builders_) {

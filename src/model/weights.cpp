@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <cstring>
+
 #include "core/error.h"
 #include "quant/quant.h"
 
@@ -24,6 +26,30 @@ TensorView stack_item(const TensorView& t, int64_t i) {
   const uint64_t bytes = *row_bytes(t.dtype, t.shape[2]) * t.shape[1];
   return TensorView{
       t.dtype, {t.shape[1], t.shape[2]}, static_cast<const uint8_t*>(t.data) + i * bytes, bytes};
+}
+
+TensorView WeightArena::columns(const TensorView& t, int64_t first, int64_t n,
+                                const std::string& what) {
+  LOOM_ASSERT(t.shape.size() == 2 && first >= 0 && n > 0 && first + n <= t.shape[1]);
+  const int64_t block = dtype_info(t.dtype).block_size;
+  if (first % block != 0 || n % block != 0) {
+    fail(ErrorCode::kUnsupported,
+         "{}: columns [{}, {}) of a {} matrix do not fall on its blocks of {} values; this split "
+         "needs another type or number of ranks",
+         what, first, first + n, dtype_name(t.dtype), block);
+  }
+  const int64_t rows = t.shape[0];
+  const uint64_t src_row = *row_bytes(t.dtype, t.shape[1]), offset = *row_bytes(t.dtype, first);
+  const uint64_t dst_row = *row_bytes(t.dtype, n);
+  auto buf = std::make_unique<uint8_t[]>(dst_row * rows);
+  const auto* src = static_cast<const uint8_t*>(t.data);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(buf.get() + r * dst_row, src + r * src_row + offset, dst_row);
+  }
+  const TensorView out{t.dtype, {rows, n}, buf.get(), dst_row * rows};
+  bytes_ += dst_row * rows;
+  blocks_.push_back(std::move(buf));
+  return out;
 }
 
 TensorView WeightLoader::require(const std::string& name, const std::vector<int64_t>& shape) const {

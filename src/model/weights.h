@@ -2,6 +2,7 @@
 // that a file that does not match its config fails at load with the tensor's name.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,20 @@ TensorView matrix_rows(const TensorView& t, int64_t first, int64_t n);
 TensorView vector_slice(const TensorView& t, int64_t first, int64_t n);
 // The i-th matrix of a stack [n, rows, cols] (llama.cpp's 3-D expert tensors).
 TensorView stack_item(const TensorView& t, int64_t i);
+
+// Weights a model had to copy out of the file: a tensor-parallel shard's column slices (a
+// slice along a row is not contiguous in the file). Owned by the model, alive as long as it.
+class WeightArena {
+ public:
+  // Columns [first, first + n) of a matrix [rows, cols], copied; kUnsupported naming `what` when
+  // the slice does not fall on the type's block boundaries.
+  TensorView columns(const TensorView& t, int64_t first, int64_t n, const std::string& what);
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
+  uint64_t bytes_ = 0;
+};
 
 class WeightLoader {
  public:

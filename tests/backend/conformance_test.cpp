@@ -662,6 +662,75 @@ TEST_P(Conformance, GatherRowsAndScaledScatterAdd) {
   EXPECT_EQ(ah.row(1)[0], 1.0f);
 }
 
+// The grouped MoE MLP: softmax router, top-k (optionally renormalised), each chosen expert's
+// gated MLP weighted and added, for SwiGLU and GeGLU experts, rows routed unevenly.
+TEST_P(Conformance, MoeFfnMatchesReference) {
+  auto be = make();
+  const int64_t n = 17, hidden = 64, ffn = 48, n_experts = 5;
+  const Weights router = make_weights(DType::kF32, n_experts, hidden, 91);
+  std::vector<Weights> gate, up, down;
+  std::vector<GatedMlp> experts;
+  for (int64_t e = 0; e < n_experts; ++e) {
+    gate.push_back(make_weights(DType::kF16, ffn, hidden, 100 + e, 0.2f));
+    up.push_back(make_weights(DType::kF16, ffn, hidden, 200 + e, 0.2f));
+    down.push_back(make_weights(DType::kF16, hidden, ffn, 300 + e, 0.2f));
+  }
+  for (int64_t e = 0; e < n_experts; ++e)
+    experts.push_back({gate[e].view, up[e].view, down[e].view});
+  const HostMatrix h = random_matrix(n, hidden, 92);
+  const HostMatrix acc0 = random_matrix(n, hidden, 93);
+  for (GatedActivation act : {GatedActivation::kSilu, GatedActivation::kGeluTanh}) {
+    for (bool renorm : {false, true}) {
+      const int64_t k = 2;
+      Activations hd = to_device(*be, h), acc = to_device(*be, acc0);
+      be->moe_ffn(hd, router.view, experts, {k, renorm, act}, acc);
+      const HostMatrix got = to_host(*be, acc);
+      for (int64_t i = 0; i < n; ++i) {
+        std::vector<double> logit(n_experts), p(n_experts);
+        for (int64_t e = 0; e < n_experts; ++e) {
+          for (int64_t t = 0; t < hidden; ++t)
+            logit[e] += double(router.values.row(e)[t]) * h.row(i)[t];
+        }
+        const double m = *std::max_element(logit.begin(), logit.end());
+        double z = 0;
+        for (int64_t e = 0; e < n_experts; ++e) z += (p[e] = std::exp(logit[e] - m));
+        std::vector<int> order(n_experts);
+        for (int e = 0; e < n_experts; ++e) order[e] = e;
+        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
+        const double top = p[order[0]] + p[order[1]];
+        std::vector<double> ref(acc0.row(i), acc0.row(i) + hidden);
+        for (int j = 0; j < k; ++j) {
+          const int e = order[j];
+          const double w = renorm ? p[e] / top : p[e] / z;
+          std::vector<double> mid(ffn);
+          for (int64_t f = 0; f < ffn; ++f) {
+            double g = 0, u = 0;
+            for (int64_t t = 0; t < hidden; ++t) {
+              g += double(gate[e].values.row(f)[t]) * h.row(i)[t];
+              u += double(up[e].values.row(f)[t]) * h.row(i)[t];
+            }
+            const double a = act == GatedActivation::kSilu
+                                 ? g / (1 + std::exp(-g))
+                                 : 0.5 * g *
+                                       (1 + std::tanh(std::sqrt(2 / std::numbers::pi) *
+                                                      (g + 0.044715 * g * g * g)));
+            mid[f] = a * u;
+          }
+          for (int64_t o = 0; o < hidden; ++o) {
+            double d = 0;
+            for (int64_t f = 0; f < ffn; ++f) d += double(down[e].values.row(o)[f]) * mid[f];
+            ref[o] += w * d;
+          }
+        }
+        for (int64_t o = 0; o < hidden; ++o) {
+          ASSERT_NEAR(got.row(i)[o], ref[o], 2e-5 * (std::fabs(ref[o]) + 1.0))
+              << "row " << i << " out " << o << " renorm " << renorm << " act " << int(act);
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Conformance, ::testing::ValuesIn(available_devices()),
                          device_name);
 

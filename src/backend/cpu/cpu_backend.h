@@ -33,8 +33,9 @@ inline float dot(const float* a, const float* b, int64_t n) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int n_threads, bool batch_invariant)
-      : pool_(n_threads),
+  CpuBackend(int n_threads, bool batch_invariant, std::shared_ptr<Communicator> comm = nullptr)
+      : comm_(std::move(comm)),
+        pool_(n_threads),
         scratch_(pool_.size()),
         batch_invariant_(batch_invariant),
         runs_(pool_.size()) {
@@ -45,6 +46,11 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   bool batch_invariant() const override { return batch_invariant_; }
   void set_single_row_kernels_up_to(int64_t rows) override;
+
+  int rank() const override { return comm_ ? comm_->rank() : 0; }
+  int world() const override { return comm_ ? comm_->world() : 1; }
+  void all_reduce(Activations& x) override;
+  void all_gather(const Activations& x, Activations& out) override;
 
   void alloc(Activations& t, int64_t rows, int64_t cols) override;
   void upload(std::span<const float> host, int64_t rows, int64_t cols, Activations& t) override;
@@ -78,6 +84,8 @@ class CpuBackend final : public Backend {
                        std::span<const float> weights) override;
   void route_topk(const Activations& logits, int64_t k, bool renormalize,
                   std::span<int32_t> experts, std::span<float> weights) override;
+  void moe_ffn(const Activations& h, const TensorView& router, std::span<const GatedMlp> experts,
+               const MoeParams& p, Activations& acc) override;
 
   void encoder_attention(const Activations& q, const Activations& k, const Activations& v,
                          int64_t n_seqs, std::span<const int32_t> key_mask,
@@ -103,6 +111,7 @@ class CpuBackend final : public Backend {
   // first use and kept for the backend's lifetime; null when `w` cannot be packed here.
   const uint8_t* packed_matrix(const TensorView& w);
 
+  std::shared_ptr<Communicator> comm_;
   ThreadPool pool_;
   std::vector<std::vector<float>> scratch_;
   bool batch_invariant_ = false;  // see make_cpu_backend
@@ -111,9 +120,15 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<kernels::KvRun>> runs_;             // attention: per thread
   std::vector<float> small_[3];
   std::vector<int32_t> expert_order_;  // route_topk: expert ids being ranked
+  struct MoeScratch {
+    Activations router, xs, g, u, ys;  // router logits; one expert's rows in, gate/up, out
+    std::vector<int32_t> experts, rows;
+    std::vector<float> weights, row_weights;
+  } moe_;
   // Packed copies of weight matrices, by the address of their bytes in the model file (a
   // model's views outlive the backend's use of them). LOOM_PACK=0 turns packing off.
   std::map<std::tuple<const void*, DType, int64_t, int64_t>, HugeBuffer> packed_;
+  std::vector<float> gathered_;        // all_gather: the group's rows, rank-major
   std::vector<float> xt_;              // matmul: transposed activation rows
   std::vector<uint64_t> panel_bytes_;  // matmul: (offset, length) of each column panel
   std::vector<uint8_t> qact_;          // matmul: quantized activation rows

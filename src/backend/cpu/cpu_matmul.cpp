@@ -449,8 +449,9 @@ void CpuBackend::set_single_row_kernels_up_to(int64_t rows) {
 
 namespace loom {
 
-std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool batch_invariant) {
-  return std::make_unique<cpu::CpuBackend>(n_threads, batch_invariant);
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, bool batch_invariant,
+                                          std::shared_ptr<Communicator> comm) {
+  return std::make_unique<cpu::CpuBackend>(n_threads, batch_invariant, std::move(comm));
 }
 
 }  // namespace loom

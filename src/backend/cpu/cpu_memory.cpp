@@ -35,6 +35,28 @@ void CpuBackend::download(const Activations& t, int64_t first_row, int64_t n_row
   std::copy(src, src + n_rows * t.cols(), dst.begin());
 }
 
+void CpuBackend::all_reduce(Activations& x) {
+  if (world() == 1) return;
+  comm_->all_reduce_sum({host(x).data(), static_cast<size_t>(x.numel())});
+}
+
+void CpuBackend::all_gather(const Activations& x, Activations& out) {
+  const int64_t rows = x.rows(), cols = x.cols(), w = world();
+  const auto o = host_alloc(out, rows, w * cols);
+  if (w == 1) {
+    std::copy_n(host(x).data(), x.numel(), o.data());
+    return;
+  }
+  // Rank-major from the group, then each row's slices side by side.
+  gathered_.resize(static_cast<size_t>(w * x.numel()));
+  comm_->all_gather({host(x).data(), static_cast<size_t>(x.numel())}, gathered_);
+  for (int64_t r = 0; r < w; ++r) {
+    for (int64_t i = 0; i < rows; ++i) {
+      std::copy_n(gathered_.data() + (r * rows + i) * cols, cols, o.row(i) + r * cols);
+    }
+  }
+}
+
 std::unique_ptr<KvCache> CpuBackend::make_kv_cache(int64_t n_layers, int64_t n_kv_heads,
                                                    int64_t head_dim, int64_t block_size,
                                                    int64_t n_blocks, DType dtype) {

@@ -1,0 +1,76 @@
+#include "backend/communicator.h"
+
+#include <algorithm>
+#include <barrier>
+
+#include "core/error.h"
+
+namespace loom {
+
+namespace {
+
+// What the ranks of a local group share: one slot per rank for the buffer it contributes,
+// and a barrier per phase.
+struct LocalGroupState {
+  explicit LocalGroupState(int world) : slots(world), sync(world) {}
+  std::vector<std::span<const float>> slots;
+  std::barrier<> sync;
+};
+
+class LocalCommunicator final : public Communicator {
+ public:
+  LocalCommunicator(std::shared_ptr<LocalGroupState> state, int rank)
+      : state_(std::move(state)), rank_(rank) {}
+  int rank() const override { return rank_; }
+  int world() const override { return static_cast<int>(state_->slots.size()); }
+
+  void all_reduce_sum(std::span<float> data) override {
+    if (world() == 1) return;
+    publish(data);
+    // Every rank sums the same buffers in the same (rank) order into its own scratch, then,
+    // once all have read, overwrites its own buffer.
+    sum_.assign(data.size(), 0.0f);
+    for (const std::span<const float>& s : state_->slots) {
+      LOOM_ASSERT(s.size() == data.size());
+      for (size_t i = 0; i < sum_.size(); ++i) sum_[i] += s[i];
+    }
+    state_->sync.arrive_and_wait();
+    std::copy(sum_.begin(), sum_.end(), data.begin());
+  }
+
+  void all_gather(std::span<const float> in, std::span<float> out) override {
+    LOOM_ASSERT(out.size() == in.size() * state_->slots.size());
+    if (world() == 1) {
+      std::copy(in.begin(), in.end(), out.begin());
+      return;
+    }
+    publish(in);
+    for (size_t r = 0; r < state_->slots.size(); ++r) {
+      LOOM_ASSERT(state_->slots[r].size() == in.size());
+      std::copy(state_->slots[r].begin(), state_->slots[r].end(), out.begin() + r * in.size());
+    }
+    state_->sync.arrive_and_wait();  // nobody reuses its input while others read it
+  }
+
+ private:
+  void publish(std::span<const float> data) {
+    state_->slots[static_cast<size_t>(rank_)] = data;
+    state_->sync.arrive_and_wait();
+  }
+
+  std::shared_ptr<LocalGroupState> state_;
+  int rank_;
+  std::vector<float> sum_;
+};
+
+}  // namespace
+
+std::vector<std::shared_ptr<Communicator>> make_local_group(int world) {
+  if (world < 1) fail(ErrorCode::kInvalidArgument, "a group of {} ranks", world);
+  auto state = std::make_shared<LocalGroupState>(world);
+  std::vector<std::shared_ptr<Communicator>> out;
+  for (int r = 0; r < world; ++r) out.push_back(std::make_shared<LocalCommunicator>(state, r));
+  return out;
+}
+
+}  // namespace loom

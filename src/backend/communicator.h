@@ -1,0 +1,31 @@
+// Communicator — the collectives of a tensor-parallel group: `world` ranks, each running the
+// same model on its shard of the weights, exchanging activations at the points where the split
+// rejoins (after the attention output and the MLP down projection). A backend takes one in
+// BackendOptions and offers the collectives as ops (Backend::all_reduce, all_gather).
+// Implementations: make_local_group (ranks are threads of one process, the exchange done in
+// memory: tests and a single machine's split); MPI and NCCL come with the multi-process issue.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace loom {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int world() const = 0;
+  // Every rank passes n floats; each gets the sum over ranks, added in rank order, so every
+  // rank holds the same bits.
+  virtual void all_reduce_sum(std::span<float> data) = 0;
+  // Every rank passes n floats; `out` (world * n) gets rank 0's, then rank 1's, ...
+  virtual void all_gather(std::span<const float> in, std::span<float> out) = 0;
+};
+
+// `world` communicators (rank i at index i) for threads of one process. Each collective is a
+// rendezvous: every rank must call it, in the same order, from its own thread.
+std::vector<std::shared_ptr<Communicator>> make_local_group(int world);
+
+}  // namespace loom
