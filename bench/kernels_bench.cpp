@@ -265,7 +265,8 @@ void Rope(benchmark::State& state) {
   t.style = RopeStyle::kInterleaved;
   t.dims = hd;
   for (int64_t i = 0; i < hd / 2; ++i) t.inv_freq.push_back(std::pow(10000.0f, -2.0f * i / hd));
-  for (auto _ : state) backend->rope(x, heads, hd, pos, t);
+  backend->begin_step({pos, 1, {}});
+  for (auto _ : state) backend->rope(x, heads, hd, t);
   state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(Rope)->Arg(1)->Arg(128)->UseRealTime();
@@ -284,7 +285,8 @@ void Attention(benchmark::State& state) {
               vx = backend->make_tensor(std::vector<float>(kv * hd), 1, kv * hd), out;
   const SeqSlice seq{0, 1, ctx, table};
   const AttentionParams p{heads, kv, hd, 0.125f, 0.0f, 0};
-  for (auto _ : state) backend->attention(q, kx, vx, *cache, 0, {&seq, 1}, p, out);
+  backend->begin_step({std::span<const int32_t>(), 1, {&seq, 1}});
+  for (auto _ : state) backend->attention(q, kx, vx, *cache, 0, p, out);
   // K and V of every position are read once per KV head group.
   state.SetBytesProcessed(state.iterations() * (ctx + 1) * kv * hd * 4 * 2);
 }

@@ -82,6 +82,9 @@ struct RopeTable {
   int64_t dims = 0;             // rotated dimensions per head (<= head_dim)
   std::vector<float> inv_freq;  // dims / 2
   float position_scale = 1.0f;  // linear scaling divides positions
+  // M-RoPE (Qwen2-VL): how many rotary pairs each position axis (time, height, width) drives,
+  // in order; sums to dims / 2. Empty: every pair takes axis 0 (plain RoPE).
+  std::vector<int64_t> sections;
 };
 
 // Paged KV cache for one model, made by a backend (Backend::make_kv_cache) in its own memory:
@@ -146,6 +149,16 @@ struct MoeParams {
   int64_t n_used = 0;        // experts per token (top-k)
   bool renormalize = false;  // top-k weights divided by their sum
   GatedActivation act = GatedActivation::kSilu;
+};
+
+// What the ops of one forward pass share, given once per step (Backend::begin_step) so that a
+// GPU backend uploads it once: every row's rotary positions (`rope_axes` values per row,
+// axis-major: rope_positions[a * rows + r]; one axis for plain RoPE, three for M-RoPE) and the
+// batch's sequences with their KV block tables.
+struct StepInputs {
+  std::span<const int32_t> rope_positions;
+  int64_t rope_axes = 1;
+  std::span<const SeqSlice> seqs;
 };
 
 struct AttentionParams {
@@ -240,14 +253,18 @@ class Backend {
                         float weight_offset, int64_t group, Activations& y) = 0;
   virtual void layer_norm(const Activations& x, const TensorView& weight, const TensorView* bias,
                           float eps, Activations& y) = 0;
-  // Rotates heads of x ([n, n_heads * head_dim]) in place; positions has one entry per row.
-  virtual void rope(Activations& x, int64_t n_heads, int64_t head_dim,
-                    std::span<const int32_t> positions, const RopeTable& table) = 0;
+  // Starts a forward pass: the step's shared inputs (copied; the block tables they point to
+  // must outlive the step). rope and attention read them until the next begin_step.
+  virtual void begin_step(const StepInputs& step) = 0;
+  // Rotates heads of x ([n, n_heads * head_dim], the step's rows) in place at the step's rope
+  // positions: rotary pair i turns by position(axis of i) / position_scale * inv_freq[i].
+  virtual void rope(Activations& x, int64_t n_heads, int64_t head_dim, const RopeTable& table) = 0;
   // Writes the rows' K and V into their cache slots, then for each query row attends over its
-  // sequence's positions [0, pos] (causal). q [n, n_heads * head_dim] -> out, same shape.
+  // sequence's positions [0, pos] (causal), the sequences being the step's. q [n, n_heads *
+  // head_dim] -> out, same shape.
   virtual void attention(const Activations& q, const Activations& k, const Activations& v,
-                         KvCache& cache, int64_t layer, std::span<const SeqSlice> seqs,
-                         const AttentionParams& p, Activations& out) = 0;
+                         KvCache& cache, int64_t layer, const AttentionParams& p,
+                         Activations& out) = 0;
   // out = silu(gate) * up (SwiGLU).
   virtual void swiglu(const Activations& gate, const Activations& up, Activations& out) = 0;
   // out = gelu_tanh(gate) * up (GeGLU, gemma's gelu_pytorch_tanh).
@@ -286,7 +303,11 @@ class Backend {
   virtual void moe_ffn(const Activations& h, const TensorView& router,
                        std::span<const GatedMlp> experts, const MoeParams& p, Activations& acc) = 0;
 
-  // Mixture-of-experts helpers.
+  // Mixture-of-experts helpers (and row plumbing).
+  // dst[rows[i]] = src[i] (rows distinct): precomputed embeddings (image features) replacing
+  // the token embeddings of their rows.
+  virtual void scatter_rows(const Activations& src, std::span<const int32_t> rows,
+                            Activations& dst) = 0;
   // out[i] = x[rows[i]].
   virtual void gather_rows(const Activations& x, std::span<const int32_t> rows,
                            Activations& out) = 0;

@@ -145,8 +145,8 @@ GatedFfnWeights shard_gated_ffn(const GatedFfnWeights& W, int64_t ffn, const Sha
 }
 
 void attention_block(Backend& be, const AttentionWeights& W, const AttentionOptions& o,
-                     const Activations& h, const Batch& batch, KvCache& cache, int64_t layer,
-                     BlockBuffers& buf, Activations& out) {
+                     const Activations& h, KvCache& cache, int64_t layer, BlockBuffers& buf,
+                     Activations& out) {
   const AttentionParams& p = o.params;
   const Backend::MatmulTarget qkv[] = {{&W.wq, W.bq ? &*W.bq : nullptr, &buf.q},
                                        {&W.wk, W.bk ? &*W.bk : nullptr, &buf.k},
@@ -156,10 +156,10 @@ void attention_block(Backend& be, const AttentionWeights& W, const AttentionOpti
   if (W.q_norm) be.rms_norm(buf.q, *W.q_norm, o.qk_norm_eps, o.qk_norm_offset, p.head_dim, buf.q);
   if (W.k_norm) be.rms_norm(buf.k, *W.k_norm, o.qk_norm_eps, o.qk_norm_offset, p.head_dim, buf.k);
   if (o.rope != nullptr) {
-    be.rope(buf.q, p.n_heads, p.head_dim, batch.positions, *o.rope);
-    be.rope(buf.k, p.n_kv_heads, p.head_dim, batch.positions, *o.rope);
+    be.rope(buf.q, p.n_heads, p.head_dim, *o.rope);
+    be.rope(buf.k, p.n_kv_heads, p.head_dim, *o.rope);
   }
-  be.attention(buf.q, buf.k, buf.v, cache, layer, batch.seqs, p, buf.a);
+  be.attention(buf.q, buf.k, buf.v, cache, layer, p, buf.a);
   be.matmul(buf.a, W.wo, W.bo ? &*W.bo : nullptr, out);
 }
 
@@ -178,6 +178,42 @@ void gated_ffn(Backend& be, const GatedFfnWeights& W, Activation act, const Acti
 void moe_ffn_accumulate(Backend& be, const MoeWeights& W, Activation act, const Activations& h,
                         Activations& acc) {
   be.moe_ffn(h, W.router, W.experts, {W.n_used, W.renormalize, act}, acc);
+}
+
+void begin_forward(Backend& be, const Batch& batch, const ModelInfo& info) {
+  const int64_t rows = batch.rows();
+  if (static_cast<int64_t>(batch.positions.size()) != rows ||
+      (!batch.rope_positions.empty() &&
+       (batch.rope_axes < 1 ||
+        static_cast<int64_t>(batch.rope_positions.size()) != rows * batch.rope_axes))) {
+    fail(ErrorCode::kInvalidArgument,
+         "a batch of {} rows with {} positions and {} rope positions ({} axes)", rows,
+         batch.positions.size(), batch.rope_positions.size(), batch.rope_axes);
+  }
+  if (batch.embeddings != nullptr || !batch.embedding_rows.empty()) {
+    const Activations* e = batch.embeddings;
+    if (e == nullptr || e->rows() != static_cast<int64_t>(batch.embedding_rows.size()) ||
+        e->cols() != info.hidden_size) {
+      fail(ErrorCode::kInvalidArgument,
+           "precomputed embeddings: {} rows given for {} batch rows, {} wide for a model of {}",
+           e != nullptr ? e->rows() : 0, batch.embedding_rows.size(), e != nullptr ? e->cols() : 0,
+           info.hidden_size);
+    }
+    std::vector<bool> seen(static_cast<size_t>(rows), false);
+    for (int32_t r : batch.embedding_rows) {
+      if (r < 0 || r >= rows || seen[static_cast<size_t>(r)]) {
+        fail(ErrorCode::kInvalidArgument,
+             "precomputed embeddings: row {} is outside the batch of {} rows or given twice", r,
+             rows);
+      }
+      seen[static_cast<size_t>(r)] = true;
+    }
+  }
+  be.begin_step(batch.step());
+}
+
+void inject_embeddings(Backend& be, const Batch& batch, Activations& x) {
+  if (batch.embeddings != nullptr) be.scatter_rows(*batch.embeddings, batch.embedding_rows, x);
 }
 
 void select_logit_rows(Backend& be, const Activations& x, const Batch& batch, BlockBuffers& buf,

@@ -101,10 +101,11 @@ struct AttentionOptions {
   float qk_norm_offset = 0.0f;  // gemma's RMSNorm scales by (1 + weight)
 };
 
-// out = Wo · attention(h) (+ bo) for the normalised input h; out may be h.
+// out = Wo · attention(h) (+ bo) for the normalised input h, at the step's positions
+// (begin_forward); out may be h.
 void attention_block(Backend& be, const AttentionWeights& W, const AttentionOptions& o,
-                     const Activations& h, const Batch& batch, KvCache& cache, int64_t layer,
-                     BlockBuffers& buf, Activations& out);
+                     const Activations& h, KvCache& cache, int64_t layer, BlockBuffers& buf,
+                     Activations& out);
 
 // out = down(act(gate(h)) * up(h)); out may be h.
 void gated_ffn(Backend& be, const GatedFfnWeights& W, Activation act, const Activations& h,
@@ -114,6 +115,13 @@ void gated_ffn(Backend& be, const GatedFfnWeights& W, Activation act, const Acti
 // Qwen3MoeSparseMoeBlock: softmax router, top-k, experts weighted by their routing weight).
 void moe_ffn_accumulate(Backend& be, const MoeWeights& W, Activation act, const Activations& h,
                         Activations& acc);
+
+// Checks the batch's shape (positions, rope positions, precomputed embeddings) and hands the
+// step's shared inputs to the backend (Backend::begin_step): every forward starts with it.
+void begin_forward(Backend& be, const Batch& batch, const ModelInfo& info);
+// x's rows that the batch gives precomputed embeddings for take them (after the model's own
+// embedding scaling: image features enter as they are).
+void inject_embeddings(Backend& be, const Batch& batch, Activations& x);
 
 // out = the rows of x whose logits the batch wants, in output order: only those go through
 // the final norm and the output head.

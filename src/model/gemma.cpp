@@ -151,13 +151,15 @@ class GemmaModel final : public CausalLM {
   void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
     Backend& be = backend_;
     const int64_t hidden = info_.hidden_size;
+    begin_forward(be, batch, info_);
     be.embed(tok_embd_, batch.tokens, x_);
     be.scale(x_, embed_scale_);
+    inject_embeddings(be, batch, x_);
     for (size_t l = 0; l < layers_.size(); ++l) {
       const GemmaLayer& L = layers_[l];
       be.rms_norm(x_, L.attn_norm, eps_, norm_offset_, hidden, h_);
-      attention_block(be, L.attn, L.sliding ? local_ : global_, h_, batch, cache,
-                      static_cast<int64_t>(l), buf_, h_);
+      attention_block(be, L.attn, L.sliding ? local_ : global_, h_, cache, static_cast<int64_t>(l),
+                      buf_, h_);
       be.rms_norm(h_, L.post_attn_norm, eps_, norm_offset_, hidden, h2_);
       be.add(x_, h2_);
       be.rms_norm(x_, L.ffn_norm, eps_, norm_offset_, hidden, h_);

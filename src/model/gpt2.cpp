@@ -80,13 +80,17 @@ class Gpt2Model final : public CausalLM {
   Backend& backend() override { return backend_; }
   void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
     Backend& be = backend_;
+    if (batch.embeddings != nullptr || !batch.rope_positions.empty()) {
+      fail(ErrorCode::kUnsupported, "gpt2 takes neither precomputed embeddings nor rope positions");
+    }
+    begin_forward(be, batch, info_);
     be.embed(tok_embd_, batch.tokens, x_);
     be.embed(pos_embd_, batch.positions, h_);
     be.add(x_, h_);
     for (size_t l = 0; l < layers_.size(); ++l) {
       const Gpt2Layer& L = layers_[l];
       be.layer_norm(x_, L.attn_norm, &L.attn_norm_b, eps_, h_);
-      attention_block(be, L.attn, attn_, h_, batch, cache, static_cast<int64_t>(l), buf_, h_);
+      attention_block(be, L.attn, attn_, h_, cache, static_cast<int64_t>(l), buf_, h_);
       be.add(x_, h_);
       be.layer_norm(x_, L.ffn_norm, &L.ffn_norm_b, eps_, h_);
       be.matmul(h_, L.up, &L.up_b, buf_.u);

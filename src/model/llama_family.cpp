@@ -113,11 +113,13 @@ class LlamaFamilyModel final : public CausalLM {
   void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
     Backend& be = backend_;
     const int64_t hidden = info_.hidden_size;
+    begin_forward(be, batch, info_);
     be.embed(tok_embd_, batch.tokens, x_);
+    inject_embeddings(be, batch, x_);
     for (size_t l = 0; l < layers_.size(); ++l) {
       const LlamaLayer& L = layers_[l];
       be.rms_norm(x_, L.attn_norm, eps_, 0.0f, hidden, h_);
-      attention_block(be, L.attn, attn_, h_, batch, cache, static_cast<int64_t>(l), buf_, h_);
+      attention_block(be, L.attn, attn_, h_, cache, static_cast<int64_t>(l), buf_, h_);
       if (shard_.world > 1) be.all_reduce(h_);  // the heads' shares of Wo · attn
       be.add(x_, h_);
       be.rms_norm(x_, L.ffn_norm, eps_, 0.0f, hidden, h_);

@@ -13,6 +13,10 @@ void Batch::clear() {
   positions.clear();
   seqs.clear();
   logit_rows.clear();
+  rope_positions.clear();
+  rope_axes = 1;
+  embeddings = nullptr;
+  embedding_rows.clear();
 }
 
 void Batch::add_sequence(std::span<const int32_t> seq_tokens, int64_t start_pos,

@@ -19,11 +19,25 @@ namespace loom {
 
 struct Batch {
   std::vector<int32_t> tokens;     // one per row
-  std::vector<int32_t> positions;  // one per row
+  std::vector<int32_t> positions;  // one per row: the row's place in its sequence (KV slot)
   std::vector<SeqSlice> seqs;
   std::vector<int64_t> logit_rows;  // rows whose logits are wanted, in output order
+  // Rotary positions when they are not `positions`: rope_axes per row, axis-major (M-RoPE's
+  // time/height/width positions of image and text tokens). Empty: rotate at `positions`.
+  std::vector<int32_t> rope_positions;
+  int64_t rope_axes = 1;
+  // Precomputed input embeddings (e.g. image features from a vision tower, on the model's
+  // backend): row i of *embeddings replaces the token embedding of batch row
+  // embedding_rows[i]. Null: every row embeds its token.
+  const Activations* embeddings = nullptr;
+  std::vector<int32_t> embedding_rows;
 
   void clear();
+  // The inputs the step's ops share (Backend::begin_step).
+  StepInputs step() const {
+    if (rope_positions.empty()) return {positions, 1, seqs};
+    return {rope_positions, rope_axes, seqs};
+  }
   // Appends `tokens` of one sequence at positions start_pos..; `block_table` must outlive the
   // forward pass. With all_logits every row's logits are kept, else only the last row's.
   void add_sequence(std::span<const int32_t> seq_tokens, int64_t start_pos,

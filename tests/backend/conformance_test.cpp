@@ -316,7 +316,8 @@ TEST_P(Conformance, RopeStylesPartialDimsAndScaledPositions) {
         for (int64_t r = 0; r < rows; ++r)
           positions.push_back(static_cast<int32_t>(r * 731 % 9000));
         Activations xd = to_device(*be, x);
-        be->rope(xd, heads, hd, positions, table);
+        be->begin_step({positions, 1, {}});
+        be->rope(xd, heads, hd, table);
         const HostMatrix y = to_host(*be, xd);
         const int64_t half = dims / 2;
         for (int64_t r = 0; r < rows; ++r) {
@@ -342,6 +343,66 @@ TEST_P(Conformance, RopeStylesPartialDimsAndScaledPositions) {
         }
       }
     }
+  }
+}
+
+// M-RoPE (Qwen2-VL): rotary pairs take their angle from the position axis their section names;
+// with one axis in the step, every pair takes it (text-only input).
+TEST_P(Conformance, MultiAxisRopeSections) {
+  auto be = make();
+  const int64_t hd = 128, heads = 2, rows = 5, half = 64;
+  RopeTable table;
+  table.dims = hd;
+  for (int64_t i = 0; i < half; ++i)
+    table.inv_freq.push_back(std::pow(10000.0f, -float(2 * i) / hd));
+  table.sections = {16, 24, 24};
+  const HostMatrix x = random_matrix(rows, heads * hd, 77);
+  std::vector<int32_t> pos(3 * rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    pos[r] = static_cast<int32_t>(10 + r);                // time
+    pos[rows + r] = static_cast<int32_t>(r / 2);          // height
+    pos[2 * rows + r] = static_cast<int32_t>(r % 2 + 7);  // width
+  }
+  Activations xd = to_device(*be, x);
+  be->begin_step({pos, 3, {}});
+  be->rope(xd, heads, hd, table);
+  const HostMatrix y = to_host(*be, xd);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t axis = i < 16 ? 0 : i < 40 ? 1 : 2;
+        const double angle =
+            static_cast<double>(static_cast<float>(pos[axis * rows + r]) * table.inv_freq[i]);
+        const float* xv = x.row(r) + h * hd;
+        const double a = xv[i] * std::cos(angle) - xv[i + half] * std::sin(angle);
+        const double b = xv[i + half] * std::cos(angle) + xv[i] * std::sin(angle);
+        ASSERT_NEAR(y.row(r)[h * hd + i], a, 1e-5 * (std::fabs(a) + 1.0))
+            << "row " << r << " pair " << i;
+        ASSERT_NEAR(y.row(r)[h * hd + i + half], b, 1e-5 * (std::fabs(b) + 1.0));
+      }
+    }
+  }
+  // One axis: the sections are ignored and every pair turns by the one position, as plain RoPE.
+  Activations x1 = to_device(*be, x), x2 = to_device(*be, x);
+  const std::vector<int32_t> one(pos.begin(), pos.begin() + rows);
+  be->begin_step({one, 1, {}});
+  be->rope(x1, heads, hd, table);
+  RopeTable plain = table;
+  plain.sections.clear();
+  be->rope(x2, heads, hd, plain);
+  EXPECT_EQ(be->download_all(x1), be->download_all(x2));
+}
+
+TEST_P(Conformance, ScatterRowsReplacesTheRowsGiven) {
+  auto be = make();
+  const HostMatrix dst = random_matrix(6, 9, 78), src = random_matrix(2, 9, 79);
+  Activations d = to_device(*be, dst), s = to_device(*be, src);
+  const std::vector<int32_t> rows = {4, 1};
+  be->scatter_rows(s, rows, d);
+  const HostMatrix got = to_host(*be, d);
+  for (int64_t r = 0; r < 6; ++r) {
+    const float* want = r == 4 ? src.row(0) : r == 1 ? src.row(1) : dst.row(r);
+    EXPECT_TRUE(std::equal(want, want + 9, got.row(r))) << "row " << r;
   }
 }
 
@@ -442,7 +503,8 @@ TEST_P(Conformance, PagedAttentionHeadSizesGqaWindowsSoftcapAndKvTypes) {
           random_matrix(n0 + n1, n_heads * c.hd, seed + 10 + static_cast<uint32_t>(s0));
       Activations q = to_device(*be, qh), k = to_device(*be, kh), v = to_device(*be, vh), out;
       const SeqSlice seqs[2] = {{0, n0, s0, table0}, {n0, n1, s1, table1}};
-      be->attention(q, k, v, *cache, 0, seqs, p, out);
+      be->begin_step({std::span<const int32_t>(), 1, seqs});
+      be->attention(q, k, v, *cache, 0, p, out);
       const HostMatrix o = to_host(*be, out);
       ASSERT_EQ(o.rows, n0 + n1);
       for (int64_t r = 0; r < n0 + n1; ++r) {

@@ -9,12 +9,20 @@
 #include "backend/cpu/host_kv_cache.h"
 #include "backend/cpu/host_tensor.h"
 #include "backend/cpu/kernels/kernels.h"
+#include "core/error.h"
 
 namespace loom::cpu {
 
+void CpuBackend::begin_step(const StepInputs& step) {
+  LOOM_ASSERT(step.rope_axes >= 1 && step.rope_positions.size() % step.rope_axes == 0);
+  step_positions_.assign(step.rope_positions.begin(), step.rope_positions.end());
+  step_axes_ = step.rope_axes;
+  step_seqs_.assign(step.seqs.begin(), step.seqs.end());
+}
+
 void CpuBackend::attention(const Activations& q, const Activations& k, const Activations& v,
-                           KvCache& kv, int64_t layer, std::span<const SeqSlice> seqs,
-                           const AttentionParams& p, Activations& out) {
+                           KvCache& kv, int64_t layer, const AttentionParams& p, Activations& out) {
+  const std::span<const SeqSlice> seqs = step_seqs_;
   HostKvCache& cache = host_cache(kv);
   const auto Q = host(q), K = host(k), V = host(v);
   const int64_t bs = cache.block_size(), kv_dim = p.n_kv_heads * p.head_dim;

@@ -68,17 +68,18 @@ class CpuBackend final : public Backend {
                 int64_t group, Activations& y) override;
   void layer_norm(const Activations& x, const TensorView& weight, const TensorView* bias, float eps,
                   Activations& y) override;
-  void rope(Activations& x, int64_t n_heads, int64_t head_dim, std::span<const int32_t> positions,
-            const RopeTable& table) override;
+  void begin_step(const StepInputs& step) override;
+  void rope(Activations& x, int64_t n_heads, int64_t head_dim, const RopeTable& table) override;
   void attention(const Activations& q, const Activations& k, const Activations& v, KvCache& cache,
-                 int64_t layer, std::span<const SeqSlice> seqs, const AttentionParams& p,
-                 Activations& out) override;
+                 int64_t layer, const AttentionParams& p, Activations& out) override;
   void swiglu(const Activations& gate, const Activations& up, Activations& out) override;
   void geglu(const Activations& gate, const Activations& up, Activations& out) override;
   void gelu_tanh(Activations& x) override;
   void add(Activations& acc, const Activations& x) override;
   void scale(Activations& x, float s) override;
   void softcap(Activations& x, float cap) override;
+  void scatter_rows(const Activations& src, std::span<const int32_t> rows,
+                    Activations& dst) override;
   void gather_rows(const Activations& x, std::span<const int32_t> rows, Activations& out) override;
   void add_rows_scaled(Activations& acc, const Activations& x, std::span<const int32_t> rows,
                        std::span<const float> weights) override;
@@ -112,6 +113,10 @@ class CpuBackend final : public Backend {
   const uint8_t* packed_matrix(const TensorView& w);
 
   std::shared_ptr<Communicator> comm_;
+  // begin_step's inputs.
+  std::vector<int32_t> step_positions_;
+  int64_t step_axes_ = 1;
+  std::vector<SeqSlice> step_seqs_;
   ThreadPool pool_;
   std::vector<std::vector<float>> scratch_;
   bool batch_invariant_ = false;  // see make_cpu_backend
@@ -120,6 +125,7 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<kernels::KvRun>> runs_;             // attention: per thread
   std::vector<float> small_[3];
   std::vector<int32_t> expert_order_;  // route_topk: expert ids being ranked
+  std::vector<int32_t> pair_axis_;     // rope: the position axis of each rotary pair
   struct MoeScratch {
     Activations router, xs, g, u, ys;  // router logits; one expert's rows in, gate/up, out
     std::vector<int32_t> experts, rows;

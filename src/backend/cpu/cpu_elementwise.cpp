@@ -70,6 +70,17 @@ void CpuBackend::softcap(Activations& x, float cap) {
   });
 }
 
+void CpuBackend::scatter_rows(const Activations& src, std::span<const int32_t> rows,
+                              Activations& dst) {
+  LOOM_ASSERT(static_cast<int64_t>(rows.size()) == src.rows() && src.cols() == dst.cols());
+  const auto S = host(src);
+  const auto D = host(dst);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    LOOM_ASSERT(rows[i] >= 0 && rows[i] < dst.rows());
+    std::copy_n(S.row(static_cast<int64_t>(i)), src.cols(), D.row(rows[i]));
+  }
+}
+
 void CpuBackend::gather_rows(const Activations& x, std::span<const int32_t> rows,
                              Activations& out) {
   const auto X = host(x);

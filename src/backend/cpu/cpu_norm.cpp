@@ -68,17 +68,34 @@ void CpuBackend::layer_norm(const Activations& x, const TensorView& weight, cons
   });
 }
 
-void CpuBackend::rope(Activations& x, int64_t n_heads, int64_t head_dim,
-                      std::span<const int32_t> positions, const RopeTable& table) {
-  const int64_t half = table.dims / 2;
+void CpuBackend::rope(Activations& x, int64_t n_heads, int64_t head_dim, const RopeTable& table) {
+  const int64_t half = table.dims / 2, rows = x.rows();
   const auto X = host(x);
+  LOOM_ASSERT(static_cast<int64_t>(step_positions_.size()) == rows * step_axes_);
+  // The position axis of each rotary pair (M-RoPE sections; axis 0 without them, or when the
+  // step has one axis).
+  pair_axis_.assign(half, 0);
+  if (!table.sections.empty() && step_axes_ > 1) {
+    int64_t i = 0;
+    for (size_t a = 0; a < table.sections.size(); ++a) {
+      LOOM_ASSERT(static_cast<int64_t>(a) < step_axes_);
+      for (int64_t j = 0; j < table.sections[a] && i < half; ++j)
+        pair_axis_[i++] = static_cast<int32_t>(a);
+    }
+    LOOM_ASSERT(i == half);
+  }
+  const int32_t* positions = step_positions_.data();
+  const bool one_axis = table.sections.empty() || step_axes_ == 1;
   run(pool_, x.rows(), x.rows() * n_heads * head_dim, [&](int64_t begin, int64_t end, int t) {
     std::vector<float>& cs = scratch(t, 2 * half);
     for (int64_t r = begin; r < end; ++r) {
       // As HF: the angle is a float32 product of the position and the float32 frequency.
       const float pos = static_cast<float>(positions[r]) / table.position_scale;
       for (int64_t i = 0; i < half; ++i) {
-        const float angle = pos * table.inv_freq[i];
+        const float p_i = one_axis ? pos
+                                   : static_cast<float>(positions[pair_axis_[i] * rows + r]) /
+                                         table.position_scale;
+        const float angle = p_i * table.inv_freq[i];
         cs[2 * i] = std::cos(angle);
         cs[2 * i + 1] = std::sin(angle);
       }
