@@ -44,6 +44,16 @@ constexpr int64_t kMaxSingleRowRows = 16;
 // because its tiles are along the weights).
 constexpr int64_t kXtMinRows = 16;
 
+// y[i][r0, r0 + rows) += bias[r0, r0 + rows) for each of the n rows (no-op without a bias).
+void add_bias_block(const HostRows<float>& y, int64_t n, const float* bias, int64_t r0,
+                    int64_t rows) {
+  if (bias == nullptr) return;
+  for (int64_t i = 0; i < n; ++i) {
+    float* yr = y.row(i) + r0;
+    for (int64_t r = 0; r < rows; ++r) yr[r] += bias[r0 + r];
+  }
+}
+
 float* align64(float* p) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
 }
@@ -173,11 +183,7 @@ void CpuBackend::matmul_prefill_int8(const MatmulJob& job) {
       const int rows = static_cast<int>(std::min<int64_t>(8, m - r0));
       kernels::gemm_q8(w.dtype, wbase + r0 * wrow_bytes, wrow_bytes, rows, act, n, k, panel,
                        y.data() + r0, m);
-      if (b != nullptr) {
-        for (int64_t i = 0; i < n; ++i) {
-          for (int r = 0; r < rows; ++r) y.row(i)[r0 + r] += b[r0 + r];
-        }
-      }
+      add_bias_block(y, n, b, r0, rows);
     }
   });
 }
@@ -256,11 +262,7 @@ void CpuBackend::matmul_prefill_act_major(const MatmulJob& job) {
       }
       const int64_t g_rows = std::min(m, g_end * kernels::kXtRows) - g_r0;
       kernels::transpose_f32(yt_base, n_pad, g_rows, n, y.data() + g_r0, m);
-      if (b != nullptr) {
-        for (int64_t i = 0; i < n; ++i) {
-          for (int64_t r = g_r0; r < g_r0 + g_rows; ++r) y.row(i)[r] += b[r];
-        }
-      }
+      add_bias_block(y, n, b, g_r0, g_rows);
     }
   });
 }
@@ -313,11 +315,7 @@ void CpuBackend::matmul_prefill_weight_major(const MatmulJob& job) {
         }
         kernels::gemm_panel32(wt, kc, x.data() + k0, k, n, y.data() + r0, m, rows, k0 > 0, next);
       }
-      if (b != nullptr) {
-        for (int64_t i = 0; i < n; ++i) {
-          for (int r = 0; r < rows; ++r) y.row(i)[r0 + r] += b[r0 + r];
-        }
-      }
+      add_bias_block(y, n, b, r0, rows);
     }
   });
 }
