@@ -1,5 +1,6 @@
 // The backend registry: `--device` names to backends.
 #include <charconv>
+#include <limits>
 #include <thread>
 
 #include "backend/backend.h"
@@ -28,7 +29,8 @@ std::unique_ptr<Backend> make_backend(const BackendOptions& o) {
       auto [p, ec] = std::from_chars(first, last, index);
       if (ec != std::errc() || p != last || index < 0) {
         fail(ErrorCode::kInvalidArgument,
-             "--device '{}': the GPU index after 'cuda:' must be a number (e.g. cuda:0)", d);
+             "--device '{}': after 'cuda:' comes a GPU index, 0 to {} (e.g. cuda:0)", d,
+             std::numeric_limits<int>::max());
       }
     }
     fail(ErrorCode::kUnsupported,

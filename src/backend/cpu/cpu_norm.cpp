@@ -73,9 +73,10 @@ void CpuBackend::rope(Activations& x, int64_t n_heads, int64_t head_dim, const R
   const auto X = host(x);
   LOOM_ASSERT(static_cast<int64_t>(step_positions_.size()) == rows * step_axes_);
   // The position axis of each rotary pair (M-RoPE sections; axis 0 without them, or when the
-  // step has one axis).
-  pair_axis_.assign(half, 0);
-  if (!table.sections.empty() && step_axes_ > 1) {
+  // step has one axis, which takes no table at all).
+  const bool one_axis = table.sections.empty() || step_axes_ == 1;
+  if (!one_axis) {
+    pair_axis_.assign(half, 0);
     int64_t i = 0;
     for (size_t a = 0; a < table.sections.size(); ++a) {
       LOOM_ASSERT(static_cast<int64_t>(a) < step_axes_);
@@ -85,7 +86,6 @@ void CpuBackend::rope(Activations& x, int64_t n_heads, int64_t head_dim, const R
     LOOM_ASSERT(i == half);
   }
   const int32_t* positions = step_positions_.data();
-  const bool one_axis = table.sections.empty() || step_axes_ == 1;
   run(pool_, x.rows(), x.rows() * n_heads * head_dim, [&](int64_t begin, int64_t end, int t) {
     std::vector<float>& cs = scratch(t, 2 * half);
     for (int64_t r = begin; r < end; ++r) {
