@@ -13,6 +13,7 @@ packages=(
   libpng-dev libjpeg-dev         # image decoding for the vision encoders (loom embed-image)
   libpcre2-dev libutf8proc-dev libicu-dev
   liblzma-dev                    # .jsonl.xz MaskBench files (loom grammar-bench)
+  libcurl4-openssl-dev libssl-dev  # loom pull (Hugging Face Hub downloads, sha256 checks)
   bible-kjv fortunes             # clean text for the degeneration guard's false-positive test
 )
 

@@ -1,4 +1,5 @@
 #include "app/loaded_model.h"
+#include "hub/hub.h"
 
 #include <algorithm>
 #include <charconv>
@@ -36,8 +37,9 @@ std::vector<int32_t> LoadedModel::eos_ids() const {
   return ids;
 }
 
-LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer,
+LoadedModel load_model(const std::string& model, int threads, bool want_tokenizer,
                        bool allow_encoder, bool batch_invariant, const std::string& device) {
+  const std::string path = hub::resolve_model_argument(model);
   LoadedModel m;
   m.spec = load_model_spec(path);
   m.device = device;
@@ -91,8 +93,9 @@ const tokenizer::Tokenizer& TokenizerModel::require_tokenizer() const {
   return *tokenizer;
 }
 
-TokenizerModel load_tokenizer_model(const std::string& path) {
+TokenizerModel load_tokenizer_model(const std::string& model) {
   namespace fs = std::filesystem;
+  const std::string path = hub::resolve_model_argument(model);
   TokenizerModel m;
   m.path = path;
   std::error_code ec;  // a path that cannot be examined is opened as a file, which reports it

@@ -43,7 +43,8 @@ struct LoadedModel {
 // clip, siglip); an encoder without allow_encoder is kUnsupported (the caller generates text).
 // batch_invariant: see make_cpu_backend (the server wants it). device: a --device name
 // (make_backend).
-LoadedModel load_model(const std::string& path, int threads, bool want_tokenizer,
+// MODEL: a path or a Hugging Face Hub name (hub::resolve_model_argument).
+LoadedModel load_model(const std::string& model, int threads, bool want_tokenizer,
                        bool allow_encoder = false, bool batch_invariant = false,
                        const std::string& device = "cpu");
 
@@ -66,7 +67,7 @@ struct TokenizerModel {
 };
 
 // `path`: a .gguf file or a HF folder. kNotFound when it is neither.
-TokenizerModel load_tokenizer_model(const std::string& path);
+TokenizerModel load_tokenizer_model(const std::string& model);
 
 // Renders `messages` (a JSON array of {role, content}) with the model's chat template (see
 // ModelChatTemplates). kNotFound when the model has no template; a template's raise_exception

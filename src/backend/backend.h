@@ -349,5 +349,8 @@ struct BackendOptions {
 std::unique_ptr<Backend> make_backend(const BackendOptions& options);
 // The device names this build runs on, for help texts ("cpu" and, with CUDA, "cuda[:N]").
 std::vector<std::string> available_devices();
+// What this build and this CPU run, for `loom --version`: the CPU kernel tier in use (avx512,
+// avx2 or scalar; LOOM_KERNELS caps it) and whether CUDA was built in.
+std::string backend_build_info();
 
 }  // namespace loom

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "backend/backend.h"
+#include "backend/cpu/kernels/kernels.h"
 #include "core/error.h"
 
 namespace loom {
@@ -42,6 +43,13 @@ std::unique_ptr<Backend> make_backend(const BackendOptions& o) {
 
 std::vector<std::string> available_devices() {
   return {"cpu"};
+}
+
+std::string backend_build_info() {
+  const char* tier = cpu::kernels::use_avx512() ? "avx512"
+                     : cpu::kernels::use_avx2() ? "avx2"
+                                                : "scalar";
+  return std::string("CPU kernels: ") + tier + ", CUDA: off";
 }
 
 }  // namespace loom

@@ -3,10 +3,11 @@
 //            --vocab-from MODEL -o DIR
 #include <fmt/format.h>
 
-#include "cli/commands.h"
 #include "app/loaded_model.h"
+#include "cli/commands.h"
 #include "convert/convert.h"
 #include "core/error.h"
+#include "hub/hub.h"
 
 namespace loom::cli {
 
@@ -30,7 +31,7 @@ int run_convert(const ConvertArgs& a) {
          "--type {} is not one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k",
          a.type);
   }
-  ModelSpec spec = load_model_spec(a.src);
+  ModelSpec spec = load_model_spec(hub::resolve_model_argument(a.src));
   ConvertOptions opt;
   opt.type = *dtype;
   opt.threads = a.threads > 0 ? a.threads : default_threads();

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "core/tensor.h"
+#include "hub/hub.h"
 #include "io/gguf.h"
 #include "io/model_spec.h"
 
@@ -53,7 +54,7 @@ std::string clip(std::string s, size_t n) {
 }
 
 int run_inspect(const std::string& path, bool json_out) {
-  ModelSpec spec = load_model_spec(path);
+  ModelSpec spec = load_model_spec(hub::resolve_model_argument(path));
   const char* format = spec.format == ModelFormat::kGguf ? "gguf" : "hf-folder";
 
   if (json_out) {

@@ -32,6 +32,7 @@ Command add_embed_image(CLI::App& app);
 Command add_grammar_bench(CLI::App& app);
 Command add_guard_check(CLI::App& app);
 Command add_perplexity(CLI::App& app);
+Command add_pull(CLI::App& app);
 
 // --device cpu|cuda[:N] (run, bench, serve, logits, embed, embed-image, perplexity).
 void add_device_option(CLI::App& cmd, std::string& device);

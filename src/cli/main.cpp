@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <exception>
 
+#include "backend/backend.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/progress.h"
 
 namespace {
 
@@ -35,9 +37,22 @@ int exit_code_for(loom::ErrorCode code) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"loom: run and serve large AI models (GGUF files and Hugging Face folders)"};
+  CLI::App app{
+      "loom: run and serve large AI models (GGUF files, Hugging Face folders and Hub names)"};
+  app.name("loom");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "loom 0.1.0");
+  app.set_version_flag("--version", [] {
+    return fmt::format("loom 0.1.0 ({}; {} {})", loom::backend_build_info(),
+#if defined(__clang__)
+                       "clang", __clang_version__
+#else
+                       "gcc", __VERSION__
+#endif
+    );
+  });
+  bool quiet = false;
+  app.add_flag("--quiet", quiet, "no progress output (downloads, conversion, loading)");
+  app.fallthrough();  // --quiet after the subcommand too
 
   const std::vector<loom::cli::Command> commands = {
       loom::cli::add_inspect(app),       loom::cli::add_run(app),
@@ -46,8 +61,13 @@ int main(int argc, char** argv) {
       loom::cli::add_serve(app),         loom::cli::add_tokenize(app),
       loom::cli::add_detokenize(app),    loom::cli::add_chat_template(app),
       loom::cli::add_embed(app),         loom::cli::add_embed_image(app),
-      loom::cli::add_grammar_bench(app), loom::cli::add_guard_check(app), loom::cli::add_perplexity(app),
+      loom::cli::add_grammar_bench(app), loom::cli::add_guard_check(app),
+      loom::cli::add_perplexity(app),    loom::cli::add_pull(app),
   };
+  if (argc == 1) {  // `loom` alone: what it can do, one line per subcommand
+    fmt::print("{}", app.help());
+    return 0;
+  }
 
   try {
     app.parse(argc, argv);
@@ -55,6 +75,7 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  loom::Progress::set_quiet_all(quiet);
   try {
     for (const loom::cli::Command& c : commands) {
       if (c.app->parsed()) return c.run();
