@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <string_view>
 
 #include "convert/convert.h"
 #include "engine/generator.h"
@@ -48,9 +49,14 @@ RunResult run_model(const std::string& path, const test::Reference& ref) {
   return r;
 }
 
-const char* const kModels[] = {
-    "llama-tiny",   "llama3-ropescaled-tiny", "qwen2-tiny",           "qwen3-tiny",
-    "mistral-tiny", "llama-tiny-llama2vocab", "qwen3-tiny-qwen3vocab"};
+const char* const kModels[] = {"llama-tiny",
+                               "llama3-ropescaled-tiny",
+                               "qwen2-tiny",
+                               "qwen3-tiny",
+                               "mistral-tiny",
+                               "llama-tiny-llama2vocab",
+                               "qwen3-tiny-qwen3vocab",
+                               "kjv-llama-6m"};
 
 class GgufFloat : public ::testing::TestWithParam<std::tuple<const char*, DType>> {};
 
@@ -110,6 +116,14 @@ TEST_P(GgufQuant, StaysCloseToFloat) {
   if (type == DType::kQ8_0) {
     EXPECT_LT(worst, 0.04);
     EXPECT_GE(share, 0.85);
+  } else if (std::string_view(model) == "kjv-llama-6m") {
+    // The trained model's rows of 256 take real Q4_K blocks, the tied 4096 x 256 embedding
+    // (its output matrix) included (llama.cpp's Q4_K_M would keep that one at Q6_K). Measured
+    // 2026-12-06: worst relative L2 0.374 over 29 positions (the error sits in the long tail of
+    // unlikely tokens), argmax agreement 0.96; on held-out text its KL divergence from bf16 is
+    // 0.021 (tests/cli/trained_model_cli_test.cpp).
+    EXPECT_LT(worst, 0.45);
+    EXPECT_GE(share, 0.9);
   } else {
     EXPECT_LT(worst, 0.35);
     EXPECT_GE(share, 0.7);

@@ -48,7 +48,7 @@ TEST_P(LlamaReference, HfFolder) {
 INSTANTIATE_TEST_SUITE_P(Models, LlamaReference,
                          ::testing::Values("llama-tiny", "llama3-ropescaled-tiny", "qwen2-tiny",
                                            "qwen3-tiny", "mistral-tiny", "llama-tiny-llama2vocab",
-                                           "qwen3-tiny-qwen3vocab"),
+                                           "qwen3-tiny-qwen3vocab", "kjv-llama-6m"),
                          [](const auto& param_info) {
                            std::string s = param_info.param;
                            for (char& c : s) {
@@ -60,7 +60,7 @@ INSTANTIATE_TEST_SUITE_P(Models, LlamaReference,
 // Text in, text out for the real-vocabulary models: prompt_text encodes to prompt_ids and the
 // greedy continuation decodes to greedy_text.
 TEST(LlamaReferenceText, PromptAndGreedyText) {
-  for (const char* name : {"llama-tiny-llama2vocab", "qwen3-tiny-qwen3vocab"}) {
+  for (const char* name : {"llama-tiny-llama2vocab", "qwen3-tiny-qwen3vocab", "kjv-llama-6m"}) {
     SCOPED_TRACE(name);
     const test::Reference ref = test::load_reference(name);
     ModelSpec spec = load_model_spec(test::ref_model_dir(name));
@@ -71,7 +71,7 @@ TEST(LlamaReferenceText, PromptAndGreedyText) {
     auto model = load_causal_lm(spec, *backend);
     Generator gen(*model, &tok, 64);
     GenerationOptions opt;
-    opt.max_tokens = 16;
+    opt.max_tokens = static_cast<int64_t>(ref.ids("greedy_ids").size());
     opt.sampling.temperature = 0.0f;
     opt.ignore_eos = true;
     std::string streamed;
@@ -80,6 +80,23 @@ TEST(LlamaReferenceText, PromptAndGreedyText) {
     EXPECT_EQ(r.ids, ref.ids("greedy_ids"));
     EXPECT_EQ(r.text, ref.json.at("greedy_text").get<std::string>());
     EXPECT_EQ(streamed, r.text);
+  }
+}
+
+// The trained model's tokenizer.json, written by tools/train from a SentencePiece BPE model:
+// loom reproduces SentencePiece's own ids on held-out verses and on text outside the training
+// alphabet (byte fallback), and decodes them back to the text.
+TEST(TrainedModelTokenizer, MatchesSentencePiece) {
+  const test::Reference ref = test::load_reference("kjv-llama-6m");
+  ModelSpec spec = load_model_spec(test::ref_model_dir("kjv-llama-6m"));
+  auto tok = tokenizer::Tokenizer::from_hf_json(spec.tokenizer.file);
+  const nlohmann::json& cases = ref.json.at("tokenizer_cases");
+  ASSERT_GE(cases.size(), 50u);
+  for (const nlohmann::json& c : cases) {
+    const std::string text = c.at("text");
+    const std::vector<int32_t> want = c.at("ids").get<std::vector<int32_t>>();
+    EXPECT_EQ(tok.encode(text, false), want) << text;
+    EXPECT_EQ(tok.decode(want, false), text);
   }
 }
 
