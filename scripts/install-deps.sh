@@ -14,6 +14,8 @@ packages=(
   libpcre2-dev libutf8proc-dev libicu-dev
   liblzma-dev                    # .jsonl.xz MaskBench files (loom grammar-bench)
   libcurl4-openssl-dev libssl-dev  # loom pull (Hugging Face Hub downloads, sha256 checks)
+  tmux                           # the interactive chat's terminal test
+  chromium                       # the chat page's browser test (headless, puppeteer-core)
   bible-kjv fortunes             # clean text for the degeneration guard's false-positive test
 )
 

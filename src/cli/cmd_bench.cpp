@@ -24,6 +24,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/progress.h"
 #include "engine/block_pool.h"
 #include "engine/generator.h"
 #include "engine/speculative.h"
@@ -219,16 +220,25 @@ int run_bench(const BenchArgs& a) {
 
   Runner runner(*m.model, ctx);
   Stats pp{a.n_prompt, {}}, tg{a.n_gen, {}};
-  if (a.n_prompt > 0) {
-    runner.prompt(a.n_prompt);  // warm-up
-    for (int r = 0; r < a.reps; ++r) {
-      pp.tok_s.push_back(static_cast<double>(a.n_prompt) / runner.prompt(a.n_prompt));
+  {
+    // The runs, counted (warm-ups included) on stderr; the figures go to stdout.
+    const int64_t runs = (a.n_prompt > 0 ? a.reps + 1 : 0) + (a.n_gen > 0 ? a.reps + 1 : 0);
+    Progress progress("bench runs", runs, Progress::Unit::kCount, false);
+    if (a.n_prompt > 0) {
+      runner.prompt(a.n_prompt);  // warm-up
+      progress.add(1);
+      for (int r = 0; r < a.reps; ++r) {
+        pp.tok_s.push_back(static_cast<double>(a.n_prompt) / runner.prompt(a.n_prompt));
+        progress.add(1);
+      }
     }
-  }
-  if (a.n_gen > 0) {
-    runner.generate(1);  // warm-up
-    for (int r = 0; r < a.reps; ++r) {
-      tg.tok_s.push_back(static_cast<double>(a.n_gen) / runner.generate(a.n_gen));
+    if (a.n_gen > 0) {
+      runner.generate(1);  // warm-up
+      progress.add(1);
+      for (int r = 0; r < a.reps; ++r) {
+        tg.tok_s.push_back(static_cast<double>(a.n_gen) / runner.generate(a.n_gen));
+        progress.add(1);
+      }
     }
   }
 

@@ -33,6 +33,7 @@ int run_convert(const ConvertArgs& a) {
   }
   ModelSpec spec = load_model_spec(hub::resolve_model_argument(a.src));
   ConvertOptions opt;
+  opt.progress = true;
   opt.type = *dtype;
   opt.threads = a.threads > 0 ? a.threads : default_threads();
   opt.write_tokenizer = write_tokenizer_metadata;

@@ -13,6 +13,8 @@
 // distribution under sampling; the acceptance and speed go to stderr.
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -54,6 +56,22 @@ struct RunArgs {
 
 int run_run(const RunArgs& a) {
   const int given = !a.prompt.empty() + !a.file.empty() + !a.ids.empty();
+  if (given == 0 && !a.json && ::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1) {
+    // No prompt, at a terminal: a conversation.
+    ChatSettings s;
+    s.model = a.model;
+    s.device = a.device;
+    s.guard = a.guard;
+    s.n_predict = a.n_predict == 128 ? 512 : a.n_predict;
+    s.ctx = a.ctx;
+    s.temp = a.temp;
+    s.top_p = a.top_p;
+    s.min_p = a.min_p;
+    s.top_k = a.top_k;
+    s.seed = a.seed;
+    s.threads = a.threads;
+    return run_chat(s);
+  }
   if (given != 1) fail(ErrorCode::kInvalidArgument, "give exactly one of -p, -f or --ids");
   if (a.chat && !a.ids.empty()) fail(ErrorCode::kInvalidArgument, "--chat needs text, not --ids");
   if (!a.json_schema.empty() + !a.grammar.empty() + !a.regex.empty() > 1) {

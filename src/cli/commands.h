@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
+#include <string>
 
 #include "app/drafting.h"
 
@@ -33,6 +35,18 @@ Command add_grammar_bench(CLI::App& app);
 Command add_guard_check(CLI::App& app);
 Command add_perplexity(CLI::App& app);
 Command add_pull(CLI::App& app);
+Command add_chat(CLI::App& app);
+
+// What `loom chat` (and `loom run` without a prompt on a terminal) runs with.
+struct ChatSettings {
+  std::string model, system, device = "cpu", guard = "stop";
+  int64_t n_predict = 512, ctx = 0;
+  float temp = 0.8f, top_p = 1.0f, min_p = 0.0f;
+  int32_t top_k = 40;
+  std::optional<uint64_t> seed;
+  int threads = 0;
+};
+int run_chat(const ChatSettings& settings);
 
 // --device cpu|cuda[:N] (run, bench, serve, logits, embed, embed-image, perplexity).
 void add_device_option(CLI::App& cmd, std::string& device);

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
       loom::cli::add_embed(app),         loom::cli::add_embed_image(app),
       loom::cli::add_grammar_bench(app), loom::cli::add_guard_check(app),
       loom::cli::add_perplexity(app),    loom::cli::add_pull(app),
+      loom::cli::add_chat(app),
   };
   if (argc == 1) {  // `loom` alone: what it can do, one line per subcommand
     fmt::print("{}", app.help());

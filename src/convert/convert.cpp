@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/thread_pool.h"
 #include "quant/quant.h"
 
@@ -237,6 +238,12 @@ ConvertReport convert_to_gguf(const ModelSpec& spec, const std::string& out,
   const std::vector<OutTensor> plan = plan_tensors(spec);
   std::vector<std::vector<uint8_t>> storage;  // converted bytes live until write()
   storage.reserve(plan.size() + 1);
+  int64_t source_bytes = 0;
+  for (const OutTensor& t : plan) {
+    for (const TensorInfo* part : t.parts) source_bytes += static_cast<int64_t>(part->n_bytes);
+  }
+  Progress progress(fmt::format("convert to {}", dtype_name(options.type)), source_bytes,
+                    Progress::Unit::kBytes, !options.progress);
 
   for (const OutTensor& t : plan) {
     const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
@@ -270,7 +277,9 @@ ConvertReport convert_to_gguf(const ModelSpec& spec, const std::string& out,
     w.add_tensor(t.name, target, ne, dst.data(), dst.size());
     ++report.n_tensors;
     report.bytes += dst.size();
+    for (const TensorInfo* part : t.parts) progress.add(static_cast<int64_t>(part->n_bytes));
   }
+  progress.finish();
 
   // llama3 rope scaling: llama.cpp keeps it as per-dimension frequency divisors.
   if (spec.hparams.rope_scaling.type == "llama3") {

@@ -18,6 +18,7 @@ struct ConvertOptions {
   int threads = 1;
   // Adds the tokenizer (tokenizer.ggml.*) and chat template metadata; null: none written.
   std::function<void(const ModelSpec&, GgufWriter&)> write_tokenizer;
+  bool progress = false;  // a progress line on stderr (core/progress.h), as loom convert shows
 };
 
 struct ConvertReport {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/progress.h"
 
 namespace loom {
 
@@ -44,8 +45,12 @@ const uint8_t* read_into_huge_pages(const std::string& path, int fd, uint64_t si
 #endif
   auto* dst = static_cast<uint8_t*>(p);
   uint64_t done = 0;
+  // Files of a gigabyte and more take seconds to read: a person sees how far it is.
+  const size_t slash = path.rfind('/');
+  Progress progress("load " + path.substr(slash == std::string::npos ? 0 : slash + 1),
+                    static_cast<int64_t>(size), Progress::Unit::kBytes, size < (uint64_t{1} << 30));
   while (done < size) {
-    const ssize_t r = ::pread(fd, dst + done, std::min<uint64_t>(size - done, uint64_t{1} << 30),
+    const ssize_t r = ::pread(fd, dst + done, std::min<uint64_t>(size - done, uint64_t{256} << 20),
                               static_cast<off_t>(done));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
@@ -55,7 +60,9 @@ const uint8_t* read_into_huge_pages(const std::string& path, int fd, uint64_t si
       fail_errno(path, "cannot read", err);
     }
     done += static_cast<uint64_t>(r);
+    progress.add(r);
   }
+  progress.finish();
   ::mprotect(p, size, PROT_READ);
   return dst;
 }

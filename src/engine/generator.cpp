@@ -180,6 +180,10 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
   std::vector<int32_t> context(prompt.begin(), prompt.end());
   std::vector<int32_t> step_ids;
   while (!done) {
+    if (options.cancel != nullptr && options.cancel->load(std::memory_order_relaxed)) {
+      reason = "cancelled";
+      break;
+    }
     context.push_back(pending_);
     step_ids.assign(1, pending_);
     if (drafter != nullptr && k > 0) {

@@ -5,6 +5,7 @@
 // Thread-safety: one generate() at a time per Generator.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -39,13 +40,17 @@ struct GenerationOptions {
   GuardOptions guard;         // see TokenStreamOptions::guard
   // Speculative decoding (engine/speculative.h); not used for constrained generation.
   SpeculativeOptions speculative;
+  // Set (from another thread or a signal handler) to end generation after the current step,
+  // with finish_reason "cancelled" (loom chat's Ctrl-C). Null: never.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct GenerationResult {
   std::vector<int32_t> prompt_ids;
   std::vector<int32_t> ids;  // generated ids (the EOS id included when it ended generation)
   std::string text;
-  std::string finish_reason;  // "stop" (EOS or a stop string), "length" or "repetition"
+  std::string finish_reason;  // "stop" (EOS or a stop string), "length", "repetition" or
+                              // "cancelled"
   std::optional<Degeneration> degeneration;  // where the guard recognised a loop
   // Speculative decoding: tokens drafted, and how many of them the target accepted.
   int64_t drafted = 0;

@@ -345,7 +345,14 @@ std::string pull(const HubName& name, const PullOptions& options) {
   for (const std::string& f : files) {
     const std::string resolve = endpoint + "/" + url_encode(name.repo, true) + "/resolve/" +
                                 commit + "/" + url_encode(f, true);
-    const Response head = client.request(resolve, /*head=*/true, /*follow=*/false);
+    Response head = client.request(resolve, /*head=*/true, /*follow=*/false);
+    // A relative redirect stays on the Hub (a renamed repository): follow it for the headers.
+    // An absolute one goes to the storage host, whose URL is where the bytes are.
+    for (int hops = 0; hops < 5 && head.status >= 300 && head.status < 400; ++hops) {
+      const auto loc = head.headers.find("location");
+      if (loc == head.headers.end() || loc->second.empty() || loc->second.front() != '/') break;
+      head = client.request(endpoint + loc->second, /*head=*/true, /*follow=*/false);
+    }
     if (head.status >= 400) status_error(head.status, name, f, endpoint);
     auto header = [&](const char* k) {
       auto it = head.headers.find(k);

@@ -198,12 +198,14 @@ void Connection::watch_for_disconnect() {
 }
 
 void Connection::reply(http::status status, std::string body, const char* content_type,
-                       std::optional<int> retry_after) {
+                       std::optional<int> retry_after,
+                       std::initializer_list<std::pair<const char*, const char*>> extra) {
   if (closed_) return;
   http::response<http::string_body> res{status, req_.version() ? req_.version() : 11};
   res.set(http::field::server, "loom");
   res.set(http::field::content_type, content_type);
   if (retry_after) res.set(http::field::retry_after, std::to_string(*retry_after));
+  for (const auto& [field, value] : extra) res.set(field, value);
   const bool keep = !close_after_write_ && req_.keep_alive() && !state_.draining;
   res.keep_alive(keep);
   res.body() = std::move(body);

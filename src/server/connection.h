@@ -77,8 +77,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ServerState& state() { return state_; }
   asio::any_io_executor executor() { return stream_.get_executor(); }
   // A whole response; the connection then reads the next request (keep-alive) or closes.
+  // extra: further header fields (the chat page's Content-Security-Policy, ...).
   void reply(http::status status, std::string body, const char* content_type = "application/json",
-             std::optional<int> retry_after = std::nullopt);
+             std::optional<int> retry_after = std::nullopt,
+             std::initializer_list<std::pair<const char*, const char*>> extra = {});
   void reply_error(http::status status, const std::string& message, const std::string& type,
                    std::optional<std::string> param = std::nullopt,
                    std::optional<std::string> code = std::nullopt);

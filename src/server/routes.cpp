@@ -6,6 +6,7 @@
 #include "server/connection.h"
 #include "server/embeddings.h"
 #include "server/generation.h"
+#include "server/web_assets.h"
 
 namespace loom::server {
 
@@ -56,6 +57,22 @@ void route(const std::shared_ptr<Connection>& c) {
     c->reply(s.draining ? http::status::service_unavailable : http::status::ok,
              s.draining ? R"({"status":"shutting_down"})" : R"({"status":"ok"})");
     return;
+  }
+  // The chat page is public (it asks for the API key and sends it with its API calls); its
+  // files come from the binary, and the policy lets them talk to this server only.
+  if (req.method() == http::verb::get) {
+    if (const WebAsset* asset = find_web_asset(path)) {
+      c->set_endpoint("page");
+      c->reply(http::status::ok, std::string(asset->body), asset->content_type, std::nullopt,
+               {{"Content-Security-Policy",
+                 "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                 "img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                 "frame-ancestors 'none'"},
+                {"X-Content-Type-Options", "nosniff"},
+                {"Cache-Control", "no-cache"},
+                {"Referrer-Policy", "no-referrer"}});
+      return;
+    }
   }
   if (!s.options.api_key.empty()) {
     const auto auth = req[http::field::authorization];

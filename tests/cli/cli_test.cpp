@@ -72,6 +72,21 @@ TEST(CliInspect, GgufJsonIncludesMetadata) {
   EXPECT_EQ(j["gguf"]["version"], 3);
 }
 
+// `loom` alone lists every subcommand with its line; --version names the build.
+TEST(Cli, NoArgumentsListsSubcommandsAndVersionNamesTheBuild) {
+  Result r = run("");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  for (const char* sub :
+       {"inspect", "run", "chat", "pull", "serve", "convert", "bench", "perplexity", "tokenize"}) {
+    EXPECT_NE(r.out.find(std::string("  ") + sub + " "), std::string::npos) << sub << "\n" << r.out;
+  }
+  Result v = run("--version");
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("loom 0.1.0"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("CPU kernels: "), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("CUDA: "), std::string::npos) << v.out;
+}
+
 TEST(CliInspect, BadInputIsAnErrorNotACrash) {
   Result missing = run("inspect /nonexistent/model.gguf");
   EXPECT_EQ(missing.exit_code, 4) << missing.out;
@@ -91,7 +106,7 @@ TEST(CliInspect, BadInputIsAnErrorNotACrash) {
 
 namespace {
 
-// The README's first command: the shipped random-weight model falls into " defin defin ...".
+// The random-weight model in models/ falls into " defin defin ..." at once.
 // `loom run` stops it by default (finish_reason "repetition", the text cut after the loop's
 // first copy), and --guard off lets it run to -n.
 TEST(CliRun, DegenerationGuardStopsALoopByDefault) {

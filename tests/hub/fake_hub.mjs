@@ -17,10 +17,12 @@ const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
 const gitSha1 = (b) =>
   crypto.createHash('sha1').update(Buffer.concat([Buffer.from(`blob ${b.length}\0`), b])).digest('hex');
 
-// repos: {'org/name': {files: {path: Buffer}, gated: bool}}; token: the one that opens gates.
+// repos: {'org/name': {files: {path: Buffer}, gated: bool} | {movedTo: 'org/other'}};
+// token: the one that opens gates.
 export async function startFakeHub(repos, {token = 'hf_good'} = {}) {
   const state = {log: [], cutOnce: new Set(), corrupt: new Set(), blobs: new Map()};
   for (const [id, repo] of Object.entries(repos)) {
+    if (repo.movedTo) continue;
     repo.commit = crypto.createHash('sha1').update(id).digest('hex');
     for (const [file, bytes] of Object.entries(repo.files)) {
       if (isLfs(file)) state.blobs.set(sha256(bytes), bytes);
@@ -40,7 +42,14 @@ export async function startFakeHub(repos, {token = 'hf_good'} = {}) {
 
     const api = url.pathname.match(/^\/api\/models\/([^/]+\/[^/]+)\/revision\/(.+)$/);
     const resolve = url.pathname.match(/^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/);
-    const id = api ? api[1] : resolve ? resolve[1] : null;
+    let id = api ? api[1] : resolve ? resolve[1] : null;
+    // A renamed repository: its files redirect (relative, 307) to the new name's.
+    if (id && repos[id] && repos[id].movedTo) {
+      if (resolve) {
+        return send(307, {'Location': url.pathname.replace(`/${id}/`, `/${repos[id].movedTo}/`)});
+      }
+      id = repos[id].movedTo;
+    }
     const repo = id && repos[id];
     if (!repo) {
       return send(404, {'Content-Type': 'application/json', 'X-Error-Code': 'RepoNotFound'},

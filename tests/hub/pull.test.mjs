@@ -75,6 +75,7 @@ before(async () => {
     'loom-test/tiny': {files: folderFiles},
     'loom-test/tiny-GGUF': {files: ggufFiles},
     'loom-test/gated': {files: folderFiles, gated: true},
+    'loom-test/old-name': {movedTo: 'loom-test/tiny'},
   });
 });
 
@@ -122,6 +123,13 @@ test('pull writes the huggingface_hub cache layout with only the files loom read
   assert.equal(JSON.parse(byName.out).text, JSON.parse(byPath.out).text);
   const inspect = await loom(['inspect', 'loom-test/tiny'], {cache, env: {HF_HUB_OFFLINE: '1'}});
   assert.equal(inspect.code, 0, inspect.err);
+});
+
+test('a renamed repository follows the Hub\'s redirect', async () => {
+  const cache = freshCache('renamed');
+  const r = await loom(['pull', 'loom-test/old-name'], {cache});
+  assert.equal(r.code, 0, r.err);
+  assert.ok(fs.existsSync(path.join(r.out.trim(), 'model.safetensors')));
 });
 
 test('a GGUF repository pulls only the quantization asked for', async () => {
