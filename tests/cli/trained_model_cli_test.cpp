@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/cli_util.h"
@@ -28,13 +30,14 @@ const std::string kHeldOut = kModel + "/heldout.txt";
 
 // Bounds with a margin over what was measured on 2026-12-06 (bench/README.md, "Issue 22"):
 // held-out perplexity 19.67 (ctx 128, 12 chunks); KL from bf16: q8_0 0.00036, q4_k 0.0213,
-// q4_0 0.0327 (perplexity 20.16, 1.025x); n-gram drafts 34 of 42 accepted (81%). A model
+// q4_0 0.0327 (perplexity 20.16, 1.025x); drafts accepted below. A model
 // with random weights has a perplexity near its vocabulary (4096).
 constexpr double kMaxHeldOutPerplexity = 30;
 constexpr double kMaxKlQ8 = 0.002;
 constexpr double kMaxKlQ4 = 0.1;
 constexpr double kMaxQ4PerplexityRatio = 1.1;
-constexpr double kMinNgramAcceptance = 0.6;
+constexpr double kMinNgramAcceptance = 0.55;
+constexpr double kMinDraftModelAcceptance = 0.35;
 
 nlohmann::json run_json(const std::string& args) {
   const CliResult r = run_loom(args + " --json");
@@ -99,21 +102,61 @@ TEST(TrainedModel, QuantizationKlDivergenceOrder) {
   fs::remove_all(dir);
 }
 
-// Prompt-lookup drafting on text that repeats as scripture does: greedy output identical to
-// plain decoding, and most drafts accepted.
-TEST(TrainedModel, NgramDraftsAreAcceptedOnRealText) {
-  const std::string base = "run -m " + kModel + " -p 'And God said, Let there be' -n 96 --temp 0";
+// Numbers 7:18-24, one prince's offering and the next day's opening line: the model goes on
+// with the next offering, which repeats the prompt's wording, as structured text does.
+const char* const kOffering =
+    "On the second day Nethaneel the son of Zuar, prince of Issachar, did offer:\n"
+    "He offered for his offering one silver charger, the weight whereof was an hundred and "
+    "thirty shekels, one silver bowl of seventy shekels, after the shekel of the sanctuary; both "
+    "of them full of fine flour mingled with oil for a meat offering:\n"
+    "One spoon of gold of ten shekels, full of incense:\n"
+    "One young bullock, one ram, one lamb of the first year, for a burnt offering:\n"
+    "One kid of the goats for a sin offering:\n"
+    "And for a sacrifice of peace offerings, two oxen, five rams, five he goats, five lambs of "
+    "the first year: this was the offering of Nethaneel the son of Zuar.\n"
+    "On the third day Eliab the son of Helon, prince of the children of Zebulun, did offer:\n";
+
+// Speculative decoding where drafts can be right: greedy output identical to plain decoding,
+// and the share of drafts accepted (measured 2026-12-06: prompt lookup 34 of 47, the 0.9M
+// draft model trained the same way 33 of 63).
+TEST(TrainedModel, DraftsAreAcceptedOnRealText) {
+  const fs::path dir = loom::test::cli_temp_dir("trained-drafts");
+  const std::string prompt = (dir / "prompt.txt").string();
+  std::ofstream(prompt) << kOffering;
+  const std::string base = "run -m " + kModel + " -f " + prompt + " -n 64 --temp 0";
   const nlohmann::json plain = run_json(base);
-  const CliResult spec = run_loom(base + " --spec ngram --json");
-  ASSERT_EQ(spec.exit_code, 0) << spec.err;
-  EXPECT_EQ(last_json_line(spec.out)["ids"], plain["ids"]);
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(spec.err, m, std::regex(R"((\d+) drafted, (\d+) accepted)")))
-      << spec.err;
-  const double drafted = std::stod(m[1]), accepted = std::stod(m[2]);
-  std::printf("n-gram drafts: %.0f drafted, %.0f accepted\n", drafted, accepted);
-  EXPECT_GT(drafted, 0);
-  EXPECT_GE(accepted, kMinNgramAcceptance * drafted);
+  const std::vector<std::pair<std::string, double>> drafters = {
+      {"--spec ngram", kMinNgramAcceptance},
+      {"--draft " + std::string(LOOM_SOURCE_DIR) + "/models/kjv-llama-draft",
+       kMinDraftModelAcceptance}};
+  for (const auto& [flags, min_share] : drafters) {
+    SCOPED_TRACE(flags);
+    const CliResult spec = run_loom(base + " " + flags + " --json");
+    ASSERT_EQ(spec.exit_code, 0) << spec.err;
+    EXPECT_EQ(last_json_line(spec.out)["ids"], plain["ids"]);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(spec.err, m, std::regex(R"((\d+) drafted, (\d+) accepted)")))
+        << spec.err;
+    const double drafted = std::stod(m[1]), accepted = std::stod(m[2]);
+    std::printf("%s: %.0f drafted, %.0f accepted\n", flags.c_str(), drafted, accepted);
+    EXPECT_GT(drafted, 0);
+    EXPECT_GE(accepted, min_share * drafted);
+  }
+  fs::remove_all(dir);
+}
+
+// The guard on live generation: greedy decoding of this small model falls into
+// "and thy feet, and thy feet, ..." after "And God said, Let there be"; the guard (on by
+// default) ends it there, and without it the loop runs to -n.
+TEST(TrainedModel, GuardStopsARealLoop) {
+  const std::string base = "run -m " + kModel + " -p 'And God said, Let there be' -n 160 --temp 0";
+  const nlohmann::json guarded = run_json(base);
+  const nlohmann::json off = run_json(base + " --guard off");
+  EXPECT_EQ(guarded.value("finish_reason", ""), "repetition") << guarded.dump();
+  EXPECT_EQ(off.value("finish_reason", ""), "length");
+  const std::string text = guarded.value("text", "");
+  EXPECT_EQ(off.value("text", "").substr(0, text.size()), text);  // the same text until it stops
+  EXPECT_LT(text.size(), off.value("text", "").size());
 }
 
 // Sampled generation of real text runs to its length: no false stop of the degeneration guard,
