@@ -99,11 +99,7 @@ int run_chat(const ChatSettings& s) {
 
   GenerationOptions opt;
   opt.max_tokens = s.n_predict;
-  opt.sampling.temperature = s.temp;
-  opt.sampling.top_k = s.temp == 0.0f ? 0 : s.top_k;
-  opt.sampling.top_p = s.top_p;
-  opt.sampling.min_p = s.min_p;
-  opt.sampling.seed = s.seed;
+  s.sampling.apply(opt.sampling);
   opt.eos_ids = m.eos_ids();
   opt.cancel = &g_interrupted;
   DryBreakerCache breakers(&tok);
@@ -218,11 +214,7 @@ Command add_chat(CLI::App& app) {
       ->required();
   cmd->add_option("--system", s->system, "a system message to start with");
   cmd->add_option("-n,--n-predict", s->n_predict, "most tokens per answer (default 512)");
-  cmd->add_option("--temp", s->temp, "temperature; 0 = greedy (default 0.8)");
-  cmd->add_option("--top-k", s->top_k, "top-k (default 40; 0 = off)");
-  cmd->add_option("--top-p", s->top_p, "top-p (default 1 = off)");
-  cmd->add_option("--min-p", s->min_p, "min-p (default 0 = off)");
-  cmd->add_option("--seed", s->seed, "RNG seed");
+  add_sampling_options(*cmd, s->sampling);
   cmd->add_option("-c,--ctx", s->ctx, "context size in tokens (default: the model's)");
   cmd->add_option("-t,--threads", s->threads, "threads (default: all cores)");
   cmd->add_option("--guard", s->guard, "degeneration guard: stop (default), penalize or off");

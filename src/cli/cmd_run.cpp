@@ -40,9 +40,8 @@ struct RunArgs {
   std::string model, prompt, file, ids;
   std::string json_schema, grammar, regex;
   int64_t n_predict = 128;
-  float temp = 0.8f, top_p = 1.0f, min_p = 0.0f, typical_p = 1.0f, repeat_penalty = 1.0f;
-  int32_t top_k = 40;
-  std::optional<uint64_t> seed;
+  SamplingFlags sampling;
+  float typical_p = 1.0f, repeat_penalty = 1.0f;
   bool chat = false, json = false, ignore_eos = false;
   std::vector<std::string> stop;
   int threads = 0;
@@ -64,11 +63,7 @@ int run_run(const RunArgs& a) {
     s.guard = a.guard;
     s.n_predict = a.n_predict == 128 ? 512 : a.n_predict;
     s.ctx = a.ctx;
-    s.temp = a.temp;
-    s.top_p = a.top_p;
-    s.min_p = a.min_p;
-    s.top_k = a.top_k;
-    s.seed = a.seed;
+    s.sampling = a.sampling;
     s.threads = a.threads;
     return run_chat(s);
   }
@@ -117,13 +112,9 @@ int run_run(const RunArgs& a) {
 
   GenerationOptions opt;
   opt.max_tokens = a.n_predict;
-  opt.sampling.temperature = a.temp;
-  opt.sampling.top_k = a.temp == 0.0f ? 0 : a.top_k;
-  opt.sampling.top_p = a.top_p;
-  opt.sampling.min_p = a.min_p;
+  a.sampling.apply(opt.sampling);
   opt.sampling.typical_p = a.typical_p;
   opt.sampling.repetition_penalty = a.repeat_penalty;
-  opt.sampling.seed = a.seed;
   opt.stop = a.stop;
   opt.eos_ids = m.eos_ids();
   opt.ignore_eos = a.ignore_eos;
@@ -182,6 +173,22 @@ int run_run(const RunArgs& a) {
 
 }  // namespace
 
+void SamplingFlags::apply(sample::SamplingParams& params) const {
+  params.temperature = temp;
+  params.top_k = temp == 0.0f ? 0 : top_k;
+  params.top_p = top_p;
+  params.min_p = min_p;
+  params.seed = seed;
+}
+
+void add_sampling_options(CLI::App& cmd, SamplingFlags& f) {
+  cmd.add_option("--temp", f.temp, "temperature; 0 = greedy (default 0.8)");
+  cmd.add_option("--top-k", f.top_k, "top-k (default 40; 0 = off)");
+  cmd.add_option("--top-p", f.top_p, "top-p (default 1 = off)");
+  cmd.add_option("--min-p", f.min_p, "min-p (default 0 = off)");
+  cmd.add_option("--seed", f.seed, "RNG seed (same seed, same output)");
+}
+
 void add_device_option(CLI::App& cmd, std::string& device) {
   std::string names;
   for (const std::string& d : available_devices()) names += (names.empty() ? "" : ", ") + d;
@@ -216,13 +223,9 @@ Command add_run(CLI::App& app) {
   cmd->add_option("-f,--file", a->file, "read the prompt from a file");
   cmd->add_option("--ids", a->ids, "prompt as token ids, e.g. 1,2,3");
   cmd->add_option("-n,--n-predict", a->n_predict, "tokens to generate (default 128)");
-  cmd->add_option("--temp", a->temp, "temperature; 0 = greedy (default 0.8)");
-  cmd->add_option("--top-k", a->top_k, "top-k (default 40; 0 = off)");
-  cmd->add_option("--top-p", a->top_p, "top-p (default 1 = off)");
-  cmd->add_option("--min-p", a->min_p, "min-p (default 0 = off)");
+  add_sampling_options(*cmd, a->sampling);
   cmd->add_option("--typical-p", a->typical_p, "typical-p (default 1 = off)");
   cmd->add_option("--repeat-penalty", a->repeat_penalty, "repetition penalty (default 1 = off)");
-  cmd->add_option("--seed", a->seed, "RNG seed (same seed, same output)");
   cmd->add_option("--stop", a->stop, "stop string (repeatable)");
   cmd->add_flag("--chat", a->chat, "apply the model's chat template to the prompt");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");

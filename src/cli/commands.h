@@ -9,6 +9,7 @@
 #include <string>
 
 #include "app/drafting.h"
+#include "sample/sampler.h"
 
 namespace loom::cli {
 
@@ -37,13 +38,20 @@ Command add_perplexity(CLI::App& app);
 Command add_pull(CLI::App& app);
 Command add_chat(CLI::App& app);
 
+// --temp, --top-k, --top-p, --min-p, --seed (loom run, loom chat).
+struct SamplingFlags {
+  float temp = 0.8f, top_p = 1.0f, min_p = 0.0f;
+  int32_t top_k = 40;
+  std::optional<uint64_t> seed;
+  void apply(sample::SamplingParams& params) const;  // top-k off when greedy (temp 0)
+};
+void add_sampling_options(CLI::App& cmd, SamplingFlags& flags);
+
 // What `loom chat` (and `loom run` without a prompt on a terminal) runs with.
 struct ChatSettings {
   std::string model, system, device = "cpu", guard = "stop";
   int64_t n_predict = 512, ctx = 0;
-  float temp = 0.8f, top_p = 1.0f, min_p = 0.0f;
-  int32_t top_k = 40;
-  std::optional<uint64_t> seed;
+  SamplingFlags sampling;
   int threads = 0;
 };
 int run_chat(const ChatSettings& settings);

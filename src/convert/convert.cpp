@@ -242,8 +242,8 @@ ConvertReport convert_to_gguf(const ModelSpec& spec, const std::string& out,
   for (const OutTensor& t : plan) {
     for (const TensorInfo* part : t.parts) source_bytes += static_cast<int64_t>(part->n_bytes);
   }
-  Progress progress(fmt::format("convert to {}", dtype_name(options.type)), source_bytes,
-                    Progress::Unit::kBytes, !options.progress);
+  Progress progress(fmt::format("convert {} tensors to {}", plan.size(), dtype_name(options.type)),
+                    source_bytes, Progress::Unit::kBytes, !options.progress);
 
   for (const OutTensor& t : plan) {
     const int64_t cols = t.shape.empty() ? 1 : t.shape.back();

@@ -54,6 +54,10 @@ start() {
   t new-session -d -s "$session" -x 160 -y 50 \
     "bash -c 'trap \"\" INT; $* ; echo LOOM-EXIT=\$?; sleep 120'"
 }
+# The answer's text (no spaces) between the line "> $1" and the next prompt.
+answer_to() {
+  pane "$session" | sed -n "/^> $1/,/^> /p" | sed '1d;$d' | grep -v '^(' | tr -d '[:space:]'
+}
 type_line() {
   t send-keys -t "$session" -l -- "$1"
   t send-keys -t "$session" Enter
@@ -64,8 +68,7 @@ start chat "$loom chat -m $model --temp 0 -n 40 -t 2"
 wait_for '/help lists the commands'
 wait_for '^> '
 send "Who created the heaven and the earth?"
-answer=$(pane chat | sed -n '/^> Who created/,/^> /p' | sed '1d;$d' | grep -v '^(' | tr -d '[:space:]')
-[[ -n $answer ]] || fail "no answer text after the first message"
+[[ -n $(answer_to "Who created") ]] || fail "no answer text after the first message"
 send "/system Answer as the psalmist would."
 wait_for '\(system message set\)'
 send "And what did God see?"
@@ -99,8 +102,7 @@ start run "$loom run -m $model --temp 0 -n 16 -t 2"
 wait_for '/help lists the commands'
 wait_for '^> '
 send "In the beginning"
-answer=$(pane run | sed -n '/^> In the beginning/,/^> /p' | sed '1d;$d' | grep -v '^(' | tr -d '[:space:]')
-[[ -n $answer ]] || fail "no answer from loom run's chat"
+[[ -n $(answer_to "In the beginning") ]] || fail "no answer from loom run's chat"
 t send-keys -t run C-d
 wait_for '^LOOM-EXIT=0$'
 
@@ -112,10 +114,15 @@ start slow "$loom chat -m $tmp/slow --temp 1 --seed 7 -n 3000 --guard off -t 2"
 wait_for '/help lists the commands' 120
 wait_for '^> '
 type_line "Tell me everything."
-# Streaming: the answer grows while it is being written.
-sleep 3
+# Streaming: once the answer has begun, it keeps growing while it is being written.
+sent=$(pane slow | wc -c)
+for ((i = 0; i < 600; i++)); do
+  (($(pane slow | wc -c) > sent + 40)) && break
+  sleep 0.1
+done
 first=$(pane slow | wc -c)
-sleep 3
+((first > sent + 40)) || fail "no answer began within 60 s"
+sleep 2
 second=$(pane slow | wc -c)
 ((second > first)) || fail "the answer did not grow while streaming ($first -> $second bytes)"
 t send-keys -t slow C-c

@@ -341,15 +341,20 @@ def main():
           f"{len(train_ids)} train, {len(held_ids)} held out", flush=True)
 
     cfg = Config(args.vocab, args.dim, args.layers, args.heads, args.kv_heads, args.ffn, args.ctx)
-    model = Llama(cfg)
+    def fresh_start():
+        """The model, its optimizer and the batch sampler, from the seed."""
+        torch.manual_seed(args.seed)
+        m = Llama(cfg)
+        decay = [p for p in m.parameters() if p.dim() == 2]
+        no_decay = [p for p in m.parameters() if p.dim() < 2]
+        o = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                               {"params": no_decay, "weight_decay": 0.0}],
+                              lr=args.lr, betas=(0.9, 0.95))
+        return m, o, torch.Generator().manual_seed(args.seed)
+
+    model, opt, gen = fresh_start()
     n_params = sum(p.numel() for p in model.parameters())
     print(f"parameters: {n_params}", flush=True)
-    decay = [p for p in model.parameters() if p.dim() == 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95))
-    gen = torch.Generator().manual_seed(args.seed)
 
     def batch():
         starts = torch.randint(0, len(train_ids) - cfg.ctx - 1, (args.batch,), generator=gen)
@@ -369,14 +374,7 @@ def main():
     if args.bench:
         return
     # Restart from the same initial state: the probe steps only timed.
-    torch.manual_seed(args.seed)
-    model = Llama(cfg)
-    decay = [p for p in model.parameters() if p.dim() == 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95))
-    gen = torch.Generator().manual_seed(args.seed)
+    model, opt, gen = fresh_start()
 
     warmup = max(1, steps // 20)
     log, t0 = [], time.time()
