@@ -9,7 +9,10 @@
 // Blobs are written to blobs/ETAG.incomplete, checked (sha256 when the ETag is one), renamed,
 // and linked from snapshots/COMMIT/FILE; refs/REVISION records the commit last.
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -289,6 +292,33 @@ std::vector<std::string> folder_files(const std::vector<std::string>& siblings,
   return out;
 }
 
+// An exclusive lock on one blob across processes, where huggingface_hub keeps its own
+// (CACHE/.locks/models--ORG--NAME/ETAG.lock), so two pulls of one model (two loom processes,
+// or loom and huggingface_hub) download each blob once instead of writing one file together.
+class BlobLock {
+ public:
+  explicit BlobLock(const fs::path& path) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      fail(ErrorCode::kIoError, "cannot open {}: {}", path.string(), std::strerror(errno));
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        const int err = errno;
+        ::close(fd_);
+        fail(ErrorCode::kIoError, "cannot lock {}: {}", path.string(), std::strerror(err));
+      }
+    }
+  }
+  ~BlobLock() { ::close(fd_); }  // closing releases the lock
+  BlobLock(const BlobLock&) = delete;
+  BlobLock& operator=(const BlobLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 struct FileJob {
   std::string path;  // in the repository
   std::string url;   // where the bytes are (the redirect target, or the resolve URL)
@@ -398,8 +428,14 @@ std::string pull(const HubName& name, const PullOptions& options) {
         if (job.cached) continue;
         const fs::path blob = blobs / job.etag;
         try {
-          const fs::path part = blobs / (job.etag + ".incomplete");
+          const BlobLock lock(fs::path(cache) / ".locks" / fs::path(repo).filename() /
+                              (job.etag + ".lock"));
           std::error_code e2;
+          if (fs::exists(blob, e2)) {  // another process fetched it while this one waited
+            if (job.size > 0) progress.add(job.size);
+            continue;
+          }
+          const fs::path part = blobs / (job.etag + ".incomplete");
           int64_t have = fs::exists(part, e2) ? static_cast<int64_t>(fs::file_size(part, e2)) : 0;
           if (job.size >= 0 && have > job.size) {
             fs::remove(part, e2);
@@ -424,7 +460,8 @@ std::string pull(const HubName& name, const PullOptions& options) {
               fs::rename(fresh, part);
             }
           }
-          const int64_t size = static_cast<int64_t>(fs::file_size(part));
+          const auto size = static_cast<int64_t>(fs::file_size(part, e2));
+          if (e2) fail(ErrorCode::kIoError, "{}: {}: {}", name.text(), part.string(), e2.message());
           if (job.size >= 0 && size != job.size) {
             fail(ErrorCode::kIoError, "{}: {} stopped at {} of {} bytes (pull again: it resumes)",
                  name.text(), job.path, size, job.size);
@@ -459,14 +496,20 @@ std::string pull(const HubName& name, const PullOptions& options) {
     const fs::path link = snapshot / job.path;
     fs::create_directories(link.parent_path(), ec);
     const fs::path target = fs::relative(blobs / job.etag, link.parent_path(), ec);
-    fs::remove(link, ec);
-    fs::create_symlink(target, link, ec);
+    // Made aside and renamed into place: another pull of the same model may be linking too.
+    const fs::path tmp = link.string() + fmt::format(".{}.tmp", ::getpid());
+    fs::remove(tmp, ec);
+    fs::create_symlink(target, tmp, ec);
+    if (!ec) fs::rename(tmp, link, ec);
     if (ec) fail(ErrorCode::kIoError, "cannot link {}: {}", link.string(), ec.message());
   }
   if (name.revision != commit) {
     const fs::path ref = repo / "refs" / name.revision;
     fs::create_directories(ref.parent_path(), ec);
-    std::ofstream(ref, std::ios::binary | std::ios::trunc) << commit;
+    const fs::path tmp = ref.string() + fmt::format(".{}.tmp", ::getpid());
+    std::ofstream(tmp, std::ios::binary | std::ios::trunc) << commit;
+    fs::rename(tmp, ref, ec);
+    if (ec) fail(ErrorCode::kIoError, "cannot write {}: {}", ref.string(), ec.message());
   }
   HubName pinned = name;
   pinned.revision = commit;

@@ -173,6 +173,22 @@ test('an interrupted download resumes with Range', async () => {
   assert.ok(!fs.existsSync(partial));
 });
 
+test('pulls of one model at once fetch each blob once and all succeed', async () => {
+  const cache = freshCache('concurrent');
+  hub.state.log.length = 0;
+  const runs = await Promise.all([1, 2, 3].map(() => loom(['pull', 'loom-test/tiny', '--quiet'],
+                                                          {cache})));
+  for (const r of runs) assert.equal(r.code, 0, r.err);
+  assert.equal(new Set(runs.map((r) => r.out)).size, 1);
+  const sum = sha256(folderFiles['model.safetensors']);
+  const gets = hub.state.log.filter((e) => e.host === CDN_HOST && e.method === 'GET');
+  assert.equal(gets.length, 1, JSON.stringify(gets));
+  const blob = path.join(repoDir(cache, 'loom-test/tiny'), 'blobs', sum);
+  assert.equal(sha256(fs.readFileSync(blob)), sum);
+  // huggingface_hub's lock files, where it keeps them.
+  assert.ok(fs.existsSync(path.join(cache, '.locks', 'models--loom-test--tiny', `${sum}.lock`)));
+});
+
 test('corrupt bytes fail the sha256 check and leave nothing behind', async () => {
   const cache = freshCache('corrupt');
   const sum = sha256(folderFiles['model.safetensors']);
