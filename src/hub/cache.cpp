@@ -10,18 +10,16 @@
 
 #include "core/error.h"
 #include "hub/hub.h"
+#include "hub/strings.h"
 
 namespace loom::hub {
 
 namespace fs = std::filesystem;
+using detail::env;
+using detail::is_hex;
+using detail::lower;
 
 namespace {
-
-bool is_hex40(std::string_view s) {
-  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
-           return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-         });
-}
 
 // One segment of a repository id as the Hub allows it: letters, digits, '-', '_', '.', not
 // starting or ending with '-' or '.', no "--" or "..", at most 96 characters.
@@ -60,16 +58,6 @@ bool valid_repo_path(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f && c != '\\'; });
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 std::string base_name(std::string_view path) {
   const size_t slash = path.rfind('/');
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
@@ -78,7 +66,7 @@ std::string base_name(std::string_view path) {
 // "-00002-of-00003.gguf" -> {2, 3}; {0, 0} when the name is not a split part.
 std::pair<int, int> split_part(std::string_view file) {
   const size_t of = file.rfind("-of-");
-  if (of == std::string_view::npos || of < 6 || !ends_with(file, ".gguf")) return {0, 0};
+  if (of == std::string_view::npos || of < 6 || !file.ends_with(".gguf")) return {0, 0};
   const std::string_view part = file.substr(of - 5, 5);
   const std::string_view total = file.substr(of + 4, file.size() - 5 - (of + 4));
   if (file[of - 6] != '-' || total.size() != 5) return {0, 0};
@@ -174,10 +162,6 @@ std::optional<HubName> parse_hub_name(std::string_view name) {
 }
 
 std::string cache_dir() {
-  auto env = [](const char* k) -> std::string {
-    const char* v = std::getenv(k);
-    return v != nullptr ? std::string(v) : std::string();
-  };
   if (std::string v = env("HF_HUB_CACHE"); !v.empty()) return v;
   if (std::string v = env("HUGGINGFACE_HUB_CACHE"); !v.empty()) return v;
   if (std::string v = env("HF_HOME"); !v.empty()) return (fs::path(v) / "hub").string();
@@ -203,7 +187,7 @@ bool is_folder_repo(const std::vector<std::string>& files) {
 std::vector<std::string> select_gguf(const std::vector<std::string>& files, const HubName& name) {
   std::vector<std::string> ggufs;
   for (const std::string& f : files) {
-    if (ends_with(lower(f), ".gguf")) ggufs.push_back(f);
+    if (lower(f).ends_with(".gguf")) ggufs.push_back(f);
   }
   // Group split parts under their first part.
   std::map<std::string, std::vector<std::string>> models;  // stem -> parts in order
@@ -226,7 +210,7 @@ std::vector<std::string> select_gguf(const std::vector<std::string>& files, cons
     return s;
   };
   std::vector<std::string> picked;
-  if (ends_with(lower(name.tag), ".gguf")) {
+  if (lower(name.tag).ends_with(".gguf")) {
     for (const std::string& f : ggufs) {
       if (f == name.tag || base_name(f) == name.tag) picked.push_back(f);
     }
@@ -273,9 +257,9 @@ std::vector<std::string> select_gguf(const std::vector<std::string>& files, cons
 std::optional<std::string> resolve_cached(const HubName& name, const std::string& cache) {
   const fs::path repo = repo_folder(cache, name.repo);
   std::string commit = name.revision;
-  if (!is_hex40(commit)) {
+  if (!is_hex(commit, 40)) {
     commit = read_first_line(repo / "refs" / name.revision);
-    if (!is_hex40(commit)) return std::nullopt;
+    if (!is_hex(commit, 40)) return std::nullopt;
   }
   const fs::path snapshot = repo / "snapshots" / commit;
   std::error_code ec;
@@ -287,7 +271,7 @@ std::optional<std::string> resolve_cached(const HubName& name, const std::string
     parts = select_gguf(files, name);
   } catch (const Error&) {
     if (files.empty() || !std::any_of(files.begin(), files.end(), [](const std::string& f) {
-          return ends_with(lower(f), ".gguf");
+          return lower(f).ends_with(".gguf");
         })) {
       return std::nullopt;  // nothing of it downloaded yet
     }

@@ -31,40 +31,24 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "hub/hub.h"
+#include "hub/strings.h"
 
 namespace loom::hub {
 
 namespace fs = std::filesystem;
+using detail::env;
+using detail::is_hex;
+using detail::lower;
 
 namespace {
 
 constexpr size_t kMaxApiBody = 64u << 20;  // a revision listing is a few kB; cap a hostile one
 
-std::string env(const char* key) {
-  const char* v = std::getenv(key);
-  return v != nullptr ? std::string(v) : std::string();
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool is_hex(std::string_view s, size_t n) {
-  return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) {
-           return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-         });
-}
-
 // An ETag usable as a blob file name: hex only (huggingface_hub's are sha1 or sha256).
 std::string etag_name(std::string tag) {
   if (tag.rfind("W/", 0) == 0) tag.erase(0, 2);
   tag.erase(std::remove(tag.begin(), tag.end(), '"'), tag.end());
-  if (tag.empty() || tag.size() > 128 || !std::all_of(tag.begin(), tag.end(), [](char c) {
-        return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-      })) {
-    return {};
-  }
+  if (tag.size() > 128 || !is_hex(tag)) return {};
   return lower(tag);
 }
 
