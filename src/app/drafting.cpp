@@ -20,14 +20,21 @@ Drafting make_drafting(const DraftArgs& args, const LoadedModel& target, int thr
            "share the vocabulary",
            args.draft, draft_vocab, vocab);
     }
-    d.drafter = std::make_unique<ModelDrafter>(*d.draft_model->model, context);
+    CausalLM* draft = d.draft_model->model.get();
+    d.factory = [draft](int64_t tokens) -> std::unique_ptr<Drafter> {
+      return std::make_unique<ModelDrafter>(*draft, tokens);
+    };
   } else if (args.spec == "ngram") {
-    std::vector<int32_t> corpus;
+    std::shared_ptr<const std::vector<int32_t>> corpus;
     if (!args.corpus.empty()) {
-      corpus = target.require_tokenizer().encode(read_text_file(args.corpus), false);
+      corpus = std::make_shared<const std::vector<int32_t>>(
+          target.require_tokenizer().encode(read_text_file(args.corpus), false));
     }
-    d.drafter = std::make_unique<NgramDrafter>(2, 4, std::move(corpus));
+    d.factory = [corpus](int64_t) -> std::unique_ptr<Drafter> {
+      return std::make_unique<NgramDrafter>(2, 4, corpus);
+    };
   }
+  if (d.factory) d.drafter = d.factory(context);
   return d;
 }
 

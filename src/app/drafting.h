@@ -1,5 +1,5 @@
-// Speculative decoding as the entry points set it up (loom run, loom bench): the drafter a
-// user chose by flags, with the draft model it may need.
+// Speculative decoding as the entry points set it up (loom run, loom bench, loom serve): the
+// drafter a user chose by flags, with the draft model it may need.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,9 @@ struct DraftArgs {
 struct Drafting {
   std::optional<LoadedModel> draft_model;
   std::unique_ptr<Drafter> drafter;  // null when no drafting was asked for
+  // More drafters like `drafter`, sharing its draft model and corpus (the server's
+  // per-sequence ones); null when no drafting was asked for.
+  DrafterFactory factory;
 };
 
 // The drafter for `target` (context: the longest context it will follow). A draft model must

@@ -1,10 +1,16 @@
 // loom serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY | --api-key-file F]
 //            [--parallel N] [--ctx N] [--kv-type f16|bf16|f32|q8_0] [--kv-memory BYTES |
 //            --memory-utilization F] [--max-queue N] [--max-connections N] [-t THREADS]
+//            [--spec ngram [--spec-corpus FILE] | --draft DRAFT_MODEL] [--draft-n K]
+//            [--spec-max-batch N]
+// Speculative decoding per sequence (engine/scheduler.h): the same tokens as plain decoding
+// under greedy sampling, the model's distribution otherwise; it pays while few sequences
+// decode (--spec-max-batch) and the step is bound by reading the weights.
 #include <fmt/format.h>
 
 #include <filesystem>
 
+#include "app/drafting.h"
 #include "app/kv_plan.h"
 #include "app/loaded_model.h"
 #include "cli/commands.h"
@@ -29,6 +35,8 @@ struct ServeArgs {
   std::string device = "cpu";
   std::string guard = "stop";
   uint64_t max_body = 8u << 20, max_outbox = 4u << 20;
+  app::DraftArgs drafting;
+  int64_t spec_max_batch = 4;
 };
 
 DType parse_kv_type(const std::string& s) {
@@ -115,9 +123,20 @@ int run_serve(const ServeArgs& a) {
   in.weight_bytes = m.spec.total_bytes();
   in.block_size = 16;
   in.parallel = a.parallel;
-  in.reserve_bytes = app::serving_reserve_bytes(
-      info.hidden_size, m.spec.hparams.ffn_size, info.vocab_size, a.step_tokens, a.parallel,
-      a.ctx > 0 ? a.ctx : info.context_length, m.spec.hparams.n_heads);
+  const int64_t max_context = a.ctx > 0 ? a.ctx : info.context_length;
+  in.reserve_bytes =
+      app::serving_reserve_bytes(info.hidden_size, m.spec.hparams.ffn_size, info.vocab_size,
+                                 a.step_tokens, a.parallel, max_context, m.spec.hparams.n_heads);
+  // A draft model's weights, and the float32 KV caches of its drafters (at most
+  // spec_max_batch of them, each for a whole context), come out of the same memory.
+  const app::Drafting drafting = app::make_drafting(a.drafting, m, a.threads, max_context);
+  if (drafting.draft_model) {
+    const CausalLM& draft = *drafting.draft_model->model;
+    in.weight_bytes += drafting.draft_model->spec.total_bytes();
+    in.reserve_bytes += draft.kv_bytes_per_token(DType::kF32) *
+                        static_cast<uint64_t>(std::min(max_context, draft.info().context_length)) *
+                        static_cast<uint64_t>(std::min(a.spec_max_batch, a.parallel));
+  }
   const app::KvPlan plan = app::plan_kv_cache(in);
   SchedulerOptions so;
   so.max_running = a.parallel;
@@ -128,9 +147,18 @@ int run_serve(const ServeArgs& a) {
   so.eos_ids = m.eos_ids();
   so.kv_blocks = plan.n_blocks;
   so.kv_type = kv_type;
+  so.make_drafter = drafting.factory;
+  so.max_draft = a.drafting.draft_n;
+  so.spec_max_batch = a.spec_max_batch;
   Scheduler scheduler(*m.model, m.tokenizer ? &*m.tokenizer : nullptr, so);
   const server::ServerOptions o = server_options(a, key, m);
-  fmt::print(stderr, "loom serve: {}; {} parallel\n", plan.summary, so.max_running);
+  fmt::print(stderr, "loom serve: {}; {} parallel{}\n", plan.summary, so.max_running,
+             !so.make_drafter ? ""
+             : drafting.draft_model
+                 ? fmt::format("; speculative decoding with {} while at most {} decode",
+                               a.drafting.draft, so.spec_max_batch)
+                 : fmt::format("; speculative decoding with prompt lookup while at most {} decode",
+                               so.spec_max_batch));
   server::Server server(m, scheduler, o);
   const int rc = server.run();
   scheduler.shutdown(false);
@@ -191,6 +219,11 @@ Command add_serve(CLI::App& app) {
       ->check(CLI::IsMember({"stop", "penalize", "off"}));
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
   add_device_option(*cmd, a->device);
+  add_draft_options(*cmd, a->drafting);
+  cmd->add_option("--spec-max-batch", a->spec_max_batch,
+                  "with --spec or --draft: speculate while at most this many sequences decode "
+                  "(default 4)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
   return {cmd, [a] { return run_serve(*a); }};
 }
 

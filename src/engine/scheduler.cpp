@@ -27,6 +27,12 @@ struct Scheduler::Sequence {
   int64_t preemptions = 0;
   int64_t take = 0;  // rows in this step's batch
   int64_t logits_index = -1;
+  // Speculative decoding: the drafter it holds (from the scheduler's pool), this step's rows
+  // (the pending token, then n_drafts drafts), and the next step's draft length.
+  std::unique_ptr<Drafter> drafter;
+  std::vector<int32_t> rows;
+  int64_t n_drafts = 0;
+  int32_t draft_k = 0;
   bool admitted = false;  // counted in running_count_
   bool done = false;
 };
@@ -200,6 +206,8 @@ SchedulerStats Scheduler::stats() const {
   st.prefix_hit_blocks = prefix_hits_.load();
   st.steps = steps_.load();
   st.preemptions = preemptions_.load();
+  st.drafted = drafted_.load();
+  st.draft_accepted = draft_accepted_.load();
   return st;
 }
 
@@ -216,6 +224,7 @@ void Scheduler::finish(Sequence& s, const std::string& reason, const std::string
     s.sink->on_token(e);
   }
   pool_.release_all(s.blocks);
+  return_drafter(s);
   // Visible (e.g. in /metrics) before the client hears of the end.
   kv_used_ = pool_.n_used();
   kv_cached_ = pool_.n_cached();
@@ -276,6 +285,7 @@ void Scheduler::preempt(Sequence& s) {
   // Recompute later: its blocks go back to the pool now (full ones stay in the prefix cache,
   // so the recompute is often a cache hit), its tokens, sampler, decoder and stop state stay.
   pool_.release_all(s.blocks);
+  return_drafter(s);
   s.n_computed = 0;
   s.registered = 0;
   s.admitted = false;
@@ -331,6 +341,60 @@ bool Scheduler::grow_blocks() {
   return true;
 }
 
+void Scheduler::return_drafter(Sequence& s) {
+  if (s.drafter) free_drafters_.push_back(std::move(s.drafter));
+}
+
+int64_t Scheduler::draft(Sequence& s, int64_t budget) {
+  const int32_t max_draft = std::clamp(options_.max_draft, 0, kMaxDraft);
+  if (s.constraint || drafting_failed_ || max_draft == 0) return 0;
+  if (s.draft_k == 0) s.draft_k = std::min(4, max_draft);
+  // Room for the drafts and the token after them within max_tokens and this step's budget.
+  const int64_t want =
+      std::min<int64_t>({s.draft_k, s.params.max_tokens - s.stream->generated() - 1, budget - 1});
+  if (want <= 0) return 0;
+  if (!s.drafter) {
+    if (!free_drafters_.empty()) {
+      s.drafter = std::move(free_drafters_.back());
+      free_drafters_.pop_back();
+    } else if (drafters_ < options_.spec_max_batch) {
+      try {
+        s.drafter = options_.make_drafter(options_.context);
+        ++drafters_;
+      } catch (const std::exception&) {
+        drafting_failed_ = true;  // e.g. no memory for a draft model's cache
+        return 0;
+      }
+    } else {
+      return 0;
+    }
+  }
+  s.rows.assign(1, s.tokens.back());
+  s.drafter->propose(s.tokens, static_cast<int32_t>(want), s.rows);
+  // KV slots for the drafts, from blocks the pool can spare beyond one per running sequence.
+  const int64_t bs = options_.block_size;
+  const auto reserve = static_cast<int64_t>(running_.size());
+  const int64_t last = s.n_computed + static_cast<int64_t>(s.rows.size());  // positions needed
+  while (static_cast<int64_t>(s.blocks.size()) * bs < last && pool_.n_available() > reserve) {
+    const int32_t b = pool_.allocate();
+    if (b < 0) break;
+    s.blocks.push_back(b);
+  }
+  const int64_t slots = static_cast<int64_t>(s.blocks.size()) * bs - s.n_computed - 1;
+  const int64_t n = std::clamp<int64_t>(static_cast<int64_t>(s.rows.size()) - 1, 0, slots);
+  s.rows.resize(static_cast<size_t>(n + 1));
+  return n;
+}
+
+void Scheduler::register_blocks(Sequence& s) {
+  const int64_t bs = options_.block_size;
+  while ((s.registered + 1) * bs <= s.n_computed) {
+    const auto block_tokens = std::span<const int32_t>(s.tokens).subspan(s.registered * bs, bs);
+    pool_.register_full_block(block_tokens, s.params.cache_salt, s.blocks[s.registered], s.chain);
+    ++s.registered;
+  }
+}
+
 void Scheduler::loop() {
   for (;;) {
     std::vector<std::unique_ptr<Sequence>> to_cancel;
@@ -378,6 +442,8 @@ void Scheduler::step() {
   for (auto& s : running_) {
     if (s->n_computed >= s->n_prompt) order.push_back(s.get());
   }
+  const auto n_decoding = static_cast<int64_t>(order.size());
+  const bool speculate = options_.make_drafter && n_decoding <= options_.spec_max_batch;
   for (auto& s : running_) {
     if (s->n_computed < s->n_prompt) order.push_back(s.get());
   }
@@ -385,8 +451,20 @@ void Scheduler::step() {
   for (Sequence* s : order) {
     s->take = 0;
     s->logits_index = -1;
+    s->n_drafts = 0;
     const int64_t pending = static_cast<int64_t>(s->tokens.size()) - s->n_computed;
     if (budget <= 0 || pending <= 0) continue;
+    if (speculate && pending == 1 && s->n_computed >= s->n_prompt) {
+      s->n_drafts = draft(*s, budget);
+    }
+    if (s->n_drafts > 0) {
+      s->take = 1 + s->n_drafts;
+      budget -= s->take;
+      batch_.add_sequence(s->rows, s->n_computed, s->blocks, /*all_logits=*/true);
+      s->logits_index = static_cast<int64_t>(batch_.logit_rows.size()) - s->take;
+      in_batch.push_back(s);
+      continue;
+    }
     s->take = std::min(pending, budget);
     budget -= s->take;
     batch_.add_sequence(std::span<const int32_t>(s->tokens).subspan(s->n_computed, s->take),
@@ -420,54 +498,82 @@ void Scheduler::step() {
   if (!mask_jobs.empty()) masks_->wait();
   ++steps_;
 
-  // 4. Sample, stream, and finish.
-  const int64_t bs = options_.block_size;
+  // 4. Sample (or check the drafts), stream, and finish.
   const int64_t vocab = model_.info().vocab_size;
   for (Sequence* s : in_batch) {
-    s->n_computed += s->take;
-    while ((s->registered + 1) * bs <= s->n_computed) {
-      const auto block_tokens = std::span<const int32_t>(s->tokens).subspan(s->registered * bs, bs);
-      pool_.register_full_block(block_tokens, s->params.cache_salt, s->blocks[s->registered],
-                                s->chain);
-      ++s->registered;
+    // Drafts' positions count as computed only once their tokens are accepted.
+    s->n_computed += s->take - s->n_drafts;
+    if (s->logits_index < 0) {
+      register_blocks(*s);
+      continue;
     }
-    if (s->logits_index < 0) continue;
+    std::string end;  // the finish reason, once known
+    std::string error;
+    int64_t accepted = 0;
     try {
-      const std::span<const float> logits =
-          std::span<const float>(host_logits_).subspan(s->logits_index * vocab, vocab);
       const bool constrained = s->constraint && s->constraint->active();
       if (constrained && !s->mask_error.empty()) {
-        finish(*s, "error", s->mask_error);
-        continue;
+        end = "error";
+        error = s->mask_error;
+      } else if (constrained && s->constraint->must_stop()) {
+        end = "stop";
       }
-      if (constrained && s->constraint->must_stop()) {
-        finish(*s, "stop");
-        continue;
+      // Row i decides draft i; the row past the drafts samples the next token.
+      for (int64_t i = 0; end.empty() && i <= s->n_drafts; ++i) {
+        const std::span<const float> logits =
+            std::span<const float>(host_logits_).subspan((s->logits_index + i) * vocab, vocab);
+        int32_t token = 0;
+        bool is_draft = false;
+        if (i < s->n_drafts) {
+          const sample::Sampler::Verdict v =
+              s->sampler->verify(logits, s->rows[static_cast<size_t>(i + 1)]);
+          token = v.token;
+          is_draft = v.accepted;
+        } else {
+          token = constrained ? s->sampler->sample(logits, s->constraint->mask())
+                              : s->sampler->sample(logits);
+        }
+        s->sampler->accept(token);
+        const bool grammar_ended =
+            s->constraint && s->constraint->accept(token) == SequenceConstraint::Result::kEnded;
+        TokenEvent e;
+        e.token = token;
+        if (s->params.top_logprobs >= 0) {
+          auto lp =
+              s->sampler->logprobs(logits, token, static_cast<size_t>(s->params.top_logprobs));
+          e.logprob = lp.logprob;
+          for (const auto& t : lp.top) e.top_logprobs.emplace_back(t.token, t.logprob);
+        }
+        s->tokens.push_back(token);
+        if (is_draft) {  // its K/V, written by this pass, hold the token taken
+          ++s->n_computed;
+          ++accepted;
+        }
+        TokenStream::Step step = s->stream->push(token, static_cast<int64_t>(s->tokens.size()));
+        if (step.eos || grammar_ended) {  // not text: the client only hears that it stopped
+          end = "stop";
+          break;
+        }
+        e.text = std::move(step.text);
+        s->sink->on_token(e);
+        if (!step.finish_reason.empty()) end = step.finish_reason;
+        if (i < s->n_drafts && !is_draft) break;  // a draft refused: the rest are moot
       }
-      const int32_t token = constrained ? s->sampler->sample(logits, s->constraint->mask())
-                                        : s->sampler->sample(logits);
-      s->sampler->accept(token);
-      const bool grammar_ended =
-          s->constraint && s->constraint->accept(token) == SequenceConstraint::Result::kEnded;
-      TokenEvent e;
-      e.token = token;
-      if (s->params.top_logprobs >= 0) {
-        auto lp = s->sampler->logprobs(logits, token, static_cast<size_t>(s->params.top_logprobs));
-        e.logprob = lp.logprob;
-        for (const auto& t : lp.top) e.top_logprobs.emplace_back(t.token, t.logprob);
-      }
-      s->tokens.push_back(token);
-      TokenStream::Step step = s->stream->push(token, static_cast<int64_t>(s->tokens.size()));
-      if (step.eos || grammar_ended) {  // not text: the client only hears that it stopped
-        finish(*s, "stop");
-        continue;
-      }
-      e.text = std::move(step.text);
-      s->sink->on_token(e);
-      if (!step.finish_reason.empty()) finish(*s, step.finish_reason);
     } catch (const std::exception& ex) {
-      finish(*s, "error", ex.what());
+      end = "error";
+      error = ex.what();
     }
+    register_blocks(*s);
+    if (s->n_drafts > 0) {
+      drafted_ += static_cast<uint64_t>(s->n_drafts);
+      draft_accepted_ += static_cast<uint64_t>(accepted);
+      // Adaptive length, as loom run: one more after a clean sweep, else what was accepted + 1.
+      s->draft_k =
+          accepted == s->n_drafts
+              ? std::min<int32_t>(s->draft_k + 1, std::clamp(options_.max_draft, 1, kMaxDraft))
+              : static_cast<int32_t>(accepted + 1);
+    }
+    if (!end.empty()) finish(*s, end, error);
   }
   std::erase_if(running_, [](const auto& s) { return s->done; });
   kv_used_ = pool_.n_used();

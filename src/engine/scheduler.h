@@ -19,6 +19,18 @@
 // completes. Cancellation (a client gone) frees the sequence's blocks at the start of the
 // next step.
 //
+// Speculative decoding (engine/speculative.h), per sequence: while at most spec_max_batch
+// sequences decode (beyond that the step is no longer bound by reading the weights and checking
+// drafts costs more than it saves), each proposes up to max_draft tokens (adaptive, as loom run)
+// that ride in the step's batch right after its pending token, with logits for every row;
+// Sampler::verify keeps the ones the model agrees with. Rows are computed the same whatever the
+// batch, so the tokens are plain decoding's under greedy sampling and the distribution is the
+// model's otherwise. Drafts get KV slots only from blocks the pool can spare beyond the one per
+// running sequence kept for growth; rejected drafts' slots are overwritten later, and only
+// positions whose tokens were accepted count as computed (and reach the prefix cache). At most
+// spec_max_batch drafters exist; a finished or preempted sequence hands its drafter back.
+// Constrained sequences decode plainly.
+//
 // Thread-safety: submit(), cancel(), stats() and shutdown() may be called from any thread.
 // RequestSink callbacks run on the scheduler thread and must not block.
 #pragma once
@@ -35,6 +47,7 @@
 
 #include "engine/block_pool.h"
 #include "engine/constraint.h"
+#include "engine/speculative.h"
 #include "engine/token_stream.h"
 #include "model/model.h"
 #include "sample/sampler.h"
@@ -101,6 +114,10 @@ struct SchedulerOptions {
   int64_t step_tokens = 256;  // rows per forward pass (decode tokens + prompt chunks)
   int64_t context = 2048;     // per-sequence limit: prompt + max_tokens
   std::vector<int32_t> eos_ids;
+  // Speculative decoding (see above): null make_drafter is plain decoding.
+  DrafterFactory make_drafter;
+  int32_t max_draft = 8;       // most drafts per sequence and step (<= kMaxDraft)
+  int64_t spec_max_batch = 4;  // speculate while at most this many sequences decode
 };
 
 struct SchedulerStats {
@@ -112,6 +129,8 @@ struct SchedulerStats {
   uint64_t prefix_hit_blocks = 0;
   uint64_t steps = 0;
   uint64_t preemptions = 0;
+  uint64_t drafted = 0;         // tokens drafted (speculative decoding)
+  uint64_t draft_accepted = 0;  // of them, accepted
 };
 
 class Scheduler {
@@ -153,6 +172,11 @@ class Scheduler {
   bool admit_locked();
   void preempt(Sequence& s);
   bool grow_blocks();  // true when it preempted
+  // Proposes s's drafts for this step into s.rows (after its pending token), at most
+  // `budget` - 1 of them, with KV slots for them; returns how many.
+  int64_t draft(Sequence& s, int64_t budget);
+  void return_drafter(Sequence& s);
+  void register_blocks(Sequence& s);
   void step();
   void finish(Sequence& s, const std::string& reason, const std::string& error = {});
 
@@ -174,7 +198,13 @@ class Scheduler {
   std::atomic<uint64_t> prefix_hits_{0};
   std::atomic<uint64_t> steps_{0};
   std::atomic<uint64_t> preemptions_{0};
-  uint64_t admissions_ = 0;  // guarded by mu_
+  std::atomic<uint64_t> drafted_{0};
+  std::atomic<uint64_t> draft_accepted_{0};
+  // Drafters not held by a sequence, and how many exist (step thread only).
+  std::vector<std::unique_ptr<Drafter>> free_drafters_;
+  int64_t drafters_ = 0;
+  bool drafting_failed_ = false;  // make_drafter threw: plain decoding from then on
+  uint64_t admissions_ = 0;       // guarded by mu_
 
   Batch batch_;
   Activations logits_;              // on the backend

@@ -8,7 +8,8 @@
 
 namespace loom {
 
-NgramDrafter::NgramDrafter(int32_t ngram_min, int32_t ngram_max, std::vector<int32_t> corpus)
+NgramDrafter::NgramDrafter(int32_t ngram_min, int32_t ngram_max,
+                           std::shared_ptr<const std::vector<int32_t>> corpus)
     : min_(std::max(1, ngram_min)),
       max_(std::max(ngram_min, ngram_max)),
       corpus_(std::move(corpus)) {}
@@ -36,8 +37,8 @@ void NgramDrafter::propose(std::span<const int32_t> context, int32_t k, std::vec
     const std::span<const int32_t> tail = context.subspan(static_cast<size_t>(n - len));
     // An earlier occurrence in the context followed by at least one token, then the corpus.
     if (follow(context, tail, n - 1, k, out)) return;
-    if (!corpus_.empty() &&
-        follow(corpus_, tail, static_cast<int64_t>(corpus_.size()) - 1, k, out)) {
+    if (corpus_ && !corpus_->empty() &&
+        follow(*corpus_, tail, static_cast<int64_t>(corpus_->size()) - 1, k, out)) {
       return;
     }
   }

@@ -19,10 +19,15 @@
 //   proposes its greedy continuation, one cheap forward per token, keeping its own KV cache in
 //   step with the accepted text.
 //
+// The server's scheduler gives each decoding sequence a drafter of its own (DrafterFactory),
+// from a bounded pool: a drafter handed from one sequence to another follows the new context
+// (ModelDrafter recomputes from the longest prefix its cache still holds).
+//
 // Thread-safety: none; a drafter serves one sequence at a time.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -45,7 +50,7 @@ class NgramDrafter final : public Drafter {
   // llama.cpp's --lookup-static: a document being edited, a reference answer), searched when
   // the context has no match.
   explicit NgramDrafter(int32_t ngram_min = 2, int32_t ngram_max = 4,
-                        std::vector<int32_t> corpus = {});
+                        std::shared_ptr<const std::vector<int32_t>> corpus = nullptr);
   void propose(std::span<const int32_t> context, int32_t k, std::vector<int32_t>& out) override;
 
  private:
@@ -54,7 +59,7 @@ class NgramDrafter final : public Drafter {
   static bool follow(std::span<const int32_t> text, std::span<const int32_t> tail, int64_t last_end,
                      int32_t k, std::vector<int32_t>& out);
   int32_t min_, max_;
-  std::vector<int32_t> corpus_;
+  std::shared_ptr<const std::vector<int32_t>> corpus_;  // shared by the server's drafters
 };
 
 class ModelDrafter final : public Drafter {
@@ -68,6 +73,10 @@ class ModelDrafter final : public Drafter {
   std::unique_ptr<Generator> gen_;
   std::vector<int32_t> fed_;  // tokens whose KV the draft's cache holds, from position 0
 };
+
+// Makes a drafter for one more sequence of at most `context_tokens` tokens (the server's
+// scheduler; may throw).
+using DrafterFactory = std::function<std::unique_ptr<Drafter>(int64_t context_tokens)>;
 
 // Drafts per step at most (a checking pass is 1 + drafts rows).
 inline constexpr int32_t kMaxDraft = 15;

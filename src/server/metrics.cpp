@@ -81,10 +81,16 @@ std::string Metrics::render(const SchedulerStats& s) const {
       "# HELP loom_scheduler_steps_total Forward passes run.\n"
       "# TYPE loom_scheduler_steps_total counter\nloom_scheduler_steps_total {}\n"
       "# HELP loom_preemptions_total Sequences preempted (KV freed, recomputed later).\n"
-      "# TYPE loom_preemptions_total counter\nloom_preemptions_total {}\n",
+      "# TYPE loom_preemptions_total counter\nloom_preemptions_total {}\n"
+      "# HELP loom_speculative_drafted_tokens_total Tokens drafted for speculative decoding.\n"
+      "# TYPE loom_speculative_drafted_tokens_total counter\n"
+      "loom_speculative_drafted_tokens_total {}\n"
+      "# HELP loom_speculative_accepted_tokens_total Drafted tokens the model accepted.\n"
+      "# TYPE loom_speculative_accepted_tokens_total counter\n"
+      "loom_speculative_accepted_tokens_total {}\n",
       s.queued, s.running, s.kv_blocks_total, s.kv_blocks_used, s.kv_blocks_cached,
       s.kv_blocks_total > 0 ? static_cast<double>(s.kv_blocks_used) / s.kv_blocks_total : 0.0,
-      s.prefix_hit_blocks, s.steps, s.preemptions);
+      s.prefix_hit_blocks, s.steps, s.preemptions, s.drafted, s.draft_accepted);
   ttft.render(out, "loom_time_to_first_token_seconds", "Time from request to first token.");
   inter_token.render(out, "loom_inter_token_latency_seconds", "Time between streamed tokens.");
   request.render(out, "loom_request_duration_seconds", "Time from request to last token.");

@@ -313,5 +313,134 @@ TEST_F(SchedulerTest, TypedKvCachesServeAndStayBatchInvariant) {
   }
 }
 
+// A drafter whose every third proposal is off by one: rejections at known places.
+class OftenWrong final : public Drafter {
+ public:
+  explicit OftenWrong(std::unique_ptr<Drafter> inner) : inner_(std::move(inner)) {}
+  void propose(std::span<const int32_t> context, int32_t k, std::vector<int32_t>& out) override {
+    const size_t first = out.size();
+    inner_->propose(context, k, out);
+    for (size_t i = first; i < out.size(); ++i) {
+      if (++count_ % 3 == 0) out[i] = (out[i] + 1) % 32000;
+    }
+  }
+
+ private:
+  std::unique_ptr<Drafter> inner_;
+  int count_ = 0;
+};
+
+// Issue 17: speculative decoding in the scheduler. Prompt lookup, a draft model that always
+// agrees (the model itself), its Q4_0, one often wrong, a pool small enough to preempt; requests of
+// different lengths, so the batch shrinks below spec_max_batch as they finish and drafting starts
+// part way. Every request gets the ids of its plain solo run, and drafts were made and accepted.
+TEST_F(SchedulerTest, SpeculativeDecodingGivesThePlainTokens) {
+  const int kRequests = 6;
+  auto max_tokens = [](int i) { return 16 + 12 * i; };
+  std::vector<std::vector<int32_t>> alone;
+  Generator gen(*model_, &*tok_, 256);
+  for (int i = 0; i < kRequests; ++i) {
+    GenerationOptions o;
+    o.max_tokens = max_tokens(i);
+    o.sampling.temperature = 0.0f;
+    o.ignore_eos = true;
+    alone.push_back(gen.generate(prompt_of(i, 6 + 3 * i), o, nullptr).ids);
+  }
+  const std::string q4_path = test::temp_path("sched-spec-draft-q4_0.gguf").string();
+  ConvertOptions co;
+  co.type = DType::kQ4_0;
+  convert_to_gguf(spec_, q4_path, co);
+  const ModelSpec q4_spec = load_model_spec(q4_path);
+  auto draft_backend = make_cpu_backend(1, /*batch_invariant=*/false);
+  auto q4 = load_causal_lm(q4_spec, *draft_backend);
+  CausalLM* self = model_.get();
+  CausalLM* q4_model = q4.get();
+  struct Case {
+    std::string name;
+    DrafterFactory drafter;
+    int64_t blocks;
+  };
+  const std::vector<Case> cases = {
+      {"ngram", [](int64_t) { return std::make_unique<NgramDrafter>(); }, 256},
+      {"self", [self](int64_t n) { return std::make_unique<ModelDrafter>(*self, n); }, 256},
+      {"q4_0", [q4_model](int64_t n) { return std::make_unique<ModelDrafter>(*q4_model, n); }, 256},
+      {"often wrong",
+       [self](int64_t n) {
+         return std::make_unique<OftenWrong>(std::make_unique<ModelDrafter>(*self, n));
+       },
+       256},
+      {"ngram, small pool", [](int64_t) { return std::make_unique<NgramDrafter>(); }, 8},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    SchedulerOptions o = options(kRequests, c.blocks);
+    o.make_drafter = c.drafter;
+    o.max_draft = 6;
+    o.spec_max_batch = 3;
+    Scheduler sched(*model_, &*tok_, o);
+    std::vector<std::shared_ptr<Collect>> sinks;
+    for (int i = 0; i < kRequests; ++i) {
+      sinks.push_back(std::make_shared<Collect>());
+      ASSERT_EQ(sched.submit(greedy(prompt_of(i, 6 + 3 * i), max_tokens(i)), sinks.back(),
+                             std::make_shared<RequestHandle>()),
+                Scheduler::SubmitStatus::kAccepted);
+    }
+    for (int i = 0; i < kRequests; ++i) {
+      sinks[i]->wait();
+      EXPECT_EQ(sinks[i]->ids, alone[i]) << "request " << i;
+      EXPECT_EQ(sinks[i]->finish.finish_reason, "length");
+      EXPECT_EQ(sinks[i]->finish.completion_tokens, max_tokens(i));
+    }
+    const SchedulerStats st = sched.stats();
+    EXPECT_GT(st.drafted, 0u);
+    EXPECT_GT(st.draft_accepted, 0u);
+    EXPECT_LE(st.draft_accepted, st.drafted);
+    if (c.name == "self") {
+      EXPECT_EQ(st.draft_accepted, st.drafted);
+    }
+    if (c.name == "often wrong") {
+      EXPECT_LT(st.draft_accepted, st.drafted);
+    }
+    if (c.name == "ngram, small pool") {
+      EXPECT_GT(st.preemptions, 0u);
+    }
+    EXPECT_EQ(st.kv_blocks_used, 0);
+  }
+}
+
+// Stop strings, EOS and logprobs under speculation: the same text, finish and per-token
+// logprobs as without it (a stop string inside an accepted run of drafts ends it there).
+TEST_F(SchedulerTest, SpeculativeDecodingStopsAndLogprobsAsPlain) {
+  RequestParams p = greedy(tok_->encode("Once upon a time, in a small village,", true), 40);
+  p.stop = {"</center"};
+  p.top_logprobs = 2;
+  struct Logged : Collect {
+    std::vector<float> logprobs;
+    void on_token(const TokenEvent& e) override {
+      if (e.token >= 0) logprobs.push_back(e.logprob);
+      Collect::on_token(e);
+    }
+  };
+  auto run = [&](bool speculate) {
+    SchedulerOptions o = options(2, 64);
+    if (speculate) o.make_drafter = [](int64_t) { return std::make_unique<NgramDrafter>(); };
+    Scheduler sched(*model_, &*tok_, o);
+    auto sink = std::make_shared<Logged>();
+    sched.submit(p, sink, std::make_shared<RequestHandle>());
+    sink->wait();
+    if (speculate) {
+      EXPECT_GT(sched.stats().draft_accepted, 0u);
+    }
+    return sink;
+  };
+  auto plain = run(false);
+  auto spec = run(true);
+  EXPECT_EQ(spec->text, plain->text);
+  EXPECT_EQ(spec->ids, plain->ids);
+  EXPECT_EQ(spec->logprobs, plain->logprobs);
+  EXPECT_EQ(spec->finish.finish_reason, "stop");
+  EXPECT_EQ(spec->finish.completion_tokens, plain->finish.completion_tokens);
+}
+
 }  // namespace
 }  // namespace loom
