@@ -220,7 +220,8 @@ void Matmul(benchmark::State& state, DType type) {
   const int64_t n = state.range(0), m = state.range(1), kk = 2048;
   const std::vector<uint8_t> w = quantized_matrix(type, m, kk);
   const TensorView wv{type, {m, kk}, w.data(), w.size()};
-  auto backend = make_cpu_backend(2);
+  // range(2): the batch-invariant backend (loom serve's), whose every n takes one kernel.
+  auto backend = make_cpu_backend(2, /*batch_invariant=*/state.range(2) != 0);
   Activations y;
   const std::vector<float> xs = random_floats(n * kk, 5);
   Activations x = backend->make_tensor(xs, n, kk);
@@ -231,9 +232,12 @@ void Matmul(benchmark::State& state, DType type) {
 }
 #define LOOM_MATMUL_BENCH(NAME, TYPE)   \
   BENCHMARK_CAPTURE(Matmul, NAME, TYPE) \
-      ->Args({1, 8192})                 \
-      ->Args({1, 65536})                \
-      ->Args({128, 2048})               \
+      ->Args({1, 8192, 0})              \
+      ->Args({1, 8192, 1})              \
+      ->Args({4, 8192, 0})              \
+      ->Args({4, 8192, 1})              \
+      ->Args({1, 65536, 0})             \
+      ->Args({128, 2048, 0})            \
       ->UseRealTime()                   \
       ->Unit(benchmark::kMillisecond)
 LOOM_MATMUL_BENCH(f16, DType::kF16);

@@ -155,6 +155,12 @@ class CpuBackend final : public Backend {
   void matmul_prefill_int8(const MatmulJob& job);
   void matmul_prefill_act_major(const MatmulJob& job);
   void matmul_prefill_weight_major(const MatmulJob& job);
+  // The batch-invariant backend's few-row product for F32/F16/BF16: weight_major's bits at the
+  // speed of a dot product (kernels::gemv_panel32).
+  void matmul_decode_panel(const MatmulJob& job);
+  // Its int8 counterpart for Q4_0/Q8_0/Q4_K/Q6_K: matmul_prefill_int8's bits
+  // (kernels::gemv_q8).
+  void matmul_decode_int8_panel(const MatmulJob& job);
   void matmul_rowwise(const MatmulJob& job);
   // Runs packed matrices (all of one dtype, k = x.cols()) over x in one dispatch.
   void packed_matmuls(const Activations& x, std::span<const MatmulTarget> targets,

@@ -86,7 +86,14 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
   // The AVX2 tier has only the activation-major form (so the batch-invariant backend's rows
   // agree across batch sizes there too).
   const int64_t xt_min_rows = kernels::use_avx2() ? 1 : kXtMinRows;
-  if (n < gemm_min_rows && job.kern.qdot != nullptr) {
+  const bool direct_float =
+      w.dtype == DType::kF32 || w.dtype == DType::kF16 || w.dtype == DType::kBF16;
+  if (batch_invariant_ && direct_float && n <= kernels::kGemvRows && n < xt_min_rows &&
+      kernels::gemv_panel32_supported()) {
+    matmul_decode_panel(job);  // the weight-major form's bits, without its panel
+  } else if (batch_invariant_ && n <= kernels::kGemvRows && kernels::int8_gemm_supported(w.dtype)) {
+    matmul_decode_int8_panel(job);  // the int8 prefill's bits, without padding the rows
+  } else if (n < gemm_min_rows && job.kern.qdot != nullptr) {
     matmul_decode_int8(job);
   } else if (n < gemm_min_rows && job.kern.fdot != nullptr) {
     matmul_decode_float(job);
@@ -316,6 +323,50 @@ void CpuBackend::matmul_prefill_weight_major(const MatmulJob& job) {
         kernels::gemm_panel32(wt, kc, x.data() + k0, k, n, y.data() + r0, m, rows, k0 > 0, next);
       }
       add_bias_block(y, n, b, r0, rows);
+    }
+  });
+}
+
+void CpuBackend::matmul_decode_panel(const MatmulJob& job) {
+  const int64_t n = job.n, k = job.k, m = job.m;
+  const HostRows<const float>& x = job.x;
+  const HostRows<float>& y = job.y;
+  const int64_t units = (m + kernels::kPanel32 - 1) / kernels::kPanel32;
+  pool_.parallel_for(units, [&](int64_t begin, int64_t end, int) {
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t r0 = u * kernels::kPanel32;
+      const int rows = static_cast<int>(std::min<int64_t>(kernels::kPanel32, m - r0));
+      kernels::gemv_panel32(job.w->dtype, job.wbase + r0 * job.wrow_bytes, k, rows, k, kPanelK,
+                            x.data(), k, static_cast<int>(n), y.data() + r0, m,
+                            std::min<int64_t>(2 * kernels::kPanel32, m - r0));
+      add_bias_block(y, n, job.bias, r0, rows);
+    }
+  });
+}
+
+void CpuBackend::matmul_decode_int8_panel(const MatmulJob& job) {
+  const int64_t n = job.n, k = job.k, m = job.m;
+  const HostRows<float>& y = job.y;
+  const int64_t qbytes = kernels::qact_bytes(k);
+  // Thread 0's scratch holds the quantized rows, then its own unpacked weights: sized once,
+  // before the rows are written, so that nothing moves under them.
+  const int64_t q_floats = (n * qbytes + 64) / 4 + 16;
+  const int64_t scratch_floats = kernels::gemv_q8_scratch_bytes(k) / 4 + 16;
+  float* qbuf = align64(scratch(0, q_floats + scratch_floats).data());
+  std::array<kernels::QAct, kernels::kGemvRows> qa;
+  for (int64_t i = 0; i < n; ++i) {
+    qa[i] = kernels::quantize_act(job.x.row(i), k, reinterpret_cast<uint8_t*>(qbuf) + i * qbytes);
+  }
+  const int64_t units = (m + 15) / 16;
+  pool_.parallel_for(units, [&](int64_t begin, int64_t end, int t) {
+    float* buf =
+        t == 0 ? align64(qbuf + q_floats - 16) : align64(scratch(t, scratch_floats).data());
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t r0 = u * 16;
+      const int rows = static_cast<int>(std::min<int64_t>(16, m - r0));
+      kernels::gemv_q8(job.w->dtype, job.wbase + r0 * job.wrow_bytes, job.wrow_bytes, rows,
+                       qa.data(), static_cast<int>(n), k, buf, y.data() + r0, m);
+      add_bias_block(y, n, job.bias, r0, rows);
     }
   });
 }

@@ -75,35 +75,6 @@ void gemm_xt_scalar(const float* w, int64_t ldw, int rows, int64_t kc, const flo
 
 #ifdef LOOM_HAVE_X86_KERNELS
 
-// 16 x 16 transpose of floats: in[i] is row i; out[j] is column j.
-LOOM_AVX512 __attribute__((always_inline)) inline void transpose16(__m512* v) {
-  __m512 t[16], u[16];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
-  }
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) {
-    u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-  }
-  // u[4i + j], 128-bit lane L: rows 4i..4i+3 of column 4L + j.
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) {
-    const __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-    const __m512 b = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
-    const __m512 c = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-    const __m512 d = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
-    v[j] = _mm512_shuffle_f32x4(a, c, 0x88);
-    v[8 + j] = _mm512_shuffle_f32x4(a, c, 0xDD);
-    v[4 + j] = _mm512_shuffle_f32x4(b, d, 0x88);
-    v[12 + j] = _mm512_shuffle_f32x4(b, d, 0xDD);
-  }
-}
-
 // The 16 x 16 blocks are converted as they are loaded (F16/BF16 -> float32 is exact), so the
 // weights go from the file's rows to the transposed float panel in one pass.
 template <typename L>
@@ -118,7 +89,7 @@ LOOM_AVX512 void pack_panel32_avx512(const void* src, int64_t ld, int rows, int6
         const int r = 16 * half + i;
         v[i] = r < rows ? L::load(src, r * ld + k0, m) : _mm512_setzero_ps();
       }
-      transpose16(v);
+      x86::transpose16(v);
       for (int64_t j = 0; j < cols; ++j)
         _mm512_storeu_ps(wt + (k0 + j) * kPanel32 + 16 * half, v[j]);
     }
@@ -183,6 +154,98 @@ LOOM_AVX512 void gemm_panel32_avx512(const float* wt, int64_t kc, const float* x
   }
 }
 
+// The few-row form of the weight-major panel product (gemv_panel32): 2 x 16 weight rows are
+// converted and transposed in registers, 16 columns at a time, and meet the NR activation rows
+// at once, with no panel stored and reloaded. Per output the arithmetic is micro32's over the
+// same panels (acc = w*x + acc in k order from zero per panel of panel_k, then y_old + acc).
+template <typename L, int NR>
+LOOM_AVX512 void gemv32(const void* src, int64_t ld, int rows, int64_t k, int64_t panel_k,
+                        const float* x, int64_t ldx, float* y, int64_t ldy, int64_t prefetch_rows) {
+  auto mask = [](int r) {
+    return static_cast<__mmask16>(r >= 16 ? 0xFFFF : r <= 0 ? 0 : (1u << r) - 1);
+  };
+  const __mmask16 m0 = mask(rows), m1 = mask(rows - 16);
+  for (int64_t k0 = 0; k0 < k; k0 += panel_k) {
+    const int64_t kc = std::min(panel_k, k - k0);
+    __m512 a0[NR], a1[NR];
+#pragma GCC unroll 8
+    for (int c = 0; c < NR; ++c) a0[c] = a1[c] = _mm512_setzero_ps();
+    for (int64_t kk0 = 0; kk0 < kc; kk0 += 16) {
+      const int64_t cols = std::min<int64_t>(16, kc - kk0);
+      const __mmask16 m = x86::tail_mask(cols);
+      // 32 short row streams the hardware prefetcher does not follow in time: each step asks
+      // for the lines its rows need one panel ahead (the next unit's rows in the last panel).
+      {
+        const int64_t ahead = k0 + kk0 + panel_k;
+        const auto* base = static_cast<const uint8_t*>(src);
+        for (int i = 0; i < 32; ++i) {
+          const int64_t row = ahead < k ? i : i + 32;
+          if (row < prefetch_rows) {
+            const int64_t col = ahead < k ? ahead : ahead - k;
+            _mm_prefetch(reinterpret_cast<const char*>(base + (row * ld + col) * L::kBytes),
+                         _MM_HINT_T0);
+          }
+        }
+      }
+      const float* xk = x + k0 + kk0;
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        __m512 v[16];
+        const int base_row = 16 * half;
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) {
+          v[i] = base_row + i < rows ? L::load(src, (base_row + i) * ld + k0 + kk0, m)
+                                     : _mm512_setzero_ps();
+        }
+        x86::transpose16(v);
+        __m512* acc = half == 0 ? a0 : a1;
+        if (cols == 16) {
+#pragma GCC unroll 16
+          for (int j = 0; j < 16; ++j) {
+#pragma GCC unroll 4
+            for (int c = 0; c < NR; ++c) {
+              acc[c] = _mm512_fmadd_ps(v[j], _mm512_set1_ps(xk[c * ldx + j]), acc[c]);
+            }
+          }
+        } else {
+          for (int64_t j = 0; j < cols; ++j) {
+#pragma GCC unroll 4
+            for (int c = 0; c < NR; ++c) {
+              acc[c] = _mm512_fmadd_ps(v[j], _mm512_set1_ps(xk[c * ldx + j]), acc[c]);
+            }
+          }
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < NR; ++c) {
+      float* yc = y + c * ldy;
+      if (k0 > 0) {
+        a0[c] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, yc), a0[c]);
+        a1[c] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, yc + 16), a1[c]);
+      }
+      _mm512_mask_storeu_ps(yc, m0, a0[c]);
+      _mm512_mask_storeu_ps(yc + 16, m1, a1[c]);
+    }
+  }
+}
+
+template <typename L>
+LOOM_AVX512 void gemv32_rows(const void* src, int64_t ld, int rows, int64_t k, int64_t panel_k,
+                             const float* x, int64_t ldx, int n, float* y, int64_t ldy,
+                             int64_t prefetch_rows) {
+  switch (n) {
+    case 1:
+      return gemv32<L, 1>(src, ld, rows, k, panel_k, x, ldx, y, ldy, prefetch_rows);
+    case 2:
+      return gemv32<L, 2>(src, ld, rows, k, panel_k, x, ldx, y, ldy, prefetch_rows);
+    case 3:
+      return gemv32<L, 3>(src, ld, rows, k, panel_k, x, ldx, y, ldy, prefetch_rows);
+    default:
+      return gemv32<L, 4>(src, ld, rows, k, panel_k, x, ldx, y, ldy, prefetch_rows);
+  }
+}
+
 // dst[j][i] = src[i][j] for i < rows, j < cols, through 16 x 16 register blocks.
 LOOM_AVX512 void transpose_avx512(const float* src, int64_t lds, int64_t rows, int64_t cols,
                                   float* dst, int64_t ldd) {
@@ -197,7 +260,7 @@ LOOM_AVX512 void transpose_avx512(const float* src, int64_t lds, int64_t rows, i
       for (int i = 0; i < 16; ++i) {
         v[i] = i < ni ? _mm512_maskz_loadu_ps(mj, src + (i0 + i) * lds + j0) : _mm512_setzero_ps();
       }
-      transpose16(v);
+      x86::transpose16(v);
       // Masked stores are slow on some cores (Zen 5 among them): only the edges take them.
       if (ni == 16) {
         for (int64_t j = 0; j < nj; ++j) _mm512_storeu_ps(dst + (j0 + j) * ldd + i0, v[j]);
@@ -277,6 +340,38 @@ void pack_panel32(DType type, const void* src, int64_t ld, int rows, int64_t kc,
   }
 #endif
   pack_panel32_scalar(type, src, ld, rows, kc, wt);
+}
+
+bool gemv_panel32_supported() {
+#ifdef LOOM_HAVE_X86_KERNELS
+  return use_avx512();
+#else
+  return false;
+#endif
+}
+
+void gemv_panel32(DType type, const void* src, int64_t ld, int rows, int64_t k, int64_t panel_k,
+                  const float* x, int64_t ldx, int n, float* y, int64_t ldy,
+                  int64_t prefetch_rows) {
+  LOOM_ASSERT(rows >= 1 && rows <= kPanel32 && n >= 1 && n <= kGemvRows);
+#ifdef LOOM_HAVE_X86_KERNELS
+  if (use_avx512()) {
+    switch (type) {
+      case DType::kF16:
+        return gemv32_rows<x86::F16Loader>(src, ld, rows, k, panel_k, x, ldx, n, y, ldy,
+                                           prefetch_rows);
+      case DType::kBF16:
+        return gemv32_rows<x86::BF16Loader>(src, ld, rows, k, panel_k, x, ldx, n, y, ldy,
+                                            prefetch_rows);
+      case DType::kF32:
+        return gemv32_rows<x86::F32Loader>(src, ld, rows, k, panel_k, x, ldx, n, y, ldy,
+                                           prefetch_rows);
+      default:
+        break;
+    }
+  }
+#endif
+  LOOM_ASSERT(false && "gemv_panel32: no kernel for this type on this CPU");
 }
 
 void transpose_f32(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst,

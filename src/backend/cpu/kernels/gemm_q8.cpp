@@ -70,6 +70,10 @@ int64_t packed_act_bytes(int64_t n, int64_t k) {
 int64_t weight_panel_bytes(int64_t k) {
   return panel_layout(k, 16).total + 64;
 }
+int64_t gemv_q8_scratch_bytes(int64_t k) {
+  const int64_t groups = k / 16;  // the most groups (Q6_K's)
+  return align64(16 * k) + 4 * align64(16 * groups * 4) + 64;
+}
 
 #ifdef LOOM_HAVE_X86_KERNELS
 
@@ -84,7 +88,8 @@ LOOM_AVX512 inline int32_t sum_i8(__m256i q) {
   return _mm_cvtsi128_si32(t);
 }
 
-// Unpacks one weight row into signed bytes + per-group scale, min and start value.
+// Unpacks one weight row into signed bytes + per-group scale, min and start value (init may
+// be null: not wanted).
 LOOM_AVX512 void unpack_row(DType type, const uint8_t* src, int64_t k, int8_t* q, float* scale,
                             float* minv, int32_t* init) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -99,7 +104,7 @@ LOOM_AVX512 void unpack_row(DType type, const uint8_t* src, int64_t k, int8_t* q
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 32), v);
         scale[b] = x86::half_to_float(blk[b].d);
         minv[b] = 0.0f;
-        init[b] = -128 * sum_i8(v);
+        if (init != nullptr) init[b] = -128 * sum_i8(v);
       }
       break;
     }
@@ -110,7 +115,7 @@ LOOM_AVX512 void unpack_row(DType type, const uint8_t* src, int64_t k, int8_t* q
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 32), v);
         scale[b] = x86::half_to_float(blk[b].d);
         minv[b] = 0.0f;
-        init[b] = -128 * sum_i8(v);
+        if (init != nullptr) init[b] = -128 * sum_i8(v);
       }
       break;
     }
@@ -127,7 +132,7 @@ LOOM_AVX512 void unpack_row(DType type, const uint8_t* src, int64_t k, int8_t* q
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 256 + 32 * j), v);
           scale[b * 8 + j] = d * static_cast<float>(sc);
           minv[b * 8 + j] = dmin * static_cast<float>(m);
-          init[b * 8 + j] = -128 * sum_i8(v);
+          if (init != nullptr) init[b * 8 + j] = -128 * sum_i8(v);
         }
       }
       break;
@@ -150,7 +155,7 @@ LOOM_AVX512 void unpack_row(DType type, const uint8_t* src, int64_t k, int8_t* q
               // Sum of the 16 bytes of this half: mask the other half to zero.
               const __m256i mask =
                   half == 0 ? _mm256_set_epi64x(0, 0, -1, -1) : _mm256_set_epi64x(-1, -1, 0, 0);
-              init[gi] = -128 * sum_i8(_mm256_and_si256(v, mask));
+              if (init != nullptr) init[gi] = -128 * sum_i8(_mm256_and_si256(v, mask));
             }
           }
         }
@@ -197,7 +202,181 @@ LOOM_AVX512 void micro(const int8_t* w, int64_t k, const float* scale, const flo
   }
 }
 
+// The few-row form of micro(): 16 weight rows in the lanes (their bytes transposed 4 at a
+// time) and each activation row's 4 bytes broadcast, so no activation rows are padded to 16.
+// The block sums are the same integers (sum of w * a, exact; here as |w| times a with w's
+// sign, which needs no start value) and the float steps the same operations in the same group
+// order, so the bits are micro()'s. `load(c0, v)` puts bytes c0..c0+63 of the 16 rows in v.
+template <int G, bool kMin, int NR, typename Load>
+LOOM_AVX512 void gemv_micro(int64_t k, const Load& load, const float* scale_t, const float* min_t,
+                            const QAct* acts, float* y, int64_t ldy, __mmask16 out_mask) {
+  constexpr int kUnits = G / 4;  // 4-byte units per group
+  __m512 acc[NR];
+  __m512i iacc[NR];
+#pragma GCC unroll 4
+  for (int c = 0; c < NR; ++c) acc[c] = _mm512_setzero_ps();
+  // Unit u (4 bytes) of the 64-byte chunk at c0; G divides 64, so u alone says where its
+  // group starts and ends.
+  auto unit = [&](const __m512i wv, int64_t c0, int u) __attribute__((always_inline)) {
+    const int64_t kk = c0 + 4 * u;
+    const int64_t g = kk / G;
+    if ((4 * u) % G == 0) {
+#pragma GCC unroll 4
+      for (int c = 0; c < NR; ++c) iacc[c] = _mm512_setzero_si512();
+    }
+    // |w| (unsigned) times a with w's sign; a is in [-127, 127] (quantize_act), so -a is too.
+    const __m512i aw = _mm512_abs_epi8(wv);
+    const __mmask64 neg = _mm512_movepi8_mask(wv);
+#pragma GCC unroll 4
+    for (int c = 0; c < NR; ++c) {
+      int32_t a4;
+      std::memcpy(&a4, acts[c].qs + kk, 4);
+      const __m512i a = _mm512_set1_epi32(a4);
+      iacc[c] =
+          _mm512_dpbusd_epi32(iacc[c], aw, _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a));
+    }
+    if ((4 * u + 4) % G == 0) {
+      const int64_t ag = g * G / 32;
+      const __m512 sc = _mm512_load_ps(scale_t + g * 16);
+#pragma GCC unroll 4
+      for (int c = 0; c < NR; ++c) {
+        acc[c] = _mm512_fmadd_ps(
+            _mm512_mul_ps(_mm512_cvtepi32_ps(iacc[c]), _mm512_set1_ps(acts[c].d[ag])), sc, acc[c]);
+        if constexpr (kMin) {
+          const float s32 = acts[c].s16[2 * ag] + acts[c].s16[2 * ag + 1];
+          acc[c] = _mm512_fnmadd_ps(_mm512_load_ps(min_t + g * 16), _mm512_set1_ps(s32), acc[c]);
+        }
+      }
+    }
+  };
+  for (int64_t c0 = 0; c0 < k; c0 += 64) {
+    const int64_t units = std::min<int64_t>(16, (k - c0) / 4);
+    __m512 v[16];
+    load(c0, units, v);
+    x86::transpose16(v);  // v[u], lane r: bytes 4u..4u+3 of row r
+    if (units == 16) {
+#pragma GCC unroll 16
+      for (int u = 0; u < 16; ++u) unit(_mm512_castps_si512(v[u]), c0, u);
+    } else {
+      for (int u = 0; u < units; ++u) unit(_mm512_castps_si512(v[u]), c0, u);
+    }
+  }
+  static_assert(64 % G == 0 && kUnits >= 1);
+#pragma GCC unroll 4
+  for (int c = 0; c < NR; ++c) _mm512_mask_storeu_ps(y + c * ldy, out_mask, acc[c]);
+}
+
+template <int G, bool kMin, typename Load>
+LOOM_AVX512 void gemv_rows(int64_t k, const Load& load, const float* scale_t, const float* min_t,
+                           const QAct* acts, int n, float* y, int64_t ldy, __mmask16 out_mask) {
+  switch (n) {
+    case 1:
+      return gemv_micro<G, kMin, 1>(k, load, scale_t, min_t, acts, y, ldy, out_mask);
+    case 2:
+      return gemv_micro<G, kMin, 2>(k, load, scale_t, min_t, acts, y, ldy, out_mask);
+    case 3:
+      return gemv_micro<G, kMin, 3>(k, load, scale_t, min_t, acts, y, ldy, out_mask);
+    default:
+      return gemv_micro<G, kMin, 4>(k, load, scale_t, min_t, acts, y, ldy, out_mask);
+  }
+}
+
+// gemv_micro's loaders: bytes c0..c0+63 of 16 weight rows, rows past `rows` zero.
+struct UnpackedRows {  // signed bytes as unpack_row writes them, k per row
+  const int8_t* q;
+  int64_t k;
+  LOOM_AVX512 void operator()(int64_t c0, int64_t units, __m512* v) const {
+    const __mmask16 m = x86::tail_mask(units);
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r) {
+      v[r] = _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(m, q + r * k + c0));
+    }
+  }
+};
+struct Q8Rows {  // Q8_0 blocks in the file: two blocks' 32 bytes per 64
+  const uint8_t* w;
+  uint64_t row_bytes;
+  int rows;
+  LOOM_AVX512 void operator()(int64_t c0, int64_t units, __m512* v) const {
+    const int64_t b0 = c0 / 32;
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r) {
+      if (r >= rows) {
+        v[r] = _mm512_setzero_ps();
+        continue;
+      }
+      const auto* blk = reinterpret_cast<const BlockQ8_0*>(w + r * row_bytes) + b0;
+      const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[0].qs));
+      const __m256i hi = units > 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[1].qs))
+                                   : _mm256_setzero_si256();
+      v[r] = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+    }
+  }
+};
+
+// dst[g * 16 + r] = src[r * groups + g] for 16 rows.
+LOOM_AVX512 void to_lanes(const float* src, int64_t groups, float* dst) {
+  for (int64_t g0 = 0; g0 < groups; g0 += 16) {
+    const int64_t ng = std::min<int64_t>(16, groups - g0);
+    const __mmask16 m = x86::tail_mask(ng);
+    __m512 v[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r) v[r] = _mm512_maskz_loadu_ps(m, src + r * groups + g0);
+    x86::transpose16(v);
+    for (int64_t j = 0; j < ng; ++j) _mm512_store_ps(dst + (g0 + j) * 16, v[j]);
+  }
+}
+
 }  // namespace
+
+LOOM_AVX512 void gemv_q8(DType type, const void* w, uint64_t row_bytes, int rows, const QAct* acts,
+                         int n, int64_t k, void* scratch, float* y, int64_t ldy) {
+  const int group = group_of(type);
+  const int64_t groups = k / group;
+  const auto* wb = static_cast<const uint8_t*>(w);
+  auto* base = static_cast<uint8_t*>(scratch);
+  auto* q = reinterpret_cast<int8_t*>(base);
+  auto* scale_t = reinterpret_cast<float*>(base + align64(16 * k));
+  auto* min_t = scale_t + align64(16 * groups * 4) / 4;
+  const __mmask16 out_mask = x86::tail_mask(rows);
+  if (type == DType::kQ8_0) {
+    // The bytes are used as they are in the file: no unpacking; the scales are collected by
+    // plain loads (gathers are slow on cores with the GDS mitigation).
+    alignas(32) uint16_t d16[16] = {};
+    for (int64_t b = 0; b < groups; ++b) {
+      for (int r = 0; r < rows; ++r) {
+        std::memcpy(&d16[r], reinterpret_cast<const BlockQ8_0*>(wb + r * row_bytes)[b].d, 2);
+      }
+      _mm512_store_ps(scale_t + b * 16,
+                      _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d16))));
+    }
+    const Q8Rows load{wb, row_bytes, rows};
+    return gemv_rows<32, false>(k, load, scale_t, min_t, acts, n, y, ldy, out_mask);
+  }
+  // Row-major [r][g] as unpack_row writes them, then transposed 16 x 16 to [g][r].
+  auto* scale_r = min_t + align64(16 * groups * 4) / 4;
+  auto* min_r = scale_r + align64(16 * groups * 4) / 4;
+  for (int r = 0; r < 16; ++r) {
+    if (r < rows) {
+      unpack_row(type, wb + r * row_bytes, k, q + r * k, scale_r + r * groups, min_r + r * groups,
+                 nullptr);
+    } else {
+      std::memset(q + r * k, 0, static_cast<size_t>(k));
+      std::fill_n(scale_r + r * groups, groups, 0.0f);
+      std::fill_n(min_r + r * groups, groups, 0.0f);
+    }
+  }
+  to_lanes(scale_r, groups, scale_t);
+  if (type == DType::kQ4_K) to_lanes(min_r, groups, min_t);
+  const UnpackedRows load{q, k};
+  if (type == DType::kQ6_K) {
+    gemv_rows<16, false>(k, load, scale_t, min_t, acts, n, y, ldy, out_mask);
+  } else if (type == DType::kQ4_K) {
+    gemv_rows<32, true>(k, load, scale_t, min_t, acts, n, y, ldy, out_mask);
+  } else {
+    gemv_rows<32, false>(k, load, scale_t, min_t, acts, n, y, ldy, out_mask);
+  }
+}
 
 LOOM_AVX512 void pack_activations(const float* x, int64_t ldx, int64_t n, int64_t k, void* buf) {
   const ActLayout l = act_layout(k);
@@ -275,6 +454,8 @@ LOOM_AVX512 void gemm_q8(DType type, const void* w, uint64_t row_bytes, int rows
 }
 
 #else
+void gemv_q8(DType, const void*, uint64_t, int, const QAct*, int, int64_t, void*, float*, int64_t) {
+}
 void pack_activations(const float*, int64_t, int64_t, int64_t, void*) {}
 void gemm_q8(DType, const void*, uint64_t, int, const void*, int64_t, int64_t, void*, float*,
              int64_t) {}

@@ -86,6 +86,16 @@ void pack_activations(const float* x, int64_t ldx, int64_t n, int64_t k, void* b
 void gemm_q8(DType type, const void* w, uint64_t row_bytes, int rows, const void* act, int64_t n,
              int64_t k, void* panel, float* y, int64_t ldy);
 
+// gemm_q8's products for few activation rows (n <= kGemvRows) without padding them to 16:
+// gemv_q8 unpacks `rows` (<= 16) weight rows as gemm_q8 does into `scratch`
+// (gemv_q8_scratch_bytes(k), 64-byte aligned), transposes them 4 bytes per lane and writes
+// y[c * ldy + r] for c < n (each activation row quantized with quantize_act), bit for bit what
+// gemm_q8 writes for them; so the batch-invariant backend decodes at the speed of a dot
+// product. AVX-512 VNNI only, for the types of int8_gemm_supported.
+int64_t gemv_q8_scratch_bytes(int64_t k);
+void gemv_q8(DType type, const void* w, uint64_t row_bytes, int rows, const QAct* acts, int n,
+             int64_t k, void* scratch, float* y, int64_t ldy);
+
 // Prefill for float-convertible weights (gemm_f32.cpp): pack_panel32 converts to float32 and
 // transposes `rows` (<= 32) row-major rows of kc values of `type` (F32, F16 or BF16; row stride
 // ld elements) into wt[kc][32] (64-byte aligned, rows past `rows` zero); gemm_panel32 then writes
@@ -103,6 +113,17 @@ struct PanelPrefetch {
 };
 void gemm_panel32(const float* wt, int64_t kc, const float* x, int64_t ldx, int64_t n, float* y,
                   int64_t ldy, int rows, bool accumulate, const PanelPrefetch& next = {});
+
+// The same products for few activation rows (n <= kGemvRows) without a stored panel:
+// gemv_panel32 writes y[c * ldy + r] for r < rows (<= 32), c < n, over the whole k (rows of
+// `type` F32/F16/BF16 at `src`, stride ld elements), summing panel_k columns at a time exactly as
+// pack_panel32 + gemm_panel32 over panels of panel_k do, bit for bit; so the batch-invariant
+// backend can decode at the speed of a dot product. AVX-512 only (gemv_panel32_supported).
+constexpr int kGemvRows = 4;
+bool gemv_panel32_supported();
+// prefetch_rows: rows at src that may be read ahead (this call's and the next call's).
+void gemv_panel32(DType type, const void* src, int64_t ld, int rows, int64_t k, int64_t panel_k,
+                  const float* x, int64_t ldx, int n, float* y, int64_t ldy, int64_t prefetch_rows);
 
 // Prefill with many activation rows, in the activation-major form: the activations are
 // transposed once per matmul (xt[kk][c], row stride ldxt, a multiple of 16, 64-byte aligned, the
