@@ -31,10 +31,20 @@ inline std::filesystem::path cli_temp_dir(const std::string& tag) {
   return dir;
 }
 
+// A directory removed (with what is left in it) when the test process exits.
+struct TempDirForProcess {
+  std::filesystem::path path;
+  ~TempDirForProcess() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 // `loom ARGS` through the shell (ARGS may quote and redirect stdin).
 inline CliResult run_loom(const std::string& args) {
   static int counter = 0;
-  const std::filesystem::path dir = cli_temp_dir("cli-run");
+  static const TempDirForProcess owner{cli_temp_dir("cli-run")};
+  const std::filesystem::path& dir = owner.path;
   const std::string tag = std::to_string(counter++);
   const std::filesystem::path out = dir / ("out-" + tag), err = dir / ("err-" + tag);
   const std::string cmd =
