@@ -184,6 +184,7 @@ int run_chat(const ChatSettings& s) {
       say(fmt::format("that message is {} tokens; the context holds {}", prompt.size(), ctx));
       continue;
     }
+    opt.reuse_cache = true;  // each turn's prompt starts with the last turn's: compute the rest
     opt.max_tokens = std::min<int64_t>(s.n_predict, ctx - static_cast<int64_t>(prompt.size()));
     g_interrupted.store(false);
     const GenerationResult r = gen.generate(prompt, opt, [](std::string_view text) {

@@ -58,6 +58,7 @@ void Generator::score(std::span<const int32_t> ids, int64_t first,
     fail(ErrorCode::kOutOfRange, "{} tokens do not fit the context of {} tokens", n,
          context_tokens_);
   }
+  cached_.clear();
   pool_.release_all(table_);
   for (int64_t start = 0; start < n;) {
     // A pass never straddles `first`: rows before it need no logits.
@@ -80,6 +81,7 @@ const float* Generator::forward(std::span<const int32_t> ids, int64_t start) {
     fail(ErrorCode::kOutOfRange, "{} tokens at position {} do not fit the context of {} tokens",
          ids.size(), start, context_tokens_);
   }
+  cached_.clear();
   run(ids, start, false);
   return logits_row(0).data();
 }
@@ -117,8 +119,17 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
     if (on_text) on_text(text);
   };
 
-  pool_.release_all(table_);
-  for (int64_t start = 0; start < n_prompt; start += options.prefill_chunk) {
+  // What the cache holds of this prompt (reuse_cache), leaving at least its last token to run:
+  // its logits choose the first generated token.
+  int64_t reused = 0;
+  if (options.reuse_cache) {
+    const auto limit = std::min<int64_t>(static_cast<int64_t>(cached_.size()), n_prompt - 1);
+    while (reused < limit && cached_[static_cast<size_t>(reused)] == prompt[reused]) ++reused;
+  }
+  if (reused == 0) pool_.release_all(table_);
+  cached_.clear();
+  result.cached_prompt_tokens = reused;
+  for (int64_t start = reused; start < n_prompt; start += options.prefill_chunk) {
     const int64_t len = std::min(options.prefill_chunk, n_prompt - start);
     run(prompt.subspan(start, len), start, false);
   }
@@ -230,7 +241,11 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
   }
   result.degeneration = stream.degeneration();
   result.decode_seconds = std::chrono::duration<double>(Clock::now() - t_prefill).count();
-  pool_.release_all(table_);
+  if (options.reuse_cache) {
+    cached_ = std::move(context);  // every token run whose K/V stands (not the last chosen)
+  } else {
+    pool_.release_all(table_);
+  }
   return result;
 }
 

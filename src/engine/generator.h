@@ -43,6 +43,11 @@ struct GenerationOptions {
   // Set (from another thread or a signal handler) to end generation after the current step,
   // with finish_reason "cancelled" (loom chat's Ctrl-C). Null: never.
   const std::atomic<bool>* cancel = nullptr;
+  // Keep the KV cache of the previous reuse_cache generation and compute only the part of this
+  // prompt it does not already hold (loom chat: each turn's prompt starts with the last turn's
+  // prompt and answer). Exact on a batch-invariant backend; elsewhere the reused positions were
+  // computed by one-row steps rather than a prefill, which may differ in the last bits.
+  bool reuse_cache = false;
 };
 
 struct GenerationResult {
@@ -55,8 +60,9 @@ struct GenerationResult {
   // Speculative decoding: tokens drafted, and how many of them the target accepted.
   int64_t drafted = 0;
   int64_t draft_accepted = 0;
-  double prefill_seconds = 0;  // the prompt's forward passes
-  double decode_seconds = 0;   // everything after, to the last token
+  int64_t cached_prompt_tokens = 0;  // prompt tokens whose KV reuse_cache kept
+  double prefill_seconds = 0;        // the prompt's forward passes
+  double decode_seconds = 0;         // everything after, to the last token
 };
 
 class Generator {
@@ -107,6 +113,9 @@ class Generator {
   Activations logits_;              // on the backend
   std::vector<float> host_logits_;  // the rows of logits_, downloaded
   int32_t pending_ = 0;             // generate(): the last token chosen, not yet run
+  // Tokens whose K/V the cache holds at positions 0.. after a reuse_cache generation (empty
+  // when the cache holds nothing reusable).
+  std::vector<int32_t> cached_;
 };
 
 }  // namespace loom

@@ -442,5 +442,39 @@ TEST_F(SchedulerTest, SpeculativeDecodingStopsAndLogprobsAsPlain) {
   EXPECT_EQ(spec->finish.completion_tokens, plain->finish.completion_tokens);
 }
 
+// loom chat's turns: a generation with reuse_cache computes only what its prompt does not
+// share with the previous one's prompt and output, and (on this batch-invariant backend) gives
+// exactly the tokens of a fresh generation.
+TEST_F(SchedulerTest, GeneratorReusesTheCacheOfThePreviousTurn) {
+  Generator chat(*model_, &*tok_, 256);
+  Generator fresh(*model_, &*tok_, 256);
+  GenerationOptions o;
+  o.max_tokens = 12;
+  o.sampling.temperature = 0.0f;
+  o.ignore_eos = true;
+  GenerationOptions reuse = o;
+  reuse.reuse_cache = true;
+  const std::vector<int32_t> p1 = prompt_of(3, 20);
+  const GenerationResult r1 = chat.generate(p1, reuse, nullptr);
+  EXPECT_EQ(r1.cached_prompt_tokens, 0);
+  EXPECT_EQ(r1.ids, fresh.generate(p1, o, nullptr).ids);
+  std::vector<int32_t> p2 = p1;
+  p2.insert(p2.end(), r1.ids.begin(), r1.ids.end());
+  for (int32_t t : {555, 777, 999}) p2.push_back(t);
+  const GenerationResult r2 = chat.generate(p2, reuse, nullptr);
+  // Everything run last turn: the prompt and every generated token but the last chosen one.
+  EXPECT_EQ(r2.cached_prompt_tokens, static_cast<int64_t>(p1.size() + r1.ids.size()) - 1);
+  EXPECT_EQ(r2.ids, fresh.generate(p2, o, nullptr).ids);
+  // A prompt that parts from the cached text early reuses only the shared start.
+  std::vector<int32_t> p3(p2.begin(), p2.begin() + 10);
+  p3.push_back(4242);
+  const GenerationResult r3 = chat.generate(p3, reuse, nullptr);
+  EXPECT_EQ(r3.cached_prompt_tokens, 10);
+  EXPECT_EQ(r3.ids, fresh.generate(p3, o, nullptr).ids);
+  // Without reuse_cache nothing is kept or reused.
+  EXPECT_EQ(chat.generate(p3, o, nullptr).cached_prompt_tokens, 0);
+  EXPECT_EQ(chat.generate(p3, reuse, nullptr).cached_prompt_tokens, 0);
+}
+
 }  // namespace
 }  // namespace loom
