@@ -202,11 +202,52 @@ LOOM_AVX512 void micro(const int8_t* w, int64_t k, const float* scale, const flo
   }
 }
 
+// Unit u (4 bytes) of the 64-byte chunk at c0 for gemv_micro; G divides 64, so u alone says
+// where its group starts and ends.
+template <int G, bool kMin, int NR>
+LOOM_AVX512 __attribute__((always_inline)) inline void gemv_unit(const __m512i wv, int64_t c0,
+                                                                 int u, const float* scale_t,
+                                                                 const float* min_t,
+                                                                 const QAct* acts, __m512* acc,
+                                                                 __m512i* iacc) {
+  const int64_t kk = c0 + 4 * u;
+  const int64_t g = kk / G;
+  if ((4 * u) % G == 0) {
+#pragma GCC unroll 4
+    for (int c = 0; c < NR; ++c) iacc[c] = _mm512_setzero_si512();
+  }
+  // |w| (unsigned) times a with w's sign; a is in [-127, 127] (quantize_act), so -a is too.
+  const __m512i aw = _mm512_abs_epi8(wv);
+  const __mmask64 neg = _mm512_movepi8_mask(wv);
+#pragma GCC unroll 4
+  for (int c = 0; c < NR; ++c) {
+    int32_t a4;
+    std::memcpy(&a4, acts[c].qs + kk, 4);
+    const __m512i a = _mm512_set1_epi32(a4);
+    iacc[c] =
+        _mm512_dpbusd_epi32(iacc[c], aw, _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a));
+  }
+  if ((4 * u + 4) % G == 0) {
+    const int64_t ag = g * G / 32;
+    const __m512 sc = _mm512_load_ps(scale_t + g * 16);
+#pragma GCC unroll 4
+    for (int c = 0; c < NR; ++c) {
+      acc[c] = _mm512_fmadd_ps(
+          _mm512_mul_ps(_mm512_cvtepi32_ps(iacc[c]), _mm512_set1_ps(acts[c].d[ag])), sc, acc[c]);
+      if constexpr (kMin) {
+        const float s32 = acts[c].s16[2 * ag] + acts[c].s16[2 * ag + 1];
+        acc[c] = _mm512_fnmadd_ps(_mm512_load_ps(min_t + g * 16), _mm512_set1_ps(s32), acc[c]);
+      }
+    }
+  }
+}
+
 // The few-row form of micro(): 16 weight rows in the lanes (their bytes transposed 4 at a
 // time) and each activation row's 4 bytes broadcast, so no activation rows are padded to 16.
 // The block sums are the same integers (sum of w * a, exact; here as |w| times a with w's
 // sign, which needs no start value) and the float steps the same operations in the same group
-// order, so the bits are micro()'s. `load(c0, v)` puts bytes c0..c0+63 of the 16 rows in v.
+// order, so the bits are micro()'s. `load(c0, units, v)` puts bytes c0..c0 + 4 * units of the
+// 16 rows in v (zero past them).
 template <int G, bool kMin, int NR, typename Load>
 LOOM_AVX512 void gemv_micro(int64_t k, const Load& load, const float* scale_t, const float* min_t,
                             const QAct* acts, float* y, int64_t ldy, __mmask16 out_mask) {
@@ -215,40 +256,6 @@ LOOM_AVX512 void gemv_micro(int64_t k, const Load& load, const float* scale_t, c
   __m512i iacc[NR];
 #pragma GCC unroll 4
   for (int c = 0; c < NR; ++c) acc[c] = _mm512_setzero_ps();
-  // Unit u (4 bytes) of the 64-byte chunk at c0; G divides 64, so u alone says where its
-  // group starts and ends.
-  auto unit = [&](const __m512i wv, int64_t c0, int u) __attribute__((always_inline)) {
-    const int64_t kk = c0 + 4 * u;
-    const int64_t g = kk / G;
-    if ((4 * u) % G == 0) {
-#pragma GCC unroll 4
-      for (int c = 0; c < NR; ++c) iacc[c] = _mm512_setzero_si512();
-    }
-    // |w| (unsigned) times a with w's sign; a is in [-127, 127] (quantize_act), so -a is too.
-    const __m512i aw = _mm512_abs_epi8(wv);
-    const __mmask64 neg = _mm512_movepi8_mask(wv);
-#pragma GCC unroll 4
-    for (int c = 0; c < NR; ++c) {
-      int32_t a4;
-      std::memcpy(&a4, acts[c].qs + kk, 4);
-      const __m512i a = _mm512_set1_epi32(a4);
-      iacc[c] =
-          _mm512_dpbusd_epi32(iacc[c], aw, _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a));
-    }
-    if ((4 * u + 4) % G == 0) {
-      const int64_t ag = g * G / 32;
-      const __m512 sc = _mm512_load_ps(scale_t + g * 16);
-#pragma GCC unroll 4
-      for (int c = 0; c < NR; ++c) {
-        acc[c] = _mm512_fmadd_ps(
-            _mm512_mul_ps(_mm512_cvtepi32_ps(iacc[c]), _mm512_set1_ps(acts[c].d[ag])), sc, acc[c]);
-        if constexpr (kMin) {
-          const float s32 = acts[c].s16[2 * ag] + acts[c].s16[2 * ag + 1];
-          acc[c] = _mm512_fnmadd_ps(_mm512_load_ps(min_t + g * 16), _mm512_set1_ps(s32), acc[c]);
-        }
-      }
-    }
-  };
   for (int64_t c0 = 0; c0 < k; c0 += 64) {
     const int64_t units = std::min<int64_t>(16, (k - c0) / 4);
     __m512 v[16];
@@ -256,9 +263,11 @@ LOOM_AVX512 void gemv_micro(int64_t k, const Load& load, const float* scale_t, c
     x86::transpose16(v);  // v[u], lane r: bytes 4u..4u+3 of row r
     if (units == 16) {
 #pragma GCC unroll 16
-      for (int u = 0; u < 16; ++u) unit(_mm512_castps_si512(v[u]), c0, u);
+      for (int u = 0; u < 16; ++u)
+        gemv_unit<G, kMin, NR>(_mm512_castps_si512(v[u]), c0, u, scale_t, min_t, acts, acc, iacc);
     } else {
-      for (int u = 0; u < units; ++u) unit(_mm512_castps_si512(v[u]), c0, u);
+      for (int u = 0; u < units; ++u)
+        gemv_unit<G, kMin, NR>(_mm512_castps_si512(v[u]), c0, u, scale_t, min_t, acts, acc, iacc);
     }
   }
   static_assert(64 % G == 0 && kUnits >= 1);
