@@ -370,7 +370,13 @@ int64_t Scheduler::draft(Sequence& s, int64_t budget) {
     }
   }
   s.rows.assign(1, s.tokens.back());
-  s.drafter->propose(s.tokens, static_cast<int32_t>(want), s.rows);
+  try {
+    s.drafter->propose(s.tokens, static_cast<int32_t>(want), s.rows);
+  } catch (const std::exception&) {
+    drafting_failed_ = true;  // a draft model's pass failed: plain decoding from then on
+    s.rows.resize(1);
+    return 0;
+  }
   // KV slots for the drafts, from blocks the pool can spare beyond one per running sequence.
   const int64_t bs = options_.block_size;
   const auto reserve = static_cast<int64_t>(running_.size());
