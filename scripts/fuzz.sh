@@ -8,6 +8,9 @@
 # each campaign's log (executions, coverage) is build/fuzz/campaigns/TARGET.log.
 # LOOM_FUZZ_JOBS targets run at once (default: the number of cores); LOOM_FUZZ_RUNS=N also
 # ends a campaign after N executions (the issue's "an hour or 10^7 executions").
+# Never pause a campaign (SIGSTOP, e.g. to take a benchmark): libFuzzer's -timeout counts wall
+# time, so the pause is reported as a timeout of the unit that was running. End it with SIGINT
+# instead (it prints its stats and the merge still runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
