@@ -223,6 +223,16 @@ void BpeDecoder::decode_chain(std::vector<std::string>& tokens) const {
   }
 }
 
+double ReplaceDecoder::max_growth() const {
+  return replace_growth(pattern_, content_);
+}
+
+double SequenceDecoder::max_growth() const {
+  double growth = 1;
+  for (const auto& child : children_) growth *= child->max_growth();
+  return growth;
+}
+
 void SequenceDecoder::decode_chain(std::vector<std::string>& tokens) const {
   for (const auto& child : children_) child->decode_chain(tokens);
 }

@@ -22,6 +22,7 @@ namespace loom::tokenizer {
 class ByteLevelDecoder final : public Decoder {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override;
+  double max_growth() const override { return 2; }  // a 2-byte stand-in may become U+FFFD
   void decode_chain_raw(std::vector<std::string>& tokens) const override;
 };
 
@@ -32,6 +33,7 @@ class MetaspaceDecoder final : public Decoder {
   MetaspaceDecoder(std::string replacement, PrependScheme scheme)
       : replacement_(std::move(replacement)), scheme_(scheme) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  double max_growth() const override { return 1; }  // the replacement becomes one space
   void decode_chain_raw(std::vector<std::string>& tokens) const override;
 
  private:
@@ -43,6 +45,7 @@ class MetaspaceDecoder final : public Decoder {
 class ByteFallbackDecoder final : public Decoder {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override;
+  double max_growth() const override { return 1; }  // "<0xXX>" becomes at most U+FFFD
   void decode_chain_raw(std::vector<std::string>& tokens) const override;
   bool decodes_byte_runs() const override { return true; }
 };
@@ -51,6 +54,7 @@ class ByteFallbackDecoder final : public Decoder {
 class FuseDecoder final : public Decoder {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override;
+  double max_growth() const override { return 1; }
 };
 
 // Removes up to `start` leading and `stop` trailing copies of `content` from each token.
@@ -59,6 +63,7 @@ class StripDecoder final : public Decoder {
   StripDecoder(char32_t content, size_t start, size_t stop)
       : content_(content), start_(start), stop_(stop) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  double max_growth() const override { return 1; }
   void decode_chain_raw(std::vector<std::string>&) const override {}  // only whole texts
 
  private:
@@ -71,6 +76,7 @@ class ReplaceDecoder final : public Decoder {
   ReplaceDecoder(Regex pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  double max_growth() const override;
 
  private:
   Regex pattern_;
@@ -84,6 +90,7 @@ class WordPieceDecoder final : public Decoder {
   WordPieceDecoder(std::string prefix, bool cleanup)
       : prefix_(std::move(prefix)), cleanup_(cleanup) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  double max_growth() const override { return 2; }  // a leading space per token
   void decode_chain_raw(std::vector<std::string>& tokens) const override;
 
  private:
@@ -96,6 +103,7 @@ class BpeDecoder final : public Decoder {
  public:
   explicit BpeDecoder(std::string suffix) : suffix_(std::move(suffix)) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  double max_growth() const override { return 1; }  // the suffix becomes at most a space
 
  private:
   std::string suffix_;
@@ -106,6 +114,7 @@ class SequenceDecoder final : public Decoder {
   explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> children)
       : children_(std::move(children)) {}
   void decode_chain(std::vector<std::string>& tokens) const override;
+  double max_growth() const override;
   void decode_chain_raw(std::vector<std::string>& tokens) const override {
     for (const auto& child : children_) child->decode_chain_raw(tokens);
   }

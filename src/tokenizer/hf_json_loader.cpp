@@ -162,6 +162,32 @@ std::optional<std::string> config_token(const nlohmann::json& config, const char
   return std::nullopt;
 }
 
+// Refuses stages that could grow text without bound (see kMaxTextGrowth in pipeline.h).
+template <typename Component>
+void check_growth(const TokenizerParts& parts, Component&& component) {
+  auto refuse = [](const JsonCursor& where, const std::string& what, double growth) {
+    where.fail(ErrorCode::kUnsupported,
+               fmt::format("{} can expand text up to {:.4g} times; loom refuses more than {} "
+                           "(chained expanding stages, such as repeated ByteLevel or Replace "
+                           "steps, grow text exponentially)",
+                           what, growth, kMaxTextGrowth));
+  };
+  const double normalize = parts.normalizer ? parts.normalizer->max_growth() : 1.0;
+  const double pre_tokenize = parts.pre_tokenizer ? parts.pre_tokenizer->max_growth() : 1.0;
+  if (normalize > kMaxTextGrowth) refuse(component("normalizer"), "the normalizer", normalize);
+  if (pre_tokenize > kMaxTextGrowth) {
+    refuse(component("pre_tokenizer"), "the pre_tokenizer", pre_tokenize);
+  }
+  if (normalize * pre_tokenize > kMaxTextGrowth) {
+    refuse(component("pre_tokenizer"),
+           fmt::format("the normalizer (x{:.4g}) followed by the pre_tokenizer (x{:.4g})",
+                       normalize, pre_tokenize),
+           normalize * pre_tokenize);
+  }
+  const double decode = parts.decoder ? parts.decoder->max_growth() : 1.0;
+  if (decode > kMaxTextGrowth) refuse(component("decoder"), "the decoder", decode);
+}
+
 TokenizerParts parts_from_json(const nlohmann::json& doc, const std::string& file) {
   JsonCursor root(doc, "", file);
   if (!doc.is_object()) root.fail(ErrorCode::kCorruption, "expected a JSON object");
@@ -179,6 +205,7 @@ TokenizerParts parts_from_json(const nlohmann::json& doc, const std::string& fil
   parts.model = build_model(root.at("model"), added_count);
   parts.post_processor = build_post_processor(optional_component("post_processor"));
   parts.decoder = build_decoder(optional_component("decoder"));
+  check_growth(parts, optional_component);
 
   if (added) {
     // Added tokens and the model's vocabulary share one id space: together they describe at

@@ -1,5 +1,7 @@
 #include "tokenizer/normalizers.h"
 
+#include <algorithm>
+
 namespace loom::tokenizer {
 
 void UnicodeNormalizer::normalize(std::string& text) const {
@@ -24,6 +26,26 @@ void ReplaceNormalizer::normalize(std::string& text) const {
   }
   out.append(text, prev, std::string::npos);
   text = std::move(out);
+}
+
+double ReplaceNormalizer::max_growth() const {
+  return replace_growth(pattern_, content_);
+}
+
+double UnicodeNormalizer::max_growth() const {
+  return form_ == NormalForm::kNfkc || form_ == NormalForm::kNfkd ? 11 : 3;
+}
+
+double BertNormalizer::max_growth() const {
+  // CJK ideographs gain two spaces (3 bytes -> 5); otherwise NFD for strip_accents (3x) and
+  // lowercasing (2x) bound it.
+  return std::max(5.0 / 3.0, (strip_accents_ ? 3.0 : 1.0) * (lowercase_ ? 2.0 : 1.0));
+}
+
+double SequenceNormalizer::max_growth() const {
+  double growth = 1;
+  for (const auto& child : children_) growth *= child->max_growth();
+  return growth;
 }
 
 void PrependNormalizer::normalize(std::string& text) const {

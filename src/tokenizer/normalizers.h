@@ -19,6 +19,8 @@ class UnicodeNormalizer final : public Normalizer {
  public:
   explicit UnicodeNormalizer(NormalForm form) : form_(form) {}
   void normalize(std::string& text) const override;
+  // UAX #15's maximum expansion in UTF-8: 3x for NFC/NFD, 11x for NFKC/NFKD (U+FDFA).
+  double max_growth() const override;
 
  private:
   NormalForm form_;
@@ -27,6 +29,7 @@ class UnicodeNormalizer final : public Normalizer {
 class LowercaseNormalizer final : public Normalizer {
  public:
   void normalize(std::string& text) const override;
+  double max_growth() const override { return 2; }  // e.g. U+023A (2 bytes) -> U+2C65 (3)
 };
 
 // Replaces every match of `pattern` (a literal or a regex) by `content`.
@@ -35,6 +38,7 @@ class ReplaceNormalizer final : public Normalizer {
   ReplaceNormalizer(Regex pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
   void normalize(std::string& text) const override;
+  double max_growth() const override;
 
  private:
   Regex pattern_;
@@ -46,6 +50,7 @@ class PrependNormalizer final : public Normalizer {
  public:
   explicit PrependNormalizer(std::string prefix) : prefix_(std::move(prefix)) {}
   void normalize(std::string& text) const override;
+  double max_growth() const override { return 1.0 + static_cast<double>(prefix_.size()); }
 
  private:
   std::string prefix_;
@@ -56,6 +61,7 @@ class StripNormalizer final : public Normalizer {
  public:
   StripNormalizer(bool left, bool right) : left_(left), right_(right) {}
   void normalize(std::string& text) const override;
+  double max_growth() const override { return 1; }
 
  private:
   bool left_, right_;
@@ -65,6 +71,7 @@ class StripNormalizer final : public Normalizer {
 class StripAccentsNormalizer final : public Normalizer {
  public:
   void normalize(std::string& text) const override;
+  double max_growth() const override { return 1; }
 };
 
 // BERT's cleanup: drop control chars, map whitespace to ' ', space out CJK ideographs,
@@ -77,6 +84,7 @@ class BertNormalizer final : public Normalizer {
         strip_accents_(strip_accents),
         lowercase_(lowercase) {}
   void normalize(std::string& text) const override;
+  double max_growth() const override;
 
  private:
   bool clean_text_, handle_chinese_chars_, strip_accents_, lowercase_;
@@ -87,6 +95,7 @@ class SequenceNormalizer final : public Normalizer {
   explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> children)
       : children_(std::move(children)) {}
   void normalize(std::string& text) const override;
+  double max_growth() const override;
 
  private:
   std::vector<std::unique_ptr<Normalizer>> children_;

@@ -21,6 +21,14 @@
 
 namespace loom::tokenizer {
 
+// How much a stage can grow text: every stage states a factor g >= 1 such that its output
+// never exceeds g * max(n, 1) bytes for n bytes in (a pre-tokenizer: all its pieces together;
+// a decoder: each token). A Sequence multiplies its children's factors. Loaders refuse a
+// pipeline whose factor exceeds kMaxTextGrowth: chained expansions (a Sequence of ByteLevel
+// stages, of Replace rules) otherwise grow text exponentially, so that one encode of a short
+// prompt would take gigabytes and minutes.
+inline constexpr double kMaxTextGrowth = 1024;
+
 // One pre-token. `at_start` is true only for the piece that begins at offset 0 of the
 // original input: HF's Metaspace(prepend_scheme=first) adds its prefix only there.
 struct Piece {
@@ -32,6 +40,7 @@ class Normalizer {
  public:
   virtual ~Normalizer() = default;
   virtual void normalize(std::string& text) const = 0;
+  virtual double max_growth() const = 0;
 };
 
 // Receives the pieces a pre-tokenizer produces, one at a time.
@@ -44,6 +53,7 @@ class PreTokenizer {
   // pieces independently, so a whole pipeline streams piece by piece and never holds the
   // full list for a long input.
   virtual void split(Piece&& piece, PieceSink sink) const = 0;
+  virtual double max_growth() const = 0;
   // Convenience for tests and tools: replaces `pieces` by their finer split.
   void pre_tokenize(std::vector<Piece>& pieces) const;
 };
@@ -76,6 +86,7 @@ class Decoder {
   virtual ~Decoder() = default;
   // HF `decode_chain`: transforms the token strings; the caller concatenates the result.
   virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
+  virtual double max_growth() const = 0;
   // Whether <0xXX> tokens are decoded as runs of bytes (ByteFallback somewhere in the chain).
   virtual bool decodes_byte_runs() const { return false; }
   // The same as decode_chain for tokens in the middle of a stream, keeping raw bytes: no

@@ -108,6 +108,12 @@ void BertPreTokenizer::split(Piece&& piece, PieceSink sink) const {
   });
 }
 
+double SequencePreTokenizer::max_growth() const {
+  double growth = 1;
+  for (const auto& child : children_) growth *= child->max_growth();
+  return growth;
+}
+
 void SequencePreTokenizer::split(Piece&& piece, PieceSink sink) const {
   run(0, std::move(piece), sink);
 }

@@ -23,6 +23,7 @@ class SplitPreTokenizer final : public PreTokenizer {
   SplitPreTokenizer(Regex pattern, SplitBehavior behavior, bool invert)
       : pattern_(std::move(pattern)), behavior_(behavior), invert_(invert) {}
   void split(Piece&& piece, PieceSink sink) const override;
+  double max_growth() const override { return 1; }
 
  private:
   Regex pattern_;
@@ -36,6 +37,8 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
  public:
   ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex);
   void split(Piece&& piece, PieceSink sink) const override;
+  // Each byte becomes at most 2; a piece may gain a prefix space: 2 * (n + 1) <= 4 * max(n, 1).
+  double max_growth() const override { return add_prefix_space_ ? 4 : 2; }
 
  private:
   bool add_prefix_space_;
@@ -51,6 +54,8 @@ class MetaspacePreTokenizer final : public PreTokenizer {
   MetaspacePreTokenizer(std::string replacement, PrependScheme scheme, bool split)
       : replacement_(std::move(replacement)), scheme_(scheme), split_(split) {}
   void split(Piece&& piece, PieceSink sink) const override;
+  // Each space becomes the replacement, and one may be prepended per piece.
+  double max_growth() const override { return 2.0 * static_cast<double>(replacement_.size()); }
 
  private:
   std::string replacement_;
@@ -63,6 +68,7 @@ class DigitsPreTokenizer final : public PreTokenizer {
  public:
   explicit DigitsPreTokenizer(bool individual_digits) : individual_digits_(individual_digits) {}
   void split(Piece&& piece, PieceSink sink) const override;
+  double max_growth() const override { return 1; }
 
  private:
   bool individual_digits_;
@@ -72,6 +78,7 @@ class PunctuationPreTokenizer final : public PreTokenizer {
  public:
   explicit PunctuationPreTokenizer(SplitBehavior behavior) : behavior_(behavior) {}
   void split(Piece&& piece, PieceSink sink) const override;
+  double max_growth() const override { return 1; }
 
  private:
   SplitBehavior behavior_;
@@ -82,6 +89,7 @@ class WhitespacePreTokenizer final : public PreTokenizer {
  public:
   WhitespacePreTokenizer();
   void split(Piece&& piece, PieceSink sink) const override;
+  double max_growth() const override { return 1; }
 
  private:
   Regex regex_;
@@ -91,12 +99,14 @@ class WhitespacePreTokenizer final : public PreTokenizer {
 class WhitespaceSplitPreTokenizer final : public PreTokenizer {
  public:
   void split(Piece&& piece, PieceSink sink) const override;
+  double max_growth() const override { return 1; }
 };
 
 // Whitespace removed, then each punctuation character isolated.
 class BertPreTokenizer final : public PreTokenizer {
  public:
   void split(Piece&& piece, PieceSink sink) const override;
+  double max_growth() const override { return 1; }
 };
 
 class SequencePreTokenizer final : public PreTokenizer {
@@ -104,6 +114,7 @@ class SequencePreTokenizer final : public PreTokenizer {
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> children)
       : children_(std::move(children)) {}
   void split(Piece&& piece, PieceSink sink) const override;
+  double max_growth() const override;
 
  private:
   void run(size_t stage, Piece&& piece, PieceSink sink) const;

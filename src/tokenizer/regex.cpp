@@ -3,6 +3,8 @@
 
 #include <pcre2.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "tokenizer/unicode.h"
 
@@ -126,7 +128,9 @@ Regex Regex::literal(std::string_view literal) {
     pattern += "\\\\E";
     pos = e + 2;
   }
-  return Regex(pattern);
+  Regex regex(pattern);
+  regex.literal_bytes_ = literal.size();
+  return regex;
 }
 
 Regex::~Regex() {
@@ -134,7 +138,24 @@ Regex::~Regex() {
 }
 
 Regex::Regex(Regex&& other) noexcept
-    : pattern_(std::move(other.pattern_)), code_(std::exchange(other.code_, nullptr)) {}
+    : pattern_(std::move(other.pattern_)),
+      code_(std::exchange(other.code_, nullptr)),
+      literal_bytes_(other.literal_bytes_) {}
+
+double replace_growth(const Regex& pattern, std::string_view content) {
+  const double c = static_cast<double>(content.size());
+  const size_t m = pattern.min_match_bytes();
+  if (m == 0) return 1.0 + 2.0 * c;
+  return std::max(1.0, c / static_cast<double>(m));
+}
+
+size_t Regex::min_match_bytes() const {
+  if (literal_bytes_ != kNotLiteral) return literal_bytes_;
+  uint32_t min_chars = 0;
+  if (pcre2_pattern_info(static_cast<pcre2_code*>(code_), PCRE2_INFO_MINLENGTH, &min_chars) != 0)
+    return 0;
+  return min_chars > 0 ? 1 : 0;
+}
 
 void Regex::find_all(std::string_view text, std::vector<Match>& out) const {
   for_each_match(text, [&](size_t begin, size_t end) { out.push_back({begin, end}); });

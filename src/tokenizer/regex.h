@@ -44,10 +44,20 @@ class Regex {
   // Same matches, handed to `on_match(begin, end)` one by one (no list is built).
   void for_each_match(std::string_view text, FunctionRef<void(size_t, size_t)> on_match) const;
   const std::string& pattern() const { return pattern_; }
+  // A lower bound on the bytes of any match: the literal's length, else 1 when PCRE2 proves
+  // the pattern cannot match the empty string, else 0. Bounds how often it can match.
+  size_t min_match_bytes() const;
 
  private:
   std::string pattern_;
-  void* code_ = nullptr;  // pcre2_code_8*
+  void* code_ = nullptr;                // pcre2_code_8*
+  size_t literal_bytes_ = kNotLiteral;  // set by literal()
+  static constexpr size_t kNotLiteral = static_cast<size_t>(-1);
 };
+
+// The growth factor (pipeline.h) of replacing every match of `pattern` by `content`: with
+// matches of at least m >= 1 bytes, c / m; when matches may be empty, up to n + 1 of them
+// in n bytes, 1 + 2c.
+double replace_growth(const Regex& pattern, std::string_view content);
 
 }  // namespace loom::tokenizer

@@ -3,6 +3,11 @@
 // the UTF-8 helpers. Expected values follow the semantics of HF `tokenizers`.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
+#include <memory>
+#include <random>
+
 #include "core/error.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/decoders.h"
@@ -181,6 +186,78 @@ TEST(Normalizers, Bert) {
   EXPECT_EQ(normalized(bert, "H\u00E9llo\tWORLD\x01\u4E2D\u56FD"), "hello world \u4E2D  \u56FD ");
   BertNormalizer keep_case(true, false, false, false);
   EXPECT_EQ(normalized(keep_case, "H\u00E9llo\u4E2D\uFFFD"), "H\u00E9llo\u4E2D");
+}
+
+// Issue 12: the growth factors loaders multiply to refuse exponential pipelines must be true
+// upper bounds. Every code point that normalization can expand lies below U+40000 (plus tags).
+TEST(Normalizers, GrowthBoundsHoldForEveryCodePoint) {
+  std::vector<std::unique_ptr<Normalizer>> all;
+  for (auto form : {NormalForm::kNfc, NormalForm::kNfd, NormalForm::kNfkc, NormalForm::kNfkd})
+    all.push_back(std::make_unique<UnicodeNormalizer>(form));
+  all.push_back(std::make_unique<LowercaseNormalizer>());
+  for (int flags = 0; flags < 16; ++flags) {
+    all.push_back(std::make_unique<BertNormalizer>(flags & 1, flags & 2, flags & 4, flags & 8));
+  }
+  for (const auto& normalizer : all) {
+    const double growth = normalizer->max_growth();
+    size_t worst_in = 1, worst_out = 0;
+    for (char32_t cp = 0; cp < 0xE1000; ++cp) {
+      if (cp >= 0xD800 && cp < 0xE000) continue;
+      if (cp == 0x40000) cp = 0xE0000;
+      std::string text;
+      append_utf8(text, cp);
+      const size_t in = text.size();
+      normalizer->normalize(text);
+      ASSERT_LE(static_cast<double>(text.size()), growth * static_cast<double>(in))
+          << "U+" << std::hex << static_cast<uint32_t>(cp);
+      if (text.size() * worst_in > worst_out * in) worst_in = in, worst_out = text.size();
+    }
+    // The bound is tight enough to be useful: within 2x of the worst case seen.
+    EXPECT_LE(growth, 2.0 * static_cast<double>(worst_out) / static_cast<double>(worst_in));
+  }
+}
+
+TEST(PipelineStages, GrowthBoundsHoldOnRandomText) {
+  std::mt19937 rng(12);
+  std::vector<std::unique_ptr<PreTokenizer>> pre;
+  pre.push_back(std::make_unique<ByteLevelPreTokenizer>(true, true));
+  pre.push_back(std::make_unique<ByteLevelPreTokenizer>(true, false));
+  pre.push_back(std::make_unique<ByteLevelPreTokenizer>(false, true));
+  pre.push_back(std::make_unique<MetaspacePreTokenizer>("\u2581", PrependScheme::kAlways, true));
+  pre.push_back(std::make_unique<MetaspacePreTokenizer>("\u2581", PrependScheme::kFirst, false));
+  std::vector<std::unique_ptr<Normalizer>> norm;
+  norm.push_back(std::make_unique<ReplaceNormalizer>(Regex::literal(" "), "\u2581"));
+  norm.push_back(std::make_unique<ReplaceNormalizer>(Regex("x*"), "yyy"));
+  norm.push_back(std::make_unique<ReplaceNormalizer>(Regex(R"(\s+)"), "<sp>"));
+  norm.push_back(std::make_unique<PrependNormalizer>("\u2581"));
+  std::vector<std::unique_ptr<Decoder>> dec;
+  dec.push_back(std::make_unique<ByteLevelDecoder>());
+  dec.push_back(std::make_unique<WordPieceDecoder>("##", true));
+  dec.push_back(std::make_unique<ReplaceDecoder>(Regex::literal("a"), "bcd"));
+  dec.push_back(std::make_unique<ByteFallbackDecoder>());
+  const std::string alphabet[] = {" ", "a", "x", "\t", "\u0120", "\u00FF", "\u2581", "<0xFF>", "1"};
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::string text;
+    const int chars = static_cast<int>(rng() % 12);
+    for (int i = 0; i < chars; ++i) text += alphabet[rng() % std::size(alphabet)];
+    const double n = static_cast<double>(std::max<size_t>(text.size(), 1));
+    for (const auto& p : pre) {
+      size_t out = 0;
+      for (const auto& piece : pre_tokenized(*p, text)) out += piece.size();
+      ASSERT_LE(static_cast<double>(out), p->max_growth() * n) << text;
+    }
+    for (const auto& z : norm) {
+      ASSERT_LE(static_cast<double>(normalized(*z, text).size()), z->max_growth() * n) << text;
+    }
+    for (const auto& d : dec) {
+      Strings tokens{text};
+      d->decode_chain_raw(tokens);
+      ASSERT_LE(static_cast<double>(tokens[0].size()), d->max_growth() * n) << text;
+      tokens = Strings{text};
+      d->decode_chain(tokens);
+      ASSERT_LE(static_cast<double>(tokens[0].size()), d->max_growth() * n) << text;
+    }
+  }
 }
 
 // --- Pre-tokenizers ------------------------------------------------------------------------

@@ -518,5 +518,55 @@ TEST(TokenizerJson, Issue12IdsContinuingIntoAddedTokensAreAccepted) {
   EXPECT_EQ(tok.vocab_size(), 5u);
 }
 
+// Regression (issue 12, fuzz_tokenizer_json timeout): a Sequence of 18 ByteLevel stages maps each
+// byte to two bytes 18 times over, so encoding 256 bytes took minutes and gigabytes. A pipeline
+// that can grow text more than kMaxTextGrowth times is refused at load, naming where.
+std::string byte_level_chain(int stages) {
+  std::string list;
+  for (int i = 0; i < stages; ++i) {
+    list += std::string(i ? "," : "") + R"({"type": "ByteLevel", "add_prefix_space": true})";
+  }
+  return R"({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [)" + list +
+         R"(]}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})";
+}
+
+TEST(MalformedJson, Issue12ChainedByteLevelStagesAreRefused) {
+  auto [code, what] = load_error(byte_level_chain(18));
+  EXPECT_EQ(code, ErrorCode::kUnsupported);
+  EXPECT_NE(what.find("pre_tokenizer"), std::string::npos) << what;
+  EXPECT_NE(what.find("expand text up to 6.872e+10 times"), std::string::npos) << what;
+  // Four stages (4^4 = 256) are accepted and encode as HF would: each stage maps bytes again.
+  Tokenizer tok = load(byte_level_chain(4));
+  EXPECT_EQ(tok.vocab_size(), 1u);
+  auto [code6, what6] = load_error(byte_level_chain(6));  // 4096
+  EXPECT_EQ(code6, ErrorCode::kUnsupported) << what6;
+}
+
+TEST(MalformedJson, Issue12ExpandingReplaceChainsAreRefused) {
+  // Each Replace doubles every 'a'; eleven in a row would grow text 2048 times.
+  std::string rules;
+  for (int i = 0; i < 11; ++i) {
+    rules += std::string(i ? "," : "") +
+             R"({"type": "Replace", "pattern": {"String": "a"}, "content": "aa"})";
+  }
+  auto [code, what] =
+      load_error(R"({"normalizer": {"type": "Sequence", "normalizers": [)" + rules +
+                 R"(]}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})");
+  EXPECT_EQ(code, ErrorCode::kUnsupported);
+  EXPECT_NE(what.find("normalizer"), std::string::npos) << what;
+  EXPECT_NE(what.find("2048"), std::string::npos) << what;
+  // A regex that can match the empty string inserts its content between every two bytes.
+  auto [dcode, dwhat] = load_error(
+      R"({"decoder": {"type": "Replace", "pattern": {"Regex": "x*"}, "content": ")" +
+      std::string(600, 'y') + R"("}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})");
+  EXPECT_EQ(dcode, ErrorCode::kUnsupported);
+  EXPECT_NE(dwhat.find("decoder"), std::string::npos) << dwhat;
+  // The same normalizer with a non-empty pattern and a moderate content is fine.
+  Tokenizer tok = load(
+      R"({"normalizer": {"type": "Replace", "pattern": {"Regex": "x+"}, "content": ")" +
+      std::string(600, 'y') + R"("}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})");
+  EXPECT_EQ(tok.vocab_size(), 1u);
+}
+
 }  // namespace
 }  // namespace loom::tokenizer
