@@ -1626,11 +1626,18 @@ class Compiler {
 
   void string_productions(const Plan& p, int32_t rule) {
     if (p.max_len >= 0 && p.max_len < p.min_len) return;
-    if (p.min_len > o_.max_repeat) {
-      unsupported(p.where, "minLength", fmt::format("above {} is not supported", o_.max_repeat));
+    // A plain length bound is one lexeme component, counted lazily; beside a pattern, format
+    // or excluded value the components are intersected and each count is built up front.
+    const bool plain = p.patterns.empty() && p.not_patterns.empty() &&
+                       std::none_of(p.not_values.begin(), p.not_values.end(),
+                                    [](const json& v) { return v.is_string(); });
+    const int64_t limit = plain ? o_.max_string_length : o_.max_repeat;
+    const char* beside = plain ? "" : " beside a pattern, format or excluded value";
+    if (p.min_len > limit) {
+      unsupported(p.where, "minLength", fmt::format("above {}{} is not supported", limit, beside));
     }
-    if (p.max_len > o_.max_repeat) {
-      unsupported(p.where, "maxLength", fmt::format("above {} is not supported", o_.max_repeat));
+    if (p.max_len > limit) {
+      unsupported(p.where, "maxLength", fmt::format("above {}{} is not supported", limit, beside));
     }
     LexemeSpec spec;
     if (p.min_len > 0 || p.max_len >= 0 || p.patterns.empty()) {

@@ -38,7 +38,10 @@ struct JsonSchemaOptions {
   Regex whitespace;
   // Bounds that keep compilation and the grammar's size finite for hostile schemas.
   int64_t max_repeat = 4096;  // minItems / maxItems / minLength... expanded up to this
-  int max_depth = 128;        // nesting of schemas while compiling
+  // minLength / maxLength of a string with no pattern or format: its lexeme is built a
+  // character at a time as text arrives (lexer.h), so the bound costs nothing up front.
+  int64_t max_string_length = 1'000'000;
+  int max_depth = 128;  // nesting of schemas while compiling
   // Compilation past this instant is a kOutOfRange error ("compile time limit").
   std::optional<std::chrono::steady_clock::time_point> deadline;
 };

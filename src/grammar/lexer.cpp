@@ -205,6 +205,12 @@ int32_t Lexer::build(const Regex& r, int32_t from) {
       const bool counted = !regex_nullable(r->sub) && std::max(r->min, r->max) > 1;
       const auto block = static_cast<int32_t>(blocks_.size());
       if (counted) blocks_.push_back({r->min, r->max});
+      if (counted && lazy_allowed_ && std::max(r->min, r->max) > kEagerCopies) {
+        const int32_t end = add_state();
+        lazy_.push_back({r->sub, block, r->min, r->max, end});
+        attach_lazy(static_cast<int32_t>(lazy_.size() - 1), 0, from);
+        return end;
+      }
       auto copy = [&](int64_t i) {
         const auto begin = static_cast<int32_t>(nfa_.size());
         cur = build(r->sub, cur);
@@ -233,6 +239,90 @@ int32_t Lexer::build(const Regex& r, int32_t from) {
     }
   }
   return add_state();
+}
+
+namespace {
+// The fewest bytes a match of `r` reads (saturating), or -1 when `r` matches nothing.
+int64_t min_match_bytes(const Regex& r) {
+  constexpr int64_t kHuge = int64_t{1} << 40;
+  switch (r->kind) {
+    case RegexNode::Kind::kNothing:
+      return -1;
+    case RegexNode::Kind::kEmpty:
+      return 0;
+    case RegexNode::Kind::kClass: {
+      if (r->ranges.empty()) return -1;
+      const uint32_t c = r->ranges.front().lo;
+      return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    }
+    case RegexNode::Kind::kBytes:
+      return static_cast<int64_t>(r->bytes.size());
+    case RegexNode::Kind::kMultiple:
+      return 1;
+    case RegexNode::Kind::kConcat: {
+      int64_t sum = 0;
+      for (const Regex& x : r->items) {
+        const int64_t m = min_match_bytes(x);
+        if (m < 0) return -1;
+        sum = std::min(sum + m, kHuge);
+      }
+      return sum;
+    }
+    case RegexNode::Kind::kAlt: {
+      int64_t best = -1;
+      for (const Regex& x : r->items) {
+        const int64_t m = min_match_bytes(x);
+        if (m >= 0 && (best < 0 || m < best)) best = m;
+      }
+      return best;
+    }
+    case RegexNode::Kind::kRepeat: {
+      if (r->min == 0) return 0;
+      const int64_t m = min_match_bytes(r->sub);
+      if (m < 0) return -1;
+      return m == 0 ? 0 : std::min(kHuge, m > kHuge / r->min ? kHuge : m * r->min);
+    }
+  }
+  return 0;
+}
+}  // namespace
+
+void Lexer::attach_lazy(int32_t id, int64_t done, int32_t exit) {
+  const LazyRepeat& l = lazy_[static_cast<size_t>(id)];
+  if (l.max < 0) {
+    if (done < l.min) {
+      pending_[exit] = {id, done};
+      return;
+    }
+    // The mandatory copies are built: the loop, as an eager repetition ends.
+    const int32_t loop = add_state();
+    nfa_[exit].eps.push_back(loop);
+    const Regex sub = lazy_[static_cast<size_t>(id)].sub;
+    const int32_t e = build(sub, loop);
+    nfa_[e].eps.push_back(loop);
+    nfa_[loop].eps.push_back(lazy_[static_cast<size_t>(id)].end);
+    return;
+  }
+  if (done >= l.min) nfa_[exit].eps.push_back(l.end);
+  if (done < l.max) pending_[exit] = {id, done};
+}
+
+void Lexer::expand_lazy(int32_t exit) {
+  const auto it = pending_.find(exit);
+  if (it == pending_.end()) return;
+  const auto [id, done] = it->second;
+  pending_.erase(it);
+  const Regex sub = lazy_[static_cast<size_t>(id)].sub;
+  const int32_t block = lazy_[static_cast<size_t>(id)].block;
+  const auto begin = static_cast<int32_t>(nfa_.size());
+  lazy_allowed_ = true;  // only single-component lexemes have lazy repetitions
+  const int32_t next = build(sub, exit);
+  lazy_allowed_ = false;
+  for (auto n = begin; n < static_cast<int32_t>(nfa_.size()); ++n) {
+    if (place_[n].block < 0) place_[n] = {block, static_cast<int32_t>(done), n - begin};
+  }
+  attach_lazy(id, done + 1, next);
+  mark_.resize(nfa_.size(), 0);
 }
 
 std::string lexeme_key(const LexemeSpec& spec) {
@@ -281,7 +371,16 @@ Lexer::Lexer(const std::vector<LexemeSpec>& lexemes) {
     }
     starts_.emplace_back();
     Compound compound{static_cast<int32_t>(i), {}};
+    lazy_allowed_ = comps.size() == 1 && !comps[0].negated;
     for (const auto& c : comps) {
+      // Every byte of a counted repetition is a DFA state of its own: a lexeme that cannot end
+      // before kMaxDfaStates bytes can never be completed (and lazily built copies would only
+      // find that out while a model writes it).
+      if (const int64_t m = min_match_bytes(c.regex); !c.negated && m > int64_t{kMaxDfaStates}) {
+        fail(ErrorCode::kOutOfRange,
+             "lexeme {} ({}) cannot match fewer than {} bytes; the lexer follows at most {}", i,
+             lexeme_key(lexemes[i]).substr(0, 80), m, kMaxDfaStates);
+      }
       const int32_t begin = static_cast<int32_t>(nfa_.size());
       const int32_t start = add_state();
       const int32_t end = build(c.regex, start);
@@ -294,6 +393,7 @@ Lexer::Lexer(const std::vector<LexemeSpec>& lexemes) {
       compounds_.push_back(std::move(compound));
     }
   }
+  lazy_allowed_ = false;
   mark_.assign(nfa_.size(), 0);
   intern({});  // state 0: dead
   std::fill(trans_.begin(), trans_.begin() + 256, kDead);
@@ -312,6 +412,7 @@ void Lexer::closure(std::vector<int32_t>& set) {
     stack.pop_back();
     if (mark_[s] == generation_) continue;
     mark_[s] = generation_;
+    if (!pending_.empty()) expand_lazy(s);
     // Only states with byte edges or an accept matter for the DFA; pure epsilon hubs do not.
     if (!nfa_[s].edges.empty() || nfa_[s].accept >= 0) set.push_back(s);
     for (int32_t e : nfa_[s].eps) {

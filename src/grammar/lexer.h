@@ -150,6 +150,24 @@ class Lexer {
     int32_t block = -1, copy = 0, pos = 0;
   };
   std::vector<Place> place_;
+  // Counted repetitions past kEagerCopies copies (a string's maxLength of 32767) in lexemes of
+  // one component are built a copy at a time, when closure() first reaches the state after the
+  // last copy built: the automaton grows with the text read, not with the bound. (A compound
+  // lexeme's components must be contiguous NFA ranges, so theirs are built whole.)
+  static constexpr int64_t kEagerCopies = 64;
+  struct LazyRepeat {
+    Regex sub;
+    int32_t block;
+    int64_t min, max;
+    int32_t end;
+  };
+  std::vector<LazyRepeat> lazy_;
+  std::unordered_map<int32_t, std::pair<int32_t, int64_t>> pending_;  // exit -> (lazy_, copies)
+  bool lazy_allowed_ = false;  // while building a single-component lexeme
+  // After `done` copies of lazy_[id], ending in `exit`: the links to the end, the loop of an
+  // unbounded repetition, or a pending next copy.
+  void attach_lazy(int32_t id, int64_t done, int32_t exit);
+  void expand_lazy(int32_t exit);
   std::vector<int32_t> mask_class_;  // per DFA state, -1 = not computed
   std::unordered_map<std::string, int32_t> mask_classes_;
   int mask_max_bytes_ = -1;
