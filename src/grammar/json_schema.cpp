@@ -975,6 +975,16 @@ class Compiler {
       }
       return true;
     }
+    // An enum beside a branch without one: disjoint when none of its values passes the other
+    // branch's constraints (colour names beside a "#rrggbb" pattern).
+    auto enum_misses = [&](const Plan& e, const Plan& other) {
+      if (!e.enums || other.enums) return false;
+      for (const json& v : *e.enums) {
+        if (v.is_object() || v.is_array() || literal_ok(other, v)) return false;
+      }
+      return true;
+    };
+    if (enum_misses(a, b) || enum_misses(b, a)) return true;
     // Both can only be objects: a property both require with disjoint pinned values, or one
     // requires a property the other forbids.
     if ((ta & tb) == kObject) {

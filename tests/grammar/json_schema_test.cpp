@@ -134,6 +134,19 @@ TEST(JsonSchema, LongStringBoundsAreExactAndBuiltLazily) {
   }
 }
 
+// oneOf needs provably disjoint branches: an enum none of whose values passes the other branch
+// is (MaskBench's colour definitions: names beside a "#rrggbb" pattern).
+TEST(JsonSchema, OneOfEnumBesidePatternIsDisjoint) {
+  Schema s(R"({"oneOf": [{"type": "string", "pattern": "^#[0-9a-f]{6}$"},
+                          {"enum": ["red", "green", 7]}]})");
+  for (const char* ok : {R"("#00ff00")", R"("red")", "7"}) EXPECT_TRUE(s.accepts(ok)) << ok;
+  for (const char* bad : {R"("blue")", R"("#00ff0")", "8"}) EXPECT_FALSE(s.accepts(bad)) << bad;
+  // "abc" passes both branches, so exactly one rejects it.
+  Schema both(R"({"oneOf": [{"type": "string", "pattern": "^a"}, {"enum": ["abc", "x"]}]})");
+  for (const char* ok : {R"("ab")", R"("x")"}) EXPECT_TRUE(both.accepts(ok)) << ok;
+  for (const char* bad : {R"("abc")", R"("y")"}) EXPECT_FALSE(both.accepts(bad)) << bad;
+}
+
 TEST(JsonSchema, ErrorsNameTheKeywordAndPointer) {
   try {
     Schema(R"({"properties": {"x": {"type": "array", "uniqueItems": true}}})");
