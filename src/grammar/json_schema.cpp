@@ -9,6 +9,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "core/error.h"
 
@@ -58,7 +59,7 @@ std::string pointer_escape(std::string_view key) {
 
 // The JSON encodings of one character of `ranges`: raw when JSON allows it, and the escapes
 // JSON encoders write (\" \\ \/ \b \f \n \r \t, \u00XX for other control characters).
-Regex encoded_class(const std::vector<CodeRange>& ranges) {
+Regex encoded_class_uncached(const std::vector<CodeRange>& ranges) {
   std::vector<CodeRange> raw;
   std::vector<Regex> alts;
   auto hexdig = [](unsigned v) {
@@ -105,6 +106,19 @@ Regex encoded_class(const std::vector<CodeRange>& ranges) {
   }
   alts.push_back(re_class(std::move(allowed)));
   return re_alt(std::move(alts));
+}
+
+// encoded_class, remembered per thread: schemas encode the same classes (each character of
+// every property name, the same pattern classes) many times, and building one allocates a
+// dozen nodes. Regex nodes are immutable, so a remembered one is shared safely.
+Regex encoded_class(const std::vector<CodeRange>& ranges) {
+  thread_local std::unordered_map<std::string, Regex> memo;
+  std::string key(reinterpret_cast<const char*>(ranges.data()), ranges.size() * sizeof(CodeRange));
+  if (auto it = memo.find(key); it != memo.end()) return it->second;
+  if (memo.size() >= 4096) memo.clear();
+  Regex r = encoded_class_uncached(ranges);
+  memo.emplace(std::move(key), r);
+  return r;
 }
 
 // A regex over decoded characters -> the same language over their JSON encodings.

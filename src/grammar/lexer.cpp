@@ -129,9 +129,17 @@ int32_t Lexer::mask_class(State s, int max_bytes) {
 }
 
 void Lexer::add_class(const std::vector<CodeRange>& ranges, int32_t from, int32_t to) {
-  std::vector<std::vector<ByteRange>> seqs;
-  for (CodeRange r : ranges) utf8_sequences(r.lo, r.hi, seqs);
-  for (const auto& seq : seqs) {
+  // The byte sequences of a class, remembered per thread: grammars repeat the same classes.
+  thread_local std::unordered_map<std::string, std::vector<std::vector<ByteRange>>> memo;
+  std::string key(reinterpret_cast<const char*>(ranges.data()), ranges.size() * sizeof(CodeRange));
+  auto it = memo.find(key);
+  if (it == memo.end()) {
+    if (memo.size() >= 4096) memo.clear();
+    std::vector<std::vector<ByteRange>> seqs;
+    for (CodeRange r : ranges) utf8_sequences(r.lo, r.hi, seqs);
+    it = memo.emplace(std::move(key), std::move(seqs)).first;
+  }
+  for (const auto& seq : it->second) {
     int32_t cur = from;
     for (size_t k = 0; k < seq.size(); ++k) {
       const int32_t nxt = k + 1 == seq.size() ? to : add_state();
