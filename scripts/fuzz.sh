@@ -58,7 +58,9 @@ campaign() {
   rm -rf "$merged"
   mkdir -p "$merged"
   find "$corpus" -maxdepth 1 -type f ! -regex '.*/[0-9a-f]\{40\}' -exec cp {} "$merged/" \;
-  "$bin" -merge=1 "${flags[@]}" "$merged" "$corpus" "$work" >"$out/$name.merge.log" 2>&1
+  # (its own artifact prefix: a unit that times out while merging must not land in the tree)
+  "$bin" -merge=1 -artifact_prefix="$out/merge-$name-" "${flags[@]}" "$merged" "$corpus" "$work" \
+    >"$out/$name.merge.log" 2>&1
   find "$corpus" -maxdepth 1 -type f -regex '.*/[0-9a-f]\{40\}' -delete
   cp -n "$merged"/* "$corpus"/ 2>/dev/null || true
   local stats
