@@ -299,7 +299,7 @@ void Lexer::attach_lazy(int32_t id, int64_t done, int32_t exit) {
   const LazyRepeat& l = lazy_[static_cast<size_t>(id)];
   if (l.max < 0) {
     if (done < l.min) {
-      pending_[exit] = {id, done};
+      mark_pending(exit, id, done);
       return;
     }
     // The mandatory copies are built: the loop, as an eager repetition ends.
@@ -312,7 +312,13 @@ void Lexer::attach_lazy(int32_t id, int64_t done, int32_t exit) {
     return;
   }
   if (done >= l.min) nfa_[exit].eps.push_back(l.end);
-  if (done < l.max) pending_[exit] = {id, done};
+  if (done < l.max) mark_pending(exit, id, done);
+}
+
+void Lexer::mark_pending(int32_t exit, int32_t id, int64_t done) {
+  pending_[exit] = {id, done};
+  if (pending_bit_.size() <= static_cast<size_t>(exit)) pending_bit_.resize(nfa_.size(), 0);
+  pending_bit_[exit] = 1;
 }
 
 void Lexer::expand_lazy(int32_t exit) {
@@ -320,6 +326,7 @@ void Lexer::expand_lazy(int32_t exit) {
   if (it == pending_.end()) return;
   const auto [id, done] = it->second;
   pending_.erase(it);
+  pending_bit_[exit] = 0;
   const Regex sub = lazy_[static_cast<size_t>(id)].sub;
   const int32_t block = lazy_[static_cast<size_t>(id)].block;
   const auto begin = static_cast<int32_t>(nfa_.size());
@@ -420,7 +427,7 @@ void Lexer::closure(std::vector<int32_t>& set) {
     stack.pop_back();
     if (mark_[s] == generation_) continue;
     mark_[s] = generation_;
-    if (!pending_.empty()) expand_lazy(s);
+    if (static_cast<size_t>(s) < pending_bit_.size() && pending_bit_[s]) expand_lazy(s);
     // Only states with byte edges or an accept matter for the DFA; pure epsilon hubs do not.
     if (!nfa_[s].edges.empty() || nfa_[s].accept >= 0) set.push_back(s);
     for (int32_t e : nfa_[s].eps) {

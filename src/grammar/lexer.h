@@ -168,7 +168,9 @@ class Lexer {
   // unbounded repetition, or a pending next copy.
   void attach_lazy(int32_t id, int64_t done, int32_t exit);
   void expand_lazy(int32_t exit);
-  std::vector<int32_t> mask_class_;  // per DFA state, -1 = not computed
+  void mark_pending(int32_t exit, int32_t id, int64_t done);
+  std::vector<uint8_t> pending_bit_;  // per NFA state: a key of pending_ (closure's test)
+  std::vector<int32_t> mask_class_;   // per DFA state, -1 = not computed
   std::unordered_map<std::string, int32_t> mask_classes_;
   int mask_max_bytes_ = -1;
   std::vector<std::vector<int32_t>> starts_;  // per lexeme: its components' start states
