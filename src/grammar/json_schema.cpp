@@ -157,7 +157,13 @@ Regex quoted(const Regex& content) {
 }
 
 // Strings other than `keys` (decoded), as a regex: a trie of the keys, leaving it anywhere.
-Regex not_in(const std::vector<std::u32string>& keys, size_t depth = 0) {
+// Over the trie of `keys` below `depth`: `ends`, the strings that stop at a node that is not a
+// key (nullopt: none), and `leaves`, the strings that leave the trie by their last character.
+struct KeyTrieRegexes {
+  std::optional<Regex> ends;
+  Regex leaves;
+};
+KeyTrieRegexes key_trie_regexes(const std::vector<std::u32string>& keys, size_t depth) {
   bool terminal = false;
   std::map<char32_t, std::vector<std::u32string>> children;
   for (const auto& k : keys) {
@@ -167,16 +173,30 @@ Regex not_in(const std::vector<std::u32string>& keys, size_t depth = 0) {
       children[k[depth]].push_back(k);
     }
   }
-  const Regex any = re_any_char();
-  std::vector<Regex> alts;
-  if (!terminal) alts.push_back(re_empty());
+  std::vector<Regex> ends, leaves;
+  if (!terminal) ends.push_back(re_empty());
   std::vector<CodeRange> taken;
   for (auto& [c, ks] : children) {
     taken.push_back({static_cast<uint32_t>(c), static_cast<uint32_t>(c)});
-    alts.push_back(re_concat({re_char(static_cast<uint32_t>(c)), not_in(ks, depth + 1)}));
+    KeyTrieRegexes sub = key_trie_regexes(ks, depth + 1);
+    const Regex ch = re_char(static_cast<uint32_t>(c));
+    if (sub.ends) ends.push_back(re_concat({ch, std::move(*sub.ends)}));
+    leaves.push_back(re_concat({ch, std::move(sub.leaves)}));
   }
-  alts.push_back(re_concat({re_class(taken, true), re_star(any)}));
-  return re_alt(std::move(alts));
+  leaves.push_back(re_class(taken, true));
+  KeyTrieRegexes out{std::nullopt, re_alt(std::move(leaves))};
+  if (!ends.empty()) out.ends = re_alt(std::move(ends));
+  return out;
+}
+
+// Every string except `keys`. Whatever left the trie continues in one shared tail, so the
+// lexer reaches the same state however a key was left (a mask computed after one declared
+// key's prefix serves the next).
+Regex not_in(const std::vector<std::u32string>& keys) {
+  KeyTrieRegexes r = key_trie_regexes(keys, 0);
+  Regex left = re_concat({std::move(r.leaves), re_star(re_any_char())});
+  if (!r.ends) return left;
+  return re_alt({std::move(*r.ends), std::move(left)});
 }
 
 std::u32string decode_utf8(std::string_view s) {
@@ -994,7 +1014,7 @@ class Compiler {
     auto enum_misses = [&](const Plan& e, const Plan& other) {
       if (!e.enums || other.enums) return false;
       for (const json& v : *e.enums) {
-        if (v.is_object() || v.is_array() || literal_ok(other, v)) return false;
+        if (literal_ok(other, v)) return false;
       }
       return true;
     };
@@ -1589,7 +1609,8 @@ class Compiler {
     return r;
   }
 
-  // Whether a scalar literal passes the plan's scalar constraints.
+  // Whether a literal value passes the plan's constraints (its enum and excluded values aside:
+  // the caller checks those).
   bool literal_ok(const Plan& p, const json& v) {
     const uint8_t t = value_types(v);
     if ((t & p.types) == 0) return false;
@@ -1613,15 +1634,76 @@ class Compiler {
       if (p.minimum && (p.excl_min ? d <= *p.minimum : d < *p.minimum)) return false;
       if (p.maximum && (p.excl_max ? d >= *p.maximum : d > *p.maximum)) return false;
     }
-    if ((v.is_object() || v.is_array()) &&
-        (!p.props.empty() || !p.required.empty() || p.additional_false || p.additional ||
-         !p.pattern_props.empty() || !p.prefix.empty() || p.items || p.items_false ||
-         p.min_items > 0 || p.max_items >= 0 || p.min_props > 0 || p.max_props >= 0 ||
-         !p.forbidden.empty() || !p.key_patterns.empty())) {
-      unsupported(p.where, "enum",
-                  "with object or array values beside other constraints is not supported");
+    if (v.is_object()) {
+      const auto n = static_cast<int64_t>(v.size());
+      if (n < p.min_props || (p.max_props >= 0 && n > p.max_props)) return false;
+      for (const std::string& k : p.required) {
+        if (!v.contains(k)) return false;
+      }
+      for (const auto& [k, x] : v.items()) {
+        if (std::find(p.forbidden.begin(), p.forbidden.end(), k) != p.forbidden.end()) {
+          return false;
+        }
+        for (const Regex& r : p.key_patterns) {
+          if (!regex_matches(r, k)) return false;
+        }
+        // properties and patternProperties both apply; additionalProperties to other keys.
+        Conj c;
+        bool declared = false;
+        for (const auto& [name, pc] : p.props) {
+          if (name == k) {
+            declared = true;
+            c.insert(c.end(), pc.begin(), pc.end());
+          }
+        }
+        if (declared) {
+          for (const auto& [r, pc] : p.pattern_props) {
+            if (regex_matches(r, k)) c.insert(c.end(), pc.begin(), pc.end());
+          }
+        } else {
+          auto extra = extra_schema_for(p, k);
+          if (!extra) return false;
+          c.insert(c.end(), extra->begin(), extra->end());
+        }
+        if (!value_ok(c, x)) return false;
+      }
+    }
+    if (v.is_array()) {
+      const auto n = static_cast<int64_t>(v.size());
+      if (n < p.min_items || (p.max_items >= 0 && n > p.max_items)) return false;
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (i < p.prefix.size()) {
+          if (!value_ok(p.prefix[i], v[i])) return false;
+        } else if (p.items_false) {
+          return false;
+        } else if (p.items && !value_ok(*p.items, v[i])) {
+          return false;
+        }
+      }
     }
     return true;
+  }
+
+  // Whether a literal value satisfies a conjunction of schemas (one of its alternatives).
+  bool value_ok(const Conj& conj, const json& v) {
+    if (conj.empty()) return true;
+    if (++depth_ > 512) {
+      fail(ErrorCode::kOutOfRange, "JSON schema at {}: nests deeper than 512 levels",
+           where_of(conj.front()));
+    }
+    bool ok = false;
+    for (const Plan& p : expand_conj(conj, 0)) {
+      const bool excluded = std::any_of(p.not_values.begin(), p.not_values.end(),
+                                        [&](const json& x) { return json_equal(x, v); });
+      const bool listed = !p.enums || std::any_of(p.enums->begin(), p.enums->end(),
+                                                  [&](const json& x) { return json_equal(x, v); });
+      if (!excluded && listed && literal_ok(p, v)) {
+        ok = true;
+        break;
+      }
+    }
+    --depth_;
+    return ok;
   }
 
   int32_t plan_rule(const Plan& p) {

@@ -147,6 +147,36 @@ TEST(JsonSchema, OneOfEnumBesidePatternIsDisjoint) {
   for (const char* bad : {R"("abc")", R"("y")"}) EXPECT_FALSE(both.accepts(bad)) << bad;
 }
 
+TEST(JsonSchema, EnumOfObjectsKeepsTheValuesTheSiblingsAllow) {
+  // Each listed value is checked against the schema beside the enum, recursively.
+  Schema s(R"({"type": "object", "required": ["id"],
+               "properties": {"id": {"type": "integer", "minimum": 1},
+                              "tags": {"type": "array", "items": {"type": "string"},
+                                       "maxItems": 2}},
+               "additionalProperties": false,
+               "enum": [{"id": 1, "tags": ["a"]}, {"id": 0}, {"id": 2, "extra": true},
+                        {"tags": []}, {"id": 3, "tags": ["a", "b", "c"]}, {"id": 4, "tags": [5]},
+                        {"id": 5}, [1, 2], "x"]})");
+  for (const char* ok : {R"({"id": 1, "tags": ["a"]})", R"({"id":5})"}) {
+    EXPECT_TRUE(s.accepts(ok)) << ok;
+  }
+  for (const char* bad : {R"({"id": 0})", R"({"id": 2, "extra": true})", R"({"tags": []})",
+                          R"({"id": 3, "tags": ["a", "b", "c"]})", R"({"id": 4, "tags": [5]})",
+                          "[1, 2]", R"("x")", R"({"id": 6})"}) {
+    EXPECT_FALSE(s.accepts(bad)) << bad;
+  }
+  // Arrays: prefixItems, items: false, anyOf inside, and const beside enum.
+  Schema a(R"({"type": "array", "prefixItems": [{"const": 1}], "items": false,
+               "enum": [[1], [2], [1, 1], []]})");
+  EXPECT_TRUE(a.accepts("[1]"));
+  EXPECT_TRUE(a.accepts("[]"));
+  for (const char* bad : {"[2]", "[1, 1]"}) EXPECT_FALSE(a.accepts(bad)) << bad;
+  Schema n(R"({"properties": {"v": {"anyOf": [{"type": "null"}, {"enum": ["a", "b"]}]}},
+               "enum": [{"v": null}, {"v": "a"}, {"v": "c"}, {"v": 1}]})");
+  for (const char* ok : {R"({"v": null})", R"({"v": "a"})"}) EXPECT_TRUE(n.accepts(ok)) << ok;
+  for (const char* bad : {R"({"v": "c"})", R"({"v": 1})"}) EXPECT_FALSE(n.accepts(bad)) << bad;
+}
+
 TEST(JsonSchema, ErrorsNameTheKeywordAndPointer) {
   try {
     Schema(R"({"properties": {"x": {"type": "array", "uniqueItems": true}}})");
