@@ -3,7 +3,7 @@
 #   1. release build (-O3, native): unit, reference and CLI tests;
 #   2. fuzz preset (clang + AddressSanitizer + UBSan): the same unit tests, the replay of every
 #      fuzz corpus and regression, and the server suites (hostile clients, chaos soak) under
-#      the sanitizers; then each libFuzzer target for LOOM_FUZZ_SECONDS (default 60) from its
+#      the sanitizers; then each libFuzzer target for LOOM_FUZZ_SECONDS (default 30) from its
 #      committed corpus.
 # Set LOOM_TEST_QUICK=1 to run stage 1 only.
 set -euo pipefail
@@ -22,7 +22,7 @@ if [[ "${LOOM_TEST_QUICK:-0}" == 1 ]]; then
 fi
 
 echo "== sanitizer build (clang, ASan + UBSan) and tests"
-cmake --preset fuzz -DLOOM_FUZZ_SECONDS="${LOOM_FUZZ_SECONDS:-60}" >/dev/null
+cmake --preset fuzz -DLOOM_FUZZ_SECONDS="${LOOM_FUZZ_SECONDS:-30}" >/dev/null
 cmake --build --preset fuzz -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/fuzz -L unit -j "$jobs" --output-on-failure
@@ -30,5 +30,5 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/fuzz -L server -j 1 --output-on-failure
 
-echo "== fuzzing (${LOOM_FUZZ_SECONDS:-60} s per target)"
+echo "== fuzzing (${LOOM_FUZZ_SECONDS:-30} s per target)"
 ctest --preset fuzz -j "$jobs"
