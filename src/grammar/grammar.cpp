@@ -106,6 +106,7 @@ void Grammar::finalize() {
 Parser::Parser(std::shared_ptr<const Grammar> grammar) : g_(std::move(grammar)) {
   rows_.push_back({});
   rows_.back().expected.resize(g_->lexemes().size());
+  rows_.back().serial = ++serials_;
   add({g_->augmented_production(), 0, 0});
   close_row();
 }
@@ -150,11 +151,26 @@ void Parser::close_row() {
 }
 
 bool Parser::scan(const std::vector<int32_t>& lexemes) {
+  const size_t from = rows_.size() - 1;
+  const uint64_t from_serial = rows_.back().serial;
+  if (from < memo_.size() && memo_[from].from_serial == from_serial &&
+      memo_[from].lexemes == lexemes) {
+    const ScanMemo& m = memo_[from];
+    Row next;
+    next.begin = items_.size();
+    next.expected = m.expected;
+    next.accepting = m.accepting;
+    next.serial = ++serials_;
+    items_.insert(items_.end(), m.items.begin(), m.items.end());
+    rows_.push_back(std::move(next));
+    return true;
+  }
   const Row& last = rows_.back();
   const size_t last_begin = last.begin, last_end = items_.size();
   Row next;
   next.begin = items_.size();
   next.expected.resize(g_->lexemes().size());
+  next.serial = ++serials_;
   rows_.push_back(std::move(next));
   const auto& prods = g_->productions();
   for (size_t i = last_begin; i < last_end; ++i) {
@@ -172,6 +188,13 @@ bool Parser::scan(const std::vector<int32_t>& lexemes) {
     return false;
   }
   close_row();
+  if (memo_.size() <= from) memo_.resize(from + 1);
+  ScanMemo& m = memo_[from];
+  m.from_serial = from_serial;
+  m.lexemes = lexemes;
+  m.items.assign(items_.begin() + static_cast<std::ptrdiff_t>(rows_.back().begin), items_.end());
+  m.expected = rows_.back().expected;
+  m.accepting = rows_.back().accepting;
   return true;
 }
 

@@ -88,6 +88,17 @@ class Parser {
     size_t begin = 0;  // first item in items_
     IdSet expected;
     bool accepting = false;
+    uint64_t serial = 0;  // unique per row ever built: a truncated and rebuilt row differs
+  };
+  // The last row scanned from each row (by index): mask walks scan the same lexeme from the
+  // same row again and again (every token that ends a string with '"', then ',' or '}'),
+  // and re-closing a row of a large object costs far more than copying it.
+  struct ScanMemo {
+    uint64_t from_serial = 0;  // 0: none
+    std::vector<int32_t> lexemes;
+    std::vector<Item> items;
+    IdSet expected;
+    bool accepting = false;
   };
   void add(const Item& it);
   void close_row();  // predict/complete the items of the last row, fill expected/accepting
@@ -96,6 +107,8 @@ class Parser {
   std::vector<Item> items_;
   std::vector<Row> rows_;
   std::unordered_set<uint64_t> seen_;  // items of the row being built
+  std::vector<ScanMemo> memo_;
+  uint64_t serials_ = 0;
 };
 
 }  // namespace loom::grammar

@@ -528,4 +528,53 @@ Lexer::State Lexer::start(const IdSet& allowed) {
   return s;
 }
 
+bool Lexer::loops_on_string_text(State s) {
+  if (s == kDead) return false;
+  if (string_loop_.size() <= static_cast<size_t>(s)) string_loop_.resize(n_states(), -1);
+  int8_t& known = string_loop_[s];
+  if (known >= 0) return known == 1;
+  known = 0;
+
+  // Fail fast on ASCII, then follow each row of UTF-8's well-formed sequences (Unicode table
+  // 3-7), byte range by byte range, over the (few) states they reach.
+  for (int b = 0x20; b < 0x80; ++b) {
+    if (b != '"' && b != '\\' && next(s, static_cast<uint8_t>(b)) != s) return false;
+  }
+  struct Row {
+    uint8_t ranges[4][2];
+    int n;
+  };
+  static constexpr Row kRows[] = {
+      {{{0xC2, 0xDF}, {0x80, 0xBF}}, 2},
+      {{{0xE0, 0xE0}, {0xA0, 0xBF}, {0x80, 0xBF}}, 3},
+      {{{0xE1, 0xEC}, {0x80, 0xBF}, {0x80, 0xBF}}, 3},
+      {{{0xED, 0xED}, {0x80, 0x9F}, {0x80, 0xBF}}, 3},
+      {{{0xEE, 0xEF}, {0x80, 0xBF}, {0x80, 0xBF}}, 3},
+      {{{0xF0, 0xF0}, {0x90, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}, 4},
+      {{{0xF1, 0xF3}, {0x80, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}, 4},
+      {{{0xF4, 0xF4}, {0x80, 0x8F}, {0x80, 0xBF}, {0x80, 0xBF}}, 4},
+  };
+  std::vector<State> at, then;
+  for (const Row& row : kRows) {
+    at.assign(1, s);
+    for (int k = 0; k < row.n; ++k) {
+      then.clear();
+      for (State x : at) {
+        for (int b = row.ranges[k][0]; b <= row.ranges[k][1]; ++b) {
+          const State t = next(x, static_cast<uint8_t>(b));
+          if (t == kDead) return false;
+          if (std::find(then.begin(), then.end(), t) == then.end()) then.push_back(t);
+        }
+      }
+      // A string-text state splits UTF-8 into a handful of states; many more means something
+      // else (a pattern over the characters) is being followed.
+      if (then.size() > 8) return false;
+      at.swap(then);
+    }
+    if (at.size() != 1 || at[0] != s) return false;
+  }
+  known = 1;
+  return true;
+}
+
 }  // namespace loom::grammar

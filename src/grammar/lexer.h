@@ -46,6 +46,7 @@ class IdSet {
   explicit IdSet(size_t n) : words_((n + 63) / 64, 0) {}
   void resize(size_t n) { words_.resize((n + 63) / 64, 0); }
   void set(size_t i) { words_[i >> 6] |= uint64_t{1} << (i & 63); }
+  void reset(size_t i) { words_[i >> 6] &= ~(uint64_t{1} << (i & 63)); }
   bool test(size_t i) const {
     return (i >> 6) < words_.size() && (words_[i >> 6] >> (i & 63) & 1) != 0;
   }
@@ -106,6 +107,10 @@ class Lexer {
   // Token masks are cached by this id, so a long bounded string costs one trie walk, not one
   // per character. Ids are dense from 0; the first call fixes max_bytes.
   int32_t mask_class(State s, int max_bytes);
+  // Whether every character a JSON string holds unescaped (UTF-8 without '"', '\\' and
+  // controls) leads from `s` back to `s`: then any such text, cut anywhere, keeps the lexeme
+  // going, and a token made of it is allowed without walking its bytes. Cached per state.
+  bool loops_on_string_text(State s);
   // Whether `s` is a start state (no byte of the lexeme read yet).
   bool is_start(State s) const { return !sets_[s].empty() && sets_[s][0] == 0; }
   size_t n_states() const { return accept_.size(); }
@@ -170,6 +175,7 @@ class Lexer {
   void expand_lazy(int32_t exit);
   void mark_pending(int32_t exit, int32_t id, int64_t done);
   std::vector<uint8_t> pending_bit_;  // per NFA state: a key of pending_ (closure's test)
+  std::vector<int8_t> string_loop_;   // per DFA state, -1 = not computed
   std::vector<int32_t> mask_class_;   // per DFA state, -1 = not computed
   std::unordered_map<std::string, int32_t> mask_classes_;
   int mask_max_bytes_ = -1;

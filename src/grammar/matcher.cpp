@@ -8,6 +8,47 @@
 
 namespace loom::grammar {
 
+namespace {
+
+// out[d]: whether s[d..] is JSON string text: characters other than '"', '\\' and controls, as
+// well-formed UTF-8 (Unicode table 3-7), the last one possibly cut short.
+void string_text_suffixes(const std::string& s, std::vector<bool>& out) {
+  const size_t n = s.size();
+  out.assign(n + 1, false);
+  out[n] = true;
+  for (size_t d = n; d-- > 0;) {
+    const auto c = static_cast<uint8_t>(s[d]);
+    if (c < 0x80) {
+      out[d] = c >= 0x20 && c != '"' && c != '\\' && out[d + 1];
+      continue;
+    }
+    size_t len = 0;
+    uint8_t lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      continue;  // a continuation byte, C0, C1 or F5-FF
+    }
+    bool ok = true;
+    size_t k = 1;
+    for (; k < len && d + k < n && ok; ++k) {
+      const auto b = static_cast<uint8_t>(s[d + k]);
+      ok = k == 1 ? b >= lo && b <= hi : b >= 0x80 && b <= 0xBF;
+    }
+    out[d] = ok && (d + len >= n || out[d + len]);
+  }
+}
+
+}  // namespace
+
 TokenVocab::TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text,
                        std::vector<int32_t> eos)
     : bytes_(std::move(bytes)), is_text_(std::move(is_text)), eos_(std::move(eos)) {
@@ -25,7 +66,12 @@ TokenVocab::TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text
     return bytes_[a] != bytes_[b] ? bytes_[a] < bytes_[b] : a < b;
   });
   nodes_.push_back({});  // the root
+  text_below_.push_back(false);
+  all_text_.push_back(false);
+  char_end_.push_back(true);
+  text_tokens_.resize(bytes_.size());
   std::vector<uint32_t> path = {0};
+  std::vector<bool> text_from;
   const std::string* prev = nullptr;
   for (int32_t id : order) {
     const std::string& s = bytes_[id];
@@ -34,13 +80,35 @@ TokenVocab::TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text
       while (common < prev->size() && common < s.size() && (*prev)[common] == s[common]) ++common;
     }
     path.resize(common + 1);
+    // Where characters end, by lead-byte lengths (a stray byte is a character of its own).
+    size_t next_end = 0;
+    std::vector<bool> ends(s.size() + 1, false);
+    for (size_t k = 0; k < s.size(); ++k) {
+      if (k == next_end) {
+        const auto c = static_cast<uint8_t>(s[k]);
+        next_end = k + (c >= 0xF0 && c < 0xF8   ? 4
+                        : c >= 0xE0 && c < 0xF0 ? 3
+                        : c >= 0xC0 && c < 0xE0 ? 2
+                                                : 1);
+      }
+      ends[k + 1] = k + 1 == next_end;
+    }
     for (size_t k = common; k < s.size(); ++k) {
       Node n;
       n.byte = static_cast<uint8_t>(s[k]);
       n.depth = static_cast<uint16_t>(std::min<size_t>(k + 1, 65535));
       nodes_.push_back(n);
+      text_below_.push_back(true);
+      all_text_.push_back(true);
+      char_end_.push_back(ends[k + 1]);
       path.push_back(static_cast<uint32_t>(nodes_.size() - 1));
     }
+    string_text_suffixes(s, text_from);
+    for (size_t d = 1; d <= s.size(); ++d) {
+      if (!text_from[d]) text_below_[path[d]] = false;
+      if (!text_from[0]) all_text_[path[d]] = false;
+    }
+    if (text_from[0]) text_tokens_.set(static_cast<size_t>(id));
     Node& end = nodes_[path.back()];
     if (end.tok_begin == end.tok_end)
       end.tok_begin = end.tok_end = static_cast<uint32_t>(node_tokens_.size());
@@ -59,6 +127,11 @@ TokenVocab::TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text
     open.push_back(i);
   }
   for (uint32_t i : open) nodes_[i].subtree = static_cast<uint32_t>(nodes_.size()) - i;
+  tok_before_.assign(nodes_.size() + 1, static_cast<uint32_t>(node_tokens_.size()));
+  for (size_t i = nodes_.size(); i-- > 0;) {
+    tok_before_[i] =
+        nodes_[i].tok_begin != nodes_[i].tok_end ? nodes_[i].tok_begin : tok_before_[i + 1];
+  }
 }
 
 std::shared_ptr<const TokenVocab> TokenVocab::from_tokenizer(const tokenizer::Tokenizer& tok,
@@ -194,12 +267,53 @@ const StateMasks* Matcher::masks_for(Lexer::State s) {
   Lexer& lx = g.lexer;
   std::vector<Lexer::State> st(static_cast<size_t>(vocab_->max_depth()) + 1);
   st[0] = s;
+  // Inside a string (`s` loops on string text, or a byte leads to a state that does: a key
+  // being written beside declared ones), the tokens that are string text throughout start in
+  // ("text mode"). Below a node where the state loops at a character boundary ("valid"), every
+  // text token is then right, so only subtrees holding other tokens are walked; elsewhere the
+  // walk decides each token, taking text tokens out below a dead end.
+  bool text_mode = lx.loops_on_string_text(s);
+  for (int b = 0x20; b < 0x80 && !text_mode; ++b) {
+    if (b != '"' && b != '\\')
+      text_mode = lx.loops_on_string_text(lx.next(s, static_cast<uint8_t>(b)));
+  }
+  std::vector<uint8_t> valid(st.size(), 0);
+  if (text_mode) {
+    m->inside.words() = vocab_->text_tokens().words();
+    valid[0] = lx.loops_on_string_text(s) ? 1 : 0;
+  }
   for (uint32_t i = 1; i < nodes.size();) {
     const TokenVocab::Node& n = nodes[i];
+    const bool parent_valid = valid[n.depth - 1] != 0;
+    if (parent_valid && vocab_->all_text(i)) {
+      i += n.subtree;
+      continue;
+    }
     const Lexer::State p = st[n.depth - 1];
     const Lexer::State t = lx.next(p, n.byte);
     if (t == Lexer::kDead) {
       if (!lx.is_start(p) && !lx.accepting(p).empty()) m->boundaries.push_back({i, p});
+      if (text_mode && !parent_valid) {
+        const uint32_t end = vocab_->subtree_tokens_begin(i + n.subtree);
+        for (uint32_t k = vocab_->subtree_tokens_begin(i); k < end; ++k) {
+          m->inside.reset(static_cast<size_t>(toks[k]));
+        }
+      }
+      i += n.subtree;
+      continue;
+    }
+    if (text_mode) {
+      valid[n.depth] = parent_valid || (vocab_->char_end(i) && lx.loops_on_string_text(t));
+      if (valid[n.depth] && vocab_->all_text(i)) {
+        i += n.subtree;
+        continue;
+      }
+    } else if (vocab_->text_below(i) && lx.loops_on_string_text(t)) {
+      // Inside a string: the whole subtree continues it.
+      const uint32_t end = vocab_->subtree_tokens_begin(i + n.subtree);
+      for (uint32_t k = vocab_->subtree_tokens_begin(i); k < end; ++k) {
+        m->inside.set(static_cast<size_t>(toks[k]));
+      }
       i += n.subtree;
       continue;
     }
@@ -226,6 +340,14 @@ void Matcher::walk(uint32_t begin, uint32_t end, Lexer::State parent, IdSet& all
     if (parser_.n_rows() != walk_rows_[d - 1]) truncate_rows(walk_rows_[d - 1]);
     const Lexer::State s = step(walk_state_[d - 1], n.byte);
     if (s == Lexer::kDead) {
+      i += n.subtree;
+      continue;
+    }
+    if (vocab_->text_below(i) && g_->lexer.loops_on_string_text(s)) {
+      const uint32_t tend = vocab_->subtree_tokens_begin(i + n.subtree);
+      for (uint32_t k = vocab_->subtree_tokens_begin(i); k < tend; ++k) {
+        allowed.set(static_cast<size_t>(toks[k]));
+      }
       i += n.subtree;
       continue;
     }

@@ -56,6 +56,17 @@ class TokenVocab {
   const std::vector<Node>& nodes() const { return nodes_; }
   const std::vector<int32_t>& node_tokens() const { return node_tokens_; }
   int max_depth() const { return max_depth_; }
+  // The tokens of node i's subtree: node_tokens()[subtree_tokens_begin(i), ...begin(i + subtree)).
+  uint32_t subtree_tokens_begin(uint32_t i) const { return tok_before_[i]; }
+  // Whether what every token of node i's subtree holds after the node is JSON string text
+  // (UTF-8 without '"', '\\' and controls, maybe cut short): from a state that loops on such
+  // text (Lexer::loops_on_string_text) the whole subtree stays inside the lexeme.
+  bool text_below(uint32_t i) const { return text_below_[i]; }
+  // The tokens that are JSON string text as a whole, and whether all of node i's subtree is.
+  const IdSet& text_tokens() const { return text_tokens_; }
+  bool all_text(uint32_t i) const { return all_text_[i]; }
+  // Whether the bytes from the root to node i end a UTF-8 character (by lead-byte lengths).
+  bool char_end(uint32_t i) const { return char_end_[i]; }
 
  private:
   std::vector<std::string> bytes_;
@@ -63,6 +74,9 @@ class TokenVocab {
   std::vector<int32_t> eos_;
   std::vector<Node> nodes_;
   std::vector<int32_t> node_tokens_;
+  std::vector<uint32_t> tok_before_;  // per node (and one past the last): tokens at earlier nodes
+  std::vector<bool> text_below_, all_text_, char_end_;
+  IdSet text_tokens_;
   int max_depth_ = 0;
 };
 

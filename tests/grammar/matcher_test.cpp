@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "grammar/json_schema.h"
 
 namespace loom::grammar {
 namespace {
@@ -157,6 +158,79 @@ TEST(Grammar, UndefinedOrUnproductiveStartIsAnError) {
   g.add_production(a, {a, Grammar::lexeme(g.add_lexeme(re_char('x')))});
   g.set_start(a);
   EXPECT_THROW(g.finalize(), Error);
+}
+
+// Inside strings a mask takes the tokens that are string text in bulk (TokenVocab::text_tokens,
+// text_below; Lexer::loops_on_string_text) instead of walking their bytes: still exactly the
+// tokens that can come next, for free strings, keys beside declared ones, bounded and patterned
+// strings, and tokens holding quotes, escapes, controls and every kind of (cut) UTF-8.
+TEST(Matcher, StringTextMasksEqualTryingEveryToken) {
+  const char* object = R"({"type": "object",
+      "properties": {"name": {"type": "string"}, "nap": {"type": "string", "maxLength": 3},
+                     "id": {"type": "string", "pattern": "^[a-c]+$"},
+                     "nb": {"type": "string", "pattern": "^[\\u0000-\\u007f]*$"}},
+      "additionalProperties": {"type": "string"}})";
+  // clang-format off
+  std::vector<std::string> bytes = {
+      "{", "}", "\"", ":", ",", " ", "\":", "\",", "\"}", "{\"", "n", "na", "nam", "name", "nap",
+      "id", "a", "ab", "abc", "x", "xy", "hello world", "\\", "\\n", "\\u00e9", "\\\"", "a\"",
+      "\n", "\x01", "\x7f", "\xC3\xA9", "\xC3", "\xA9", "\xA9" "a", "\xE2\x82\xAC", "\xE2\x82",
+      "\xE2", "\xED\x9F\xBF", "\xED\xA0\x80", "\xF0\x9F\x98\x80", "\xF0\x9F", "\xF4\x90",
+      "\xC0\xAF", "\xF5", "a\xC3", "\xC3\xA9\"", "\xC3\xA9\":", "\xE2\x82\xACx", "id\":\"",
+      "e\":", "nb", "b\":\"", "<eos>"};
+  // clang-format on
+  std::vector<bool> text(bytes.size(), true);
+  text.back() = false;
+  auto v = std::make_shared<const TokenVocab>(
+      bytes, text, std::vector<int32_t>{static_cast<int32_t>(bytes.size() - 1)});
+  std::mt19937 rng(5);
+  size_t bulk_masks = 0;
+  auto check = [&](const char* schema) {
+    auto cg = std::make_shared<CompiledGrammar>(
+        compile_json_schema(nlohmann::ordered_json::parse(schema)));
+    for (int trial = 0; trial < 150; ++trial) {
+      Matcher m(cg, v);
+      for (int step = 0; step < 30; ++step) {
+        IdSet mask;
+        m.fill_mask(mask);
+        std::vector<int32_t> allowed;
+        for (size_t id = 0; id < v->size(); ++id) {
+          const bool ok = m.consume_token(static_cast<int32_t>(id));
+          if (ok) {
+            m.rollback(1);
+            allowed.push_back(static_cast<int32_t>(id));
+          }
+          ASSERT_EQ(mask.test(id), ok)
+              << schema << ": token '" << v->bytes(static_cast<int32_t>(id)) << "' at step " << step
+              << " of trial " << trial;
+        }
+        if (allowed.size() > 30) ++bulk_masks;
+        if (allowed.empty()) break;
+        const int32_t pick = allowed[rng() % allowed.size()];
+        ASSERT_TRUE(m.consume_token(pick));
+        if (m.finished()) break;
+      }
+    }
+  };
+  check(object);
+  // ASCII-only text loops on ASCII but not on UTF-8; a bounded string does not loop.
+  check(R"({"type": "string", "pattern": "^[\\u0000-\\u007f]*$"})");
+  check(R"({"type": "string", "maxLength": 4})");
+  EXPECT_GT(bulk_masks, 100u);  // the walks did reach string interiors
+}
+
+TEST(TokenVocab, StringTextIsWellFormedUtf8WithoutQuotesEscapesOrControls) {
+  std::vector<std::string> bytes = {"ab",           "a\"",      "\\",       "\x1f",
+                                    "\x7f",         "\xC3\xA9", "\xC3",     "\xA9",
+                                    "\xE0\x9F\x80", "\xE0\xA0", "\xED\xA0", "\xF4\x8F\xBF\xBF",
+                                    "\xF4\x90",     "\xF8",     "\xC1\x81"};
+  const std::vector<bool> want = {true,  false, false, false, true,  true,  true, false,
+                                  false, true,  false, true,  false, false, false};
+  auto v = std::make_shared<const TokenVocab>(bytes, std::vector<bool>(bytes.size(), true),
+                                              std::vector<int32_t>{});
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    EXPECT_EQ(v->text_tokens().test(i), want[i]) << i;
+  }
 }
 
 }  // namespace
