@@ -44,6 +44,37 @@ std::shared_ptr<const TokenVocab> small_vocab() {
   return std::make_shared<const TokenVocab>(bytes, text, std::vector<int32_t>{17});
 }
 
+// Walks random paths through the grammar (`trials` of up to `steps` tokens) and checks at every
+// step that fill_mask equals trying every token; counts the masks allowing more than `wide`.
+void expect_masks_equal_trying_every_token(const std::shared_ptr<CompiledGrammar>& g,
+                                           const std::shared_ptr<const TokenVocab>& v,
+                                           uint32_t seed, int trials, int steps,
+                                           size_t wide = SIZE_MAX, size_t* n_wide = nullptr) {
+  std::mt19937 rng(seed);
+  for (int trial = 0; trial < trials; ++trial) {
+    Matcher m(g, v);
+    for (int step = 0; step < steps; ++step) {
+      IdSet mask;
+      m.fill_mask(mask);
+      std::vector<int32_t> allowed;
+      for (size_t id = 0; id < v->size(); ++id) {
+        const bool ok = m.consume_token(static_cast<int32_t>(id));
+        if (ok) {
+          m.rollback(1);
+          allowed.push_back(static_cast<int32_t>(id));
+        }
+        ASSERT_EQ(mask.test(id), ok) << "token '" << v->bytes(static_cast<int32_t>(id))
+                                     << "' at step " << step << " of trial " << trial;
+      }
+      if (n_wide != nullptr && allowed.size() > wide) ++*n_wide;
+      if (allowed.empty()) break;
+      const int32_t pick = allowed[rng() % allowed.size()];
+      ASSERT_TRUE(m.consume_token(pick));
+      if (m.finished()) break;
+    }
+  }
+}
+
 TEST(Matcher, AcceptsTheLanguageAndStopsOnlyWhenComplete) {
   auto g = int_list();
   auto v = small_vocab();
@@ -63,30 +94,7 @@ TEST(Matcher, AcceptsTheLanguageAndStopsOnlyWhenComplete) {
 }
 
 TEST(Matcher, MaskEqualsTryingEveryToken) {
-  auto g = int_list();
-  auto v = small_vocab();
-  std::mt19937 rng(7);
-  for (int trial = 0; trial < 200; ++trial) {
-    Matcher m(g, v);
-    for (int step = 0; step < 12; ++step) {
-      IdSet mask;
-      m.fill_mask(mask);
-      std::vector<int32_t> allowed;
-      for (size_t id = 0; id < v->size(); ++id) {
-        const bool ok = m.consume_token(static_cast<int32_t>(id));
-        if (ok) {
-          m.rollback(1);
-          allowed.push_back(static_cast<int32_t>(id));
-        }
-        ASSERT_EQ(mask.test(id), ok)
-            << "token '" << v->bytes(static_cast<int32_t>(id)) << "' at step " << step;
-      }
-      if (allowed.empty()) break;
-      const int32_t pick = allowed[rng() % allowed.size()];
-      ASSERT_TRUE(m.consume_token(pick));
-      if (m.finished()) break;
-    }
-  }
+  expect_masks_equal_trying_every_token(int_list(), small_vocab(), 7, 200, 12);
 }
 
 // Masks are cached per class of lexer states that differ only in a repetition count (see
@@ -112,28 +120,7 @@ TEST(Matcher, CountedRepetitionMasksEqualTryingEveryToken) {
   text.back() = false;
   auto v = std::make_shared<const TokenVocab>(
       bytes, text, std::vector<int32_t>{static_cast<int32_t>(bytes.size() - 1)});
-  std::mt19937 rng(11);
-  for (int trial = 0; trial < 300; ++trial) {
-    Matcher m(cg, v);
-    for (int step = 0; step < 40; ++step) {
-      IdSet mask;
-      m.fill_mask(mask);
-      std::vector<int32_t> allowed;
-      for (size_t id = 0; id < v->size(); ++id) {
-        const bool ok = m.consume_token(static_cast<int32_t>(id));
-        if (ok) {
-          m.rollback(1);
-          allowed.push_back(static_cast<int32_t>(id));
-        }
-        ASSERT_EQ(mask.test(id), ok) << "token '" << v->bytes(static_cast<int32_t>(id))
-                                     << "' at step " << step << " of trial " << trial;
-      }
-      if (allowed.empty()) break;
-      const int32_t pick = allowed[rng() % allowed.size()];
-      ASSERT_TRUE(m.consume_token(pick));
-      if (m.finished()) break;
-    }
-  }
+  expect_masks_equal_trying_every_token(cg, v, 11, 300, 40);
 }
 
 TEST(Matcher, RollbackRestoresEverything) {
@@ -183,39 +170,17 @@ TEST(Matcher, StringTextMasksEqualTryingEveryToken) {
   text.back() = false;
   auto v = std::make_shared<const TokenVocab>(
       bytes, text, std::vector<int32_t>{static_cast<int32_t>(bytes.size() - 1)});
-  std::mt19937 rng(5);
   size_t bulk_masks = 0;
-  auto check = [&](const char* schema) {
+  for (const char* schema :
+       {object, R"({"type": "string", "pattern": "^[\\u0000-\\u007f]*$"})",
+        R"({"type": "string", "maxLength": 4})"}) {
+    // (ASCII-only text loops on ASCII but not on UTF-8; a bounded string does not loop.)
+    SCOPED_TRACE(schema);
     auto cg = std::make_shared<CompiledGrammar>(
         compile_json_schema(nlohmann::ordered_json::parse(schema)));
-    for (int trial = 0; trial < 150; ++trial) {
-      Matcher m(cg, v);
-      for (int step = 0; step < 30; ++step) {
-        IdSet mask;
-        m.fill_mask(mask);
-        std::vector<int32_t> allowed;
-        for (size_t id = 0; id < v->size(); ++id) {
-          const bool ok = m.consume_token(static_cast<int32_t>(id));
-          if (ok) {
-            m.rollback(1);
-            allowed.push_back(static_cast<int32_t>(id));
-          }
-          ASSERT_EQ(mask.test(id), ok)
-              << schema << ": token '" << v->bytes(static_cast<int32_t>(id)) << "' at step " << step
-              << " of trial " << trial;
-        }
-        if (allowed.size() > 30) ++bulk_masks;
-        if (allowed.empty()) break;
-        const int32_t pick = allowed[rng() % allowed.size()];
-        ASSERT_TRUE(m.consume_token(pick));
-        if (m.finished()) break;
-      }
-    }
-  };
-  check(object);
-  // ASCII-only text loops on ASCII but not on UTF-8; a bounded string does not loop.
-  check(R"({"type": "string", "pattern": "^[\\u0000-\\u007f]*$"})");
-  check(R"({"type": "string", "maxLength": 4})");
+    ASSERT_NO_FATAL_FAILURE(expect_masks_equal_trying_every_token(cg, v, 5, 150, 30, 30,
+                                                                  &bulk_masks));
+  }
   EXPECT_GT(bulk_masks, 100u);  // the walks did reach string interiors
 }
 
