@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace loom::grammar {
 
@@ -22,28 +23,8 @@ void string_text_suffixes(const std::string& s, std::vector<bool>& out) {
       out[d] = c >= 0x20 && c != '"' && c != '\\' && out[d + 1];
       continue;
     }
-    size_t len = 0;
-    uint8_t lo = 0x80, hi = 0xBF;  // the second byte's range
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      continue;  // a continuation byte, C0, C1 or F5-FF
-    }
-    bool ok = true;
-    size_t k = 1;
-    for (; k < len && d + k < n && ok; ++k) {
-      const auto b = static_cast<uint8_t>(s[d + k]);
-      ok = k == 1 ? b >= lo && b <= hi : b >= 0x80 && b <= 0xBF;
-    }
-    out[d] = ok && (d + len >= n || out[d + len]);
+    const size_t len = tokenizer::valid_sequence_length(s, d, /*allow_cut=*/true);
+    out[d] = len > 0 && (d + len >= n || out[d + len]);
   }
 }
 

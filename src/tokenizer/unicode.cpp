@@ -26,11 +26,7 @@ void append_utf8(std::string& out, char32_t cp) {
   out.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
 }
 
-namespace {
-
-// Length of the valid sequence at s[pos], or 0 when invalid. Validation follows the
-// well-formed table of the Unicode standard (ch. 3, table 3-7): no overlongs, no surrogates.
-size_t valid_sequence_length(std::string_view s, size_t pos) {
+size_t valid_sequence_length(std::string_view s, size_t pos, bool allow_cut) {
   auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
   unsigned char b0 = byte(pos);
   if (b0 < 0x80) return 1;
@@ -50,13 +46,15 @@ size_t valid_sequence_length(std::string_view s, size_t pos) {
     return 0;
   }
   for (size_t i = 1; i < need; ++i) {
-    if (pos + i >= s.size()) return 0;
+    if (pos + i >= s.size()) return allow_cut ? need : 0;
     unsigned char b = byte(pos + i);
     unsigned char l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
     if (b < l || b > h) return 0;
   }
   return need;
 }
+
+namespace {
 
 // Length of the maximal invalid prefix at s[pos] that becomes a single U+FFFD (the
 // "substitution of maximal subparts" practice that from_utf8_lossy and Python follow).

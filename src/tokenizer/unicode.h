@@ -31,6 +31,11 @@ inline size_t utf8_length(unsigned char lead) {
 
 void append_utf8(std::string& out, char32_t cp);
 
+// Length of the well-formed sequence at s[pos] (Unicode ch. 3, table 3-7: no overlongs, no
+// surrogates), or 0 when it is not one. With allow_cut, a sequence that is well-formed as far as
+// `s` goes but cut by its end counts (its full length is returned).
+size_t valid_sequence_length(std::string_view s, size_t pos, bool allow_cut = false);
+
 bool is_valid_utf8(std::string_view s);
 
 // Returns `s` with each maximal invalid subsequence replaced by U+FFFD, as Python's
