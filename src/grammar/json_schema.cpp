@@ -821,12 +821,39 @@ class Compiler {
       } else if (key == "enum" || key == "const") {
         if (key == "enum" && node->contains("const")) continue;  // handled once, intersected
         Plan p = plan(kAllTypes);
+        std::vector<double> numbers;
         for (const json& x : *c.enums) {
-          if (x.is_number() || x.is_object() || x.is_array()) {
-            unsupported(where, key,
-                        "with number, object or array values inside 'not' is not supported");
+          if (x.is_object() || x.is_array()) {
+            unsupported(where, key, "with object or array values inside 'not' is not supported");
           }
-          p.not_values.push_back(x);
+          if (x.is_number()) {
+            const double d = x.get<double>();
+            if (d != std::floor(d) || std::abs(d) >= 9e15) {
+              unsupported(where, key,
+                          "with a fractional or huge number inside 'not' is not supported");
+            }
+            numbers.push_back(d);
+          } else {
+            p.not_values.push_back(x);
+          }
+        }
+        if (!numbers.empty()) {
+          // Numbers other than v1 < ... < vk: the open intervals between them.
+          p.types &= static_cast<uint8_t>(~kNumbers);
+          std::sort(numbers.begin(), numbers.end());
+          numbers.erase(std::unique(numbers.begin(), numbers.end()), numbers.end());
+          for (size_t i = 0; i <= numbers.size(); ++i) {
+            Plan q = plan(kNumbers);
+            if (i > 0) {
+              q.minimum = numbers[i - 1];
+              q.excl_min = true;
+            }
+            if (i < numbers.size()) {
+              q.maximum = numbers[i];
+              q.excl_max = true;
+            }
+            out.push_back(std::move(q));
+          }
         }
         out.push_back(std::move(p));
       } else if (key == "required") {

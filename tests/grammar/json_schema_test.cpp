@@ -177,6 +177,21 @@ TEST(JsonSchema, EnumOfObjectsKeepsTheValuesTheSiblingsAllow) {
   for (const char* bad : {R"({"v": "c"})", R"({"v": 1})"}) EXPECT_FALSE(n.accepts(bad)) << bad;
 }
 
+TEST(JsonSchema, NumbersInsideNotAreTheIntervalsAround) {
+  Schema s(R"({"not": {"enum": [1, 3, "a", 1.0]}})");
+  for (const char* ok :
+       {"0", "2", "4", "2.5", "1.5", "-1", "0.999", "3.01", R"("b")", "true", "null", "[]"}) {
+    EXPECT_TRUE(s.accepts(ok)) << ok;
+  }
+  for (const char* bad : {"1", "1.0", "1.00", "3", "3.0", R"("a")"}) {
+    EXPECT_FALSE(s.accepts(bad)) << bad;
+  }
+  Schema i(R"({"type": "integer", "not": {"const": 3}})");
+  for (const char* ok : {"2", "4", "-3", "30"}) EXPECT_TRUE(i.accepts(ok)) << ok;
+  for (const char* bad : {"3", "3.5", R"("3")"}) EXPECT_FALSE(i.accepts(bad)) << bad;
+  EXPECT_THROW(Schema(R"({"not": {"const": 2.5}})"), Error);  // fractional: refused, not loosened
+}
+
 TEST(JsonSchema, ErrorsNameTheKeywordAndPointer) {
   try {
     Schema(R"({"properties": {"x": {"type": "array", "uniqueItems": true}}})");
