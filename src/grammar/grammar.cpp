@@ -153,9 +153,9 @@ void Parser::close_row() {
 bool Parser::scan(const std::vector<int32_t>& lexemes) {
   const size_t from = rows_.size() - 1;
   const uint64_t from_serial = rows_.back().serial;
-  if (from < memo_.size() && memo_[from].from_serial == from_serial &&
-      memo_[from].lexemes == lexemes) {
-    const ScanMemo& m = memo_[from];
+  ScanMemo& slot = memo_[from % kMemoSlots];
+  if (slot.from_serial == from_serial && slot.lexemes == lexemes) {
+    const ScanMemo& m = slot;
     Row next;
     next.begin = items_.size();
     next.expected = m.expected;
@@ -188,8 +188,7 @@ bool Parser::scan(const std::vector<int32_t>& lexemes) {
     return false;
   }
   close_row();
-  if (memo_.size() <= from) memo_.resize(from + 1);
-  ScanMemo& m = memo_[from];
+  ScanMemo& m = slot;
   m.from_serial = from_serial;
   m.lexemes = lexemes;
   m.items.assign(items_.begin() + static_cast<std::ptrdiff_t>(rows_.back().begin), items_.end());

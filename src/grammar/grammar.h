@@ -107,7 +107,10 @@ class Parser {
   std::vector<Item> items_;
   std::vector<Row> rows_;
   std::unordered_set<uint64_t> seen_;  // items of the row being built
-  std::vector<ScanMemo> memo_;
+  // By row index modulo kMemoSlots: masks scan from the last rows only, so a window bounds the
+  // memory (the serial tells a slot's row from another that shares it).
+  static constexpr size_t kMemoSlots = 64;
+  std::vector<ScanMemo> memo_ = std::vector<ScanMemo>(kMemoSlots);
   uint64_t serials_ = 0;
 };
 
