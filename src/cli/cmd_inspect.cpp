@@ -55,6 +55,7 @@ std::string clip(std::string s, size_t n) {
 
 int run_inspect(const std::string& path, bool json_out) {
   ModelSpec spec = load_model_spec(hub::resolve_model_argument(path));
+  describe_hf_tokenizer(spec.tokenizer);
   const char* format = spec.format == ModelFormat::kGguf ? "gguf" : "hf-folder";
 
   if (json_out) {

@@ -211,26 +211,9 @@ namespace {
 void read_hf_tokenizer(const fs::path& dir, TokenizerSource& tok) {
   fs::path tj = dir / "tokenizer.json";
   if (fs::exists(tj)) {
+    // Only named here: describe_hf_tokenizer reads it when asked (see model_spec.h).
+    tok.kind = "tokenizer.json";
     tok.file = tj.string();
-    nlohmann::json j = read_json_file(tok.file);
-    auto model = j.is_object() ? j.find("model") : j.end();
-    if (model == j.end() || !model->is_object()) {
-      fail(ErrorCode::kCorruption, "{}: 'model' is missing or not an object", tok.file);
-    }
-    auto type = model->find("type");
-    tok.kind = (type != model->end() && type->is_string()) ? type->get<std::string>() : "BPE";
-    for (char& ch : tok.kind) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (auto vocab = model->find("vocab"); vocab != model->end()) {
-      tok.n_tokens = static_cast<int64_t>(vocab->size());
-    }
-    if (auto added = j.find("added_tokens"); added != j.end() && added->is_array()) {
-      // Added tokens may extend the vocabulary past the model's own ids.
-      for (const auto& a : *added) {
-        if (a.is_object() && a.contains("id") && a["id"].is_number_integer()) {
-          tok.n_tokens = std::max<int64_t>(tok.n_tokens, a["id"].get<int64_t>() + 1);
-        }
-      }
-    }
   } else if (fs::exists(dir / "tokenizer.model")) {
     tok.kind = "sentencepiece-model";
     tok.file = (dir / "tokenizer.model").string();
@@ -245,6 +228,33 @@ void read_hf_tokenizer(const fs::path& dir, TokenizerSource& tok) {
     tok.has_chat_template = tc.is_object() && tc.contains("chat_template");
   }
 }
+
+}  // namespace
+
+void describe_hf_tokenizer(TokenizerSource& tok) {
+  if (tok.kind != "tokenizer.json") return;
+  nlohmann::json j = read_json_file(tok.file);
+  auto model = j.is_object() ? j.find("model") : j.end();
+  if (model == j.end() || !model->is_object()) {
+    fail(ErrorCode::kCorruption, "{}: 'model' is missing or not an object", tok.file);
+  }
+  auto type = model->find("type");
+  tok.kind = (type != model->end() && type->is_string()) ? type->get<std::string>() : "BPE";
+  for (char& ch : tok.kind) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (auto vocab = model->find("vocab"); vocab != model->end()) {
+    tok.n_tokens = static_cast<int64_t>(vocab->size());
+  }
+  if (auto added = j.find("added_tokens"); added != j.end() && added->is_array()) {
+    // Added tokens may extend the vocabulary past the model's own ids.
+    for (const auto& a : *added) {
+      if (a.is_object() && a.contains("id") && a["id"].is_number_integer()) {
+        tok.n_tokens = std::max<int64_t>(tok.n_tokens, a["id"].get<int64_t>() + 1);
+      }
+    }
+  }
+}
+
+namespace {
 
 // The mapped safetensors plus the few tensors io/ had to rewrite.
 struct HfTensors {

@@ -83,8 +83,9 @@ struct HyperParams {
 };
 
 struct TokenizerSource {
-  std::string
-      kind;  // "bpe", "wordpiece", "unigram" (tokenizer.json) or GGUF's tokenizer.ggml.model
+  // "bpe", "wordpiece", "unigram" (tokenizer.json, after describe_hf_tokenizer; before it,
+  // "tokenizer.json") or GGUF's tokenizer.ggml.model.
+  std::string kind;
   std::string file;  // tokenizer.json path, or the GGUF path
   int64_t n_tokens = 0;
   std::string pre;  // GGUF tokenizer.ggml.pre
@@ -136,6 +137,12 @@ class ModelSpec {
 ModelSpec load_model_spec(const std::string& path);
 ModelSpec load_gguf_model_spec(const std::string& path);
 ModelSpec load_hf_model_spec(const std::string& dir);
+
+// A HF folder's tokenizer.json is only named by load_model_spec (kind "tokenizer.json"): a
+// 150k-token file is tens of MB, and the tokenizer loader reads it anyway. This fills `kind`
+// (the model type, lower case) and `n_tokens` from the file, for `loom inspect`; it does nothing
+// for other sources.
+void describe_hf_tokenizer(TokenizerSource& tok);
 
 // The loom architecture name for a HF model_type; nullopt when unknown.
 std::optional<std::string> architecture_from_hf_model_type(std::string_view model_type);

@@ -14,7 +14,11 @@ std::unique_ptr<Normalizer> build_normalizer(const JsonCursor& json);
 std::unique_ptr<PreTokenizer> build_pre_tokenizer(const JsonCursor& json);
 std::unique_ptr<PostProcessor> build_post_processor(const JsonCursor& json);
 std::unique_ptr<Decoder> build_decoder(const JsonCursor& json);
+struct ModelTables;  // hf_json_tables.h
 // `extra_ids`: the number of added tokens beside the model, which bounds the model's ids.
-std::unique_ptr<Model> build_model(const JsonCursor& json, size_t extra_ids);
+// `tables`: model.vocab and model.merges when read_tokenizer_json took them out of `json`;
+// build_model moves them out.
+std::unique_ptr<Model> build_model(const JsonCursor& json, size_t extra_ids,
+                                   ModelTables* tables = nullptr);
 
 }  // namespace loom::tokenizer

@@ -5,6 +5,7 @@
 
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/hf_json_components.h"
+#include "tokenizer/hf_json_tables.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unigram_model.h"
 #include "tokenizer/wordpiece_model.h"
@@ -25,26 +26,35 @@ auto located(const JsonCursor& json, Build build) {
   }
 }
 
-// `extra_ids`: how many ids the file's added_tokens assign beside this vocabulary.
-Vocab vocab_from_object(const JsonCursor& json, size_t extra_ids) {
+// `extra_ids`: how many ids the file's added_tokens assign beside this vocabulary. `tables`:
+// what read_tokenizer_json took out of the document, when it did.
+Vocab vocab_from_object(const JsonCursor& json, size_t extra_ids, ModelTables* tables) {
   if (!json.value().is_object()) json.fail(ErrorCode::kCorruption, "expected an object");
   std::vector<std::pair<std::string, int32_t>> entries;
-  entries.reserve(json.value().size());
-  for (auto it = json.value().begin(); it != json.value().end(); ++it) {
-    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > INT32_MAX) {
-      JsonCursor(*it, json.path() + "[\"" + it.key() + "\"]", json.file())
-          .fail(ErrorCode::kCorruption, "expected a non-negative integer id");
+  if (tables && tables->vocab) {
+    entries = std::move(*tables->vocab);  // checked and ordered as below by the reader
+    tables->vocab.reset();
+  } else {
+    entries.reserve(json.value().size());
+    for (auto it = json.value().begin(); it != json.value().end(); ++it) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > INT32_MAX) {
+        JsonCursor(*it, json.path() + "[\"" + it.key() + "\"]", json.file())
+            .fail(ErrorCode::kCorruption, "expected a non-negative integer id");
+      }
+      entries.emplace_back(it.key(), static_cast<int32_t>(it->get<int64_t>()));
     }
-    entries.emplace_back(it.key(), static_cast<int32_t>(it->get<int64_t>()));
   }
   const size_t limit = vocab_id_limit(entries.size(), extra_ids);
   return located(json, [&] { return Vocab(std::move(entries), limit); });
 }
 
-std::unique_ptr<Model> build_bpe(const JsonCursor& json, size_t extra_ids) {
-  Vocab vocab = vocab_from_object(json.at("vocab"), extra_ids);
+std::unique_ptr<Model> build_bpe(const JsonCursor& json, size_t extra_ids, ModelTables* tables) {
+  Vocab vocab = vocab_from_object(json.at("vocab"), extra_ids, tables);
   std::vector<std::pair<std::string, std::string>> merges;
-  if (auto list = json.find("merges")) {
+  if (tables && tables->merges) {
+    merges = std::move(*tables->merges);
+    tables->merges.reset();
+  } else if (auto list = json.find("merges")) {
     merges.reserve(list->array_size());
     for (size_t i = 0; i < list->array_size(); ++i) {
       JsonCursor merge = (*list)[i];
@@ -75,8 +85,9 @@ std::unique_ptr<Model> build_bpe(const JsonCursor& json, size_t extra_ids) {
   });
 }
 
-std::unique_ptr<Model> build_wordpiece(const JsonCursor& json, size_t extra_ids) {
-  Vocab vocab = vocab_from_object(json.at("vocab"), extra_ids);
+std::unique_ptr<Model> build_wordpiece(const JsonCursor& json, size_t extra_ids,
+                                       ModelTables* tables) {
+  Vocab vocab = vocab_from_object(json.at("vocab"), extra_ids, tables);
   std::string unk = json.string_or("unk_token", "[UNK]");
   std::string prefix = json.string_or("continuing_subword_prefix", "##");
   int64_t max_chars = json.int_or("max_input_chars_per_word", 100);
@@ -105,7 +116,7 @@ std::unique_ptr<Model> build_unigram(const JsonCursor& json) {
 
 }  // namespace
 
-std::unique_ptr<Model> build_model(const JsonCursor& json, size_t extra_ids) {
+std::unique_ptr<Model> build_model(const JsonCursor& json, size_t extra_ids, ModelTables* tables) {
   std::string type;
   if (auto t = json.find("type")) {
     type = t->string();
@@ -118,8 +129,8 @@ std::unique_ptr<Model> build_model(const JsonCursor& json, size_t extra_ids) {
   } else {
     type = "BPE";
   }
-  if (type == "BPE") return build_bpe(json, extra_ids);
-  if (type == "WordPiece") return build_wordpiece(json, extra_ids);
+  if (type == "BPE") return build_bpe(json, extra_ids, tables);
+  if (type == "WordPiece") return build_wordpiece(json, extra_ids, tables);
   if (type == "Unigram") return build_unigram(json);
   json.at("type").fail(ErrorCode::kUnsupported, "model type '" + type + "' is not supported");
 }
@@ -137,7 +148,7 @@ nlohmann::json parse_json(std::string_view text, const std::string& source) {
   }
 }
 
-nlohmann::json read_json(const std::filesystem::path& path) {
+std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::error_code ec;
@@ -147,7 +158,11 @@ nlohmann::json read_json(const std::filesystem::path& path) {
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return parse_json(buffer.str(), path.string());
+  return std::move(buffer).str();
+}
+
+nlohmann::json read_json(const std::filesystem::path& path) {
+  return parse_json(read_text(path), path.string());
 }
 
 // tokenizer_config.json names special tokens either as a string or as {"content": ...}.
@@ -188,7 +203,8 @@ void check_growth(const TokenizerParts& parts, Component&& component) {
   if (decode > kMaxTextGrowth) refuse(component("decoder"), "the decoder", decode);
 }
 
-TokenizerParts parts_from_json(const nlohmann::json& doc, const std::string& file) {
+TokenizerParts parts_from_json(const nlohmann::json& doc, const std::string& file,
+                               ModelTables* tables) {
   JsonCursor root(doc, "", file);
   if (!doc.is_object()) root.fail(ErrorCode::kCorruption, "expected a JSON object");
 
@@ -202,7 +218,7 @@ TokenizerParts parts_from_json(const nlohmann::json& doc, const std::string& fil
   parts.pre_tokenizer = build_pre_tokenizer(optional_component("pre_tokenizer"));
   const auto added = root.find("added_tokens");
   const size_t added_count = added ? added->array_size() : 0;
-  parts.model = build_model(root.at("model"), added_count);
+  parts.model = build_model(root.at("model"), added_count, tables);
   parts.post_processor = build_post_processor(optional_component("post_processor"));
   parts.decoder = build_decoder(optional_component("decoder"));
   check_growth(parts, optional_component);
@@ -236,6 +252,15 @@ TokenizerParts parts_from_json(const nlohmann::json& doc, const std::string& fil
   return parts;
 }
 
+// tokenizer.json's text: the reader that keeps the vocabulary and merges out of the document
+// first; the plain parse, whose errors name the place, when the file is irregular.
+TokenizerParts parts_from_text(std::string_view text, const std::string& source) {
+  if (auto read = read_tokenizer_json(text)) {
+    return parts_from_json(read->doc, source, &read->tables);
+  }
+  return parts_from_json(parse_json(text, source), source, nullptr);
+}
+
 // bos from the post-processor when nothing else named it (e.g. Llama's template "<s> $A").
 void default_bos(TokenizerParts& parts) {
   if (!parts.special.bos && parts.post_processor) {
@@ -247,14 +272,14 @@ void default_bos(TokenizerParts& parts) {
 }  // namespace
 
 Tokenizer Tokenizer::from_hf_json_text(std::string_view json, const std::string& source) {
-  TokenizerParts parts = parts_from_json(parse_json(json, source), source);
+  TokenizerParts parts = parts_from_text(json, source);
   default_bos(parts);
   return Tokenizer(std::move(parts));
 }
 
 Tokenizer Tokenizer::from_hf_json(const std::filesystem::path& path) {
   const std::string file = path.string();
-  TokenizerParts parts = parts_from_json(read_json(path), file);
+  TokenizerParts parts = parts_from_text(read_text(path), file);
   // Special token ids: tokenizer_config.json when present, else what the pipeline implies.
   auto id_of = [&](const std::string& content) -> std::optional<int32_t> {
     for (const AddedToken& t : parts.added_tokens) {

@@ -86,8 +86,14 @@ TEST(ModelSpec, GemmaNormsAndMixtralExperts) {
 
 TEST(ModelSpec, TokenizerSourcesOfHfFolders) {
   ModelSpec llama = load_model_spec(test::data_dir() + "/ref/models/llama-tiny-llama2vocab");
+  // Named at load, read when described (inspect): the file is tens of MB for large vocabularies.
+  EXPECT_EQ(llama.tokenizer.kind, "tokenizer.json");
+  EXPECT_EQ(llama.tokenizer.n_tokens, 0);
+  describe_hf_tokenizer(llama.tokenizer);
   EXPECT_EQ(llama.tokenizer.kind, "bpe");
   EXPECT_EQ(llama.tokenizer.n_tokens, 32000);
+  describe_hf_tokenizer(llama.tokenizer);  // once described, a no-op
+  EXPECT_EQ(llama.tokenizer.kind, "bpe");
   ModelSpec qwen = load_model_spec(test::data_dir() + "/ref/models/qwen3-tiny-qwen3vocab");
   EXPECT_TRUE(qwen.tokenizer.has_chat_template);
   EXPECT_EQ(qwen.hparams.vocab_size, 151936);
