@@ -3,7 +3,7 @@
 // MODEL is any model or tokenizer folder (MaskBench uses the Llama 3 tokenizer). With --json
 // the last line of stdout is one object: {"schemas", "passing", "compile_error",
 // "validation_error", "invalidation_error", "timeout", "crash", "tokens", "ttfm_us": {"p50",
-// "p75", "p99", "max"}, "tbm_us": {...}}.
+// "p75", "p99", "max"}, "tbm_us": {...}}. --slowest N lists the schemas behind the tails.
 #include <fmt/format.h>
 #include <lzma.h>
 
@@ -26,7 +26,26 @@ struct Args {
   bool json = false;
   int64_t limit = -1;
   bool verbose = false;
+  int64_t slowest = 0;
 };
+
+// One schema's timings, for --slowest.
+struct SchemaTimes {
+  std::string id;
+  double ttfm_us = 0, tbm_max_us = 0, tbm_total_us = 0;
+};
+
+// The `n` schemas with the largest `key`, largest first, as "slow_KIND<TAB>id<TAB>times".
+void print_slowest(std::vector<SchemaTimes> all, size_t n, const char* kind,
+                   double SchemaTimes::*key) {
+  n = std::min(n, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+                    [&](const SchemaTimes& a, const SchemaTimes& b) { return a.*key > b.*key; });
+  for (size_t i = 0; i < n; ++i) {
+    fmt::print("slow_{}\t{}\tttfm {:.0f} us, tbm max {:.0f} us, tbm total {:.0f} us\n", kind,
+               all[i].id, all[i].ttfm_us, all[i].tbm_max_us, all[i].tbm_total_us);
+  }
+}
 
 std::string read_file_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -74,6 +93,7 @@ int run(const Args& a) {
   const auto vocab = grammar::TokenVocab::from_tokenizer(tok, eos);
   int64_t counts[5] = {}, tokens = 0, schemas = 0;
   std::vector<double> ttfm, tbm;
+  std::vector<SchemaTimes> times;
   auto run_one = [&](const nlohmann::ordered_json& line) {
     if (a.limit >= 0 && schemas >= a.limit) return;
     ++schemas;
@@ -82,6 +102,14 @@ int run(const Args& a) {
     tokens += c.tokens;
     ttfm.push_back(c.ttfm_us);
     tbm.insert(tbm.end(), c.tbm_us.begin(), c.tbm_us.end());
+    if (a.slowest > 0) {
+      SchemaTimes t{c.id, c.ttfm_us, 0, 0};
+      for (double us : c.tbm_us) {
+        t.tbm_max_us = std::max(t.tbm_max_us, us);
+        t.tbm_total_us += us;
+      }
+      times.push_back(std::move(t));
+    }
     if (a.verbose && c.verdict != app::MaskBenchCase::Verdict::kPassing) {
       static const char* kNames[] = {"passing", "compile_error", "validation_error",
                                      "invalidation_error", "timeout"};
@@ -144,6 +172,12 @@ int run(const Args& a) {
         summary["ttfm_us"]["p99"].get<double>(), summary["tbm_us"]["p50"].get<double>(),
         summary["tbm_us"]["p99"].get<double>(), summary["tbm_us"]["max"].get<double>());
   }
+  if (a.slowest > 0) {
+    const auto n = static_cast<size_t>(a.slowest);
+    print_slowest(times, n, "ttfm", &SchemaTimes::ttfm_us);
+    print_slowest(times, n, "tbm_max", &SchemaTimes::tbm_max_us);
+    print_slowest(times, n, "tbm_total", &SchemaTimes::tbm_total_us);
+  }
   if (a.json) fmt::print("{}\n", summary.dump());
   return 0;
 }
@@ -159,6 +193,9 @@ Command add_grammar_bench(CLI::App& app) {
   cmd->add_flag("--json", a->json, "print the summary as one JSON object (last line)");
   cmd->add_option("--limit", a->limit, "stop after N schemas");
   cmd->add_flag("-v,--verbose", a->verbose, "print each schema that does not pass, and why");
+  cmd->add_option("--slowest", a->slowest,
+                  "print the N schemas with the largest TTFM, largest mask time and largest "
+                  "total mask time");
   return {cmd, [a] { return run(*a); }};
 }
 
