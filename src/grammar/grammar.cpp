@@ -133,21 +133,49 @@ void Parser::close_row() {
         if (g_->nullable(sym)) add({it.prod, it.dot + 1, it.origin});
       }
     } else {
-      const int32_t lhs = prods[it.prod].lhs;
-      const size_t from = rows_[it.origin].begin;
-      const size_t to =
-          it.origin == cur ? items_.size() : rows_[static_cast<size_t>(it.origin) + 1].begin;
-      for (size_t j = from; j < to; ++j) {
-        const Item w = items_[j];
-        const auto& wr = prods[w.prod].rhs;
-        if (static_cast<size_t>(w.dot) < wr.size() && wr[w.dot] == lhs) {
-          add({w.prod, w.dot + 1, w.origin});
-        }
-      }
       if (it.prod == g_->augmented_production() && it.origin == 0) rows_.back().accepting = true;
+      // Completed in the row it was predicted in, it consumed nothing: its rule is nullable,
+      // and every item of this row waiting on that rule is advanced over it when predicted
+      // (above), so the search would only find duplicates.
+      if (it.origin == cur) continue;
+      const int32_t lhs = prods[it.prod].lhs;
+      Row& origin = rows_[static_cast<size_t>(it.origin)];
+      const size_t from = origin.begin, to = rows_[static_cast<size_t>(it.origin) + 1].begin;
+      if (to - from < kIndexFrom) {
+        for (size_t j = from; j < to; ++j) {
+          const Item w = items_[j];
+          const auto& wr = prods[w.prod].rhs;
+          if (static_cast<size_t>(w.dot) < wr.size() && wr[w.dot] == lhs) {
+            add({w.prod, w.dot + 1, w.origin});
+          }
+        }
+        continue;
+      }
+      if (!origin.indexed) index_waiting(origin, from, to);
+      auto at = std::lower_bound(origin.waiting.begin(), origin.waiting.end(),
+                                 std::pair<int32_t, int32_t>{lhs, INT32_MIN});
+      for (; at != origin.waiting.end() && at->first == lhs; ++at) {
+        const Item w = items_[static_cast<size_t>(at->second)];
+        add({w.prod, w.dot + 1, w.origin});
+      }
     }
   }
   seen_.clear();
+}
+
+void Parser::index_waiting(Row& row, size_t from, size_t to) {
+  const auto& prods = g_->productions();
+  row.waiting.clear();
+  for (size_t j = from; j < to; ++j) {
+    const Item w = items_[j];
+    const auto& wr = prods[w.prod].rhs;
+    if (static_cast<size_t>(w.dot) < wr.size() && !Grammar::is_lexeme(wr[w.dot])) {
+      row.waiting.emplace_back(wr[w.dot], static_cast<int32_t>(j));
+    }
+  }
+  // By rule, then by item: the order a scan of the row would find them in.
+  std::sort(row.waiting.begin(), row.waiting.end());
+  row.indexed = true;
 }
 
 bool Parser::scan(const std::vector<int32_t>& lexemes) {

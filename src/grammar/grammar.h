@@ -89,7 +89,15 @@ class Parser {
     IdSet expected;
     bool accepting = false;
     uint64_t serial = 0;  // unique per row ever built: a truncated and rebuilt row differs
+    // (rule, item) for the row's items waiting on a rule, sorted; built when a completion
+    // first looks into a row of kIndexFrom items or more. A chain of optional members (an
+    // object of 300 optional properties) completes back into the same large row once per
+    // member skipped, and scanning it each time cost rows x items.
+    std::vector<std::pair<int32_t, int32_t>> waiting;
+    bool indexed = false;
   };
+  static constexpr size_t kIndexFrom = 48;
+  void index_waiting(Row& row, size_t from, size_t to);
   // The last row scanned from each row (by index): mask walks scan the same lexeme from the
   // same row again and again (every token that ends a string with '"', then ',' or '}'),
   // and re-closing a row of a large object costs far more than copying it.

@@ -3,6 +3,7 @@
 // property counts and names), and clear errors for what cannot be expressed.
 #include "grammar/json_schema.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/error.h"
@@ -190,6 +191,27 @@ TEST(JsonSchema, NumbersInsideNotAreTheIntervalsAround) {
   for (const char* ok : {"2", "4", "-3", "30"}) EXPECT_TRUE(i.accepts(ok)) << ok;
   for (const char* bad : {"3", "3.5", R"("3")"}) EXPECT_FALSE(i.accepts(bad)) << bad;
   EXPECT_THROW(Schema(R"({"not": {"const": 2.5}})"), Error);  // fractional: refused, not loosened
+}
+
+// 300 optional properties in order (ESLint's rules object): members skipped between two written
+// ones complete back into one large parser row each, the case the row index (grammar.h) serves.
+TEST(JsonSchema, ManyOptionalPropertiesKeepTheirOrder) {
+  Json schema = {{"type", "object"}, {"additionalProperties", false}};
+  for (int i = 0; i < 300; ++i) {
+    schema["properties"][fmt::format("p{:03}", i)] = {{"type", "integer"}};
+  }
+  schema["required"] = {"p150"};
+  const Schema s(schema.dump().c_str());
+  for (const char* ok : {R"({"p150": 1})", R"({"p000": 1, "p150": 2, "p299": 3})",
+                         R"({"p007":1,"p008":2,"p150":0,"p151":5,"p298":6})",
+                         R"({"p100": 1, "p149": 2, "p150": 3})"}) {
+    EXPECT_TRUE(s.accepts(ok)) << ok;
+  }
+  for (const char* bad :
+       {"{}", R"({"p000": 1})", R"({"p150": 1, "p150": 2})", R"({"p200": 1, "p150": 2})",
+        R"({"p150": 1, "p300": 2})", R"({"p150": 1, "p001": 2})", R"({"p150": "x"})"}) {
+    EXPECT_FALSE(s.accepts(bad)) << bad;
+  }
 }
 
 TEST(JsonSchema, ErrorsNameTheKeywordAndPointer) {
