@@ -48,13 +48,7 @@ class TableReader {
 
   bool start_object(size_t) {
     if (mode_ != Mode::kNone) return false;
-    if (in_model() && key_ == "vocab") {
-      if (out_.tables.vocab) return false;
-      place(json::object());
-      out_.tables.vocab.emplace();
-      mode_ = Mode::kVocab;
-      return true;
-    }
+    if (in_model() && key_ == "vocab") return begin_table(out_.tables.vocab, Mode::kVocab);
     const bool is_model = stack_.size() == 1 && stack_[0]->is_object() && key_ == "model";
     if (is_model && model_) return false;  // a second "model": the first one's tables are stale
     json* p = place(json::object());
@@ -89,13 +83,7 @@ class TableReader {
       return true;
     }
     if (mode_ != Mode::kNone) return false;
-    if (in_model() && key_ == "merges") {
-      if (out_.tables.merges) return false;
-      place(json::array());
-      out_.tables.merges.emplace();
-      mode_ = Mode::kMerges;
-      return true;
-    }
+    if (in_model() && key_ == "merges") return begin_table(out_.tables.merges, Mode::kMerges);
     stack_.push_back(place(json::array()));
     return true;
   }
@@ -119,6 +107,17 @@ class TableReader {
   enum class Mode { kNone, kVocab, kMerges, kPair };
 
   bool in_model() const { return model_ && stack_.size() == 2 && stack_[1] == model_; }
+
+  // Takes `table` out of the document, leaving an empty one of its kind in its place; false
+  // when the file gives it twice.
+  template <typename Table>
+  bool begin_table(std::optional<Table>& table, Mode mode) {
+    if (table) return false;
+    place(mode == Mode::kVocab ? json::object() : json::array());
+    table.emplace();
+    mode_ = mode;
+    return true;
+  }
 
   bool vocab_id(bool in_range, int64_t id) {
     if (!in_range) return false;
