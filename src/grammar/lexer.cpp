@@ -494,19 +494,40 @@ Lexer::State Lexer::intern(std::vector<int32_t> set) {
   return id;
 }
 
-Lexer::State Lexer::compute(State s, uint8_t b) {
+std::vector<int32_t> Lexer::step_set(const std::vector<int32_t>& set, uint8_t b, int& lo, int& hi) {
   std::vector<int32_t> next_set;
-  for (int32_t n : sets_[s]) {
+  lo = 0;
+  hi = 255;
+  for (int32_t n : set) {
     for (const Edge& e : nfa_[n].edges) {
-      if (b >= e.lo && b <= e.hi) next_set.push_back(e.to);
+      if (b >= e.lo && b <= e.hi) {
+        next_set.push_back(e.to);
+        lo = std::max<int>(lo, e.lo);
+        hi = std::min<int>(hi, e.hi);
+      } else if (e.hi < b) {
+        lo = std::max(lo, e.hi + 1);
+      } else {
+        hi = std::min(hi, e.lo - 1);
+      }
     }
   }
-  State t = kDead;
   if (!next_set.empty()) {
     closure(next_set);
-    t = intern(std::move(next_set));
+    prune(next_set);
   }
-  trans_[static_cast<size_t>(s) * 256 + b] = t;
+  return next_set;
+}
+
+Lexer::State Lexer::compute(State s, uint8_t b) {
+  // Every byte of [lo, hi] (the bytes around b that no edge's bound separates from it) takes
+  // the same edges, so one set and one intern serve the whole range: a character class is
+  // computed once, not once per byte (a UTF-8 continuation byte: 64 at once).
+  int lo, hi;
+  std::vector<int32_t> next_set = step_set(sets_[s], b, lo, hi);
+  const State t = next_set.empty() ? kDead : intern(std::move(next_set));
+  // intern() may have grown trans_.
+  int32_t* row = &trans_[static_cast<size_t>(s) * 256];
+  for (int x = lo; x <= hi; ++x) row[x] = t;
   return t;
 }
 
@@ -529,52 +550,129 @@ Lexer::State Lexer::start(const IdSet& allowed) {
 }
 
 bool Lexer::loops_on_string_text(State s) {
-  if (s == kDead) return false;
-  if (string_loop_.size() <= static_cast<size_t>(s)) string_loop_.resize(n_states(), -1);
-  int8_t& known = string_loop_[s];
-  if (known >= 0) return known == 1;
-  known = 0;
+  // Fail fast (most states are not loops), then the whole check.
+  return s != kDead && next(s, ' ') == s && text_successor(s) == s;
+}
 
+Lexer::State Lexer::text_successor(State s) {
+  if (text_next_.size() <= static_cast<size_t>(s)) text_next_.resize(n_states(), kUnknownState);
+  if (text_next_[s] != kUnknownState) return text_next_[s];
+  State found = kNoTextSuccessor;
   // Fail fast on ASCII, then follow each row of UTF-8's well-formed sequences (Unicode table
   // 3-7), byte range by byte range, over the (few) states they reach.
-  for (int b = 0x20; b < 0x80; ++b) {
-    if (b != '"' && b != '\\' && next(s, static_cast<uint8_t>(b)) != s) return false;
+  const State first = next(s, ' ');
+  bool same = true;
+  for (int b = 0x21; b < 0x80 && same; ++b) {
+    if (b != '"' && b != '\\') same = next(s, static_cast<uint8_t>(b)) == first;
   }
-  struct Row {
-    uint8_t ranges[4][2];
-    int n;
-  };
-  static constexpr Row kRows[] = {
-      {{{0xC2, 0xDF}, {0x80, 0xBF}}, 2},
-      {{{0xE0, 0xE0}, {0xA0, 0xBF}, {0x80, 0xBF}}, 3},
-      {{{0xE1, 0xEC}, {0x80, 0xBF}, {0x80, 0xBF}}, 3},
-      {{{0xED, 0xED}, {0x80, 0x9F}, {0x80, 0xBF}}, 3},
-      {{{0xEE, 0xEF}, {0x80, 0xBF}, {0x80, 0xBF}}, 3},
-      {{{0xF0, 0xF0}, {0x90, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}, 4},
-      {{{0xF1, 0xF3}, {0x80, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}, 4},
-      {{{0xF4, 0xF4}, {0x80, 0x8F}, {0x80, 0xBF}, {0x80, 0xBF}}, 4},
-  };
-  std::vector<State> at, then;
-  for (const Row& row : kRows) {
-    at.assign(1, s);
-    for (int k = 0; k < row.n; ++k) {
-      then.clear();
-      for (State x : at) {
-        for (int b = row.ranges[k][0]; b <= row.ranges[k][1]; ++b) {
-          const State t = next(x, static_cast<uint8_t>(b));
-          if (t == kDead) return false;
-          if (std::find(then.begin(), then.end(), t) == then.end()) then.push_back(t);
-        }
-      }
-      // A string-text state splits UTF-8 into a handful of states; many more means something
-      // else (a pattern over the characters) is being followed.
-      if (then.size() > 8) return false;
-      at.swap(then);
+  if (same && first == kDead) {
+    // No character continues: true when no UTF-8 lead byte does either.
+    found = kDead;
+    for (int b = 0xC2; b <= 0xF4 && found == kDead; ++b) {
+      if (next(s, static_cast<uint8_t>(b)) != kDead) found = kNoTextSuccessor;
     }
-    if (at.size() != 1 || at[0] != s) return false;
+  } else if (same) {
+    struct Row {
+      uint8_t ranges[4][2];
+      int n;
+    };
+    static constexpr Row kRows[] = {
+        {{{0xC2, 0xDF}, {0x80, 0xBF}}, 2},
+        {{{0xE0, 0xE0}, {0xA0, 0xBF}, {0x80, 0xBF}}, 3},
+        {{{0xE1, 0xEC}, {0x80, 0xBF}, {0x80, 0xBF}}, 3},
+        {{{0xED, 0xED}, {0x80, 0x9F}, {0x80, 0xBF}}, 3},
+        {{{0xEE, 0xEF}, {0x80, 0xBF}, {0x80, 0xBF}}, 3},
+        {{{0xF0, 0xF0}, {0x90, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}, 4},
+        {{{0xF1, 0xF3}, {0x80, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}, 4},
+        {{{0xF4, 0xF4}, {0x80, 0x8F}, {0x80, 0xBF}, {0x80, 0xBF}}, 4},
+    };
+    // On NFA sets, byte range by byte range: the sets inside a character are not made DFA
+    // states (a counted string would get a dozen per count; the walk makes the ones it needs).
+    std::vector<std::vector<int32_t>> at, then;
+    found = first;
+    for (const Row& row : kRows) {
+      at.assign(1, sets_[s]);
+      for (int k = 0; k < row.n && found != kNoTextSuccessor; ++k) {
+        then.clear();
+        for (const auto& x : at) {
+          for (int b = row.ranges[k][0]; b <= row.ranges[k][1] && found != kNoTextSuccessor;) {
+            int lo, hi;
+            std::vector<int32_t> t = step_set(x, static_cast<uint8_t>(b), lo, hi);
+            if (t.empty()) found = kNoTextSuccessor;
+            if (std::find(then.begin(), then.end(), t) == then.end()) then.push_back(std::move(t));
+            b = hi + 1;
+          }
+        }
+        // A string-text state splits UTF-8 into a handful of states; many more means something
+        // else (a pattern over the characters) is being followed.
+        if (then.size() > 8) found = kNoTextSuccessor;
+        at.swap(then);
+      }
+      if (found == kNoTextSuccessor || at.size() != 1 || at[0] != sets_[first]) {
+        found = kNoTextSuccessor;
+        break;
+      }
+    }
   }
-  known = 1;
-  return true;
+  // next() may have added states (and resized nothing here): index again.
+  if (text_next_.size() <= static_cast<size_t>(s)) text_next_.resize(n_states(), kUnknownState);
+  text_next_[s] = found;
+  return found;
+}
+
+int32_t Lexer::string_text_budget(State s, int32_t cap) {
+  if (text_budget_cap_ < 0) text_budget_cap_ = cap;
+  LOOM_ASSERT(cap == text_budget_cap_);
+  if (s == kDead) return -1;
+  auto known = [&](State x) {
+    if (text_budget_.size() <= static_cast<size_t>(x)) text_budget_.resize(n_states(), -2);
+    return text_budget_[x];
+  };
+  // Follow the chain of successors until a known budget, a state no character continues, a
+  // loop, a fork, or `cap` steps.
+  std::vector<State> chain;
+  int32_t tail = -2;  // the budget of the state after the chain's last
+  for (State x = s;;) {
+    if (const int32_t k = known(x); k != -2) {
+      tail = k;
+      break;
+    }
+    if (static_cast<int32_t>(chain.size()) >= cap) {
+      // At least `cap` characters from `s`; how many from the others is not known yet.
+      text_budget_[s] = cap;
+      return cap;
+    }
+    chain.push_back(x);
+    const State t = text_successor(x);
+    if (t == kNoTextSuccessor) {
+      tail = -1;
+      chain.pop_back();
+      known(x);
+      text_budget_[x] = -1;
+      break;
+    }
+    if (t == kDead) {
+      // Text longer than the budget ends here. Where a lexeme is complete (an accepting state),
+      // the next one would start with that text instead: no budget.
+      chain.pop_back();
+      tail = accepting(x).empty() ? 0 : -1;
+      known(x);
+      text_budget_[x] = tail;
+      break;
+    }
+    if (t == x || std::find(chain.begin(), chain.end(), t) != chain.end()) {
+      tail = cap;  // a loop: as many characters as wanted
+      break;
+    }
+    x = t;
+  }
+  // The chain's states, last first: one more character each than the next (-1 stays -1).
+  for (size_t i = chain.size(); i-- > 0;) {
+    tail = tail < 0 ? -1 : std::min(tail + 1, cap);
+    known(chain[i]);
+    text_budget_[chain[i]] = tail;
+  }
+  return known(s);
 }
 
 }  // namespace loom::grammar

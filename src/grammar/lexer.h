@@ -111,6 +111,14 @@ class Lexer {
   // controls) leads from `s` back to `s`: then any such text, cut anywhere, keeps the lexeme
   // going, and a token made of it is allowed without walking its bytes. Cached per state.
   bool loops_on_string_text(State s);
+  // How many more characters of JSON string text (as above) the lexeme can take from `s` when
+  // every such character leads from each state to one same next state (a string of bounded
+  // length: the states count the characters), until all of them are dead: then any text of at
+  // most that many characters, cut anywhere, keeps the lexeme going, and longer text ends it.
+  // `cap` (fixed by the first call) when at least `cap` characters can follow (a loop, or a
+  // bound farther away); -1 when the characters do not all go to one state, or when the last
+  // state of the count completes a lexeme (longer text would start the next). Cached per state.
+  int32_t string_text_budget(State s, int32_t cap);
   // Whether `s` is a start state (no byte of the lexeme read yet).
   bool is_start(State s) const { return !sets_[s].empty() && sets_[s][0] == 0; }
   size_t n_states() const { return accept_.size(); }
@@ -143,6 +151,9 @@ class Lexer {
   void closure(std::vector<int32_t>& set);
   State intern(std::vector<int32_t> set);
   State compute(State s, uint8_t b);
+  // The NFA set one byte leads to from `set` (closed and pruned, as intern() names it; empty:
+  // dead), and into [lo, hi] the bytes around b that lead to the same set.
+  std::vector<int32_t> step_set(const std::vector<int32_t>& set, uint8_t b, int& lo, int& hi);
 
   std::vector<NfaState> nfa_;
   // Counted repetitions of a sub-pattern that cannot match empty (so each copy reads at least
@@ -175,8 +186,14 @@ class Lexer {
   void expand_lazy(int32_t exit);
   void mark_pending(int32_t exit, int32_t id, int64_t done);
   std::vector<uint8_t> pending_bit_;  // per NFA state: a key of pending_ (closure's test)
-  std::vector<int8_t> string_loop_;   // per DFA state, -1 = not computed
-  std::vector<int32_t> mask_class_;   // per DFA state, -1 = not computed
+  // Per DFA state: the state every JSON string character leads to (kDead: none continues),
+  // kNoTextSuccessor when they differ; kUnknownState = not computed.
+  static constexpr State kNoTextSuccessor = -1, kUnknownState = -2;
+  State text_successor(State s);
+  std::vector<State> text_next_;
+  std::vector<int32_t> text_budget_;  // per DFA state, -2 = not computed
+  int32_t text_budget_cap_ = -1;
+  std::vector<int32_t> mask_class_;  // per DFA state, -1 = not computed
   std::unordered_map<std::string, int32_t> mask_classes_;
   int mask_max_bytes_ = -1;
   std::vector<std::vector<int32_t>> starts_;  // per lexeme: its components' start states

@@ -1,6 +1,7 @@
 #include "grammar/matcher.h"
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
 
 #include "core/error.h"
@@ -53,6 +54,7 @@ TokenVocab::TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text
   text_tokens_.resize(bytes_.size());
   std::vector<uint32_t> path = {0};
   std::vector<bool> text_from;
+  std::vector<std::pair<int32_t, int32_t>> text_chars;  // (characters, id) of text tokens
   const std::string* prev = nullptr;
   for (int32_t id : order) {
     const std::string& s = bytes_[id];
@@ -89,7 +91,14 @@ TokenVocab::TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text
       if (!text_from[d]) text_below_[path[d]] = false;
       if (!text_from[0]) all_text_[path[d]] = false;
     }
-    if (text_from[0]) text_tokens_.set(static_cast<size_t>(id));
+    if (text_from[0]) {
+      text_tokens_.set(static_cast<size_t>(id));
+      const auto chars = static_cast<int32_t>(std::count(ends.begin() + 1, ends.end(), true) +
+                                              (ends.back() ? 0 : 1));
+      max_text_chars_ = std::max(max_text_chars_, chars);
+      if (chars >= kDirectChars) long_text_.emplace_back(chars, id);
+      text_chars.emplace_back(chars, id);
+    }
     Node& end = nodes_[path.back()];
     if (end.tok_begin == end.tok_end)
       end.tok_begin = end.tok_end = static_cast<uint32_t>(node_tokens_.size());
@@ -98,6 +107,11 @@ TokenVocab::TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text
     max_depth_ = std::max(max_depth_, static_cast<int>(s.size()));
     prev = &s;
   }
+  text_within_.assign(kDirectChars, IdSet(bytes_.size()));
+  for (const auto& [chars, id] : text_chars) {
+    for (int32_t c = chars; c < kDirectChars; ++c) text_within_[c].set(static_cast<size_t>(id));
+  }
+  std::sort(long_text_.begin(), long_text_.end(), std::greater<>());
   // Subtree sizes: a node's subtree ends at the next node no deeper than it.
   std::vector<uint32_t> open;
   for (uint32_t i = 0; i < nodes_.size(); ++i) {
@@ -112,6 +126,18 @@ TokenVocab::TokenVocab(std::vector<std::string> bytes, std::vector<bool> is_text
   for (size_t i = nodes_.size(); i-- > 0;) {
     tok_before_[i] =
         nodes_[i].tok_begin != nodes_[i].tok_end ? nodes_[i].tok_begin : tok_before_[i + 1];
+  }
+}
+
+void TokenVocab::text_tokens_within(int32_t chars, IdSet& out) const {
+  if (chars < kDirectChars) {
+    out.words() = text_within_[std::max(chars, 0)].words();
+    return;
+  }
+  out.words() = text_tokens_.words();
+  for (const auto& [c, id] : long_text_) {
+    if (c <= chars) break;
+    out.reset(static_cast<size_t>(id));
   }
 }
 
@@ -240,12 +266,23 @@ const StateMasks* Matcher::masks_for(Lexer::State s) {
   if (g.masks_vocab != vocab_.get()) return nullptr;
   const int32_t cls = g.lexer.mask_class(s, vocab_->max_depth());
   if (auto it = g.masks.find(cls); it != g.masks.end()) return it->second.get();
-  if (g.masks.size() >= CompiledGrammar::kMaxCachedStates) return nullptr;
-  auto m = std::make_unique<StateMasks>();
+  Lexer& lx = g.lexer;
+  const int32_t budget = lx.string_text_budget(s, vocab_->max_text_chars());
+  // Past the cache's size, the masks of a state inside a string still come cheap (the text
+  // tokens in bulk): computed each time; other states walk the trie with the parser.
+  const bool cache = g.masks.size() < CompiledGrammar::kMaxCachedStates;
+  if (!cache && budget < 0) return nullptr;
+  std::unique_ptr<StateMasks> fresh;
+  if (cache) {
+    fresh = std::make_unique<StateMasks>();
+  } else if (!scratch_masks_) {
+    scratch_masks_ = std::make_unique<StateMasks>();
+  }
+  StateMasks* m = cache ? fresh.get() : scratch_masks_.get();
+  m->boundaries.clear();
   m->inside.resize(vocab_->size());
   const auto& nodes = vocab_->nodes();
   const auto& toks = vocab_->node_tokens();
-  Lexer& lx = g.lexer;
   std::vector<Lexer::State> st(static_cast<size_t>(vocab_->max_depth()) + 1);
   st[0] = s;
   // Inside a string (`s` loops on string text, or a byte leads to a state that does: a key
@@ -253,15 +290,20 @@ const StateMasks* Matcher::masks_for(Lexer::State s) {
   // ("text mode"). Below a node where the state loops at a character boundary ("valid"), every
   // text token is then right, so only subtrees holding other tokens are walked; elsewhere the
   // walk decides each token, taking text tokens out below a dead end.
-  bool text_mode = lx.loops_on_string_text(s);
+  // In a string of bounded length (`s` counts the characters, at most `budget` more), the text
+  // tokens of at most `budget` characters are right and the longer ones wrong, whatever they
+  // hold: only the subtrees with other tokens are walked.
+  bool text_mode = budget >= 0;
   for (int b = 0x20; b < 0x80 && !text_mode; ++b) {
     if (b != '"' && b != '\\')
       text_mode = lx.loops_on_string_text(lx.next(s, static_cast<uint8_t>(b)));
   }
   std::vector<uint8_t> valid(st.size(), 0);
-  if (text_mode) {
+  if (budget >= 0) {
+    vocab_->text_tokens_within(budget, m->inside);
+    valid[0] = 1;
+  } else if (text_mode) {
     m->inside.words() = vocab_->text_tokens().words();
-    valid[0] = lx.loops_on_string_text(s) ? 1 : 0;
   }
   for (uint32_t i = 1; i < nodes.size();) {
     const TokenVocab::Node& n = nodes[i];
@@ -304,9 +346,8 @@ const StateMasks* Matcher::masks_for(Lexer::State s) {
   }
   std::stable_sort(m->boundaries.begin(), m->boundaries.end(),
                    [](const auto& a, const auto& b) { return a.before < b.before; });
-  const StateMasks* out = m.get();
-  g.masks.emplace(cls, std::move(m));
-  return out;
+  if (cache) g.masks.emplace(cls, std::move(fresh));
+  return m;
 }
 
 void Matcher::walk(uint32_t begin, uint32_t end, Lexer::State parent, IdSet& allowed) {

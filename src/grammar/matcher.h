@@ -65,6 +65,10 @@ class TokenVocab {
   // The tokens that are JSON string text as a whole, and whether all of node i's subtree is.
   const IdSet& text_tokens() const { return text_tokens_; }
   bool all_text(uint32_t i) const { return all_text_[i]; }
+  // The most characters a text token holds (a character cut short counts), and into `out` the
+  // text tokens of at most `chars` characters.
+  int32_t max_text_chars() const { return max_text_chars_; }
+  void text_tokens_within(int32_t chars, IdSet& out) const;
   // Whether the bytes from the root to node i end a UTF-8 character (by lead-byte lengths).
   bool char_end(uint32_t i) const { return char_end_[i]; }
 
@@ -77,6 +81,12 @@ class TokenVocab {
   std::vector<uint32_t> tok_before_;  // per node (and one past the last): tokens at earlier nodes
   std::vector<bool> text_below_, all_text_, char_end_;
   IdSet text_tokens_;
+  // text_within_[c]: the text tokens of at most c characters, for c < kDirectChars; the longer
+  // ones by length, longest first (few: a vocabulary's tokens are mostly short).
+  static constexpr int32_t kDirectChars = 16;
+  std::vector<IdSet> text_within_;
+  std::vector<std::pair<int32_t, int32_t>> long_text_;  // (characters, id)
+  int32_t max_text_chars_ = 0;
   int max_depth_ = 0;
 };
 
@@ -146,7 +156,8 @@ class Matcher {
   };
   std::vector<Saved> history_;
   bool finished_ = false;
-  std::vector<Lexer::State> walk_state_;  // fill_mask scratch, per trie depth
+  std::vector<Lexer::State> walk_state_;       // fill_mask scratch, per trie depth
+  std::unique_ptr<StateMasks> scratch_masks_;  // masks_for's, past the grammar's cache
   std::vector<size_t> walk_rows_;
 };
 

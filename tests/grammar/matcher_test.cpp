@@ -173,7 +173,11 @@ TEST(Matcher, StringTextMasksEqualTryingEveryToken) {
   size_t bulk_masks = 0;
   for (const char* schema :
        {object, R"({"type": "string", "pattern": "^[\\u0000-\\u007f]*$"})",
-        R"({"type": "string", "maxLength": 4})"}) {
+        R"({"type": "string", "maxLength": 4})",
+        R"({"type": "array", "items": {"type": "string", "minLength": 2, "maxLength": 5}})",
+        R"({"type": "array", "items": {"type": "string", "maxLength": 13}})",
+        R"({"type": "object", "propertyNames": {"maxLength": 2},
+            "additionalProperties": {"type": "string", "maxLength": 1}})"}) {
     // (ASCII-only text loops on ASCII but not on UTF-8; a bounded string does not loop.)
     SCOPED_TRACE(schema);
     auto cg = std::make_shared<CompiledGrammar>(
@@ -182,6 +186,54 @@ TEST(Matcher, StringTextMasksEqualTryingEveryToken) {
                                                                   &bulk_masks));
   }
   EXPECT_GT(bulk_masks, 100u);  // the walks did reach string interiors
+}
+
+// A string of bounded length counts its characters in the lexer's states: from each, every
+// character of string text leads to one next state, down to the state where none does.
+TEST(Lexer, StringTextBudgetCountsTheCharactersLeft) {
+  Lexer lx({re_concat({re_char('"'),
+                       re_repeat(re_class({{0x20, 0x21}, {0x23, 0x5B}, {0x5D, 0x10FFFF}}), 0, 3),
+                       re_char('"')}),
+            re_concat({re_char('x'), re_repeat(re_char('y'), 0, 2)})});
+  IdSet all(2);
+  all.set(0);
+  all.set(1);
+  const Lexer::State start = lx.start(all);
+  EXPECT_EQ(lx.string_text_budget(start, 10), -1);  // '"' and 'x' go different ways
+  Lexer::State s = lx.next(start, '"');
+  EXPECT_EQ(lx.string_text_budget(s, 10), 3);
+  s = lx.next(s, 'a');
+  EXPECT_EQ(lx.string_text_budget(s, 10), 2);
+  s = lx.next(lx.next(s, 0xC3), 0xA9);  // é
+  EXPECT_EQ(lx.string_text_budget(s, 10), 1);
+  s = lx.next(s, ' ');
+  EXPECT_EQ(lx.string_text_budget(s, 10), 0);
+  EXPECT_EQ(lx.next(s, 'a'), Lexer::kDead);
+  EXPECT_EQ(lx.string_text_budget(lx.next(s, '"'), 10), -1);  // complete: the next lexeme's text
+  // 'y' continues x but no other character does.
+  EXPECT_EQ(lx.string_text_budget(lx.next(start, 'x'), 10), -1);
+}
+
+TEST(TokenVocab, TextTokensWithinCountCharactersCutOnesToo) {
+  std::vector<std::string> bytes = {"a", "ab", "\xC3\xA9", "\xC3", "a\xE2\x82", "\"",
+                                    std::string(20, 'z'), std::string(17, 'y'), "<eos>"};
+  std::vector<bool> text(bytes.size(), true);
+  text.back() = false;
+  auto v = std::make_shared<const TokenVocab>(bytes, text, std::vector<int32_t>{8});
+  EXPECT_EQ(v->max_text_chars(), 20);
+  auto within = [&](int32_t chars) {
+    IdSet s(v->size());
+    v->text_tokens_within(chars, s);
+    std::vector<size_t> ids;
+    s.for_each([&](size_t id) { ids.push_back(id); });
+    return ids;
+  };
+  EXPECT_EQ(within(0), std::vector<size_t>{});
+  EXPECT_EQ(within(1), (std::vector<size_t>{0, 2, 3}));
+  EXPECT_EQ(within(2), (std::vector<size_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(within(17), (std::vector<size_t>{0, 1, 2, 3, 4, 7}));
+  EXPECT_EQ(within(19), (std::vector<size_t>{0, 1, 2, 3, 4, 7}));
+  EXPECT_EQ(within(20), (std::vector<size_t>{0, 1, 2, 3, 4, 6, 7}));
 }
 
 TEST(TokenVocab, StringTextIsWellFormedUtf8WithoutQuotesEscapesOrControls) {
