@@ -411,7 +411,7 @@ Lexer::Lexer(const std::vector<LexemeSpec>& lexemes) {
   lazy_allowed_ = false;
   mark_.assign(nfa_.size(), 0);
   intern({});  // state 0: dead
-  std::fill(trans_.begin(), trans_.begin() + 256, kDead);
+  std::fill_n(rows_[0], 256, kDead);
 }
 
 void Lexer::closure(std::vector<int32_t>& set) {
@@ -489,7 +489,11 @@ Lexer::State Lexer::intern(std::vector<int32_t> set) {
   acc.erase(std::unique(acc.begin(), acc.end()), acc.end());
   sets_.push_back(std::move(set));
   accept_.push_back(std::move(acc));
-  trans_.resize(sets_.size() * 256, -1);
+  if (rows_.size() % kChunkStates == 0) {
+    trans_chunks_.emplace_back(new int32_t[kChunkStates * 256]);
+    std::fill_n(trans_chunks_.back().get(), kChunkStates * 256, -1);
+  }
+  rows_.push_back(trans_chunks_.back().get() + (rows_.size() % kChunkStates) * 256);
   by_set_.emplace(std::move(key), id);
   return id;
 }
@@ -525,8 +529,7 @@ Lexer::State Lexer::compute(State s, uint8_t b) {
   int lo, hi;
   std::vector<int32_t> next_set = step_set(sets_[s], b, lo, hi);
   const State t = next_set.empty() ? kDead : intern(std::move(next_set));
-  // intern() may have grown trans_.
-  int32_t* row = &trans_[static_cast<size_t>(s) * 256];
+  int32_t* row = rows_[static_cast<size_t>(s)];
   for (int x = lo; x <= hi; ++x) row[x] = t;
   return t;
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -96,7 +97,7 @@ class Lexer {
   // The DFA state before any byte of a lexeme from `allowed`; kDead when the set is empty.
   State start(const IdSet& allowed);
   State next(State s, uint8_t b) {
-    const int32_t t = trans_[static_cast<size_t>(s) * 256 + b];
+    const int32_t t = rows_[static_cast<size_t>(s)][b];
     return t >= 0 ? t : compute(s, b);
   }
   // Lexemes fully matched by the bytes that led to `s` (ascending ids).
@@ -202,7 +203,12 @@ class Lexer {
   // DFA.
   std::vector<std::vector<int32_t>> sets_;    // per DFA state: sorted NFA states
   std::vector<std::vector<int32_t>> accept_;  // per DFA state
-  std::vector<int32_t> trans_;                // n_states x 256; -1 = not computed yet
+  // Transitions, 256 per state (-1 = not computed yet), in chunks that never move: a table
+  // that grew by copying took milliseconds inside one token's mask once it held thousands of
+  // states. rows_[s] points at state s's 256.
+  static constexpr size_t kChunkStates = 64;
+  std::vector<std::unique_ptr<int32_t[]>> trans_chunks_;
+  std::vector<int32_t*> rows_;
   std::unordered_map<std::string, State> by_set_;
   std::unordered_map<std::string, State> start_by_lexemes_;
   std::vector<uint32_t> mark_;  // scratch for closure()
