@@ -156,49 +156,6 @@ Regex quoted(const Regex& content) {
   return re_concat({re_char('"'), content, re_char('"')});
 }
 
-// Strings other than `keys` (decoded), as a regex: a trie of the keys, leaving it anywhere.
-// Over the trie of `keys` below `depth`: `ends`, the strings that stop at a node that is not a
-// key (nullopt: none), and `leaves`, the strings that leave the trie by their last character.
-struct KeyTrieRegexes {
-  std::optional<Regex> ends;
-  Regex leaves;
-};
-KeyTrieRegexes key_trie_regexes(const std::vector<std::u32string>& keys, size_t depth) {
-  bool terminal = false;
-  std::map<char32_t, std::vector<std::u32string>> children;
-  for (const auto& k : keys) {
-    if (k.size() == depth) {
-      terminal = true;
-    } else {
-      children[k[depth]].push_back(k);
-    }
-  }
-  std::vector<Regex> ends, leaves;
-  if (!terminal) ends.push_back(re_empty());
-  std::vector<CodeRange> taken;
-  for (auto& [c, ks] : children) {
-    taken.push_back({static_cast<uint32_t>(c), static_cast<uint32_t>(c)});
-    KeyTrieRegexes sub = key_trie_regexes(ks, depth + 1);
-    const Regex ch = re_char(static_cast<uint32_t>(c));
-    if (sub.ends) ends.push_back(re_concat({ch, std::move(*sub.ends)}));
-    leaves.push_back(re_concat({ch, std::move(sub.leaves)}));
-  }
-  leaves.push_back(re_class(taken, true));
-  KeyTrieRegexes out{std::nullopt, re_alt(std::move(leaves))};
-  if (!ends.empty()) out.ends = re_alt(std::move(ends));
-  return out;
-}
-
-// Every string except `keys`. Whatever left the trie continues in one shared tail, so the
-// lexer reaches the same state however a key was left (a mask computed after one declared
-// key's prefix serves the next).
-Regex not_in(const std::vector<std::u32string>& keys) {
-  KeyTrieRegexes r = key_trie_regexes(keys, 0);
-  Regex left = re_concat({std::move(r.leaves), re_star(re_any_char())});
-  if (!r.ends) return left;
-  return re_alt({std::move(*r.ends), std::move(left)});
-}
-
 std::u32string decode_utf8(std::string_view s) {
   std::u32string out;
   for (size_t i = 0; i < s.size();) {
@@ -2029,12 +1986,21 @@ class Compiler {
         if (regex_matches(r, k)) c.insert(c.end(), pc.begin(), pc.end());
       }
     }
-    std::vector<std::u32string> taken;
-    for (const auto& [k, c] : props) taken.push_back(decode_utf8(k));
-    for (const auto& k : p.forbidden) taken.push_back(decode_utf8(k));
-    // Additional members: keys matched by a pattern, and (unless forbidden) any other key.
+    // Additional members: keys matched by a pattern, and (unless forbidden) any other key: a
+    // string, and (a negated component of the same lexeme) none of the declared or forbidden
+    // keys in any of their encodings. Once a key leaves those, the lexer is in the string's
+    // own loop whichever key it left, so one mask serves every undeclared key's text. (A
+    // complement written out as one regex, a trie of "any character but the next", was
+    // thousands of NFA states per object for the escapes it had to exclude.)
+    std::vector<Regex> taken;
+    for (const auto& [k, c] : props) taken.push_back(re_literal(k));
+    for (const auto& k : p.forbidden) taken.push_back(re_literal(k));
+    const Regex taken_keys = taken.empty() ? Regex{} : quoted(encode(re_alt(std::move(taken))));
+    auto add_others = [&](LexemeSpec& key) {
+      key.components.push_back({quoted(encode(re_star(re_any_char()))), false});
+      if (taken_keys) key.components.push_back({taken_keys, true});
+    };
     std::vector<std::vector<int32_t>> extra_members;
-    const Regex others = not_in(taken);
     // Keys matching several patterns satisfy all their schemas: one member kind per set of
     // patterns a key matches (the others' patterns complemented), 2^n - 1 of them.
     const size_t np = p.pattern_props.size();
@@ -2054,13 +2020,13 @@ class Compiler {
         if (in)
           c.insert(c.end(), p.pattern_props[i].second.begin(), p.pattern_props[i].second.end());
       }
-      key.components.push_back({quoted(encode(others)), false});
+      add_others(key);
       extra_members.push_back({key_lexeme(key), ws_opt_, colon, ws_opt_,
                                value_rule(c, p.where + "/patternProperties")});
     }
     if (!p.additional_false) {
       LexemeSpec key;
-      key.components.push_back({quoted(encode(others)), false});
+      add_others(key);
       for (const auto& [r, c] : p.pattern_props)
         key.components.push_back({quoted(encode(r)), true});
       extra_members.push_back({key_lexeme(key), ws_opt_, colon, ws_opt_,

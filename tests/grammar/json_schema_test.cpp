@@ -101,6 +101,25 @@ TEST(JsonSchema, SeveralPatternProperties) {
   }
 }
 
+// An undeclared key is any string that is no declared key in any of the encodings the grammar
+// writes ("/" or "\\/", a newline as "\\n", "\\u000a" or "\\u000A"): a declared key written
+// either way is still that key, and takes its schema.
+TEST(JsonSchema, UndeclaredKeysAreEveryOtherStringInAnyEncoding) {
+  Schema s(R"({"type": "object", "properties": {"name": {"type": "string"},
+    "a/b": {"type": "boolean"}, "x\ny": {"type": "null"}},
+    "additionalProperties": {"type": "integer"}})");
+  for (const char* ok :
+       {R"({"name": "x"})", R"({"nam": 1})", R"({"names": 2})", R"({"": 3})", R"({"naME": 4})",
+        R"({"a/b": true})", R"({"a\/b": false})", R"({"x\ny": null})", R"({"x\u000ay": null})",
+        R"({"x\u000Ay": null})", R"({"a/": 5})", R"({"x\n": 6})", R"({"name": "x", "zz": 1})"}) {
+    EXPECT_TRUE(s.accepts(ok)) << ok;
+  }
+  for (const char* bad : {R"({"name": 1})", R"({"a/b": 1})", R"({"a\/b": 1})", R"({"x\ny": 1})",
+                          R"({"x\u000ay": 1})", R"({"x\u000Ay": 1})", R"({"x\u000ay": "s"})"}) {
+    EXPECT_FALSE(s.accepts(bad)) << bad;
+  }
+}
+
 // maxLength 32767 is common (MaskBench: 71 schemas above 4096); a plain string's counted
 // repetition is built a character at a time as text arrives, and stays exact at its bounds.
 TEST(JsonSchema, LongStringBoundsAreExactAndBuiltLazily) {
