@@ -66,10 +66,10 @@ TEST(GrammarBench, MaskBenchSubset) {
   EXPECT_EQ(j["invalidation_error"], 0) << last;  // never accept an invalid instance
   EXPECT_EQ(j["timeout"], 0) << last;
   EXPECT_EQ(j["crash"], 0) << last;
-  // Recorded at the last change of the compiler (278 of 315, 88.3%); raise it as coverage grows.
+  // Recorded at the last change of the compiler (282 of 315, 89.5%); raise it as coverage grows.
   // Validation errors: valid instances whose keys are not in `properties` order (by design) or
   // that write a bounded number with an exponent.
-  EXPECT_GE(j["passing"].get<int>(), 278) << last;
+  EXPECT_GE(j["passing"].get<int>(), 282) << last;
   EXPECT_LE(j["validation_error"].get<int>(), 12) << last;
 }
 
