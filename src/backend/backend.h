@@ -16,6 +16,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -202,6 +203,22 @@ class Backend {
   virtual std::unique_ptr<KvCache> make_kv_cache(int64_t n_layers, int64_t n_kv_heads,
                                                  int64_t head_dim, int64_t block_size,
                                                  int64_t n_blocks, DType dtype) = 0;
+  // --- Weights -----------------------------------------------------------------------------
+  // The view of a loaded weight the ops are to be given, for its use: the backend keeps what
+  // it needs (the CPU: the file's mapped bytes as they are, or a repacked copy of a matrix its
+  // kernels read faster; a GPU: an upload) for its own lifetime, so the backend must outlive
+  // the model. Every weight a model keeps goes through here once, after any slicing (fused q/k/v
+  // rows, tensor-parallel shards), and only the returned view goes to ops. weight_bytes() is
+  // what the prepared weights take in this backend's memory (mapped bytes counted once
+  // however many views share them), for the server's memory policy.
+  enum class WeightUse {
+    kMatrix,  // the w of matmul / matmul_many
+    kRows,    // rows looked up or read whole: embed, moe_ffn's experts and router
+    kVector,  // norms, biases, small per-feature vectors
+  };
+  virtual TensorView prepare_weight(const TensorView& w, WeightUse use);
+  uint64_t weight_bytes() const { return weight_bytes_; }
+
   // Conveniences over upload/download.
   std::vector<float> download_all(const Activations& t) {
     std::vector<float> host(static_cast<size_t>(t.numel()));
@@ -319,6 +336,15 @@ class Backend {
   // n * k entries, row-major, in descending weight order.
   virtual void route_topk(const Activations& logits, int64_t k, bool renormalize,
                           std::span<int32_t> experts, std::span<float> weights) = 0;
+
+ protected:
+  // Adds `bytes` held at `data` to weight_bytes(), once per address (views that share mapped
+  // bytes, such as a tied embedding prepared as rows and as a matrix, count once).
+  void account_weight(const void* data, uint64_t bytes);
+
+ private:
+  uint64_t weight_bytes_ = 0;
+  std::unordered_set<const void*> accounted_;
 };
 
 // The CPU backend with `n_threads` threads (the caller's included).

@@ -120,7 +120,8 @@ int run_serve(const ServeArgs& a) {
   const SystemMemory mem = read_system_memory();
   in.memory_total = mem.total;
   in.memory_available = mem.available;
-  in.weight_bytes = m.spec.total_bytes();
+  // What the backend holds for the model's weights (Backend::prepare_weight's accounting).
+  in.weight_bytes = m.model->backend().weight_bytes();
   in.block_size = 16;
   in.parallel = a.parallel;
   const int64_t max_context = a.ctx > 0 ? a.ctx : info.context_length;
@@ -132,7 +133,7 @@ int run_serve(const ServeArgs& a) {
   const app::Drafting drafting = app::make_drafting(a.drafting, m, a.threads, max_context);
   if (drafting.draft_model) {
     const CausalLM& draft = *drafting.draft_model->model;
-    in.weight_bytes += drafting.draft_model->spec.total_bytes();
+    in.weight_bytes += drafting.draft_model->model->backend().weight_bytes();
     in.reserve_bytes += draft.kv_bytes_per_token(DType::kF32) *
                         static_cast<uint64_t>(std::min(max_context, draft.info().context_length)) *
                         static_cast<uint64_t>(std::min(a.spec_max_batch, a.parallel));

@@ -17,6 +17,9 @@ struct TensorView {
   std::vector<int64_t> shape;  // outermost first
   const void* data = nullptr;
   uint64_t n_bytes = 0;
+  // How the bytes are laid out: 0, rows as the file stores them; other values are a backend's
+  // own layouts, set only by Backend::prepare_weight and read only by that backend.
+  uint8_t layout = 0;
 
   int64_t numel() const {
     int64_t n = 1;

@@ -70,8 +70,17 @@ class BertModel final : public Encoder {
       L.down_b = w.require(p + "ffn_down.bias", {hidden});
       L.out_norm = w.require(p + "layer_output_norm.weight", {hidden});
       L.out_norm_b = w.require(p + "layer_output_norm.bias", {hidden});
+      prepare_vectors(backend_, L.attn_norm, L.attn_norm_b, L.up_b, L.down_b, L.out_norm,
+                      L.out_norm_b);
+      prepare(backend_, L.attn);
+      prepare(backend_, L.up, WeightUse::kMatrix);
+      prepare(backend_, L.down, WeightUse::kMatrix);
       layers_.push_back(std::move(L));
     }
+    for (TensorView* t : {&tok_embd_, &pos_embd_, &type_embd_}) {
+      prepare(backend_, *t, WeightUse::kRows);
+    }
+    prepare_vectors(backend_, embd_norm_, embd_norm_b_);
   }
 
   void encode(const TextBatch& b, Activations& out) override {

@@ -222,4 +222,28 @@ void select_logit_rows(Backend& be, const Activations& x, const Batch& batch, Bl
   be.gather_rows(x, buf.rows, out);
 }
 
+void prepare(Backend& be, TensorView& w, WeightUse use) {
+  w = be.prepare_weight(w, use);
+}
+
+void prepare(Backend& be, std::optional<TensorView>& w, WeightUse use) {
+  if (w) prepare(be, *w, use);
+}
+
+void prepare(Backend& be, AttentionWeights& w) {
+  for (TensorView* m : {&w.wq, &w.wk, &w.wv, &w.wo}) prepare(be, *m, WeightUse::kMatrix);
+  prepare_vectors(be, w.bq, w.bk, w.bv, w.bo, w.q_norm, w.k_norm);
+}
+
+void prepare(Backend& be, GatedMlp& w) {
+  for (TensorView* m : {&w.gate, &w.up, &w.down}) prepare(be, *m, WeightUse::kMatrix);
+}
+
+void prepare(Backend& be, MoeWeights& w) {
+  prepare(be, w.router, WeightUse::kRows);
+  for (GatedMlp& e : w.experts) {
+    for (TensorView* m : {&e.gate, &e.up, &e.down}) prepare(be, *m, WeightUse::kRows);
+  }
+}
+
 }  // namespace loom

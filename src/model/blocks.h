@@ -116,6 +116,20 @@ void gated_ffn(Backend& be, const GatedFfnWeights& W, Activation act, const Acti
 void moe_ffn_accumulate(Backend& be, const MoeWeights& W, Activation act, const Activations& h,
                         Activations& acc);
 
+// Weights through Backend::prepare_weight, each for its use: every weight a model keeps goes
+// through one of these once, after slicing and sharding, before any forward.
+using WeightUse = Backend::WeightUse;
+void prepare(Backend& be, TensorView& w, WeightUse use);
+void prepare(Backend& be, std::optional<TensorView>& w, WeightUse use);
+void prepare(Backend& be, AttentionWeights& w);  // q/k/v/o matrices, biases and norms
+void prepare(Backend& be, GatedMlp& w);
+void prepare(Backend& be, MoeWeights& w);  // router and experts as rows (moe_ffn reads them)
+// Vectors (norms, biases, position tables read row by row...).
+template <typename... T>
+void prepare_vectors(Backend& be, T&... w) {
+  (prepare(be, w, WeightUse::kVector), ...);
+}
+
 // Checks the batch's shape (positions, rope positions, precomputed embeddings) and hands the
 // step's shared inputs to the backend (Backend::begin_step): every forward starts with it.
 void begin_forward(Backend& be, const Batch& batch, const ModelInfo& info);

@@ -143,8 +143,14 @@ class GemmaModel final : public CausalLM {
       L.ffn = load_gated_ffn(w, p, hidden, ffn);
       L.post_ffw_norm = w.require(p + "post_ffw_norm.weight", {hidden});
       L.sliding = sliding[l];
+      prepare_vectors(backend_, L.attn_norm, L.post_attn_norm, L.ffn_norm, L.post_ffw_norm);
+      prepare(backend_, L.attn);
+      prepare(backend_, L.ffn);
       layers_.push_back(std::move(L));
     }
+    prepare(backend_, tok_embd_, WeightUse::kRows);
+    prepare(backend_, output_, WeightUse::kMatrix);
+    prepare_vectors(backend_, output_norm_);
   }
 
   Backend& backend() override { return backend_; }

@@ -73,8 +73,17 @@ class Gpt2Model final : public CausalLM {
       L.up_b = w.require(p + "ffn_up.bias", {ffn});
       L.down = w.require(p + "ffn_down.weight", {hidden, ffn});
       L.down_b = w.require(p + "ffn_down.bias", {hidden});
+      prepare_vectors(backend_, L.attn_norm, L.attn_norm_b, L.ffn_norm, L.ffn_norm_b, L.up_b,
+                      L.down_b);
+      prepare(backend_, L.attn);
+      prepare(backend_, L.up, WeightUse::kMatrix);
+      prepare(backend_, L.down, WeightUse::kMatrix);
       layers_.push_back(std::move(L));
     }
+    prepare(backend_, tok_embd_, WeightUse::kRows);
+    prepare(backend_, pos_embd_, WeightUse::kRows);
+    prepare(backend_, output_, WeightUse::kMatrix);
+    prepare_vectors(backend_, output_norm_, output_norm_b_);
   }
 
   Backend& backend() override { return backend_; }

@@ -105,8 +105,15 @@ class LlamaFamilyModel final : public CausalLM {
         L.ffn = shard_gated_ffn(load_gated_ffn(w, p, hidden, ffn), ffn, shard, arena_,
                                 spec.path + ": " + p);
       }
+      prepare_vectors(backend_, L.attn_norm, L.ffn_norm);
+      prepare(backend_, L.attn);
+      if (L.ffn) prepare(backend_, *L.ffn);
+      if (L.moe) prepare(backend_, *L.moe);
       layers_.push_back(std::move(L));
     }
+    prepare(backend_, tok_embd_, WeightUse::kRows);
+    prepare(backend_, output_, WeightUse::kMatrix);
+    prepare_vectors(backend_, output_norm_);
   }
 
   Backend& backend() override { return backend_; }

@@ -116,7 +116,23 @@ class VisionTower final : public Encoder {
       L.up_b = w.require(p + "ffn_up.bias", {ffn});
       L.down = w.require(p + "ffn_down.weight", {hidden, ffn});
       L.down_b = w.require(p + "ffn_down.bias", {hidden});
+      prepare_vectors(backend_, L.ln1, L.ln1_b, L.ln2, L.ln2_b, L.up_b, L.down_b);
+      prepare(backend_, L.attn);
+      prepare(backend_, L.up, WeightUse::kMatrix);
+      prepare(backend_, L.down, WeightUse::kMatrix);
       layers_.push_back(std::move(L));
+    }
+    prepare(backend_, patch_w_, WeightUse::kMatrix);
+    prepare_vectors(backend_, patch_b_, post_ln_, post_ln_b_);
+    for (TensorView* t : {&pos_embd_, &class_embd_, &probe_})
+      prepare(backend_, *t, WeightUse::kRows);
+    if (clip_) {
+      prepare_vectors(backend_, pre_ln_, pre_ln_b_);
+    } else {
+      prepare(backend_, head_attn_);
+      prepare(backend_, head_up_, WeightUse::kMatrix);
+      prepare(backend_, head_down_, WeightUse::kMatrix);
+      prepare_vectors(backend_, head_ln_, head_ln_b_, head_up_b_, head_down_b_);
     }
   }
 

@@ -25,39 +25,46 @@ TEST_P(MatmulConformance, EveryBatchSizeMatchesReference) {
   const auto [device, type] = GetParam();
   const int64_t block = dtype_info(type).block_size;
   // k spans several 256-wide panels and is not a multiple of 16; m = 131 is not a multiple of
-  // any row tile (so Q4_0/Q4_K take the file-layout paths); n covers decode, the 12-row tile
-  // and its tail, and the activation-major form.
-  const int64_t k = block == 1 ? 1001 : block == 32 ? 37 * 32 : 3 * 256, m = 131;
-  const Weights w = make_weights(type, m, k, 1);
-  const std::vector<float> bias = random_matrix(1, m, 2).v;
-  const TensorView b = f32_view(bias);
-  auto be = make_backend({device, 2, false});
-  for (int64_t n : {1, 2, 3, 5, 13, 17, 45}) {
-    const HostMatrix xh = random_matrix(n, k, static_cast<uint32_t>(10 + n));
-    const bool with_bias = n != 1 && n != 2;  // every strategy with and without a bias
-    Activations x = to_device(*be, xh), yd;
-    be->matmul(x, w.view, with_bias ? &b : nullptr, yd);
-    ASSERT_EQ(yd.rows(), n);
-    ASSERT_EQ(yd.cols(), m);
-    const HostMatrix y = to_host(*be, yd);
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < m; ++j) {
-        double ref = with_bias ? bias[j] : 0.0, abs = 0, act_err = 0;
-        for (int64_t b0 = 0; b0 < k; b0 += 32) {
-          double amax = 0;
-          for (int64_t t = b0; t < std::min(k, b0 + 32); ++t) {
-            amax = std::max(amax, std::fabs(double(xh.row(i)[t])));
+  // any row tile (so Q4_0/Q4_K take the file-layout paths), m = 144 is (a matrix prepared by
+  // the backend, as models do, may be repacked: the CPU's packed Q4_0/Q4_K); n covers decode,
+  // the 12-row tile and its tail, and the activation-major form.
+  const int64_t k = block == 1 ? 1001 : block == 32 ? 37 * 32 : 3 * 256;
+  for (const auto& [m, prepared] :
+       {std::pair<int64_t, bool>{131, false}, {131, true}, {144, false}, {144, true}}) {
+    auto be = make_backend({device, 2, false});
+    const Weights w = make_weights(type, m, k, 1);
+    const TensorView wv =
+        prepared ? be->prepare_weight(w.view, Backend::WeightUse::kMatrix) : w.view;
+    const std::vector<float> bias = random_matrix(1, m, 2).v;
+    const TensorView b = f32_view(bias);
+    for (int64_t n : {1, 2, 3, 5, 13, 17, 45}) {
+      const HostMatrix xh = random_matrix(n, k, static_cast<uint32_t>(10 + n));
+      const bool with_bias = n != 1 && n != 2;  // every strategy with and without a bias
+      Activations x = to_device(*be, xh), yd;
+      be->matmul(x, wv, with_bias ? &b : nullptr, yd);
+      ASSERT_EQ(yd.rows(), n);
+      ASSERT_EQ(yd.cols(), m);
+      const HostMatrix y = to_host(*be, yd);
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < m; ++j) {
+          double ref = with_bias ? bias[j] : 0.0, abs = 0, act_err = 0;
+          for (int64_t b0 = 0; b0 < k; b0 += 32) {
+            double amax = 0;
+            for (int64_t t = b0; t < std::min(k, b0 + 32); ++t) {
+              amax = std::max(amax, std::fabs(double(xh.row(i)[t])));
+            }
+            for (int64_t t = b0; t < std::min(k, b0 + 32); ++t) {
+              const double p = double(w.values.row(j)[t]) * xh.row(i)[t];
+              ref += p;
+              abs += std::fabs(p);
+              act_err += std::fabs(double(w.values.row(j)[t])) * amax / 254.0;
+            }
           }
-          for (int64_t t = b0; t < std::min(k, b0 + 32); ++t) {
-            const double p = double(w.values.row(j)[t]) * xh.row(i)[t];
-            ref += p;
-            abs += std::fabs(p);
-            act_err += std::fabs(double(w.values.row(j)[t])) * amax / 254.0;
-          }
+          const double tol = (quantized(type) ? act_err : 0.0) + 1e-5 * abs + 1e-5;
+          ASSERT_NEAR(y.row(i)[j], ref, tol)
+              << dtype_name(type) << " m=" << m << " prepared=" << prepared << " n=" << n
+              << " i=" << i << " j=" << j;
         }
-        const double tol = (quantized(type) ? act_err : 0.0) + 1e-5 * abs + 1e-5;
-        ASSERT_NEAR(y.row(i)[j], ref, tol)
-            << dtype_name(type) << " n=" << n << " i=" << i << " j=" << j;
       }
     }
   }
@@ -70,21 +77,24 @@ TEST_P(MatmulConformance, DeclaredBatchInvarianceHoldsBitForBit) {
   auto be = make_backend({device, 2, /*batch_invariant=*/true});
   if (!be->batch_invariant()) GTEST_SKIP() << device << " does not declare batch invariance";
   const int64_t block = dtype_info(type).block_size;
-  const int64_t k = block == 1 ? 520 : block == 32 ? 17 * 32 : 2 * 256, m = 77;
-  const Weights w = make_weights(type, m, k, 3);
-  const HostMatrix big = random_matrix(40, k, 7);
-  Activations xb = to_device(*be, big), yb;
-  be->matmul(xb, w.view, nullptr, yb);
-  const HostMatrix y_big = to_host(*be, yb);
-  for (int64_t n : {1, 2, 3, 4, 5, 13, 17}) {
-    const int64_t first = 40 - n;  // the last n rows of the big batch
-    Activations x = be->make_tensor({big.row(first), static_cast<size_t>(n * k)}, n, k), yd;
-    be->matmul(x, w.view, nullptr, yd);
-    const HostMatrix y = to_host(*be, yd);
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < m; ++j) {
-        ASSERT_EQ(y.row(i)[j], y_big.row(first + i)[j])
-            << dtype_name(type) << " n=" << n << " i=" << i << " j=" << j;
+  const int64_t k = block == 1 ? 520 : block == 32 ? 17 * 32 : 2 * 256;
+  for (const int64_t m : {77, 80}) {  // 80: prepared, the CPU packs Q4_0/Q4_K
+    const Weights w = make_weights(type, m, k, 3);
+    const TensorView wv = be->prepare_weight(w.view, Backend::WeightUse::kMatrix);
+    const HostMatrix big = random_matrix(40, k, 7);
+    Activations xb = to_device(*be, big), yb;
+    be->matmul(xb, wv, nullptr, yb);
+    const HostMatrix y_big = to_host(*be, yb);
+    for (int64_t n : {1, 2, 3, 4, 5, 13, 17}) {
+      const int64_t first = 40 - n;  // the last n rows of the big batch
+      Activations x = be->make_tensor({big.row(first), static_cast<size_t>(n * k)}, n, k), yd;
+      be->matmul(x, wv, nullptr, yd);
+      const HostMatrix y = to_host(*be, yd);
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < m; ++j) {
+          ASSERT_EQ(y.row(i)[j], y_big.row(first + i)[j])
+              << dtype_name(type) << " m=" << m << " n=" << n << " i=" << i << " j=" << j;
+        }
       }
     }
   }
@@ -103,20 +113,26 @@ TEST_P(MatmulConformance, ManyEqualsSeparateMatmulsBitForBit) {
     biases.push_back(random_matrix(1, ms[i], static_cast<uint32_t>(30 + i)).v);
   }
   const TensorView b0 = f32_view(biases[0]), b2 = f32_view(biases[2]);
-  for (int64_t n : {1, 5, 17}) {
-    Activations x = to_device(*be, random_matrix(n, k, static_cast<uint32_t>(40 + n)));
-    Activations one[3], many[3];
-    const TensorView* bias[3] = {&b0, nullptr, &b2};
-    for (size_t i = 0; i < 3; ++i) be->matmul(x, ws[i].view, bias[i], one[i]);
-    const Backend::MatmulTarget targets[] = {{&ws[0].view, &b0, &many[0]},
-                                             {&ws[1].view, nullptr, &many[1]},
-                                             {&ws[2].view, &b2, &many[2]}};
-    be->matmul_many(x, targets);
-    for (size_t i = 0; i < 3; ++i) {
-      ASSERT_EQ(many[i].rows(), n);
-      ASSERT_EQ(many[i].cols(), ms[i]);
-      EXPECT_EQ(be->download_all(many[i]), be->download_all(one[i]))
-          << dtype_name(type) << " target " << i << " n=" << n;
+  // As the file stores them, and as prepared for the backend (the CPU packs Q4_0/Q4_K).
+  for (const bool prepared : {false, true}) {
+    std::vector<TensorView> views;
+    for (const Weights& w : ws) {
+      views.push_back(prepared ? be->prepare_weight(w.view, Backend::WeightUse::kMatrix) : w.view);
+    }
+    for (int64_t n : {1, 5, 17}) {
+      Activations x = to_device(*be, random_matrix(n, k, static_cast<uint32_t>(40 + n)));
+      Activations one[3], many[3];
+      const TensorView* bias[3] = {&b0, nullptr, &b2};
+      for (size_t i = 0; i < 3; ++i) be->matmul(x, views[i], bias[i], one[i]);
+      const Backend::MatmulTarget targets[] = {
+          {&views[0], &b0, &many[0]}, {&views[1], nullptr, &many[1]}, {&views[2], &b2, &many[2]}};
+      be->matmul_many(x, targets);
+      for (size_t i = 0; i < 3; ++i) {
+        ASSERT_EQ(many[i].rows(), n);
+        ASSERT_EQ(many[i].cols(), ms[i]);
+        EXPECT_EQ(be->download_all(many[i]), be->download_all(one[i]))
+            << dtype_name(type) << " target " << i << " n=" << n << " prepared=" << prepared;
+      }
     }
   }
 }

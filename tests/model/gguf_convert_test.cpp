@@ -85,6 +85,36 @@ INSTANTIATE_TEST_SUITE_P(Models, GgufFloat,
                            return s;
                          });
 
+// Every tensor a model keeps goes through Backend::prepare_weight once: on float files (read in
+// place, a tied embedding counted once) the backend's weight bytes are the file's tensor bytes;
+// on Q4_0 files the CPU repacks the matrices (the copies replace the file's pages).
+TEST(WeightAccounting, EveryTensorIsPreparedOnce) {
+  for (const char* model : kModels) {
+    for (const bool quantized : {false, true}) {
+      const std::string path =
+          quantized ? convert(model, DType::kQ4_0) : test::ref_model_dir(model);
+      const ModelSpec spec = load_model_spec(path);
+      auto be = make_cpu_backend(1);
+      auto m = load_causal_lm(spec, *be);
+      // rope_freqs (llama3 scaling in GGUF) is folded into the rope table at load, not kept.
+      const TensorInfo* freqs = spec.find("rope_freqs.weight");
+      const uint64_t kept = spec.total_bytes() - (freqs != nullptr ? freqs->n_bytes : 0);
+      if (!quantized) {
+        EXPECT_EQ(be->weight_bytes(), kept) << model;
+      } else {
+        // A tied embedding is read as rows in place and, where this CPU's kernels take a
+        // repacked layout, repacked as the output matrix as well.
+        const TensorInfo& embd = spec.require("token_embd.weight");
+        const bool tied = spec.find("output.weight") == nullptr;
+        const bool packs =
+            make_cpu_backend(1)->prepare_weight(embd.view(), Backend::WeightUse::kMatrix).layout !=
+            0;
+        EXPECT_EQ(be->weight_bytes(), kept + (tied && packs ? embd.n_bytes : 0)) << model;
+      }
+    }
+  }
+}
+
 // Quantized files: the logits error against the float model and the share of positions whose
 // argmax agrees. Measured (2026-11-23) on these tiny random-weight models, whose rows of 64 are
 // too short for Q4_K's 256-blocks, so --type q4_k stores them as Q5_0 (llama.cpp's fallback):

@@ -61,6 +61,10 @@ class CpuBackend final : public Backend {
                                          DType dtype) override;
 
   void embed(const TensorView& table, std::span<const int32_t> ids, Activations& out) override;
+  // Q4_0/Q4_K matrices the packed kernels take are repacked here, 16 rows interleaved
+  // (layout kPackedRows16); everything else is read in place.
+  TensorView prepare_weight(const TensorView& w, WeightUse use) override;
+  static constexpr uint8_t kPackedRows16 = 1;
   void matmul(const Activations& x, const TensorView& w, const TensorView* bias,
               Activations& y) override;
   void matmul_many(const Activations& x, std::span<const MatmulTarget> targets) override;
@@ -108,9 +112,6 @@ class CpuBackend final : public Backend {
   // A small vector weight (norm, bias) as float32; `slot` picks one of a few reusable buffers
   // so that two such vectors can be live in one op.
   const float* row_as_f32(const TensorView& t, int slot);
-  // The weight matrix `w` repacked for the packed int8 kernels (kernels::packable), made on its
-  // first use and kept for the backend's lifetime; null when `w` cannot be packed here.
-  const uint8_t* packed_matrix(const TensorView& w);
 
   std::shared_ptr<Communicator> comm_;
   // begin_step's inputs.
@@ -131,9 +132,9 @@ class CpuBackend final : public Backend {
     std::vector<int32_t> experts, rows;
     std::vector<float> weights, row_weights;
   } moe_;
-  // Packed copies of weight matrices, by the address of their bytes in the model file (a
-  // model's views outlive the backend's use of them). LOOM_PACK=0 turns packing off.
-  std::map<std::tuple<const void*, DType, int64_t, int64_t>, HugeBuffer> packed_;
+  // Weight matrices repacked by prepare_weight for the packed int8 kernels (kernels::packable),
+  // kept for the backend's lifetime. LOOM_PACK=0 turns packing off.
+  std::vector<HugeBuffer> packed_;
   std::vector<float> gathered_;        // all_gather: the group's rows, rank-major
   std::vector<float> xt_;              // matmul: transposed activation rows
   std::vector<uint64_t> panel_bytes_;  // matmul: (offset, length) of each column panel

@@ -64,12 +64,14 @@ void CpuBackend::matmul(const Activations& x, const TensorView& w, const TensorV
                         Activations& y) {
   const int64_t n = x.rows(), k = x.cols(), m = w.shape[0];
   LOOM_ASSERT(w.shape.size() == 2 && w.shape[1] == k);
-  if (const uint8_t* packed = packed_matrix(w)) {
+  if (w.layout == kPackedRows16) {
     // Q4_0/Q4_K packed 16 rows at a time: one kernel for any n (kernels/packed.cpp).
     const MatmulTarget target{&w, bias, &y};
+    const auto* packed = static_cast<const uint8_t*>(w.data);
     packed_matmuls(x, {&target, 1}, {&packed, 1});
     return;
   }
+  LOOM_ASSERT(w.layout == 0);
   const MatmulJob job{host(x),
                       host_alloc(y, n, m),
                       n,
@@ -395,8 +397,9 @@ void CpuBackend::matmul_many(const Activations& x, std::span<const MatmulTarget>
   std::array<const uint8_t*, 3> packed{};  // at most one bias slot (small_) per matrix
   bool all_packed = targets.size() <= packed.size();
   for (size_t i = 0; all_packed && i < targets.size(); ++i) {
-    packed[i] = targets[i].w->shape.size() == 2 && targets[i].w->shape[1] == x.cols()
-                    ? packed_matrix(*targets[i].w)
+    const TensorView& w = *targets[i].w;
+    packed[i] = w.layout == kPackedRows16 && w.shape[1] == x.cols()
+                    ? static_cast<const uint8_t*>(w.data)
                     : nullptr;
     all_packed = packed[i] != nullptr;
   }
@@ -456,30 +459,33 @@ void CpuBackend::packed_matmuls(const Activations& x, std::span<const MatmulTarg
   });
 }
 
-const uint8_t* CpuBackend::packed_matrix(const TensorView& w) {
-  if (!pack_enabled_ || w.shape.size() != 2) return nullptr;
-  const int64_t m = w.shape[0], k = w.shape[1];
-  if (!kernels::packable(w.dtype, m, k)) return nullptr;
-  const auto key = std::make_tuple(w.data, w.dtype, m, k);
-  auto it = packed_.find(key);
-  if (it == packed_.end()) {
-    const uint64_t wrow_bytes = *row_bytes(w.dtype, k);
-    const uint64_t group_bytes = kernels::kPackRows * wrow_bytes;
-    HugeBuffer buf(static_cast<uint64_t>(m) * wrow_bytes);
-    const auto* src = static_cast<const uint8_t*>(w.data);
-    pool_.parallel_for(m / kernels::kPackRows, [&](int64_t begin, int64_t end, int) {
-      for (int64_t g = begin; g < end; ++g) {
-        kernels::pack_rows16(w.dtype, src + g * group_bytes, wrow_bytes, k,
-                             buf.data() + g * group_bytes);
-      }
-    });
-    it = packed_.emplace(key, std::move(buf)).first;
-    // The matmuls read the packed copy from now on: the file's copy of these bytes goes back
-    // to the system (pages re-read from the file if anything reads them again, e.g. the
-    // embedding lookup of a tied token_embd), so packing does not double resident memory.
-    release_file_pages(src, static_cast<uint64_t>(m) * wrow_bytes);
+TensorView CpuBackend::prepare_weight(const TensorView& w, WeightUse use) {
+  if (use != WeightUse::kMatrix || !pack_enabled_ || w.layout != 0 || w.shape.size() != 2 ||
+      !kernels::packable(w.dtype, w.shape[0], w.shape[1])) {
+    return Backend::prepare_weight(w, use);
   }
-  return it->second.data();
+  const int64_t m = w.shape[0], k = w.shape[1];
+  const uint64_t wrow_bytes = *row_bytes(w.dtype, k);
+  const uint64_t group_bytes = kernels::kPackRows * wrow_bytes;
+  HugeBuffer buf(static_cast<uint64_t>(m) * wrow_bytes);
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  pool_.parallel_for(m / kernels::kPackRows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t g = begin; g < end; ++g) {
+      kernels::pack_rows16(w.dtype, src + g * group_bytes, wrow_bytes, k,
+                           buf.data() + g * group_bytes);
+    }
+  });
+  // The matmuls read the packed copy: the file's copy of these bytes goes back to the system
+  // (pages re-read from the file if anything reads them again, e.g. the embedding lookup of a
+  // tied token_embd), so packing does not double resident memory.
+  release_file_pages(src, static_cast<uint64_t>(m) * wrow_bytes);
+  TensorView out = w;
+  out.data = buf.data();
+  out.n_bytes = static_cast<uint64_t>(m) * wrow_bytes;
+  out.layout = kPackedRows16;
+  account_weight(out.data, out.n_bytes);
+  packed_.push_back(std::move(buf));
+  return out;
 }
 
 const float* CpuBackend::row_as_f32(const TensorView& t, int slot) {
