@@ -289,10 +289,10 @@ const StateMasks* Matcher::masks_for(Lexer::State s) {
   // being written beside declared ones), the tokens that are string text throughout start in
   // ("text mode"). Below a node where the state loops at a character boundary ("valid"), every
   // text token is then right, so only subtrees holding other tokens are walked; elsewhere the
-  // walk decides each token, taking text tokens out below a dead end.
-  // In a string of bounded length (`s` counts the characters, at most `budget` more), the text
-  // tokens of at most `budget` characters are right and the longer ones wrong, whatever they
-  // hold: only the subtrees with other tokens are walked.
+  // walk decides each token, taking text tokens out below a dead end. A string of bounded
+  // length (`budget` >= 0: at most that many characters more; a loop counts as unbounded) is
+  // valid from the root: its text tokens of at most `budget` characters are right and the
+  // longer ones wrong, whatever they hold.
   bool text_mode = budget >= 0;
   for (int b = 0x20; b < 0x80 && !text_mode; ++b) {
     if (b != '"' && b != '\\')
