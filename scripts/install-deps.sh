@@ -17,6 +17,7 @@ packages=(
   tmux                           # the interactive chat's terminal test
   chromium                       # the chat page's browser test (headless, puppeteer-core)
   bible-kjv fortunes             # clean text for the degeneration guard's false-positive test
+  openmpi-bin libopenmpi-dev     # mpirun -np N loom (tensor parallelism over MPI)
 )
 
 missing=()

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "backend/process_group.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "io/gguf.h"
@@ -43,7 +44,16 @@ LoadedModel load_model(const std::string& model, int threads, bool want_tokenize
   LoadedModel m;
   m.spec = load_model_spec(path);
   m.device = device;
-  m.backend = make_backend({device, threads > 0 ? threads : default_threads(), batch_invariant});
+  // Under mpirun every rank holds its shard of a language model (an encoder runs whole on each).
+  const std::shared_ptr<Communicator> group =
+      is_encoder_architecture(m.spec.architecture) ? nullptr : process_group();
+  if (group) {
+    check_same_on_every_rank(
+        m.spec.fingerprint(),
+        fmt::format("the model {} (its tensors, types or values)", path).c_str());
+  }
+  m.backend =
+      make_backend({device, threads > 0 ? threads : default_threads(), batch_invariant, group});
   if (is_encoder_architecture(m.spec.architecture)) {
     if (!allow_encoder) {
       fail(ErrorCode::kUnsupported,
@@ -52,7 +62,8 @@ LoadedModel load_model(const std::string& model, int threads, bool want_tokenize
     }
     m.encoder = load_encoder(m.spec, *m.backend);
   } else {
-    m.model = load_causal_lm(m.spec, *m.backend);
+    m.model = load_causal_lm(m.spec, *m.backend,
+                             group ? ShardSpec{group->rank(), group->world()} : ShardSpec{});
     // One token through the model: the backend prepares its weights (the CPU backend repacks
     // Q4_0/Q4_K matrices on first use) here, not in the first request's time to first token.
     const std::unique_ptr<KvCache> cache = m.model->make_kv_cache(1, 16);
@@ -147,8 +158,9 @@ std::string render_chat(const LoadedModel& m, const nlohmann::ordered_json& mess
 }
 
 int default_threads() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
+  // The ranks of an mpirun group on this host share its cores.
+  const int n = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, n / std::max(1, local_ranks()));
 }
 
 }  // namespace loom::app

@@ -238,9 +238,10 @@ class Backend {
   virtual int world() const { return 1; }
   // x = the sum of every rank's x (same shape on every rank; the same bits on every rank).
   virtual void all_reduce(Activations& x) = 0;
-  // out [rows, world * cols] = every rank's x [rows, cols] side by side, rank order (e.g. the
-  // vocabulary slices of a split output head).
-  virtual void all_gather(const Activations& x, Activations& out) = 0;
+  // out [rows, total_cols] = every rank's x side by side in rank order, rank r's x being
+  // [rows, split_evenly(total_cols, world, r).count] (e.g. the vocabulary slices of a split
+  // output head).
+  virtual void all_gather(const Activations& x, int64_t total_cols, Activations& out) = 0;
 
   // --- Ops ---------------------------------------------------------------------------------
   // Outputs are sized by the op (alloc). Aliasing: an output may be the same tensor as an input

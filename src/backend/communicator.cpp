@@ -14,6 +14,7 @@ namespace {
 struct LocalGroupState {
   explicit LocalGroupState(int world) : slots(world), sync(world) {}
   std::vector<std::span<const float>> slots;
+  std::span<std::byte> bytes;  // broadcast: the root's buffer
   std::barrier<> sync;
 };
 
@@ -52,6 +53,18 @@ class LocalCommunicator final : public Communicator {
     state_->sync.arrive_and_wait();  // nobody reuses its input while others read it
   }
 
+  void broadcast(std::span<std::byte> data, int root) override {
+    LOOM_ASSERT(root >= 0 && root < world());
+    if (world() == 1) return;
+    if (rank_ == root) state_->bytes = data;
+    state_->sync.arrive_and_wait();
+    if (rank_ != root) {
+      LOOM_ASSERT(state_->bytes.size() == data.size());
+      std::copy(state_->bytes.begin(), state_->bytes.end(), data.begin());
+    }
+    state_->sync.arrive_and_wait();  // the root's buffer stays put until every rank has it
+  }
+
  private:
   void publish(std::span<const float> data) {
     state_->slots[static_cast<size_t>(rank_)] = data;
@@ -64,6 +77,14 @@ class LocalCommunicator final : public Communicator {
 };
 
 }  // namespace
+
+Part split_evenly(int64_t n, int world, int rank, int64_t align) {
+  LOOM_ASSERT(n >= 0 && world >= 1 && rank >= 0 && rank < world && align >= 1);
+  const int64_t units = (n + align - 1) / align;
+  const auto edge = [&](int64_t r) { return std::min(n, units * r / world * align); };
+  const int64_t first = edge(rank);
+  return {first, edge(rank + 1) - first};
+}
 
 std::vector<std::shared_ptr<Communicator>> make_local_group(int world) {
   if (world < 1) fail(ErrorCode::kInvalidArgument, "a group of {} ranks", world);

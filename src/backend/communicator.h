@@ -3,14 +3,26 @@
 // rejoins (after the attention output and the MLP down projection). A backend takes one in
 // BackendOptions and offers the collectives as ops (Backend::all_reduce, all_gather).
 // Implementations: make_local_group (ranks are threads of one process, the exchange done in
-// memory: tests and a single machine's split); MPI and NCCL come with the multi-process issue.
+// memory: tests and a single machine's split) and the MPI world of `mpirun -np N loom ...`
+// (process_group.h).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
 
 namespace loom {
+
+// Part `rank` of `n` items split over `world` ranks in order, as evenly as possible with every
+// boundary but the last at a multiple of `align` (quantized blocks): [first, first + count).
+// Ranks past the last whole unit get count 0.
+struct Part {
+  int64_t first = 0;
+  int64_t count = 0;
+};
+Part split_evenly(int64_t n, int world, int rank, int64_t align = 1);
 
 class Communicator {
  public:
@@ -22,6 +34,8 @@ class Communicator {
   virtual void all_reduce_sum(std::span<float> data) = 0;
   // Every rank passes n floats; `out` (world * n) gets rank 0's, then rank 1's, ...
   virtual void all_gather(std::span<const float> in, std::span<float> out) = 0;
+  // Rank `root`'s bytes reach every rank's `data` (the same size on every rank).
+  virtual void broadcast(std::span<std::byte> data, int root) = 0;
 };
 
 // `world` communicators (rank i at index i) for threads of one process. Each collective is a

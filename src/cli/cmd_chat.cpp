@@ -84,6 +84,7 @@ const char* const kHelp =
 }  // namespace
 
 int run_chat(const ChatSettings& s) {
+  refuse_process_group("chat");
   GuardChoice guard;
   guard.action = parse_guard_action(s.guard);
   LoadedModel m = load_model(s.model, s.threads, /*want_tokenizer=*/true, false, false, s.device);

@@ -63,7 +63,10 @@ Command add_convert(CLI::App& app) {
   cmd->add_option("-o,--output", a->out, "output .gguf path")->required();
   cmd->add_option("--type", a->type, "f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q4_k|q5_k|q6_k");
   cmd->add_option("-t,--threads", a->threads, "threads (default: all cores)");
-  return {cmd, [a] { return run_convert(*a); }};
+  return {cmd, [a] {
+            refuse_process_group("convert");  // every rank would write the same file
+            return run_convert(*a);
+          }};
 }
 
 Command add_synth(CLI::App& app) {
@@ -83,6 +86,7 @@ Command add_synth(CLI::App& app) {
   cmd->add_option("--seed", a->o.seed, "random seed (default 1)");
   cmd->add_option("-o,--output", a->out, "output folder")->required();
   return {cmd, [a] {
+            refuse_process_group("synth");
             synth_hf_model(a->o, a->out);
             fmt::print(stderr, "wrote {}\n", a->out);
             return 0;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "app/loaded_model.h"
+#include "backend/process_group.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "engine/generator.h"
@@ -31,6 +32,7 @@ int run_logits(const LogitsArgs& a) {
       std::min<int64_t>(m.model->info().context_length, static_cast<int64_t>(ids.size()) + 16));
   std::vector<float> logits = gen.all_logits(ids);
   const int64_t vocab = m.model->info().vocab_size;
+  if (process_rank() != 0) return 0;  // under mpirun every rank has the logits; rank 0 writes
   write_safetensors(a.out, {{"logits",
                              DType::kF32,
                              {static_cast<int64_t>(ids.size()), vocab},

@@ -45,7 +45,10 @@ Command add_pull(CLI::App& app) {
   cmd->footer(
       "Environment: HF_TOKEN (gated or private repositories), HF_ENDPOINT, HF_HUB_CACHE / "
       "HF_HOME (the cache), HF_HUB_OFFLINE=1 (never download).");
-  return {cmd, [a] { return run_pull(*a); }};
+  return {cmd, [a] {
+            refuse_process_group("pull");  // every rank would download into the same folder
+            return run_pull(*a);
+          }};
 }
 
 }  // namespace loom::cli

@@ -24,6 +24,7 @@
 #include "app/loaded_model.h"
 #include "app/repetition_guard.h"
 #include "app/structured_output.h"
+#include "backend/process_group.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
@@ -178,7 +179,15 @@ void SamplingFlags::apply(sample::SamplingParams& params) const {
   params.top_k = temp == 0.0f ? 0 : top_k;
   params.top_p = top_p;
   params.min_p = min_p;
-  params.seed = seed;
+  // Under mpirun every rank samples the same token from the same logits: one seed for all.
+  params.seed = process_world() > 1 ? std::optional<uint64_t>(agree_on_seed(seed)) : seed;
+}
+
+void refuse_process_group(const char* command) {
+  if (process_world() > 1) {
+    fail(ErrorCode::kUnsupported,
+         "loom {} does not run under mpirun (run, logits, bench and perplexity do)", command);
+  }
 }
 
 void add_sampling_options(CLI::App& cmd, SamplingFlags& f) {

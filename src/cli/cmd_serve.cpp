@@ -91,6 +91,7 @@ uint64_t parse_bytes(const std::string& s) {
 }
 
 int run_serve(const ServeArgs& a) {
+  refuse_process_group("serve");
   std::string key = a.api_key;
   if (!a.api_key_file.empty()) {
     key = read_text_file(a.api_key_file);

@@ -56,6 +56,10 @@ struct ChatSettings {
 };
 int run_chat(const ChatSettings& settings);
 
+// kUnsupported when started by mpirun with more than one rank: `command` does not run as a
+// tensor-parallel group (yet).
+void refuse_process_group(const char* command);
+
 // --device cpu|cuda[:N] (run, bench, serve, logits, embed, embed-image, perplexity).
 void add_device_option(CLI::App& cmd, std::string& device);
 

@@ -7,8 +7,10 @@
 #include <exception>
 
 #include "backend/backend.h"
+#include "backend/process_group.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "core/progress.h"
 
 namespace {
@@ -34,9 +36,45 @@ int exit_code_for(loom::ErrorCode code) {
   return 1;
 }
 
+// Reports a failure. Under mpirun the message names the rank, and the whole group ends with
+// the code (the other ranks may be waiting for this one in a collective).
+int fail_with(int code, const std::string& message) {
+  std::fflush(stdout);
+  if (loom::process_world() > 1) {
+    fmt::print(stderr, "loom (rank {} of {}): {}\n", loom::process_rank(), loom::process_world(),
+               message);
+    std::fflush(stderr);
+    loom::abort_process_group(code);
+  }
+  fmt::print(stderr, "loom: {}\n", message);
+  return code;
+}
+
+int run(int argc, char** argv);
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  try {
+    loom::init_process_group(argc, argv);
+  } catch (const loom::Error& e) {
+    return fail_with(exit_code_for(e.code()), fmt::format("error: {}", e.what()));
+  }
+  if (loom::process_world() > 1) {
+    // Each rank reads only its shard of the weights; only rank 0 prints results.
+    loom::MappedFile::map_by_default(true);
+    if (loom::process_rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr) {
+      return fail_with(6, "error: cannot redirect the output of a rank other than 0");
+    }
+  }
+  const int rc = run(argc, argv);
+  loom::finalize_process_group();
+  return rc;
+}
+
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{
       "loom: run and serve large AI models (GGUF files, Hugging Face folders and Hub names)"};
   app.name("loom");
@@ -76,23 +114,19 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  loom::Progress::set_quiet_all(quiet);
+  loom::Progress::set_quiet_all(quiet || loom::process_rank() != 0);
   try {
     for (const loom::cli::Command& c : commands) {
       if (c.app->parsed()) return c.run();
     }
     return 2;
   } catch (const loom::Error& e) {
-    std::fflush(stdout);
-    fmt::print(stderr, "loom: error: {}\n", e.what());
-    return exit_code_for(e.code());
+    return fail_with(exit_code_for(e.code()), fmt::format("error: {}", e.what()));
   } catch (const std::bad_alloc&) {
-    std::fflush(stdout);
-    fmt::print(stderr, "loom: error: out of memory\n");
-    return 1;
+    return fail_with(1, "error: out of memory");
   } catch (const std::exception& e) {
-    std::fflush(stdout);
-    fmt::print(stderr, "loom: internal error: {}\n", e.what());
-    return 1;
+    return fail_with(1, fmt::format("internal error: {}", e.what()));
   }
 }
+
+}  // namespace

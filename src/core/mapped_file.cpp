@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +33,7 @@ namespace {
 // anonymous memory that asks for huge pages — llama.cpp's --no-mmap, plus MADV_HUGEPAGE.
 // LOOM_MMAP=1 keeps the shared file mapping (less memory when several processes load a file).
 constexpr uint64_t kCopyThreshold = uint64_t{64} << 20;
+std::atomic<bool> g_map_by_default{false};
 
 const uint8_t* read_into_huge_pages(const std::string& path, int fd, uint64_t size) {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -122,6 +124,10 @@ bool release_file_pages(const void* p, uint64_t n) {
   return false;
 }
 
+void MappedFile::map_by_default(bool map) {
+  g_map_by_default = map;
+}
+
 MappedFile MappedFile::open(const std::string& path, Mode mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail_errno(path, "cannot open", errno);
@@ -142,8 +148,9 @@ MappedFile MappedFile::open(const std::string& path, Mode mode) {
   MappedFile file;
   file.path_ = path;
   file.size_ = static_cast<uint64_t>(st.st_size);
-  const bool copy = mode == Mode::kCopy || (mode == Mode::kAuto && file.size_ >= kCopyThreshold &&
-                                            std::getenv("LOOM_MMAP") == nullptr);
+  const bool copy =
+      mode == Mode::kCopy || (mode == Mode::kAuto && file.size_ >= kCopyThreshold &&
+                              !g_map_by_default.load() && std::getenv("LOOM_MMAP") == nullptr);
   if (copy && file.size_ > 0) {
     file.data_ = read_into_huge_pages(path, fd, file.size_);
   } else if (file.size_ > 0) {

@@ -19,6 +19,9 @@ class MappedFile {
   enum class Mode { kAuto, kCopy, kMap };
   // Maps `path`. Throws Error(kNotFound) if it does not exist, kIoError if it cannot be read.
   static MappedFile open(const std::string& path, Mode mode = Mode::kAuto);
+  // Makes kAuto map every file (as LOOM_MMAP=1 does). Set under a tensor-parallel group, whose
+  // ranks read only their shards of the weights: a copy would hold the whole file on every rank.
+  static void map_by_default(bool map);
 
   MappedFile() = default;
   MappedFile(MappedFile&& other) noexcept;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -96,6 +97,32 @@ uint64_t ModelSpec::total_bytes() const {
   uint64_t n = 0;
   for (const TensorInfo& t : tensors) n += t.n_bytes;
   return n;
+}
+
+uint64_t ModelSpec::fingerprint() const {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
+  const auto mix = [&h](const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+  };
+  const auto mix_value = [&mix](const auto& v) { mix(&v, sizeof v); };
+  mix(architecture.data(), architecture.size());
+  const HyperParams& p = hparams;
+  for (int64_t v : {p.vocab_size, p.hidden_size, p.n_layers, p.n_heads, p.n_kv_heads, p.head_dim,
+                    p.ffn_size, p.context_length, p.n_experts, p.n_experts_used}) {
+    mix_value(v);
+  }
+  mix_value(p.rope_theta);
+  mix_value(p.norm_eps);
+  for (const TensorInfo& t : tensors) {
+    mix(t.name.data(), t.name.size() + 1);
+    mix_value(static_cast<int>(t.dtype));
+    for (int64_t d : t.shape) mix_value(d);
+    const uint64_t n = std::min<uint64_t>(64, t.n_bytes);
+    if (t.data == nullptr || n == 0) continue;
+    for (uint64_t at : {uint64_t{0}, (t.n_bytes - n) / 2, t.n_bytes - n}) mix(t.data + at, n);
+  }
+  return h;
 }
 
 // ---------------------------------------------------------------------------------------------

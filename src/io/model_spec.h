@@ -120,6 +120,11 @@ class ModelSpec {
   // Throws kNotFound naming the tensor and the model when absent.
   const TensorInfo& require(std::string_view tensor_name) const;
   uint64_t total_bytes() const;
+  // A cheap identity: the architecture, the shape parameters, every tensor's name, type and
+  // shape, and 64 bytes at the start, middle and end of each tensor's data (a few pages read,
+  // not the file). Two copies of one model agree; another model, quantization or fine-tune of
+  // the same shape does not. Tensor-parallel ranks compare it at load.
+  uint64_t fingerprint() const;
   // The GGUF file this came from (its metadata holds the vocabulary); null for HF folders.
   const GgufFile* gguf() const { return gguf_.get(); }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "backend/communicator.h"
 #include "core/error.h"
 
 namespace loom {
@@ -102,30 +103,54 @@ MoeWeights load_moe(const WeightLoader& w, const std::string& p, int64_t hidden,
   return W;
 }
 
+HeadPart head_part(const AttentionShape& s, const ShardSpec& sh, const std::string& model_path) {
+  const int64_t group = s.n_heads / s.n_kv_heads;  // query heads per KV head
+  HeadPart p;
+  if (sh.world <= s.n_kv_heads) {
+    const Part kv = split_evenly(s.n_kv_heads, sh.world, sh.rank);
+    p = {kv.first * group, kv.count * group, kv.first, kv.count};
+  } else {
+    for (int64_t k = 0; k < s.n_kv_heads; ++k) {
+      const Part ranks =
+          split_evenly(sh.world, static_cast<int>(s.n_kv_heads), static_cast<int>(k));
+      if (sh.rank < ranks.first || sh.rank >= ranks.first + ranks.count) continue;
+      const Part q = split_evenly(group, static_cast<int>(ranks.count),
+                                  static_cast<int>(sh.rank - ranks.first));
+      p = {k * group + q.first, q.count, k, 1};
+    }
+  }
+  if (p.n_q == 0) {
+    fail(ErrorCode::kUnsupported,
+         "{}: {} attention heads ({} KV heads) cannot be split over {} ranks: rank {} would have "
+         "no head",
+         model_path, s.n_heads, s.n_kv_heads, sh.world, sh.rank);
+  }
+  return p;
+}
+
 AttentionShape shard_shape(const AttentionShape& s, const ShardSpec& sh,
                            const std::string& model_path) {
-  if (s.n_heads % sh.world != 0 || s.n_kv_heads % sh.world != 0) {
-    fail(ErrorCode::kUnsupported,
-         "{}: {} attention heads and {} KV heads cannot be split over {} ranks", model_path,
-         s.n_heads, s.n_kv_heads, sh.world);
-  }
-  return {s.hidden, s.n_heads / sh.world, s.n_kv_heads / sh.world, s.head_dim};
+  if (sh.world == 1) return s;
+  const HeadPart p = head_part(s, sh, model_path);
+  return {s.hidden, p.n_q, p.n_kv, s.head_dim};
 }
 
 AttentionWeights shard_attention(const AttentionWeights& W, const AttentionShape& whole,
                                  const ShardSpec& sh, WeightArena& arena,
                                  const std::string& where) {
   if (sh.world == 1) return W;
-  const int64_t q_rows = whole.n_heads * whole.head_dim / sh.world;
-  const int64_t kv_rows = whole.n_kv_heads * whole.head_dim / sh.world;
+  const HeadPart p = head_part(whole, sh, where);
+  const int64_t hd = whole.head_dim;
+  const int64_t q0 = p.q_first * hd, q_rows = p.n_q * hd;
+  const int64_t kv0 = p.kv_first * hd, kv_rows = p.n_kv * hd;
   AttentionWeights S;
-  S.wq = matrix_rows(W.wq, sh.rank * q_rows, q_rows);
-  S.wk = matrix_rows(W.wk, sh.rank * kv_rows, kv_rows);
-  S.wv = matrix_rows(W.wv, sh.rank * kv_rows, kv_rows);
-  if (W.bq) S.bq = vector_slice(*W.bq, sh.rank * q_rows, q_rows);
-  if (W.bk) S.bk = vector_slice(*W.bk, sh.rank * kv_rows, kv_rows);
-  if (W.bv) S.bv = vector_slice(*W.bv, sh.rank * kv_rows, kv_rows);
-  S.wo = arena.columns(W.wo, sh.rank * q_rows, q_rows, where + "attn_output.weight");
+  S.wq = matrix_rows(W.wq, q0, q_rows);
+  S.wk = matrix_rows(W.wk, kv0, kv_rows);
+  S.wv = matrix_rows(W.wv, kv0, kv_rows);
+  if (W.bq) S.bq = vector_slice(*W.bq, q0, q_rows);
+  if (W.bk) S.bk = vector_slice(*W.bk, kv0, kv_rows);
+  if (W.bv) S.bv = vector_slice(*W.bv, kv0, kv_rows);
+  S.wo = arena.columns(W.wo, q0, q_rows, where + "attn_output.weight");
   if (sh.rank == 0) S.bo = W.bo;
   S.q_norm = W.q_norm;
   S.k_norm = W.k_norm;
@@ -135,13 +160,22 @@ AttentionWeights shard_attention(const AttentionWeights& W, const AttentionShape
 GatedFfnWeights shard_gated_ffn(const GatedFfnWeights& W, int64_t ffn, const ShardSpec& sh,
                                 WeightArena& arena, const std::string& where) {
   if (sh.world == 1) return W;
-  if (ffn % sh.world != 0) {
-    fail(ErrorCode::kUnsupported, "{}: an MLP of {} features cannot be split over {} ranks", where,
-         ffn, sh.world);
+  const int64_t block = dtype_info(W.down.dtype).block_size;
+  const Part p = split_evenly(ffn, sh.world, sh.rank, block);
+  if (p.count == 0) {
+    fail(ErrorCode::kUnsupported,
+         "{}: an MLP of {} features in blocks of {} ({}) cannot be split over {} ranks: rank {} "
+         "would have none",
+         where, ffn, block, dtype_name(W.down.dtype), sh.world, sh.rank);
   }
-  const int64_t part = ffn / sh.world;
-  return {matrix_rows(W.gate, sh.rank * part, part), matrix_rows(W.up, sh.rank * part, part),
-          arena.columns(W.down, sh.rank * part, part, where + "ffn_down.weight")};
+  return {matrix_rows(W.gate, p.first, p.count), matrix_rows(W.up, p.first, p.count),
+          arena.columns(W.down, p.first, p.count, where + "ffn_down.weight")};
+}
+
+TensorView shard_output_head(const TensorView& output, const ShardSpec& sh) {
+  if (sh.world == 1) return output;
+  const Part p = split_evenly(output.shape[0], sh.world, sh.rank);
+  return matrix_rows(output, p.first, p.count);
 }
 
 void attention_block(Backend& be, const AttentionWeights& W, const AttentionOptions& o,

@@ -75,19 +75,35 @@ struct MoeWeights {
 MoeWeights load_moe(const WeightLoader& w, const std::string& prefix, int64_t hidden,
                     int64_t expert_ffn, int64_t n_experts, int64_t n_used, bool renormalize);
 
-// Tensor parallelism (ShardSpec). The part of the attention one rank computes: heads and KV
-// heads divided by world (kUnsupported naming the model when they do not divide).
-AttentionShape shard_shape(const AttentionShape& s, const ShardSpec& sh,
+// Tensor parallelism (ShardSpec). The heads one rank computes, for any number of ranks:
+//  - world <= KV heads: the KV heads split as evenly as possible (counts differ by at most one),
+//    each with its group of query heads;
+//  - world > KV heads: the ranks split among the KV heads as evenly as possible, each KV head
+//    replicated on its ranks, which split its group of query heads between them.
+// Every rank thus holds whole groups or part of one group, so its heads keep the uniform
+// query-to-KV mapping the attention op assumes. kUnsupported naming the model when a rank would
+// get no query head (more ranks than heads can go round).
+struct HeadPart {
+  int64_t q_first = 0, n_q = 0;    // query heads [q_first, q_first + n_q)
+  int64_t kv_first = 0, n_kv = 0;  // KV heads [kv_first, kv_first + n_kv)
+};
+HeadPart head_part(const AttentionShape& whole, const ShardSpec& sh, const std::string& model_path);
+// The attention shape of this rank's part (its heads and KV heads).
+AttentionShape shard_shape(const AttentionShape& whole, const ShardSpec& sh,
                            const std::string& model_path);
 // This rank's part of whole attention weights: the rows of q/k/v (and their biases) of its
 // heads, and wo's columns for them (copied into `arena`); the output bias on rank 0 only, since
 // the ranks' outputs are summed. q/k norms are per head and stay whole.
 AttentionWeights shard_attention(const AttentionWeights& W, const AttentionShape& whole,
                                  const ShardSpec& sh, WeightArena& arena, const std::string& where);
-// This rank's part of a gated MLP: gate/up rows [r ffn/world, (r+1) ffn/world), down's columns
-// for them.
+// This rank's part of a gated MLP: a contiguous range of the features, split as evenly as the
+// blocks of down's type allow (split_evenly), gate/up rows and down's columns for them.
+// kUnsupported when a rank would get no feature.
 GatedFfnWeights shard_gated_ffn(const GatedFfnWeights& W, int64_t ffn, const ShardSpec& sh,
                                 WeightArena& arena, const std::string& where);
+// A vocabulary-parallel output head: this rank's rows of the output matrix (split_evenly over
+// the vocabulary); Backend::all_gather joins the ranks' logits.
+TensorView shard_output_head(const TensorView& output, const ShardSpec& sh);
 
 struct BlockBuffers {
   Activations q, k, v, a, g, u;  // attention and MLP intermediates

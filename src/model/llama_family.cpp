@@ -7,6 +7,8 @@
 //   y = h + sum over the top-k experts e of w_e · FFN_e(rms(h))   (MoE)
 // Differences between the members are parameters (bias, q/k norm, rope style, fused weights,
 // experts), not copies; the blocks are shared with the other families (blocks.h).
+#include <fmt/format.h>
+
 #include <cmath>
 
 #include "core/error.h"
@@ -43,10 +45,6 @@ class LlamaFamilyModel final : public CausalLM {
     const int64_t vocab = need_hparam(spec, hp.vocab_size, "vocab_size");
     need_hparam(spec, hp.n_layers, "n_layers");
     const bool moe = hp.n_experts > 0;
-    if (moe && shard.world > 1) {
-      fail(ErrorCode::kUnsupported, "{}: mixture-of-experts models cannot be split over ranks yet",
-           spec.path);
-    }
     if (moe && (hp.n_experts_used <= 0 || hp.n_experts_used > hp.n_experts)) {
       fail(ErrorCode::kCorruption, "{}: {} experts per token is not in [1, {}]", spec.path,
            hp.n_experts_used, hp.n_experts);
@@ -87,7 +85,8 @@ class LlamaFamilyModel final : public CausalLM {
     tok_embd_ = w.require("token_embd.weight", {vocab, hidden});
     output_norm_ = w.require("output_norm.weight", {hidden});
     auto out = w.optional("output.weight", {vocab, hidden});
-    output_ = out ? *out : tok_embd_;
+    // Split over ranks by vocabulary rows; the logits are gathered (all_gather).
+    output_ = shard_output_head(out ? *out : tok_embd_, shard);
     for (int64_t l = 0; l < hp.n_layers; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
       LlamaLayer L;
@@ -101,6 +100,12 @@ class LlamaFamilyModel final : public CausalLM {
       L.ffn_norm = w.require(p + "ffn_norm.weight", {hidden});
       if (moe) {
         L.moe = load_moe(w, p, hidden, ffn, hp.n_experts, hp.n_experts_used, hp.expert_norm_topk);
+        // Every rank routes every token (the router is whole) and runs its features of each
+        // expert; the partial sums meet in the all-reduce.
+        for (size_t e = 0; e < L.moe->experts.size(); ++e) {
+          L.moe->experts[e] = shard_gated_ffn(L.moe->experts[e], ffn, shard, arena_,
+                                              fmt::format("{}: {}expert {} ", spec.path, p, e));
+        }
       } else {
         L.ffn = shard_gated_ffn(load_gated_ffn(w, p, hidden, ffn), ffn, shard, arena_,
                                 spec.path + ": " + p);
@@ -130,7 +135,13 @@ class LlamaFamilyModel final : public CausalLM {
       if (shard_.world > 1) be.all_reduce(h_);  // the heads' shares of Wo · attn
       be.add(x_, h_);
       be.rms_norm(x_, L.ffn_norm, eps_, 0.0f, hidden, h_);
-      if (L.moe) {
+      if (L.moe && shard_.world > 1) {
+        if (zeros_.size() != static_cast<size_t>(h_.numel())) zeros_.assign(h_.numel(), 0.0f);
+        be.upload(zeros_, h_.rows(), hidden, part_);
+        moe_ffn_accumulate(be, *L.moe, act_, h_, part_);
+        be.all_reduce(part_);  // the features' shares of every chosen expert
+        be.add(x_, part_);
+      } else if (L.moe) {
         moe_ffn_accumulate(be, *L.moe, act_, h_, x_);
       } else {
         gated_ffn(be, *L.ffn, act_, h_, buf_, h_);
@@ -140,7 +151,12 @@ class LlamaFamilyModel final : public CausalLM {
     }
     select_logit_rows(be, x_, batch, buf_, sel_);
     be.rms_norm(sel_, output_norm_, eps_, 0.0f, hidden, h_);
-    be.matmul(h_, output_, nullptr, logits);
+    if (shard_.world == 1) {
+      be.matmul(h_, output_, nullptr, logits);
+    } else {
+      be.matmul(h_, output_, nullptr, part_);  // this rank's slice of the vocabulary
+      be.all_gather(part_, info_.vocab_size, logits);
+    }
   }
 
  private:
@@ -155,6 +171,8 @@ class LlamaFamilyModel final : public CausalLM {
   std::vector<LlamaLayer> layers_;
   BlockBuffers buf_;
   Activations x_, h_, sel_;  // reused across steps
+  Activations part_;         // tensor parallel: this rank's share before a collective
+  std::vector<float> zeros_;
 };
 
 }  // namespace

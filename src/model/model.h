@@ -56,10 +56,12 @@ struct ModelInfo {
 };
 
 // Tensor parallelism: which shard of the weights a model instance holds. Attention heads (and KV
-// heads) and the MLP's intermediate features are split in `world` equal parts, rank r holding
-// part r: q/k/v and gate/up by rows, the attention output and down projections by columns, so
-// each rank's products add up to the whole (Backend::all_reduce). Embeddings, norms and the
-// output head stay whole on every rank.
+// heads, replicated when there are fewer than ranks) and the MLP's intermediate features (each
+// expert's, in a mixture of experts) are split in `world` contiguous parts as evenly as heads
+// and quantization blocks allow (blocks.h head_part, shard_gated_ffn), rank r holding part r:
+// q/k/v and gate/up by rows, the attention output and down projections by columns, so each
+// rank's products add up to the whole (Backend::all_reduce). The output head is split by
+// vocabulary rows (Backend::all_gather joins the logits); embeddings and norms stay whole.
 struct ShardSpec {
   int rank = 0;
   int world = 1;

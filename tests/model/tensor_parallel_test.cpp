@@ -56,40 +56,70 @@ std::vector<std::vector<float>> split_logits(const std::string& path,
   return out;
 }
 
-class TensorParallel : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(TensorParallel, TwoShardsGiveTheUnsplitLogits) {
-  const std::string path = test::ref_model_dir(GetParam());
-  const std::vector<int32_t> seq = test::load_reference(GetParam()).ids("sequence_ids");
+// Relative L2 of the split logits against the whole model's; and every rank holds the same bits
+// (the all-reduce adds in rank order everywhere, the logits are gathered).
+void expect_split_equals_whole(const std::string& path, const std::vector<int32_t>& seq, int world,
+                               const std::string& name) {
   const std::vector<float> whole = unsplit_logits(path, seq);
-  const std::vector<std::vector<float>> parts = split_logits(path, seq, 2);
+  const std::vector<std::vector<float>> parts = split_logits(path, seq, world);
   ASSERT_EQ(parts[0].size(), whole.size());
-  // The all-reduce adds in rank order on every rank: the ranks hold the same bits.
-  EXPECT_EQ(parts[0], parts[1]);
-  double worst = 0;
+  for (int r = 1; r < world; ++r) EXPECT_EQ(parts[0], parts[r]) << "rank " << r;
+  double num = 0, den = 0;
   for (size_t i = 0; i < whole.size(); ++i) {
-    const double d = std::fabs(double(parts[0][i]) - whole[i]);
-    worst = std::max(worst, d / std::max(1.0, std::fabs(double(whole[i]))));
+    const double d = double(parts[0][i]) - whole[i];
+    num += d * d;
+    den += double(whole[i]) * whole[i];
   }
-  EXPECT_LE(worst, kTolerance);
-  std::printf("%s: 2 shards vs whole, worst |difference| %.3g\n", GetParam(), worst);
+  const double rel = std::sqrt(num / std::max(den, 1e-30));
+  EXPECT_LE(rel, kTolerance);
+  std::printf("%s: %d shards vs whole, relative L2 %.3g\n", name.c_str(), world, rel);
 }
 
-INSTANTIATE_TEST_SUITE_P(LlamaFamily, TensorParallel,
-                         ::testing::Values("llama-tiny", "mistral-tiny", "qwen2-tiny", "qwen3-tiny",
-                                           "phi3-tiny"),
-                         [](const auto& p) {
-                           std::string s = p.param;
-                           for (char& c : s) c = c == '-' ? '_' : c;
-                           return s;
-                         });
+// (model, ranks): 4 heads and 2 KV heads, so 3 ranks split the KV heads unevenly (one rank has
+// a whole group, two share the other, its KV head replicated) and 4 ranks hold one query head
+// each; phi3's 4 KV heads split 3 ways unevenly. The MLP's 160 features split 53/53/54.
+class TensorParallel : public ::testing::TestWithParam<std::tuple<const char*, int>> {};
 
-void expect_refused(const std::string& path, int world, ErrorCode code, const char* reason) {
+TEST_P(TensorParallel, ShardsGiveTheUnsplitLogits) {
+  const auto [model, world] = GetParam();
+  const std::vector<int32_t> seq = test::load_reference(model).ids("sequence_ids");
+  expect_split_equals_whole(test::ref_model_dir(model), seq, world, model);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    LlamaFamily, TensorParallel,
+    ::testing::Combine(::testing::Values("llama-tiny", "mistral-tiny", "qwen2-tiny", "qwen3-tiny",
+                                         "phi3-tiny", "mixtral-tiny", "qwen3moe-tiny"),
+                       ::testing::Values(2, 3, 4)),
+    [](const auto& p) {
+      std::string s = std::get<0>(p.param);
+      for (char& c : s) c = c == '-' ? '_' : c;
+      return s + "_" + std::to_string(std::get<1>(p.param)) + "_ranks";
+    });
+
+// A quantized file: the MLP splits on Q8_0's blocks of 32 (160 features: 64 + 96), the heads'
+// output columns (16 wide) are refused below when they fall inside a block.
+TEST(TensorParallelQuantized, Q8_0SplitsOnItsBlocks) {
+  const ModelSpec spec = load_model_spec(test::ref_model_dir("qwen3-tiny"));
+  const auto dir = std::filesystem::temp_directory_path() / "loom_tp_q8_split";
+  std::filesystem::create_directories(dir);
+  const std::string q8 = (dir / "qwen3-tiny-q8_0.gguf").string();
+  ConvertOptions opt;
+  opt.type = DType::kQ8_0;
+  opt.threads = 1;
+  convert_to_gguf(spec, q8, opt);
+  const std::vector<int32_t> seq = test::load_reference("qwen3-tiny").ids("sequence_ids");
+  expect_split_equals_whole(q8, seq, 2, "qwen3-tiny Q8_0");
+  std::filesystem::remove_all(dir);
+}
+
+void expect_refused(const std::string& path, int world, ErrorCode code, const char* reason,
+                    int rank = 0) {
   const ModelSpec spec = load_model_spec(path);
   const auto group = make_local_group(world);
-  auto be = make_backend({"cpu", 1, false, group[0]});
+  auto be = make_backend({"cpu", 1, false, group[static_cast<size_t>(rank)]});
   try {
-    load_causal_lm(spec, *be, {0, world});
+    load_causal_lm(spec, *be, {rank, world});
     FAIL() << path << ": no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), code) << e.what();
@@ -98,10 +128,9 @@ void expect_refused(const std::string& path, int world, ErrorCode code, const ch
 }
 
 TEST(TensorParallelErrors, SplitsThatCannotBeMadeAreRefusedWithTheReason) {
-  // 2 KV heads over 4 ranks.
-  expect_refused(test::ref_model_dir("llama-tiny"), 4, ErrorCode::kUnsupported, "KV heads");
-  expect_refused(test::ref_model_dir("mixtral-tiny"), 2, ErrorCode::kUnsupported,
-                 "mixture-of-experts");
+  // 4 heads (2 KV heads) over 5 ranks: the second KV head's 2 query heads go to 3 ranks.
+  expect_refused(test::ref_model_dir("llama-tiny"), 5, ErrorCode::kUnsupported,
+                 "rank 2 would have no head", 2);
   expect_refused(test::ref_model_dir("gpt2-tiny"), 2, ErrorCode::kUnsupported, "split");
   // A shard that does not match the backend's group.
   const ModelSpec spec = load_model_spec(test::ref_model_dir("llama-tiny"));
@@ -112,7 +141,8 @@ TEST(TensorParallelErrors, SplitsThatCannotBeMadeAreRefusedWithTheReason) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
   }
-  // Q8_0 blocks are 32 wide: the MLP's 160 features split in two are 80, not on a block.
+  // Q8_0 blocks are 32 wide: llama-tiny's heads are 16 wide, so 3 ranks' attention output
+  // columns (32 | 16 | 16) fall inside a block.
   const auto dir = std::filesystem::temp_directory_path() / "loom_tp_q8";
   std::filesystem::create_directories(dir);
   const std::string q8 = (dir / "llama-tiny-q8_0.gguf").string();
@@ -120,13 +150,42 @@ TEST(TensorParallelErrors, SplitsThatCannotBeMadeAreRefusedWithTheReason) {
   opt.type = DType::kQ8_0;
   opt.threads = 1;
   convert_to_gguf(spec, q8, opt);
-  expect_refused(q8, 2, ErrorCode::kUnsupported, "blocks of 32");
+  expect_refused(q8, 3, ErrorCode::kUnsupported, "blocks of 32", 1);
   std::filesystem::remove_all(dir);
+}
+
+TEST(TensorParallelErrors, SplitEvenlyCoversEverythingInOrderOnBlocks) {
+  for (int64_t n : {0, 1, 5, 160, 161, 1000, 32000}) {
+    for (int world : {1, 2, 3, 4, 7}) {
+      for (int64_t align : {1, 32, 256}) {
+        int64_t next = 0, lo = n, hi = 0;
+        for (int r = 0; r < world; ++r) {
+          const Part p = split_evenly(n, world, r, align);
+          EXPECT_EQ(p.first, next) << n << " " << world << " " << align << " rank " << r;
+          if (p.first + p.count < n) {
+            EXPECT_EQ((p.first + p.count) % align, 0);
+          }
+          next = p.first + p.count;
+          lo = std::min(lo, p.count);
+          hi = std::max(hi, p.count);
+        }
+        EXPECT_EQ(next, n);
+        // As even as the blocks allow: parts differ by at most one block (the last may be cut).
+        if (n >= align * world) {
+          EXPECT_LE(hi - lo, align) << n << " " << world << " " << align;
+        }
+      }
+    }
+  }
+  // 160 features in Q8_0 blocks over 3 ranks: 32 | 64 | 64.
+  EXPECT_EQ(split_evenly(160, 3, 0, 32).count, 32);
+  EXPECT_EQ(split_evenly(160, 3, 2, 32).first, 96);
 }
 
 TEST(TensorParallelErrors, LocalGroupCollectives) {
   const auto group = make_local_group(3);
   std::vector<std::vector<float>> sums(3), gathered(3);
+  std::vector<uint64_t> seeds(3);
   std::vector<std::thread> ranks;
   for (int r = 0; r < 3; ++r) {
     ranks.emplace_back([&, r] {
@@ -136,19 +195,23 @@ TEST(TensorParallelErrors, LocalGroupCollectives) {
       std::vector<float> in = {float(r), -float(r)}, out(6);
       group[r]->all_gather(in, out);
       gathered[r] = out;
+      uint64_t seed = r == 1 ? 0x1234 : 0;
+      group[r]->broadcast(std::as_writable_bytes(std::span<uint64_t>(&seed, 1)), 1);
+      seeds[r] = seed;
     });
   }
   for (std::thread& t : ranks) t.join();
   for (int r = 0; r < 3; ++r) {
     EXPECT_EQ(sums[r], (std::vector<float>{3.0f, (0.1f + 10.1f) + 20.1f}));
     EXPECT_EQ(gathered[r], (std::vector<float>{0, 0, 1, -1, 2, -2}));
+    EXPECT_EQ(seeds[r], 0x1234u);
   }
   // One rank alone: the collectives are no-ops.
   auto be = make_cpu_backend(1);
   EXPECT_EQ(be->world(), 1);
   Activations x = be->make_tensor(std::vector<float>{1, 2}, 1, 2), y;
   be->all_reduce(x);
-  be->all_gather(x, y);
+  be->all_gather(x, 2, y);
   EXPECT_EQ(be->download_all(y), (std::vector<float>{1, 2}));
 }
 

@@ -50,7 +50,7 @@ class CpuBackend final : public Backend {
   int rank() const override { return comm_ ? comm_->rank() : 0; }
   int world() const override { return comm_ ? comm_->world() : 1; }
   void all_reduce(Activations& x) override;
-  void all_gather(const Activations& x, Activations& out) override;
+  void all_gather(const Activations& x, int64_t total_cols, Activations& out) override;
 
   void alloc(Activations& t, int64_t rows, int64_t cols) override;
   void upload(std::span<const float> host, int64_t rows, int64_t cols, Activations& t) override;
@@ -135,7 +135,7 @@ class CpuBackend final : public Backend {
   // Weight matrices repacked by prepare_weight for the packed int8 kernels (kernels::packable),
   // kept for the backend's lifetime. LOOM_PACK=0 turns packing off.
   std::vector<HugeBuffer> packed_;
-  std::vector<float> gathered_;        // all_gather: the group's rows, rank-major
+  std::vector<float> sent_, gathered_;  // all_gather: this rank's rows padded, the group's
   std::vector<float> xt_;              // matmul: transposed activation rows
   std::vector<uint64_t> panel_bytes_;  // matmul: (offset, length) of each column panel
   std::vector<uint8_t> qact_;          // matmul: quantized activation rows

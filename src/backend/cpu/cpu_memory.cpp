@@ -40,19 +40,33 @@ void CpuBackend::all_reduce(Activations& x) {
   comm_->all_reduce_sum({host(x).data(), static_cast<size_t>(x.numel())});
 }
 
-void CpuBackend::all_gather(const Activations& x, Activations& out) {
-  const int64_t rows = x.rows(), cols = x.cols(), w = world();
-  const auto o = host_alloc(out, rows, w * cols);
+void CpuBackend::all_gather(const Activations& x, int64_t total_cols, Activations& out) {
+  const int w = world();
+  const int64_t rows = x.rows();
+  if (x.cols() != split_evenly(total_cols, w, rank()).count) {
+    fail(ErrorCode::kInvalidArgument, "all_gather: rank {} of {} has {} of {} columns", rank(), w,
+         x.cols(), total_cols);
+  }
+  const auto o = host_alloc(out, rows, total_cols);
   if (w == 1) {
     std::copy_n(host(x).data(), x.numel(), o.data());
     return;
   }
-  // Rank-major from the group, then each row's slices side by side.
-  gathered_.resize(static_cast<size_t>(w * x.numel()));
-  comm_->all_gather({host(x).data(), static_cast<size_t>(x.numel())}, gathered_);
-  for (int64_t r = 0; r < w; ++r) {
+  // Every rank sends [rows, widest part] (its own part padded), rank-major from the group; then
+  // each row's parts side by side.
+  int64_t widest = 0;
+  for (int r = 0; r < w; ++r) widest = std::max(widest, split_evenly(total_cols, w, r).count);
+  const size_t per_rank = static_cast<size_t>(rows * widest);
+  sent_.assign(per_rank, 0.0f);
+  for (int64_t i = 0; i < rows; ++i) {
+    std::copy_n(host(x).row(i), x.cols(), sent_.data() + i * widest);
+  }
+  gathered_.resize(per_rank * static_cast<size_t>(w));
+  comm_->all_gather(sent_, gathered_);
+  for (int r = 0; r < w; ++r) {
+    const Part p = split_evenly(total_cols, w, r);
     for (int64_t i = 0; i < rows; ++i) {
-      std::copy_n(gathered_.data() + (r * rows + i) * cols, cols, o.row(i) + r * cols);
+      std::copy_n(gathered_.data() + r * per_rank + i * widest, p.count, o.row(i) + p.first);
     }
   }
 }

@@ -1,0 +1,171 @@
+#include "backend/process_group.h"
+
+#include <climits>
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "core/error.h"
+
+#ifdef LOOM_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace loom {
+
+namespace {
+
+struct GroupState {
+  std::shared_ptr<Communicator> comm;
+  int rank = 0;
+  int world = 1;
+  int local = 1;
+  bool mpi = false;
+};
+
+GroupState& state() {
+  static GroupState s;
+  return s;
+}
+
+// The launcher's word for how many processes it started, or 0 when none started this one.
+int launched_world() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+    if (const char* v = std::getenv(var)) return std::max(1, std::atoi(v));
+  }
+  return 0;
+}
+
+#ifdef LOOM_HAVE_MPI
+// MPI counts in int: larger buffers go in pieces.
+constexpr size_t kMaxCount = INT_MAX / 2;
+
+// MPI_COMM_WORLD as a Communicator. The all-reduce gathers every rank's buffer and adds them in
+// rank order on each rank (as the local group does), so every rank holds the same bits and a
+// split over processes equals the same split over threads; MPI_Allreduce leaves the order of
+// the additions to the implementation.
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator(int rank, int world) : rank_(rank), world_(world) {}
+  int rank() const override { return rank_; }
+  int world() const override { return world_; }
+
+  void all_reduce_sum(std::span<float> data) override {
+    if (world_ == 1 || data.empty()) return;
+    const size_t n = data.size();
+    gathered_.resize(n * static_cast<size_t>(world_));
+    all_gather(data, gathered_);
+    std::fill(data.begin(), data.end(), 0.0f);
+    for (int r = 0; r < world_; ++r) {
+      const float* s = gathered_.data() + static_cast<size_t>(r) * n;
+      for (size_t i = 0; i < n; ++i) data[i] += s[i];
+    }
+  }
+
+  void all_gather(std::span<const float> in, std::span<float> out) override {
+    LOOM_ASSERT(out.size() == in.size() * static_cast<size_t>(world_));
+    if (in.size() > kMaxCount) {
+      fail(ErrorCode::kOutOfRange, "an all-gather of {} values per rank (at most {})", in.size(),
+           kMaxCount);
+    }
+    const int n = static_cast<int>(in.size());
+    MPI_Allgather(in.data(), n, MPI_FLOAT, out.data(), n, MPI_FLOAT, MPI_COMM_WORLD);
+  }
+
+  void broadcast(std::span<std::byte> data, int root) override {
+    for (size_t at = 0; at < data.size(); at += kMaxCount) {
+      const int n = static_cast<int>(std::min(kMaxCount, data.size() - at));
+      MPI_Bcast(data.data() + at, n, MPI_BYTE, root, MPI_COMM_WORLD);
+    }
+  }
+
+ private:
+  int rank_, world_;
+  std::vector<float> gathered_;
+};
+#endif
+
+}  // namespace
+
+void init_process_group(int& argc, char**& argv) {
+  const int launched = launched_world();
+  if (launched == 0) return;
+#ifdef LOOM_HAVE_MPI
+  GroupState& s = state();
+  int provided = 0;
+  // The collectives run on whichever thread runs the model (the server's engine thread), one
+  // at a time.
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+  s.mpi = true;
+  MPI_Comm_rank(MPI_COMM_WORLD, &s.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &s.world);
+  if (provided < MPI_THREAD_SERIALIZED) {
+    fail(ErrorCode::kUnsupported, "this MPI library offers thread level {}, loom needs {}",
+         provided, static_cast<int>(MPI_THREAD_SERIALIZED));
+  }
+  MPI_Comm local;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, s.rank, MPI_INFO_NULL, &local);
+  MPI_Comm_size(local, &s.local);
+  MPI_Comm_free(&local);
+  if (s.world > 1) s.comm = std::make_shared<MpiCommunicator>(s.rank, s.world);
+#else
+  (void)argc;
+  (void)argv;
+  fail(ErrorCode::kUnsupported,
+       "started by an MPI launcher ({} processes), but this loom was built without MPI "
+       "(install libopenmpi-dev and rebuild)",
+       launched);
+#endif
+}
+
+std::shared_ptr<Communicator> process_group() {
+  return state().comm;
+}
+int process_rank() {
+  return state().rank;
+}
+int process_world() {
+  return state().world;
+}
+int local_ranks() {
+  return state().local;
+}
+
+uint64_t agree_on_seed(const std::optional<uint64_t>& seed) {
+  if (seed) return *seed;
+  uint64_t s = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  if (const auto& comm = state().comm) {
+    comm->broadcast(std::as_writable_bytes(std::span<uint64_t>(&s, 1)), 0);
+  }
+  return s;
+}
+
+void check_same_on_every_rank(uint64_t value, const char* what) {
+  const auto& comm = state().comm;
+  if (!comm) return;
+  uint64_t root = value;
+  comm->broadcast(std::as_writable_bytes(std::span<uint64_t>(&root, 1)), 0);
+  if (root != value) {
+    fail(ErrorCode::kInvalidArgument, "{} is not the same as on rank 0", what);
+  }
+}
+
+void abort_process_group(int exit_code) {
+#ifdef LOOM_HAVE_MPI
+  if (state().mpi && state().world > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+#else
+  (void)exit_code;
+#endif
+}
+
+void finalize_process_group() {
+#ifdef LOOM_HAVE_MPI
+  GroupState& s = state();
+  if (!s.mpi) return;
+  s.comm.reset();
+  s.mpi = false;
+  MPI_Finalize();
+#endif
+}
+
+}  // namespace loom
