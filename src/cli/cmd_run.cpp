@@ -186,7 +186,8 @@ void SamplingFlags::apply(sample::SamplingParams& params) const {
 void refuse_process_group(const char* command) {
   if (process_world() > 1) {
     fail(ErrorCode::kUnsupported,
-         "loom {} does not run under mpirun (run, logits, bench and perplexity do)", command);
+         "loom {} does not run under mpirun (run, logits, bench, perplexity and serve do)",
+         command);
   }
 }
 

@@ -8,15 +8,19 @@
 // decode (--spec-max-batch) and the step is bound by reading the weights.
 #include <fmt/format.h>
 
+#include <csignal>
 #include <filesystem>
+#include <optional>
 
 #include "app/drafting.h"
 #include "app/kv_plan.h"
 #include "app/loaded_model.h"
+#include "backend/process_group.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "core/system_memory.h"
+#include "engine/model_group.h"
 #include "engine/scheduler.h"
 #include "server/server.h"
 
@@ -91,7 +95,6 @@ uint64_t parse_bytes(const std::string& s) {
 }
 
 int run_serve(const ServeArgs& a) {
-  refuse_process_group("serve");
   std::string key = a.api_key;
   if (!a.api_key_file.empty()) {
     key = read_text_file(a.api_key_file);
@@ -103,12 +106,33 @@ int run_serve(const ServeArgs& a) {
   // Batch-invariant kernels: a request's tokens must not depend on who else is being served.
   app::LoadedModel m = app::load_model(a.model, a.threads, true, /*allow_encoder=*/true,
                                        /*batch_invariant=*/true, a.device);
+  if (m.encoder && process_world() > 1) {
+    fail(ErrorCode::kUnsupported,
+         "{}: an encoder is not split over ranks; serve it from one process, without mpirun",
+         a.model);
+  }
   if (m.encoder) {
     // Encoders keep no KV cache and need no scheduler: /v1/embeddings runs each request.
     fmt::print(stderr, "loom serve: {} encoder, /v1/embeddings\n", m.spec.architecture);
     server::Server server(m, server_options(a, key, m));
     return server.run();
   }
+  // Under mpirun rank 0 serves and drives the others' shards (engine/model_group.h).
+  const std::shared_ptr<Communicator> group = process_group();
+  if (group && a.drafting.any()) {
+    fail(ErrorCode::kUnsupported,
+         "speculative decoding (--spec, --draft) does not run under mpirun");
+  }
+  if (group && group->rank() != 0) {
+    // The group stops when rank 0 does (mpirun passes SIGINT/SIGTERM to every rank).
+    std::signal(SIGINT, SIG_IGN);
+    std::signal(SIGTERM, SIG_IGN);
+    follow_group_leader(*m.model, *group);
+    return 0;
+  }
+  std::optional<GroupLeader> leader;
+  if (group) leader.emplace(*m.model, *group);
+  CausalLM& model = leader ? static_cast<CausalLM&>(*leader) : *m.model;
   const ModelInfo& info = m.model->info();
   const DType kv_type = parse_kv_type(a.kv_type);
   app::KvPlanInput in;
@@ -152,7 +176,7 @@ int run_serve(const ServeArgs& a) {
   so.make_drafter = drafting.factory;
   so.max_draft = a.drafting.draft_n;
   so.spec_max_batch = a.spec_max_batch;
-  Scheduler scheduler(*m.model, m.tokenizer ? &*m.tokenizer : nullptr, so);
+  Scheduler scheduler(model, m.tokenizer ? &*m.tokenizer : nullptr, so);
   const server::ServerOptions o = server_options(a, key, m);
   fmt::print(stderr, "loom serve: {}; {} parallel{}\n", plan.summary, so.max_running,
              !so.make_drafter ? ""
@@ -164,6 +188,7 @@ int run_serve(const ServeArgs& a) {
   server::Server server(m, scheduler, o);
   const int rc = server.run();
   scheduler.shutdown(false);
+  if (leader) leader->stop();
   return rc;
 }
 

@@ -273,6 +273,18 @@ void prepare(Backend& be, GatedMlp& w) {
   for (TensorView* m : {&w.gate, &w.up, &w.down}) prepare(be, *m, WeightUse::kMatrix);
 }
 
+void prepare(Backend& be, AttentionWeights& w, WeightArena& arena) {
+  const void* wo = w.wo.data;
+  prepare(be, w);
+  arena.release_replaced(wo, w.wo.data);
+}
+
+void prepare(Backend& be, GatedMlp& w, WeightArena& arena) {
+  const void* down = w.down.data;
+  prepare(be, w);
+  arena.release_replaced(down, w.down.data);
+}
+
 void prepare(Backend& be, MoeWeights& w) {
   prepare(be, w.router, WeightUse::kRows);
   for (GatedMlp& e : w.experts) {

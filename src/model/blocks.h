@@ -140,6 +140,10 @@ void prepare(Backend& be, std::optional<TensorView>& w, WeightUse use);
 void prepare(Backend& be, AttentionWeights& w);  // q/k/v/o matrices, biases and norms
 void prepare(Backend& be, GatedMlp& w);
 void prepare(Backend& be, MoeWeights& w);  // router and experts as rows (moe_ffn reads them)
+// The same for a rank's shard, whose column slices `arena` holds: each copy the backend
+// replaces with its own is freed.
+void prepare(Backend& be, AttentionWeights& w, WeightArena& arena);
+void prepare(Backend& be, GatedMlp& w, WeightArena& arena);
 // Vectors (norms, biases, position tables read row by row...).
 template <typename... T>
 void prepare_vectors(Backend& be, T&... w) {

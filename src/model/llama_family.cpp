@@ -111,8 +111,8 @@ class LlamaFamilyModel final : public CausalLM {
                                 spec.path + ": " + p);
       }
       prepare_vectors(backend_, L.attn_norm, L.ffn_norm);
-      prepare(backend_, L.attn);
-      if (L.ffn) prepare(backend_, *L.ffn);
+      prepare(backend_, L.attn, arena_);
+      if (L.ffn) prepare(backend_, *L.ffn, arena_);
       if (L.moe) prepare(backend_, *L.moe);
       layers_.push_back(std::move(L));
     }

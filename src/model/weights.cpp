@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "quant/quant.h"
 
 namespace loom {
@@ -48,8 +49,19 @@ TensorView WeightArena::columns(const TensorView& t, int64_t first, int64_t n,
   }
   const TensorView out{t.dtype, {rows, n}, buf.get(), dst_row * rows};
   bytes_ += dst_row * rows;
-  blocks_.push_back(std::move(buf));
+  blocks_.push_back({std::move(buf), dst_row * rows});
+  release_file_pages(t.data, t.n_bytes);
   return out;
+}
+
+void WeightArena::release_replaced(const void* old, const void* now) {
+  if (old == now) return;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    if (blocks_[i].data.get() != old) continue;
+    bytes_ -= blocks_[i].size;
+    blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
+    return;
+  }
 }
 
 TensorView WeightLoader::require(const std::string& name, const std::vector<int64_t>& shape) const {

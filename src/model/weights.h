@@ -25,11 +25,20 @@ class WeightArena {
  public:
   // Columns [first, first + n) of a matrix [rows, cols], copied; kUnsupported naming `what` when
   // the slice does not fall on the type's block boundaries.
+  // The source's pages go back to the system (release_file_pages): a rank reads the rest of
+  // the matrix no more.
   TensorView columns(const TensorView& t, int64_t first, int64_t n, const std::string& what);
+  // Frees the copy at `old` once the backend has made its own (prepare_weight returned a view
+  // of other memory, `now`); nothing when they are the same or `old` is not the arena's.
+  void release_replaced(const void* old, const void* now);
   uint64_t bytes() const { return bytes_; }
 
  private:
-  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
+  struct Block {
+    std::unique_ptr<uint8_t[]> data;
+    uint64_t size = 0;
+  };
+  std::vector<Block> blocks_;
   uint64_t bytes_ = 0;
 };
 

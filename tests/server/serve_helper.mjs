@@ -9,10 +9,12 @@ export function modelPath(name) {
   return path.join(ROOT, 'tests/data/ref/models', name);
 }
 
-export async function startServer(args) {
+// `launcher`: a command line the server runs under (e.g. ['mpirun', '-np', '2']).
+export async function startServer(args, {launcher = [], threads = 2} = {}) {
   if (!BIN || !ROOT) throw new Error('LOOM_BIN and LOOM_SOURCE_DIR must be set (run through ctest)');
-  const proc = spawn(BIN, ['serve', '--port', '0', '--host', '127.0.0.1', '-t', '2', ...args],
-                     {stdio: ['ignore', 'ignore', 'pipe']});
+  const cmd = [...launcher, BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '-t', String(threads),
+               ...args];
+  const proc = spawn(cmd[0], cmd.slice(1), {stdio: ['ignore', 'ignore', 'pipe']});
   let log = '';
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${log}`)), 30000);
