@@ -44,16 +44,18 @@ LoadedModel load_model(const std::string& model, int threads, bool want_tokenize
   LoadedModel m;
   m.spec = load_model_spec(path);
   m.device = device;
-  // Under mpirun every rank holds its shard of a language model (an encoder runs whole on each).
+  // Under mpirun every rank holds its shard of a language model (an encoder runs whole on each):
+  // its tensor-parallel part of its pipeline stage's layers.
   const std::shared_ptr<Communicator> group =
       is_encoder_architecture(m.spec.architecture) ? nullptr : process_group();
+  const PipelineLayout layout = group ? pipeline_layout(pipeline_stages()) : PipelineLayout{};
   if (group) {
     check_same_on_every_rank(
         m.spec.fingerprint(),
         fmt::format("the model {} (its tensors, types or values)", path).c_str());
   }
-  m.backend =
-      make_backend({device, threads > 0 ? threads : default_threads(), batch_invariant, group});
+  m.backend = make_backend({device, threads > 0 ? threads : default_threads(), batch_invariant,
+                            layout.world > 1 ? layout.stage_group : nullptr});
   if (is_encoder_architecture(m.spec.architecture)) {
     if (!allow_encoder) {
       fail(ErrorCode::kUnsupported,
@@ -63,7 +65,8 @@ LoadedModel load_model(const std::string& model, int threads, bool want_tokenize
     m.encoder = load_encoder(m.spec, *m.backend);
   } else {
     m.model = load_causal_lm(m.spec, *m.backend,
-                             group ? ShardSpec{group->rank(), group->world()} : ShardSpec{});
+                             ShardSpec{layout.rank, layout.world, layout.stage, layout.stages,
+                                       layout.stages > 1 ? group.get() : nullptr});
     // One token through the model: the backend prepares its weights (the CPU backend repacks
     // Q4_0/Q4_K matrices on first use) here, not in the first request's time to first token.
     const std::unique_ptr<KvCache> cache = m.model->make_kv_cache(1, 16);

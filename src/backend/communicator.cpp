@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <barrier>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 
 #include "core/error.h"
 
@@ -12,10 +15,15 @@ namespace {
 // What the ranks of a local group share: one slot per rank for the buffer it contributes,
 // and a barrier per phase.
 struct LocalGroupState {
-  explicit LocalGroupState(int world) : slots(world), sync(world) {}
+  explicit LocalGroupState(int world)
+      : slots(world), sync(world), mailboxes(static_cast<size_t>(world) * world) {}
   std::vector<std::span<const float>> slots;
   std::span<std::byte> bytes;  // broadcast: the root's buffer
   std::barrier<> sync;
+  // send/recv: a queue of messages per (from, to), index from * world + to.
+  std::mutex mail_mutex;
+  std::condition_variable mail_cv;
+  std::vector<std::deque<std::vector<float>>> mailboxes;
 };
 
 class LocalCommunicator final : public Communicator {
@@ -51,6 +59,26 @@ class LocalCommunicator final : public Communicator {
       std::copy(state_->slots[r].begin(), state_->slots[r].end(), out.begin() + r * in.size());
     }
     state_->sync.arrive_and_wait();  // nobody reuses its input while others read it
+  }
+
+  void send(std::span<const float> data, int to) override {
+    LOOM_ASSERT(to >= 0 && to < world() && to != rank_);
+    {
+      std::lock_guard lock(state_->mail_mutex);
+      state_->mailboxes[static_cast<size_t>(rank_ * world() + to)].emplace_back(data.begin(),
+                                                                                data.end());
+    }
+    state_->mail_cv.notify_all();
+  }
+
+  void recv(std::span<float> data, int from) override {
+    LOOM_ASSERT(from >= 0 && from < world() && from != rank_);
+    std::unique_lock lock(state_->mail_mutex);
+    auto& box = state_->mailboxes[static_cast<size_t>(from * world() + rank_)];
+    state_->mail_cv.wait(lock, [&] { return !box.empty(); });
+    LOOM_ASSERT(box.front().size() == data.size());
+    std::copy(box.front().begin(), box.front().end(), data.begin());
+    box.pop_front();
   }
 
   void broadcast(std::span<std::byte> data, int root) override {

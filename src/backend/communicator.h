@@ -36,6 +36,10 @@ class Communicator {
   virtual void all_gather(std::span<const float> in, std::span<float> out) = 0;
   // Rank `root`'s bytes reach every rank's `data` (the same size on every rank).
   virtual void broadcast(std::span<std::byte> data, int root) = 0;
+  // Point to point (pipeline stages): `data` to rank `to`, which receives it with recv(from
+  // this rank) into a buffer of the same size. Messages between two ranks arrive in order.
+  virtual void send(std::span<const float> data, int to) = 0;
+  virtual void recv(std::span<float> data, int from) = 0;
 };
 
 // `world` communicators (rank i at index i) for threads of one process. Each collective is a

@@ -2,6 +2,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <string>
 
@@ -17,6 +18,8 @@ namespace {
 
 struct GroupState {
   std::shared_ptr<Communicator> comm;
+  int stages = 1;                         // --pp
+  std::map<int, PipelineLayout> layouts;  // made so far, by stages
   int rank = 0;
   int world = 1;
   int local = 1;
@@ -46,7 +49,7 @@ constexpr size_t kMaxCount = INT_MAX / 2;
 // the additions to the implementation.
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator(int rank, int world) : rank_(rank), world_(world) {}
+  MpiCommunicator(MPI_Comm comm, int rank, int world) : comm_(comm), rank_(rank), world_(world) {}
   int rank() const override { return rank_; }
   int world() const override { return world_; }
 
@@ -69,17 +72,43 @@ class MpiCommunicator final : public Communicator {
            kMaxCount);
     }
     const int n = static_cast<int>(in.size());
-    MPI_Allgather(in.data(), n, MPI_FLOAT, out.data(), n, MPI_FLOAT, MPI_COMM_WORLD);
+    MPI_Allgather(in.data(), n, MPI_FLOAT, out.data(), n, MPI_FLOAT, comm_);
   }
 
   void broadcast(std::span<std::byte> data, int root) override {
     for (size_t at = 0; at < data.size(); at += kMaxCount) {
       const int n = static_cast<int>(std::min(kMaxCount, data.size() - at));
-      MPI_Bcast(data.data() + at, n, MPI_BYTE, root, MPI_COMM_WORLD);
+      MPI_Bcast(data.data() + at, n, MPI_BYTE, root, comm_);
     }
   }
 
+  void send(std::span<const float> data, int to) override {
+    for (size_t at = 0; at < data.size(); at += kMaxCount) {
+      const int n = static_cast<int>(std::min(kMaxCount, data.size() - at));
+      MPI_Send(data.data() + at, n, MPI_FLOAT, to, kTag, comm_);
+    }
+  }
+
+  void recv(std::span<float> data, int from) override {
+    for (size_t at = 0; at < data.size(); at += kMaxCount) {
+      const int n = static_cast<int>(std::min(kMaxCount, data.size() - at));
+      MPI_Recv(data.data() + at, n, MPI_FLOAT, from, kTag, comm_, MPI_STATUS_IGNORE);
+    }
+  }
+
+  // The ranks of this group with the same `color` (e.g. one pipeline stage), ordered by rank.
+  std::shared_ptr<Communicator> split(int color) {
+    MPI_Comm sub;
+    MPI_Comm_split(comm_, color, rank_, &sub);
+    int r = 0, w = 1;
+    MPI_Comm_rank(sub, &r);
+    MPI_Comm_size(sub, &w);
+    return std::make_shared<MpiCommunicator>(sub, r, w);
+  }
+
  private:
+  static constexpr int kTag = 7;
+  MPI_Comm comm_;
   int rank_, world_;
   std::vector<float> gathered_;
 };
@@ -107,7 +136,7 @@ void init_process_group(int& argc, char**& argv) {
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, s.rank, MPI_INFO_NULL, &local);
   MPI_Comm_size(local, &s.local);
   MPI_Comm_free(&local);
-  if (s.world > 1) s.comm = std::make_shared<MpiCommunicator>(s.rank, s.world);
+  if (s.world > 1) s.comm = std::make_shared<MpiCommunicator>(MPI_COMM_WORLD, s.rank, s.world);
 #else
   (void)argc;
   (void)argv;
@@ -120,6 +149,38 @@ void init_process_group(int& argc, char**& argv) {
 
 std::shared_ptr<Communicator> process_group() {
   return state().comm;
+}
+
+void set_pipeline_stages(int stages) {
+  state().stages = stages;
+}
+int pipeline_stages() {
+  return state().stages;
+}
+
+PipelineLayout pipeline_layout(int stages) {
+  GroupState& s = state();
+  if (stages < 1 || s.world % stages != 0) {
+    fail(ErrorCode::kInvalidArgument,
+         "--pp {}: {} ranks do not split into {} pipeline stages of equal size", stages, s.world,
+         stages);
+  }
+  if (auto it = s.layouts.find(stages); it != s.layouts.end()) return it->second;
+  PipelineLayout p;
+  const int per_stage = s.world / stages;
+  p.stages = stages;
+  p.stage = s.rank / per_stage;
+  p.rank = s.rank % per_stage;
+  p.world = per_stage;
+  if (stages == 1) {
+    p.stage_group = s.comm;
+  } else if (per_stage > 1) {
+#ifdef LOOM_HAVE_MPI
+    p.stage_group = static_cast<MpiCommunicator&>(*s.comm).split(p.stage);
+#endif
+  }
+  s.layouts[stages] = p;
+  return p;
 }
 int process_rank() {
   return state().rank;

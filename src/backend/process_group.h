@@ -23,6 +23,20 @@ int process_rank();
 int process_world();
 // How many ranks of the group run on this host (they share its cores).
 int local_ranks();
+
+// The group as `stages` pipeline stages (`loom --pp K`) of process_world() / stages
+// tensor-parallel ranks each: rank r is in stage r / per_stage at place r % per_stage.
+struct PipelineLayout {
+  std::shared_ptr<Communicator> stage_group;  // this rank's stage (null when alone in it)
+  int stage = 0, stages = 1;
+  int rank = 0, world = 1;  // the place in the stage
+};
+// Collective (every rank, the same `stages`) the first time for a value. kInvalidArgument when
+// the ranks do not divide into `stages` stages.
+PipelineLayout pipeline_layout(int stages);
+// The command line's --pp (1 when not given), read by the model loader.
+void set_pipeline_stages(int stages);
+int pipeline_stages();
 // The same seed on every rank: `seed` when given, else one drawn on rank 0 and broadcast, so
 // that sampling agrees everywhere (every rank samples from the same all-gathered logits).
 uint64_t agree_on_seed(const std::optional<uint64_t>& seed);

@@ -21,6 +21,7 @@
 #include <random>
 
 #include "app/loaded_model.h"
+#include "backend/process_group.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mapped_file.h"
@@ -250,6 +251,7 @@ int run_bench(const BenchArgs& a) {
                                 {"size_bytes", m.spec.total_bytes()},
                                 {"params", params},
                                 {"threads", threads},
+                                {"ranks", process_world()},
                                 {"backend", m.backend->name()},
                                 {"load_s", load_s}};
   if (a.n_prompt > 0) out["pp"] = pp.to_json();
@@ -259,10 +261,11 @@ int run_bench(const BenchArgs& a) {
     fmt::print("{}\n", out.dump(2));
     return 0;
   }
-  fmt::print("model: {} ({}, {:.2f} GiB, {:.2f} B params), loaded in {:.2f} s, {} threads\n",
+  fmt::print("model: {} ({}, {:.2f} GiB, {:.2f} B params), loaded in {:.2f} s, {} threads{}\n",
              a.model, m.spec.architecture,
              static_cast<double>(m.spec.total_bytes()) / (1024.0 * 1024 * 1024),
-             static_cast<double>(params) / 1e9, load_s, threads);
+             static_cast<double>(params) / 1e9, load_s, threads,
+             process_world() > 1 ? fmt::format(" x {} ranks (mpirun)", process_world()) : "");
   fmt::print("| {:>8} | {:>12} | {:>9} | {:>9} | {:>4} |\n", "test", "t/s (median)", "min", "max",
              "reps");
   for (const auto& [name, s] : {std::pair{"pp", &pp}, std::pair{"tg", &tg}}) {

@@ -90,6 +90,13 @@ int run(int argc, char** argv) {
   });
   bool quiet = false;
   app.add_flag("--quiet", quiet, "no progress output (downloads, conversion, loading)");
+  int pp = 1, tp = 0;
+  app.add_option("--pp", pp,
+                 "under mpirun: pipeline stages, the layers split between them (default 1)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--tp", tp,
+                 "under mpirun: tensor-parallel ranks per stage (default: the ranks / --pp)")
+      ->check(CLI::Range(1, 4096));
   app.fallthrough();  // --quiet after the subcommand too
 
   const std::vector<loom::cli::Command> commands = {
@@ -115,6 +122,14 @@ int run(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   loom::Progress::set_quiet_all(quiet || loom::process_rank() != 0);
+  if ((pp > 1 || tp > 1) && loom::process_world() == 1) {
+    return fail_with(2, "error: --pp and --tp split a model over the ranks of mpirun -np N");
+  }
+  if (tp > 0 && tp * pp != loom::process_world()) {
+    return fail_with(2, fmt::format("error: --tp {} x --pp {} is not the {} ranks mpirun started",
+                                    tp, pp, loom::process_world()));
+  }
+  loom::set_pipeline_stages(pp);
   try {
     for (const loom::cli::Command& c : commands) {
       if (c.app->parsed()) return c.run();

@@ -15,6 +15,7 @@
 #include "model/blocks.h"
 #include "model/model.h"
 #include "model/model_registry.h"
+#include "model/pipeline.h"
 #include "model/rope.h"
 #include "model/weights.h"
 #include "quant/quant.h"
@@ -44,6 +45,13 @@ class LlamaFamilyModel final : public CausalLM {
                   hd = shape.head_dim;
     const int64_t vocab = need_hparam(spec, hp.vocab_size, "vocab_size");
     need_hparam(spec, hp.n_layers, "n_layers");
+    // With pipeline stages this rank holds its stage's layers (and KV cache) only.
+    const Part layers = split_evenly(hp.n_layers, shard.stages, shard.stage);
+    if (layers.count == 0) {
+      fail(ErrorCode::kUnsupported, "{}: {} layers cannot be split into {} pipeline stages",
+           spec.path, hp.n_layers, shard.stages);
+    }
+    const bool first_stage = shard.stage == 0, last_stage = shard.stage == shard.stages - 1;
     const bool moe = hp.n_experts > 0;
     if (moe && (hp.n_experts_used <= 0 || hp.n_experts_used > hp.n_experts)) {
       fail(ErrorCode::kCorruption, "{}: {} experts per token is not in [1, {}]", spec.path,
@@ -55,7 +63,7 @@ class LlamaFamilyModel final : public CausalLM {
     info_ = {arch,
              vocab,
              hidden,
-             hp.n_layers,
+             layers.count,
              n_kv,
              hd,
              hp.context_length > 0 ? hp.context_length : 4096};
@@ -87,7 +95,7 @@ class LlamaFamilyModel final : public CausalLM {
     auto out = w.optional("output.weight", {vocab, hidden});
     // Split over ranks by vocabulary rows; the logits are gathered (all_gather).
     output_ = shard_output_head(out ? *out : tok_embd_, shard);
-    for (int64_t l = 0; l < hp.n_layers; ++l) {
+    for (int64_t l = layers.first; l < layers.first + layers.count; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
       LlamaLayer L;
       L.attn_norm = w.require(p + "attn_norm.weight", {hidden});
@@ -116,41 +124,69 @@ class LlamaFamilyModel final : public CausalLM {
       if (L.moe) prepare(backend_, *L.moe);
       layers_.push_back(std::move(L));
     }
-    prepare(backend_, tok_embd_, WeightUse::kRows);
-    prepare(backend_, output_, WeightUse::kMatrix);
-    prepare_vectors(backend_, output_norm_);
+    if (first_stage) prepare(backend_, tok_embd_, WeightUse::kRows);
+    if (last_stage) {
+      prepare(backend_, output_, WeightUse::kMatrix);
+      prepare_vectors(backend_, output_norm_);
+    }
+    if (shard.stages > 1) {
+      stage_.embed = [this](const Batch& b, Activations& x) {
+        backend_.embed(tok_embd_, b.tokens, x);
+      };
+      stage_.layers = [this](const Batch&, Activations& x) { run_layers(*cache_, x); };
+      stage_.head = [this](const Batch& b, Activations& x, Activations& logits) {
+        output_head(b, x, logits);
+      };
+    }
   }
 
   Backend& backend() override { return backend_; }
   void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
+    if (shard_.stages > 1) {
+      cache_ = &cache;
+      pipeline_forward(backend_, shard_, info_, batch, stage_, pipe_, logits);
+      return;
+    }
+    begin_forward(backend_, batch, info_);
+    backend_.embed(tok_embd_, batch.tokens, x_);
+    inject_embeddings(backend_, batch, x_);
+    run_layers(cache, x_);
+    output_head(batch, x_, logits);
+  }
+
+ private:
+  // This rank's layers over x (in place).
+  void run_layers(KvCache& cache, Activations& x) {
     Backend& be = backend_;
     const int64_t hidden = info_.hidden_size;
-    begin_forward(be, batch, info_);
-    be.embed(tok_embd_, batch.tokens, x_);
-    inject_embeddings(be, batch, x_);
     for (size_t l = 0; l < layers_.size(); ++l) {
       const LlamaLayer& L = layers_[l];
-      be.rms_norm(x_, L.attn_norm, eps_, 0.0f, hidden, h_);
+      be.rms_norm(x, L.attn_norm, eps_, 0.0f, hidden, h_);
       attention_block(be, L.attn, attn_, h_, cache, static_cast<int64_t>(l), buf_, h_);
       if (shard_.world > 1) be.all_reduce(h_);  // the heads' shares of Wo · attn
-      be.add(x_, h_);
-      be.rms_norm(x_, L.ffn_norm, eps_, 0.0f, hidden, h_);
+      be.add(x, h_);
+      be.rms_norm(x, L.ffn_norm, eps_, 0.0f, hidden, h_);
       if (L.moe && shard_.world > 1) {
         if (zeros_.size() != static_cast<size_t>(h_.numel())) zeros_.assign(h_.numel(), 0.0f);
         be.upload(zeros_, h_.rows(), hidden, part_);
         moe_ffn_accumulate(be, *L.moe, act_, h_, part_);
         be.all_reduce(part_);  // the features' shares of every chosen expert
-        be.add(x_, part_);
+        be.add(x, part_);
       } else if (L.moe) {
-        moe_ffn_accumulate(be, *L.moe, act_, h_, x_);
+        moe_ffn_accumulate(be, *L.moe, act_, h_, x);
       } else {
         gated_ffn(be, *L.ffn, act_, h_, buf_, h_);
         if (shard_.world > 1) be.all_reduce(h_);  // the features' shares of Wdown · act
-        be.add(x_, h_);
+        be.add(x, h_);
       }
     }
-    select_logit_rows(be, x_, batch, buf_, sel_);
-    be.rms_norm(sel_, output_norm_, eps_, 0.0f, hidden, h_);
+  }
+
+  // The last stage: the final norm and the output head over the batch's logit rows of x.
+  void output_head(const Batch& batch, const Activations& x, Activations& logits) {
+    Backend& be = backend_;
+    select_logit_rows(be, x, batch, buf_, sel_);
+    be.rms_norm(sel_, output_norm_, eps_, 0.0f, info_.hidden_size, h_);
     if (shard_.world == 1) {
       be.matmul(h_, output_, nullptr, logits);
     } else {
@@ -159,7 +195,6 @@ class LlamaFamilyModel final : public CausalLM {
     }
   }
 
- private:
   Backend& backend_;
   ShardSpec shard_;
   WeightArena arena_;  // this rank's column slices
@@ -173,6 +208,9 @@ class LlamaFamilyModel final : public CausalLM {
   Activations x_, h_, sel_;  // reused across steps
   Activations part_;         // tensor parallel: this rank's share before a collective
   std::vector<float> zeros_;
+  PipelineStage stage_;  // pipeline parallel: this stage's parts of a forward pass
+  PipelineBuffers pipe_;
+  KvCache* cache_ = nullptr;  // the forward pass's, for stage_.layers
 };
 
 }  // namespace

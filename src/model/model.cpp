@@ -58,13 +58,22 @@ std::unique_ptr<CausalLM> load_causal_lm(const ModelSpec& spec, Backend& backend
          "{}: shard {} of {} does not match the backend's place in its group (rank {} of {})",
          spec.path, shard.rank, shard.world, backend.rank(), backend.world());
   }
+  if (shard.stages < 1 || shard.stage < 0 || shard.stage >= shard.stages ||
+      (shard.stages > 1 &&
+       (shard.pipeline == nullptr || shard.pipeline->world() != shard.stages * shard.world ||
+        shard.pipeline->rank() != shard.stage * shard.world + shard.rank))) {
+    fail(ErrorCode::kInvalidArgument,
+         "{}: pipeline stage {} of {} does not match its group (rank {} of {})", spec.path,
+         shard.stage, shard.stages, shard.pipeline ? shard.pipeline->rank() : 0,
+         shard.pipeline ? shard.pipeline->world() : 1);
+  }
   return (*b)(spec, backend, shard);
 }
 
 void refuse_shards(const ModelSpec& spec, const ShardSpec& shard) {
-  if (shard.world != 1) {
+  if (shard.world != 1 || shard.stages != 1) {
     fail(ErrorCode::kUnsupported, "{}: {} cannot be split over {} ranks yet", spec.path,
-         spec.architecture, shard.world);
+         spec.architecture, shard.world * shard.stages);
   }
 }
 

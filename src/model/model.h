@@ -62,9 +62,21 @@ struct ModelInfo {
 // q/k/v and gate/up by rows, the attention output and down projections by columns, so each
 // rank's products add up to the whole (Backend::all_reduce). The output head is split by
 // vocabulary rows (Backend::all_gather joins the logits); embeddings and norms stay whole.
+// Pipeline parallelism: with `stages` > 1 the layers are split into that many contiguous
+// stages (split_evenly); stage s holds its layers (the first also the embeddings, the last the
+// output head) and its KV cache only for them (ModelInfo::n_layers is the stage's). A forward
+// pass cuts the batch into micro-batches that flow stage to stage over `pipeline`, so the
+// stages work on different micro-batches at once; the last stage's logits reach every rank.
+// Within a stage, `rank` of `world` is the tensor-parallel place (the backend's group).
 struct ShardSpec {
   int rank = 0;
   int world = 1;
+  int stage = 0;
+  int stages = 1;
+  // Every rank of every stage, rank stage * world + rank (null with one stage).
+  Communicator* pipeline = nullptr;
+  // The fewest rows a micro-batch has (a batch of fewer rows is one micro-batch).
+  int64_t micro_rows = 32;
 };
 
 class CausalLM {

@@ -25,7 +25,15 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kModels = std::string(LOOM_SOURCE_DIR) + "/tests/data/ref/models/";
-constexpr const char* kIds = "1,5,9,33,2,17,64,3,8,100,41,7";
+// 80 ids: with --pp the batch is cut into micro-batches (of at least 32 rows) mid-sequence.
+const std::string kIds = [] {
+  std::string s = "1";
+  for (int i = 1; i < 80; ++i) {
+    s += ',';
+    s += std::to_string((i * 37) % 900 + 1);
+  }
+  return s;
+}();
 
 // A shell command's exit code, stdout and stderr.
 CliResult run_command(const std::string& cmd) {
@@ -91,19 +99,21 @@ void expect_group_logits_equal(const std::string& model, const std::string& name
   ASSERT_EQ(single.exit_code, 0) << single.err;
   int64_t vocab = 0;
   const std::vector<float> whole = read_logits(one, &vocab);
-  for (int n : {2, 3}) {
+  // Tensor parallel over 2 and 3 ranks, 2 pipeline stages, and 2 stages of 2 ranks each.
+  const std::pair<int, std::string> layouts[] = {{2, ""}, {3, ""}, {2, " --pp 2"}, {4, " --pp 2"}};
+  for (const auto& [n, pp] : layouts) {
     const std::string split = (dir.path / ("np" + std::to_string(n) + ".safetensors")).string();
     const CliResult r =
-        mpirun(n, "logits -m '" + model + "' --ids " + kIds + " -o '" + split + "'");
-    ASSERT_EQ(r.exit_code, 0) << name << " -np " << n << ": " << r.err;
+        mpirun(n, "logits -m '" + model + "' --ids " + kIds + " -o '" + split + "'" + pp);
+    ASSERT_EQ(r.exit_code, 0) << name << " -np " << n << pp << ": " << r.err;
     int64_t v = 0;
     const std::vector<float> parts = read_logits(split, &v);
     ASSERT_EQ(v, vocab);
     ASSERT_EQ(parts.size(), whole.size());
     const double rel = worst_relative_l2(whole, parts, vocab);
-    EXPECT_LE(rel, 1e-5) << name << " -np " << n;
-    std::printf("%s: mpirun -np %d vs one process, worst relative L2 over positions %.3g\n",
-                name.c_str(), n, rel);
+    EXPECT_LE(rel, 1e-5) << name << " -np " << n << pp;
+    std::printf("%s: mpirun -np %d%s vs one process, worst relative L2 over positions %.3g\n",
+                name.c_str(), n, pp.c_str(), rel);
   }
 }
 
@@ -129,10 +139,11 @@ TEST_F(MpiCli, GreedyTextIsTheSingleProcessText) {
   const CliResult single = run_loom(args + " -t 1");
   ASSERT_EQ(single.exit_code, 0) << single.err;
   ASSERT_FALSE(single.out.empty());
-  for (int n : {2, 3}) {
-    const CliResult r = mpirun(n, args);
+  const std::pair<int, std::string> layouts[] = {{2, ""}, {3, ""}, {2, " --pp 2"}};
+  for (const auto& [n, pp] : layouts) {
+    const CliResult r = mpirun(n, args + pp);
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.out, single.out) << "-np " << n;  // rank 0 prints; the others are quiet
+    EXPECT_EQ(r.out, single.out) << "-np " << n << pp;  // rank 0 prints; the others are quiet
   }
 }
 
@@ -182,6 +193,21 @@ TEST_F(MpiCli, ARankKilledMidRunEndsTheGroup) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_LT(seconds, 30) << r.err;
   std::printf("rank killed: the group ended %.1f s after the start (2 s of it running)\n", seconds);
+}
+
+TEST_F(MpiCli, LayoutsThatCannotBeMadeAreRefused) {
+  const std::string m = kModels + "llama-tiny --ids 1,2 -o /dev/null";
+  CliResult r = mpirun(3, "logits -m " + m + " --pp 2");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("3 ranks do not split into 2 pipeline stages"), std::string::npos) << r.err;
+  r = mpirun(3, "logits -m " + m + " --pp 3");  // 2 layers
+  EXPECT_NE(r.err.find("2 layers cannot be split into 3 pipeline stages"), std::string::npos)
+      << r.err;
+  r = mpirun(2, "logits -m " + m + " --tp 3");
+  EXPECT_NE(r.err.find("--tp 3 x --pp 1 is not the 2 ranks"), std::string::npos) << r.err;
+  r = run_loom("logits -m " + m + " --pp 2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("mpirun -np N"), std::string::npos) << r.err;
 }
 
 TEST_F(MpiCli, CommandsThatWouldWriteTheSameFileAreRefused) {

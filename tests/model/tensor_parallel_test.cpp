@@ -31,19 +31,27 @@ std::vector<float> unsplit_logits(const std::string& path, const std::vector<int
   return gen.all_logits(seq, /*chunk=*/5);
 }
 
-// Every rank's logits, each rank on its own thread with its own backend and shard.
+// Every rank's logits, each rank on its own thread with its own backend and shard: `stages`
+// pipeline stages of `world` tensor-parallel ranks each.
 std::vector<std::vector<float>> split_logits(const std::string& path,
-                                             const std::vector<int32_t>& seq, int world) {
+                                             const std::vector<int32_t>& seq, int world,
+                                             int stages = 1) {
   const ModelSpec spec = load_model_spec(path);
-  const auto group = make_local_group(world);
-  std::vector<std::vector<float>> out(static_cast<size_t>(world));
-  std::vector<std::string> errors(static_cast<size_t>(world));
+  const int all = world * stages;
+  const auto pipe = make_local_group(all);
+  std::vector<std::vector<std::shared_ptr<Communicator>>> stage_groups;
+  for (int s = 0; s < stages; ++s) stage_groups.push_back(make_local_group(world));
+  std::vector<std::vector<float>> out(static_cast<size_t>(all));
+  std::vector<std::string> errors(static_cast<size_t>(all));
   std::vector<std::thread> ranks;
-  for (int r = 0; r < world; ++r) {
+  for (int r = 0; r < all; ++r) {
     ranks.emplace_back([&, r] {
       try {
-        auto be = make_backend({"cpu", 1, false, group[static_cast<size_t>(r)]});
-        auto model = load_causal_lm(spec, *be, {r, world});
+        const int s = r / world, t = r % world;
+        auto be = make_backend({"cpu", 1, false, stage_groups[s][t]});
+        // Micro-batches of 2 rows: the chunks of 5 are cut mid-sequence.
+        ShardSpec shard{t, world, s, stages, stages > 1 ? pipe[r].get() : nullptr, 2};
+        auto model = load_causal_lm(spec, *be, shard);
         Generator gen(*model, nullptr, static_cast<int64_t>(seq.size()) + 4);
         out[static_cast<size_t>(r)] = gen.all_logits(seq, /*chunk=*/5);
       } catch (const std::exception& e) {
@@ -52,18 +60,18 @@ std::vector<std::vector<float>> split_logits(const std::string& path,
     });
   }
   for (std::thread& t : ranks) t.join();
-  for (int r = 0; r < world; ++r) EXPECT_EQ(errors[r], "") << "rank " << r;
+  for (int r = 0; r < all; ++r) EXPECT_EQ(errors[r], "") << "rank " << r;
   return out;
 }
 
 // Relative L2 of the split logits against the whole model's; and every rank holds the same bits
 // (the all-reduce adds in rank order everywhere, the logits are gathered).
 void expect_split_equals_whole(const std::string& path, const std::vector<int32_t>& seq, int world,
-                               const std::string& name) {
+                               const std::string& name, int stages = 1) {
   const std::vector<float> whole = unsplit_logits(path, seq);
-  const std::vector<std::vector<float>> parts = split_logits(path, seq, world);
+  const std::vector<std::vector<float>> parts = split_logits(path, seq, world, stages);
   ASSERT_EQ(parts[0].size(), whole.size());
-  for (int r = 1; r < world; ++r) EXPECT_EQ(parts[0], parts[r]) << "rank " << r;
+  for (size_t r = 1; r < parts.size(); ++r) EXPECT_EQ(parts[0], parts[r]) << "rank " << r;
   double num = 0, den = 0;
   for (size_t i = 0; i < whole.size(); ++i) {
     const double d = double(parts[0][i]) - whole[i];
@@ -72,7 +80,8 @@ void expect_split_equals_whole(const std::string& path, const std::vector<int32_
   }
   const double rel = std::sqrt(num / std::max(den, 1e-30));
   EXPECT_LE(rel, kTolerance);
-  std::printf("%s: %d shards vs whole, relative L2 %.3g\n", name.c_str(), world, rel);
+  std::printf("%s: %d shards x %d stages vs whole, relative L2 %.3g\n", name.c_str(), world, stages,
+              rel);
 }
 
 // (model, ranks): 4 heads and 2 KV heads, so 3 ranks split the KV heads unevenly (one rank has
@@ -96,6 +105,26 @@ INSTANTIATE_TEST_SUITE_P(
       for (char& c : s) c = c == '-' ? '_' : c;
       return s + "_" + std::to_string(std::get<1>(p.param)) + "_ranks";
     });
+
+// Pipeline stages (layers split; 2 or 3 stages of a 2-layer model are refused below), alone and
+// with tensor-parallel ranks in each stage.
+class PipelineParallel : public ::testing::TestWithParam<std::tuple<const char*, int>> {};
+
+TEST_P(PipelineParallel, StagesGiveTheUnsplitLogits) {
+  const auto [model, world] = GetParam();
+  const std::vector<int32_t> seq = test::load_reference(model).ids("sequence_ids");
+  expect_split_equals_whole(test::ref_model_dir(model), seq, world, model, /*stages=*/2);
+}
+
+INSTANTIATE_TEST_SUITE_P(LlamaFamily, PipelineParallel,
+                         ::testing::Combine(::testing::Values("llama-tiny", "qwen3-tiny",
+                                                              "phi3-tiny", "qwen3moe-tiny"),
+                                            ::testing::Values(1, 2)),
+                         [](const auto& p) {
+                           std::string s = std::get<0>(p.param);
+                           for (char& c : s) c = c == '-' ? '_' : c;
+                           return s + "_2_stages_of_" + std::to_string(std::get<1>(p.param));
+                         });
 
 // A quantized file: the MLP splits on Q8_0's blocks of 32 (160 features: 64 + 96), the heads'
 // output columns (16 wide) are refused below when they fall inside a block.

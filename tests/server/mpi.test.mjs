@@ -1,5 +1,6 @@
-// `mpirun -np 2 loom serve` through the official OpenAI SDK: rank 0 serves and drives the other
-// rank's shard (engine/model_group.h). Greedy answers, plain and streamed, one at a time and
+// `mpirun -np 2 loom serve` (tensor parallel, and --pp 2: two pipeline stages) through the
+// official OpenAI SDK: rank 0 serves and drives the other rank's shard (engine/model_group.h).
+// Greedy answers, plain and streamed, one at a time and
 // several at once, equal a single-process server's; the SDK's plain call (no optional fields)
 // works; SIGTERM to mpirun stops the whole group without a rank killed. Skipped without mpirun.
 import {test, describe, before, after} from 'node:test';
@@ -14,7 +15,7 @@ const QUESTIONS = ['Who was Moses?', 'What did God create in the beginning?', 'W
                    'Where was Jesus born?'];
 
 describe('mpirun -np 2 loom serve', {skip: MPIRUN ? false : 'mpirun not found'}, () => {
-  let single, group, one, two;
+  let single, group, stages, one, two, piped;
   before(async () => {
     process.env.OMPI_ALLOW_RUN_AS_ROOT = '1';
     process.env.OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = '1';
@@ -22,17 +23,21 @@ describe('mpirun -np 2 loom serve', {skip: MPIRUN ? false : 'mpirun not found'},
     single = await startServer(args, {threads: 1});
     group = await startServer(args, {threads: 1,
                                      launcher: [MPIRUN, '--oversubscribe', '-np', '2']});
+    stages = await startServer([...args, '--pp', '2'],
+                               {threads: 1, launcher: [MPIRUN, '--oversubscribe', '-np', '2']});
+    piped = new OpenAI({apiKey: 'unused', baseURL: `${stages.url}/v1`, maxRetries: 0});
     one = new OpenAI({apiKey: 'unused', baseURL: `${single.url}/v1`, maxRetries: 0});
     two = new OpenAI({apiKey: 'unused', baseURL: `${group.url}/v1`, maxRetries: 0});
   });
   after(async () => {
     if (single) assert.equal(await single.stop(), 0);
-    if (group) {
+    for (const g of [group, stages]) {
+      if (!g) continue;
       // mpirun itself exits 1 after a signal it forwarded; the ranks must end on their own
       // (rank 0 finishes and tells the other to stop), none killed or aborted.
-      await group.stop();
-      assert.match(group.log(), /shutting down/);
-      assert.doesNotMatch(group.log(), /exited on signal|MPI_ABORT|noticed that process/, group.log());
+      await g.stop();
+      assert.match(g.log(), /shutting down/);
+      assert.doesNotMatch(g.log(), /exited on signal|MPI_ABORT|noticed that process/, g.log());
     }
   });
 
@@ -42,9 +47,10 @@ describe('mpirun -np 2 loom serve', {skip: MPIRUN ? false : 'mpirun not found'},
 
   test('greedy answers equal the single process, one at a time', async () => {
     for (const q of QUESTIONS) {
-      const a = await ask(one, q), b = await ask(two, q);
+      const a = await ask(one, q), b = await ask(two, q), c = await ask(piped, q);
       assert.equal(b.choices[0].message.content, a.choices[0].message.content, q);
       assert.deepEqual(b.usage, a.usage);
+      assert.equal(c.choices[0].message.content, a.choices[0].message.content, `--pp 2: ${q}`);
     }
   });
 
