@@ -172,6 +172,16 @@ GatedFfnWeights shard_gated_ffn(const GatedFfnWeights& W, int64_t ffn, const Sha
           arena.columns(W.down, p.first, p.count, where + "ffn_down.weight")};
 }
 
+void vocab_parallel_head(Backend& be, const Activations& h, const TensorView& output, int64_t vocab,
+                         Activations& part, Activations& logits) {
+  if (be.world() == 1) {
+    be.matmul(h, output, nullptr, logits);
+    return;
+  }
+  be.matmul(h, output, nullptr, part);  // this rank's slice of the vocabulary
+  be.all_gather(part, vocab, logits);
+}
+
 TensorView shard_output_head(const TensorView& output, const ShardSpec& sh) {
   if (sh.world == 1) return output;
   const Part p = split_evenly(output.shape[0], sh.world, sh.rank);

@@ -104,6 +104,10 @@ GatedFfnWeights shard_gated_ffn(const GatedFfnWeights& W, int64_t ffn, const Sha
 // A vocabulary-parallel output head: this rank's rows of the output matrix (split_evenly over
 // the vocabulary); Backend::all_gather joins the ranks' logits.
 TensorView shard_output_head(const TensorView& output, const ShardSpec& sh);
+// logits [rows, vocab] = h · output^T with `output` this rank's rows of the head (alone: the
+// whole head); `part` holds this rank's slice before the gather.
+void vocab_parallel_head(Backend& be, const Activations& h, const TensorView& output, int64_t vocab,
+                         Activations& part, Activations& logits);
 
 struct BlockBuffers {
   Activations q, k, v, a, g, u;  // attention and MLP intermediates

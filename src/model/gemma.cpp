@@ -19,6 +19,7 @@
 #include "model/blocks.h"
 #include "model/model.h"
 #include "model/model_registry.h"
+#include "model/pipeline.h"
 #include "model/rope.h"
 #include "model/weights.h"
 
@@ -62,19 +63,24 @@ std::vector<bool> sliding_layers(const ModelSpec& spec) {
 
 class GemmaModel final : public CausalLM {
  public:
-  GemmaModel(const ModelSpec& spec, Backend& backend) : backend_(backend) {
+  GemmaModel(const ModelSpec& spec, Backend& backend, const ShardSpec& shard)
+      : backend_(backend), shard_(shard) {
     const HyperParams& hp = spec.hparams;
     const bool gemma3 = spec.architecture == "gemma3";
-    const AttentionShape shape = attention_shape(spec);
+    const AttentionShape whole = attention_shape(spec);
+    // Tensor parallel: this rank's heads (blocks.h head_part); the query scale below keeps the
+    // whole model's head counts.
+    const AttentionShape shape = shard_shape(whole, shard, spec.path);
     const int64_t hidden = shape.hidden, n_heads = shape.n_heads, n_kv = shape.n_kv_heads,
                   hd = shape.head_dim;
     const int64_t ffn = need_hparam(spec, hp.ffn_size, "ffn_size");
     const int64_t vocab = need_hparam(spec, hp.vocab_size, "vocab_size");
     need_hparam(spec, hp.n_layers, "n_layers");
+    const Part layers = stage_layers(spec, shard);
     info_ = {spec.architecture,
              vocab,
              hidden,
-             hp.n_layers,
+             layers.count,
              n_kv,
              hd,
              hp.context_length > 0 ? hp.context_length : 8192};
@@ -87,7 +93,7 @@ class GemmaModel final : public CausalLM {
     // GGUFs from llama.cpp's converter carry no query_pre_attn_scalar; as llama.cpp's loader,
     // the 27B models (gemma2: 46 layers, gemma3: 62) use hidden / n_heads, the others head_dim.
     const bool is_27b = hp.n_layers == (gemma3 ? 62 : 46);
-    double qpas = is_27b ? static_cast<double>(hidden / n_heads) : static_cast<double>(hd);
+    double qpas = is_27b ? static_cast<double>(hidden / whole.n_heads) : static_cast<double>(hd);
     if (hp.query_pre_attn_scalar > 0) qpas = hp.query_pre_attn_scalar;
     AttentionOptions base;
     base.params = {n_heads,
@@ -128,59 +134,91 @@ class GemmaModel final : public CausalLM {
     tok_embd_ = w.require("token_embd.weight", {vocab, hidden});
     output_norm_ = w.require("output_norm.weight", {hidden});
     auto out = w.optional("output.weight", {vocab, hidden});
-    output_ = out ? *out : tok_embd_;
-    for (int64_t l = 0; l < hp.n_layers; ++l) {
+    output_ = shard_output_head(out ? *out : tok_embd_, shard);
+    for (int64_t l = layers.first; l < layers.first + layers.count; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
       GemmaLayer L;
       L.attn_norm = w.require(p + "attn_norm.weight", {hidden});
-      L.attn = load_attention(w, p, shape);
+      L.attn =
+          shard_attention(load_attention(w, p, whole), whole, shard, arena_, spec.path + ": " + p);
       if (gemma3 && (!L.attn.q_norm || !L.attn.k_norm)) {
         fail(ErrorCode::kCorruption, "{}: gemma3 layer {} lacks attn_q_norm/attn_k_norm", spec.path,
              l);
       }
       L.post_attn_norm = w.require(p + "post_attention_norm.weight", {hidden});
       L.ffn_norm = w.require(p + "ffn_norm.weight", {hidden});
-      L.ffn = load_gated_ffn(w, p, hidden, ffn);
+      L.ffn = shard_gated_ffn(load_gated_ffn(w, p, hidden, ffn), ffn, shard, arena_,
+                              spec.path + ": " + p);
       L.post_ffw_norm = w.require(p + "post_ffw_norm.weight", {hidden});
       L.sliding = sliding[l];
       prepare_vectors(backend_, L.attn_norm, L.post_attn_norm, L.ffn_norm, L.post_ffw_norm);
-      prepare(backend_, L.attn);
-      prepare(backend_, L.ffn);
+      prepare(backend_, L.attn, arena_);
+      prepare(backend_, L.ffn, arena_);
       layers_.push_back(std::move(L));
     }
-    prepare(backend_, tok_embd_, WeightUse::kRows);
-    prepare(backend_, output_, WeightUse::kMatrix);
-    prepare_vectors(backend_, output_norm_);
+    if (shard.stage == 0) prepare(backend_, tok_embd_, WeightUse::kRows);
+    if (shard.stage == shard.stages - 1) {
+      prepare(backend_, output_, WeightUse::kMatrix);
+      prepare_vectors(backend_, output_norm_);
+    }
+    stage_.embed = [this](const Batch& b, Activations& x) { embed(b, x); };
+    stage_.layers = [this](const Batch&, Activations& x) { run_layers(*cache_, x); };
+    stage_.head = [this](const Batch& b, Activations& x, Activations& l) { output_head(b, x, l); };
   }
 
   Backend& backend() override { return backend_; }
   void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
-    Backend& be = backend_;
-    const int64_t hidden = info_.hidden_size;
-    begin_forward(be, batch, info_);
-    be.embed(tok_embd_, batch.tokens, x_);
-    be.scale(x_, embed_scale_);
-    inject_embeddings(be, batch, x_);
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      const GemmaLayer& L = layers_[l];
-      be.rms_norm(x_, L.attn_norm, eps_, norm_offset_, hidden, h_);
-      attention_block(be, L.attn, L.sliding ? local_ : global_, h_, cache, static_cast<int64_t>(l),
-                      buf_, h_);
-      be.rms_norm(h_, L.post_attn_norm, eps_, norm_offset_, hidden, h2_);
-      be.add(x_, h2_);
-      be.rms_norm(x_, L.ffn_norm, eps_, norm_offset_, hidden, h_);
-      gated_ffn(be, L.ffn, act_, h_, buf_, h_);
-      be.rms_norm(h_, L.post_ffw_norm, eps_, norm_offset_, hidden, h2_);
-      be.add(x_, h2_);
+    if (shard_.stages > 1) {
+      cache_ = &cache;
+      pipeline_forward(backend_, shard_, info_, batch, stage_, pipe_, logits);
+      return;
     }
-    select_logit_rows(be, x_, batch, buf_, sel_);
-    be.rms_norm(sel_, output_norm_, eps_, norm_offset_, hidden, h_);
-    be.matmul(h_, output_, nullptr, logits);
-    if (final_softcap_ > 0.0f) be.softcap(logits, final_softcap_);
+    begin_forward(backend_, batch, info_);
+    embed(batch, x_);
+    inject_embeddings(backend_, batch, x_);
+    run_layers(cache, x_);
+    output_head(batch, x_, logits);
   }
 
  private:
+  void embed(const Batch& batch, Activations& x) {
+    backend_.embed(tok_embd_, batch.tokens, x);
+    backend_.scale(x, embed_scale_);
+  }
+
+  void run_layers(KvCache& cache, Activations& x) {
+    Backend& be = backend_;
+    const int64_t hidden = info_.hidden_size;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const GemmaLayer& L = layers_[l];
+      be.rms_norm(x, L.attn_norm, eps_, norm_offset_, hidden, h_);
+      attention_block(be, L.attn, L.sliding ? local_ : global_, h_, cache, static_cast<int64_t>(l),
+                      buf_, h_);
+      if (shard_.world > 1) be.all_reduce(h_);  // the heads' shares, before the sandwich norm
+      be.rms_norm(h_, L.post_attn_norm, eps_, norm_offset_, hidden, h2_);
+      be.add(x, h2_);
+      be.rms_norm(x, L.ffn_norm, eps_, norm_offset_, hidden, h_);
+      gated_ffn(be, L.ffn, act_, h_, buf_, h_);
+      if (shard_.world > 1) be.all_reduce(h_);  // the features' shares
+      be.rms_norm(h_, L.post_ffw_norm, eps_, norm_offset_, hidden, h2_);
+      be.add(x, h2_);
+    }
+  }
+
+  void output_head(const Batch& batch, const Activations& x, Activations& logits) {
+    Backend& be = backend_;
+    select_logit_rows(be, x, batch, buf_, sel_);
+    be.rms_norm(sel_, output_norm_, eps_, norm_offset_, info_.hidden_size, h_);
+    vocab_parallel_head(be, h_, output_, info_.vocab_size, part_, logits);
+    if (final_softcap_ > 0.0f) be.softcap(logits, final_softcap_);
+  }
+
   Backend& backend_;
+  ShardSpec shard_;
+  WeightArena arena_;  // this rank's column slices
+  PipelineStage stage_;
+  PipelineBuffers pipe_;
+  KvCache* cache_ = nullptr;
   float eps_ = 1e-6f, norm_offset_ = 1.0f, embed_scale_ = 1.0f, final_softcap_ = 0.0f;
   Activation act_ = Activation::kGeluTanh;
   AttentionOptions global_, local_;
@@ -188,7 +226,7 @@ class GemmaModel final : public CausalLM {
   TensorView tok_embd_, output_norm_, output_;
   std::vector<GemmaLayer> layers_;
   BlockBuffers buf_;
-  Activations x_, h_, h2_, sel_;  // reused across steps
+  Activations x_, h_, h2_, sel_, part_;  // reused across steps
 };
 
 }  // namespace
@@ -196,8 +234,7 @@ class GemmaModel final : public CausalLM {
 void register_gemma(ModelRegistry& r) {
   auto make = [](const ModelSpec& spec, Backend& backend,
                  const ShardSpec& shard) -> std::unique_ptr<CausalLM> {
-    refuse_shards(spec, shard);
-    return std::make_unique<GemmaModel>(spec, backend);
+    return std::make_unique<GemmaModel>(spec, backend, shard);
   };
   for (const char* arch : {"gemma2", "gemma3"}) r.add(arch, make);
 }

@@ -6,11 +6,13 @@
 // HF stores GPT-2's Conv1D weights [in, out]; io/ presents them as [out, in] like every other
 // matrix (llama.cpp's converter transposes them too), so this file sees one layout.
 #include <cmath>
+#include <optional>
 
 #include "core/error.h"
 #include "model/blocks.h"
 #include "model/model.h"
 #include "model/model_registry.h"
+#include "model/pipeline.h"
 #include "model/weights.h"
 
 namespace loom {
@@ -24,12 +26,13 @@ struct Gpt2Layer {
   TensorView up;                      // [ffn, hidden]
   TensorView up_b;                    // [ffn]
   TensorView down;                    // [hidden, ffn]
-  TensorView down_b;                  // [hidden]
+  std::optional<TensorView> down_b;   // [hidden] (on rank 0 only when split)
 };
 
 class Gpt2Model final : public CausalLM {
  public:
-  Gpt2Model(const ModelSpec& spec, Backend& backend) : backend_(backend) {
+  Gpt2Model(const ModelSpec& spec, Backend& backend, const ShardSpec& shard)
+      : backend_(backend), shard_(shard) {
     const HyperParams& hp = spec.hparams;
     const int64_t hidden = need_hparam(spec, hp.hidden_size, "hidden_size");
     const int64_t n_heads = need_hparam(spec, hp.n_heads, "n_heads");
@@ -42,15 +45,19 @@ class Gpt2Model final : public CausalLM {
            hidden, n_heads);
     }
     const int64_t hd = hidden / n_heads;
+    const AttentionShape whole{hidden, n_heads, n_heads, hd};
+    const AttentionShape shape = shard_shape(whole, shard, spec.path);  // this rank's heads
+    const Part layers = stage_layers(spec, shard);
     // The learned position table has n_ctx rows: positions beyond it do not exist.
-    info_ = {spec.architecture, vocab, hidden, hp.n_layers, n_heads, hd, n_ctx};
+    info_ = {spec.architecture, vocab, hidden, layers.count, shape.n_kv_heads, hd, n_ctx};
     eps_ = static_cast<float>(hp.norm_eps > 0 ? hp.norm_eps : 1e-5);
     if (parse_activation(hp.activation, Activation::kGeluTanh, spec.path) !=
         Activation::kGeluTanh) {
       fail(ErrorCode::kUnsupported, "{}: gpt2 with activation '{}' is not supported", spec.path,
            hp.activation);
     }
-    attn_.params = {n_heads, n_heads, hd, 1.0f / std::sqrt(static_cast<float>(hd)), 0.0f, 0};
+    attn_.params = {
+        shape.n_heads, shape.n_kv_heads, hd, 1.0f / std::sqrt(static_cast<float>(hd)), 0.0f, 0};
     attn_.rope = nullptr;
 
     WeightLoader w(spec);
@@ -59,31 +66,52 @@ class Gpt2Model final : public CausalLM {
     output_norm_ = w.require("output_norm.weight", {hidden});
     output_norm_b_ = w.require("output_norm.bias", {hidden});
     auto out = w.optional("output.weight", {vocab, hidden});
-    output_ = out ? *out : tok_embd_;
-    const AttentionShape shape{hidden, n_heads, n_heads, hd};
-    for (int64_t l = 0; l < hp.n_layers; ++l) {
+    output_ = shard_output_head(out ? *out : tok_embd_, shard);
+    for (int64_t l = layers.first; l < layers.first + layers.count; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
       Gpt2Layer L;
       L.attn_norm = w.require(p + "attn_norm.weight", {hidden});
       L.attn_norm_b = w.require(p + "attn_norm.bias", {hidden});
-      L.attn = load_attention(w, p, shape);
+      L.attn =
+          shard_attention(load_attention(w, p, whole), whole, shard, arena_, spec.path + ": " + p);
       L.ffn_norm = w.require(p + "ffn_norm.weight", {hidden});
       L.ffn_norm_b = w.require(p + "ffn_norm.bias", {hidden});
       L.up = w.require(p + "ffn_up.weight", {ffn, hidden});
       L.up_b = w.require(p + "ffn_up.bias", {ffn});
       L.down = w.require(p + "ffn_down.weight", {hidden, ffn});
       L.down_b = w.require(p + "ffn_down.bias", {hidden});
+      if (shard.world > 1) {  // this rank's features: up's rows, down's columns
+        const int64_t block = dtype_info(L.down.dtype).block_size;
+        const Part f = split_evenly(ffn, shard.world, shard.rank, block);
+        if (f.count == 0) {
+          fail(ErrorCode::kUnsupported, "{}: an MLP of {} features cannot be split over {} ranks",
+               spec.path, ffn, shard.world);
+        }
+        L.up = matrix_rows(L.up, f.first, f.count);
+        L.up_b = vector_slice(L.up_b, f.first, f.count);
+        L.down = arena_.columns(L.down, f.first, f.count, spec.path + ": " + p + "ffn_down.weight");
+        if (shard.rank != 0) L.down_b.reset();  // the ranks' products are summed
+      }
       prepare_vectors(backend_, L.attn_norm, L.attn_norm_b, L.ffn_norm, L.ffn_norm_b, L.up_b,
                       L.down_b);
-      prepare(backend_, L.attn);
+      prepare(backend_, L.attn, arena_);
       prepare(backend_, L.up, WeightUse::kMatrix);
+      const void* down = L.down.data;
       prepare(backend_, L.down, WeightUse::kMatrix);
+      arena_.release_replaced(down, L.down.data);
       layers_.push_back(std::move(L));
     }
-    prepare(backend_, tok_embd_, WeightUse::kRows);
-    prepare(backend_, pos_embd_, WeightUse::kRows);
-    prepare(backend_, output_, WeightUse::kMatrix);
-    prepare_vectors(backend_, output_norm_, output_norm_b_);
+    if (shard.stage == 0) {
+      prepare(backend_, tok_embd_, WeightUse::kRows);
+      prepare(backend_, pos_embd_, WeightUse::kRows);
+    }
+    if (shard.stage == shard.stages - 1) {
+      prepare(backend_, output_, WeightUse::kMatrix);
+      prepare_vectors(backend_, output_norm_, output_norm_b_);
+    }
+    stage_.embed = [this](const Batch& b, Activations& x) { embed(b, x); };
+    stage_.layers = [this](const Batch&, Activations& x) { run_layers(*cache_, x); };
+    stage_.head = [this](const Batch& b, Activations& x, Activations& l) { output_head(b, x, l); };
   }
 
   Backend& backend() override { return backend_; }
@@ -92,34 +120,60 @@ class Gpt2Model final : public CausalLM {
     if (batch.embeddings != nullptr || !batch.rope_positions.empty()) {
       fail(ErrorCode::kUnsupported, "gpt2 takes neither precomputed embeddings nor rope positions");
     }
-    begin_forward(be, batch, info_);
-    be.embed(tok_embd_, batch.tokens, x_);
-    be.embed(pos_embd_, batch.positions, h_);
-    be.add(x_, h_);
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      const Gpt2Layer& L = layers_[l];
-      be.layer_norm(x_, L.attn_norm, &L.attn_norm_b, eps_, h_);
-      attention_block(be, L.attn, attn_, h_, cache, static_cast<int64_t>(l), buf_, h_);
-      be.add(x_, h_);
-      be.layer_norm(x_, L.ffn_norm, &L.ffn_norm_b, eps_, h_);
-      be.matmul(h_, L.up, &L.up_b, buf_.u);
-      be.gelu_tanh(buf_.u);
-      be.matmul(buf_.u, L.down, &L.down_b, h_);
-      be.add(x_, h_);
+    if (shard_.stages > 1) {
+      cache_ = &cache;
+      pipeline_forward(be, shard_, info_, batch, stage_, pipe_, logits);
+      return;
     }
-    select_logit_rows(be, x_, batch, buf_, sel_);
-    be.layer_norm(sel_, output_norm_, &output_norm_b_, eps_, h_);
-    be.matmul(h_, output_, nullptr, logits);
+    begin_forward(be, batch, info_);
+    embed(batch, x_);
+    run_layers(cache, x_);
+    output_head(batch, x_, logits);
   }
 
  private:
+  void embed(const Batch& batch, Activations& x) {
+    backend_.embed(tok_embd_, batch.tokens, x);
+    backend_.embed(pos_embd_, batch.positions, h_);
+    backend_.add(x, h_);
+  }
+
+  void run_layers(KvCache& cache, Activations& x) {
+    Backend& be = backend_;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const Gpt2Layer& L = layers_[l];
+      be.layer_norm(x, L.attn_norm, &L.attn_norm_b, eps_, h_);
+      attention_block(be, L.attn, attn_, h_, cache, static_cast<int64_t>(l), buf_, h_);
+      if (shard_.world > 1) be.all_reduce(h_);  // the heads' shares of Wo · attn
+      be.add(x, h_);
+      be.layer_norm(x, L.ffn_norm, &L.ffn_norm_b, eps_, h_);
+      be.matmul(h_, L.up, &L.up_b, buf_.u);
+      be.gelu_tanh(buf_.u);
+      be.matmul(buf_.u, L.down, L.down_b ? &*L.down_b : nullptr, h_);
+      if (shard_.world > 1) be.all_reduce(h_);  // the features' shares of Wdown · act
+      be.add(x, h_);
+    }
+  }
+
+  void output_head(const Batch& batch, const Activations& x, Activations& logits) {
+    Backend& be = backend_;
+    select_logit_rows(be, x, batch, buf_, sel_);
+    be.layer_norm(sel_, output_norm_, &output_norm_b_, eps_, h_);
+    vocab_parallel_head(be, h_, output_, info_.vocab_size, part_, logits);
+  }
+
   Backend& backend_;
+  ShardSpec shard_;
+  WeightArena arena_;  // this rank's column slices
+  PipelineStage stage_;
+  PipelineBuffers pipe_;
+  KvCache* cache_ = nullptr;
   float eps_ = 1e-5f;
   AttentionOptions attn_;
   TensorView tok_embd_, pos_embd_, output_norm_, output_norm_b_, output_;
   std::vector<Gpt2Layer> layers_;
   BlockBuffers buf_;
-  Activations x_, h_, sel_;  // reused across steps
+  Activations x_, h_, sel_, part_;  // reused across steps
 };
 
 }  // namespace
@@ -128,8 +182,7 @@ void register_gpt2(ModelRegistry& r) {
   r.add("gpt2",
         [](const ModelSpec& spec, Backend& backend,
            const ShardSpec& shard) -> std::unique_ptr<CausalLM> {
-          refuse_shards(spec, shard);
-          return std::make_unique<Gpt2Model>(spec, backend);
+          return std::make_unique<Gpt2Model>(spec, backend, shard);
         });
 }
 

@@ -46,11 +46,7 @@ class LlamaFamilyModel final : public CausalLM {
     const int64_t vocab = need_hparam(spec, hp.vocab_size, "vocab_size");
     need_hparam(spec, hp.n_layers, "n_layers");
     // With pipeline stages this rank holds its stage's layers (and KV cache) only.
-    const Part layers = split_evenly(hp.n_layers, shard.stages, shard.stage);
-    if (layers.count == 0) {
-      fail(ErrorCode::kUnsupported, "{}: {} layers cannot be split into {} pipeline stages",
-           spec.path, hp.n_layers, shard.stages);
-    }
+    const Part layers = stage_layers(spec, shard);
     const bool first_stage = shard.stage == 0, last_stage = shard.stage == shard.stages - 1;
     const bool moe = hp.n_experts > 0;
     if (moe && (hp.n_experts_used <= 0 || hp.n_experts_used > hp.n_experts)) {
@@ -187,12 +183,7 @@ class LlamaFamilyModel final : public CausalLM {
     Backend& be = backend_;
     select_logit_rows(be, x, batch, buf_, sel_);
     be.rms_norm(sel_, output_norm_, eps_, 0.0f, info_.hidden_size, h_);
-    if (shard_.world == 1) {
-      be.matmul(h_, output_, nullptr, logits);
-    } else {
-      be.matmul(h_, output_, nullptr, part_);  // this rank's slice of the vocabulary
-      be.all_gather(part_, info_.vocab_size, logits);
-    }
+    vocab_parallel_head(be, h_, output_, info_.vocab_size, part_, logits);
   }
 
   Backend& backend_;

@@ -70,11 +70,4 @@ std::unique_ptr<CausalLM> load_causal_lm(const ModelSpec& spec, Backend& backend
   return (*b)(spec, backend, shard);
 }
 
-void refuse_shards(const ModelSpec& spec, const ShardSpec& shard) {
-  if (shard.world != 1 || shard.stages != 1) {
-    fail(ErrorCode::kUnsupported, "{}: {} cannot be split over {} ranks yet", spec.path,
-         spec.architecture, shard.world * shard.stages);
-  }
-}
-
 }  // namespace loom

@@ -108,11 +108,10 @@ class CausalLM {
 
 // Builds the model for spec.architecture; throws kUnsupported for an unknown architecture and
 // kCorruption naming the tensor when a tensor is missing or has the wrong shape. `shard` must
-// match the backend's group (rank, world); kUnsupported for a family or a model (MoE, heads
-// not divisible by world) that cannot be split so.
+// match the backend's group (rank, world); kUnsupported naming the model when it cannot be
+// split so (a rank without a head or MLP feature, a stage without a layer, a column slice
+// inside a quantization block).
 std::unique_ptr<CausalLM> load_causal_lm(const ModelSpec& spec, Backend& backend,
                                          ShardSpec shard = {});
-// kUnsupported unless `shard` is the whole model (for the families not split yet).
-void refuse_shards(const ModelSpec& spec, const ShardSpec& shard);
 
 }  // namespace loom

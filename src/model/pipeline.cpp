@@ -39,6 +39,16 @@ void slice_batch_rows(const Batch& b, int64_t first, int64_t n, Batch& out,
   }
 }
 
+Part stage_layers(const ModelSpec& spec, const ShardSpec& sh) {
+  const int64_t n = spec.hparams.n_layers;
+  const Part p = split_evenly(n, sh.stages, sh.stage);
+  if (p.count == 0) {
+    fail(ErrorCode::kUnsupported, "{}: {} layers cannot be split into {} pipeline stages",
+         spec.path, n, sh.stages);
+  }
+  return p;
+}
+
 void pipeline_forward(Backend& be, const ShardSpec& sh, const ModelInfo& info, const Batch& batch,
                       const PipelineStage& stage, PipelineBuffers& buf, Activations& logits) {
   LOOM_ASSERT(sh.stages > 1 && sh.pipeline != nullptr);

@@ -20,6 +20,10 @@ namespace loom {
 void slice_batch_rows(const Batch& b, int64_t first, int64_t n, Batch& out,
                       std::vector<int64_t>& out_index);
 
+// The layers of this rank's pipeline stage (all of them with one stage); kUnsupported naming
+// the model when a stage would get none.
+Part stage_layers(const ModelSpec& spec, const ShardSpec& sh);
+
 struct PipelineStage {
   // Stage 0: x = the micro-batch's input embeddings.
   std::function<void(const Batch& micro, Activations& x)> embed;

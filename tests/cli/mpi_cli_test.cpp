@@ -118,18 +118,22 @@ void expect_group_logits_equal(const std::string& model, const std::string& name
 }
 
 TEST_F(MpiCli, ReferenceModelsGiveTheSingleProcessLogits) {
-  for (const char* m : {"llama-tiny", "llama3-ropescaled-tiny", "mistral-tiny", "qwen2-tiny",
-                        "qwen3-tiny", "phi3-tiny", "mixtral-tiny", "qwen3moe-tiny"}) {
+  for (const char* m :
+       {"llama-tiny", "llama3-ropescaled-tiny", "mistral-tiny", "qwen2-tiny", "qwen3-tiny",
+        "phi3-tiny", "mixtral-tiny", "qwen3moe-tiny", "gemma2-tiny", "gemma3-tiny", "gpt2-tiny"}) {
     expect_group_logits_equal(kModels + m, m);
   }
 }
 
-TEST_F(MpiCli, GgufFileGivesTheSingleProcessLogits) {
+TEST_F(MpiCli, GgufFilesGiveTheSingleProcessLogits) {
+  // One file of each family as llama.cpp lays it out (llama's permuted q/k rows included).
   const TempDirForProcess dir{cli_temp_dir("mpi-gguf")};
-  const std::string gguf = (dir.path / "qwen3-tiny-f32.gguf").string();
-  const CliResult c = run_loom("convert " + kModels + "qwen3-tiny --type f32 -o '" + gguf + "'");
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  expect_group_logits_equal(gguf, "qwen3-tiny GGUF");
+  for (const char* m : {"llama-tiny", "qwen3-tiny", "gemma2-tiny", "gpt2-tiny"}) {
+    const std::string gguf = (dir.path / (std::string(m) + "-f32.gguf")).string();
+    const CliResult c = run_loom("convert " + kModels + m + " --type f32 -o '" + gguf + "'");
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    expect_group_logits_equal(gguf, std::string(m) + " GGUF");
+  }
 }
 
 TEST_F(MpiCli, GreedyTextIsTheSingleProcessText) {
