@@ -1,5 +1,6 @@
 #include "backend/process_group.h"
 
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <map>
@@ -39,6 +40,8 @@ int launched_world() {
   return 0;
 }
 
+std::atomic<uint64_t> g_bytes_sent{0};
+
 #ifdef LOOM_HAVE_MPI
 // MPI counts in int: larger buffers go in pieces.
 constexpr size_t kMaxCount = INT_MAX / 2;
@@ -72,10 +75,12 @@ class MpiCommunicator final : public Communicator {
            kMaxCount);
     }
     const int n = static_cast<int>(in.size());
+    g_bytes_sent += in.size_bytes();
     MPI_Allgather(in.data(), n, MPI_FLOAT, out.data(), n, MPI_FLOAT, comm_);
   }
 
   void broadcast(std::span<std::byte> data, int root) override {
+    if (root == rank_) g_bytes_sent += data.size();
     for (size_t at = 0; at < data.size(); at += kMaxCount) {
       const int n = static_cast<int>(std::min(kMaxCount, data.size() - at));
       MPI_Bcast(data.data() + at, n, MPI_BYTE, root, comm_);
@@ -83,6 +88,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void send(std::span<const float> data, int to) override {
+    g_bytes_sent += data.size_bytes();
     for (size_t at = 0; at < data.size(); at += kMaxCount) {
       const int n = static_cast<int>(std::min(kMaxCount, data.size() - at));
       MPI_Send(data.data() + at, n, MPI_FLOAT, to, kTag, comm_);
@@ -149,6 +155,10 @@ void init_process_group(int& argc, char**& argv) {
 
 std::shared_ptr<Communicator> process_group() {
   return state().comm;
+}
+
+uint64_t process_bytes_sent() {
+  return g_bytes_sent.load();
 }
 
 void set_pipeline_stages(int stages) {

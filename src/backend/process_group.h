@@ -34,6 +34,11 @@ struct PipelineLayout {
 // Collective (every rank, the same `stages`) the first time for a value. kInvalidArgument when
 // the ranks do not divide into `stages` stages.
 PipelineLayout pipeline_layout(int stages);
+// Bytes this process has put into MPI collectives and sends so far (each all-reduce's and
+// all-gather's own part, a broadcast's data at its root, a send's data), for bench's
+// "exchanged per token". What crosses the wire is about (ranks - 1) times the collectives' part.
+uint64_t process_bytes_sent();
+
 // The command line's --pp (1 when not given), read by the model loader.
 void set_pipeline_stages(int stages);
 int pipeline_stages();

@@ -221,6 +221,8 @@ int run_bench(const BenchArgs& a) {
 
   Runner runner(*m.model, ctx);
   Stats pp{a.n_prompt, {}}, tg{a.n_gen, {}};
+  // Under mpirun: bytes this rank put into the collectives per token of each test.
+  double pp_bytes = 0, tg_bytes = 0;
   {
     // The runs, counted (warm-ups included) on stderr; the figures go to stdout.
     const int64_t runs = (a.n_prompt > 0 ? a.reps + 1 : 0) + (a.n_gen > 0 ? a.reps + 1 : 0);
@@ -228,18 +230,22 @@ int run_bench(const BenchArgs& a) {
     if (a.n_prompt > 0) {
       runner.prompt(a.n_prompt);  // warm-up
       progress.add(1);
+      const uint64_t sent = process_bytes_sent();
       for (int r = 0; r < a.reps; ++r) {
         pp.tok_s.push_back(static_cast<double>(a.n_prompt) / runner.prompt(a.n_prompt));
         progress.add(1);
       }
+      pp_bytes = static_cast<double>(process_bytes_sent() - sent) / (a.n_prompt * a.reps);
     }
     if (a.n_gen > 0) {
       runner.generate(1);  // warm-up
       progress.add(1);
+      const uint64_t sent = process_bytes_sent();
       for (int r = 0; r < a.reps; ++r) {
         tg.tok_s.push_back(static_cast<double>(a.n_gen) / runner.generate(a.n_gen));
         progress.add(1);
       }
+      tg_bytes = static_cast<double>(process_bytes_sent() - sent) / (a.n_gen * a.reps);
     }
   }
 
@@ -256,6 +262,10 @@ int run_bench(const BenchArgs& a) {
                                 {"load_s", load_s}};
   if (a.n_prompt > 0) out["pp"] = pp.to_json();
   if (a.n_gen > 0) out["tg"] = tg.to_json();
+  if (process_world() > 1) {
+    out["pipeline_stages"] = pipeline_stages();
+    out["rank0_bytes_sent_per_token"] = {{"pp", pp_bytes}, {"tg", tg_bytes}};
+  }
   if (!spec_json.is_null()) out["tg_spec"] = spec_json;
   if (a.json) {
     fmt::print("{}\n", out.dump(2));
@@ -274,6 +284,12 @@ int run_bench(const BenchArgs& a) {
     fmt::print("| {:>8} | {:>12.2f} | {:>9.2f} | {:>9.2f} | {:>4} |\n",
                fmt::format("{}{}", name, s->tokens), j["tok_s"].get<double>(),
                j["tok_s_min"].get<double>(), j["tok_s_max"].get<double>(), a.reps);
+  }
+  if (process_world() > 1) {
+    fmt::print(
+        "rank 0 put {:.1f} KiB per prompt token and {:.1f} KiB per generated token into "
+        "the collectives ({} pipeline stage{})\n",
+        pp_bytes / 1024, tg_bytes / 1024, pipeline_stages(), pipeline_stages() > 1 ? "s" : "");
   }
   if (!spec_json.is_null()) {
     fmt::print(
