@@ -1,11 +1,11 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <type_traits>
 
 #include "core/checked_math.h"
 #include "core/error.h"
+#include "core/output_file.h"
 #include "io/gguf.h"
 
 namespace loom {
@@ -194,19 +194,16 @@ void GgufWriter::emit(Sink& sink) const {
 }
 
 void GgufWriter::write(const std::string& path) const {
-  std::string tmp = path + ".tmp";
+  const std::string tmp = output_staging_path(path);
   try {
     FileSink sink(tmp);
     emit(sink);
     sink.close();
   } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
+    discard_output_file(tmp, path);
     throw;
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail(ErrorCode::kIoError, "{}: cannot rename {} into place: {}", path, tmp, ec.message());
+  commit_output_file(tmp, path);
 }
 
 std::string GgufWriter::write_to_string() const {

@@ -1,11 +1,11 @@
 #include "io/safetensors_writer.h"
 
 #include <cstdio>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "core/checked_math.h"
 #include "core/error.h"
+#include "core/output_file.h"
 
 namespace loom {
 
@@ -34,7 +34,7 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsEnt
   }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned, as the spec allows
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = output_staging_path(path);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) fail(ErrorCode::kIoError, "{}: cannot create file", tmp);
   uint64_t len = h.size();
@@ -44,12 +44,10 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsEnt
   }
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) {
-    std::filesystem::remove(tmp);
+    discard_output_file(tmp, path);
     fail(ErrorCode::kIoError, "{}: write failed (disk full?)", path);
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail(ErrorCode::kIoError, "{}: cannot rename into place: {}", path, ec.message());
+  commit_output_file(tmp, path);
 }
 
 }  // namespace loom

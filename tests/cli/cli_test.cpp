@@ -2,9 +2,15 @@
 // users and external checks depend on.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -190,6 +196,45 @@ TEST(CliBench, SpeculativeReportsBothSpeedsAndAcceptance) {
   EXPECT_GT(s["spec_tok_s"].get<double>(), 0.0);
   EXPECT_LE(s["accepted"].get<int64_t>(), s["drafted"].get<int64_t>());
   EXPECT_NE(run("bench -m " + model + " -p 0 -n 8 --spec ngram").exit_code, 0);  // needs -f
+}
+
+}  // namespace
+
+namespace {
+
+// An output that is not a regular file (a FIFO here; /dev/null or /dev/stdout for users) is
+// written, not replaced: a writer that staged PATH.tmp and renamed it over PATH turned root's
+// /dev/null into a regular file.
+TEST(CliOutput, AnOutputThatIsNotARegularFileIsWrittenNotReplaced) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("loom-fifo-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path fifo = dir / "out.pipe";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Our own reader and writer ends hold the pipe open, so loom's write (8 KiB, under the pipe's
+  // buffer) neither blocks nor ends it; with the writer closed after loom, the read sees EOF.
+  const int rd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  const int wr = ::open(fifo.c_str(), O_WRONLY);
+  ASSERT_GE(rd, 0);
+  ASSERT_GE(wr, 0);
+  const Result r =
+      run("logits -m " + data("ref/models/llama-tiny") + " --ids 1,2 -o " + fifo.string());
+  ::close(wr);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(rd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  ::close(rd);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_FALSE(fs::exists(fifo.string() + ".tmp"));
+  // A whole safetensors file came through: header length, header, 2 x vocab floats.
+  ASSERT_GT(got.size(), 8u);
+  uint64_t header = 0;
+  std::memcpy(&header, got.data(), 8);
+  EXPECT_NE(got.find("\"logits\""), std::string::npos);
+  EXPECT_EQ(got.size() % 4, 0u);
+  EXPECT_GT(got.size(), 8 + header);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -25,6 +25,13 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kModels = std::string(LOOM_SOURCE_DIR) + "/tests/data/ref/models/";
+
+// An output path for runs that are expected to fail before writing (never /dev/null: a writer
+// that renamed over it would replace the device).
+std::string scratch_output() {
+  static const TempDirForProcess dir{cli_temp_dir("mpi-scratch")};
+  return (dir.path / "never.safetensors").string();
+}
 // 80 ids: with --pp the batch is cut into micro-batches (of at least 32 rows) mid-sequence.
 const std::string kIds = [] {
   std::string s = "1";
@@ -154,9 +161,10 @@ TEST_F(MpiCli, GreedyTextIsTheSingleProcessText) {
 TEST_F(MpiCli, AModelThatDiffersOnOneRankIsRefused) {
   // MPMD: rank 1 names another model of the same architecture.
   const auto start = std::chrono::steady_clock::now();
-  const CliResult r = run_command(mpirun_prefix(1) + LOOM_BIN + " logits -m " + kModels +
-                                  "llama-tiny --ids 1,2 -o /dev/null : -np 1 " + LOOM_BIN +
-                                  " logits -m " + kModels + "qwen2-tiny --ids 1,2 -o /dev/null");
+  const CliResult r =
+      run_command(mpirun_prefix(1) + LOOM_BIN + " logits -m " + kModels +
+                  "llama-tiny --ids 1,2 -o '" + scratch_output() + "' : -np 1 " + LOOM_BIN +
+                  " logits -m " + kModels + "qwen2-tiny --ids 1,2 -o '" + scratch_output() + "'");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("rank 1 of 2"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("is not the same as on rank 0"), std::string::npos) << r.err;
@@ -165,9 +173,10 @@ TEST_F(MpiCli, AModelThatDiffersOnOneRankIsRefused) {
 
 TEST_F(MpiCli, AFileMissingOnOneRankEndsTheGroup) {
   const auto start = std::chrono::steady_clock::now();
-  const CliResult r = run_command(mpirun_prefix(1) + LOOM_BIN + " logits -m " + kModels +
-                                  "llama-tiny --ids 1,2 -o /dev/null : -np 1 " + LOOM_BIN +
-                                  " logits -m /nonexistent/model.gguf --ids 1,2 -o /dev/null");
+  const CliResult r =
+      run_command(mpirun_prefix(1) + LOOM_BIN + " logits -m " + kModels +
+                  "llama-tiny --ids 1,2 -o '" + scratch_output() + "' : -np 1 " + LOOM_BIN +
+                  " logits -m /nonexistent/model.gguf --ids 1,2 -o '" + scratch_output() + "'");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("/nonexistent/model.gguf"), std::string::npos) << r.err;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
@@ -200,7 +209,7 @@ TEST_F(MpiCli, ARankKilledMidRunEndsTheGroup) {
 }
 
 TEST_F(MpiCli, LayoutsThatCannotBeMadeAreRefused) {
-  const std::string m = kModels + "llama-tiny --ids 1,2 -o /dev/null";
+  const std::string m = kModels + "llama-tiny --ids 1,2 -o '" + scratch_output() + "'";
   CliResult r = mpirun(3, "logits -m " + m + " --pp 2");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("3 ranks do not split into 2 pipeline stages"), std::string::npos) << r.err;
