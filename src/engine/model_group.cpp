@@ -49,7 +49,8 @@ class Reader {
            in_.size());
     }
     std::vector<T> v(static_cast<size_t>(n));
-    std::memcpy(v.data(), in_.data() + at_, bytes);
+    if (bytes > 0)
+      std::memcpy(v.data(), in_.data() + at_, bytes);  // (an empty vector's data() may be null)
     at_ += bytes;
     return v;
   }
