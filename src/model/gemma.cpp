@@ -61,10 +61,10 @@ std::vector<bool> sliding_layers(const ModelSpec& spec) {
   return out;
 }
 
-class GemmaModel final : public CausalLM {
+class GemmaModel final : public StagedDecoder {
  public:
   GemmaModel(const ModelSpec& spec, Backend& backend, const ShardSpec& shard)
-      : backend_(backend), shard_(shard) {
+      : StagedDecoder(backend, shard) {
     const HyperParams& hp = spec.hparams;
     const bool gemma3 = spec.architecture == "gemma3";
     const AttentionShape whole = attention_shape(spec);
@@ -161,32 +161,15 @@ class GemmaModel final : public CausalLM {
       prepare(backend_, output_, WeightUse::kMatrix);
       prepare_vectors(backend_, output_norm_);
     }
-    stage_.embed = [this](const Batch& b, Activations& x) { embed(b, x); };
-    stage_.layers = [this](const Batch&, Activations& x) { run_layers(*cache_, x); };
-    stage_.head = [this](const Batch& b, Activations& x, Activations& l) { output_head(b, x, l); };
-  }
-
-  Backend& backend() override { return backend_; }
-  void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
-    if (shard_.stages > 1) {
-      cache_ = &cache;
-      pipeline_forward(backend_, shard_, info_, batch, stage_, pipe_, logits);
-      return;
-    }
-    begin_forward(backend_, batch, info_);
-    embed(batch, x_);
-    inject_embeddings(backend_, batch, x_);
-    run_layers(cache, x_);
-    output_head(batch, x_, logits);
   }
 
  private:
-  void embed(const Batch& batch, Activations& x) {
+  void embed(const Batch& batch, Activations& x) override {
     backend_.embed(tok_embd_, batch.tokens, x);
     backend_.scale(x, embed_scale_);
   }
 
-  void run_layers(KvCache& cache, Activations& x) {
+  void run_layers(KvCache& cache, Activations& x) override {
     Backend& be = backend_;
     const int64_t hidden = info_.hidden_size;
     for (size_t l = 0; l < layers_.size(); ++l) {
@@ -205,7 +188,7 @@ class GemmaModel final : public CausalLM {
     }
   }
 
-  void output_head(const Batch& batch, const Activations& x, Activations& logits) {
+  void output_head(const Batch& batch, const Activations& x, Activations& logits) override {
     Backend& be = backend_;
     select_logit_rows(be, x, batch, buf_, sel_);
     be.rms_norm(sel_, output_norm_, eps_, norm_offset_, info_.hidden_size, h_);
@@ -213,12 +196,7 @@ class GemmaModel final : public CausalLM {
     if (final_softcap_ > 0.0f) be.softcap(logits, final_softcap_);
   }
 
-  Backend& backend_;
-  ShardSpec shard_;
   WeightArena arena_;  // this rank's column slices
-  PipelineStage stage_;
-  PipelineBuffers pipe_;
-  KvCache* cache_ = nullptr;
   float eps_ = 1e-6f, norm_offset_ = 1.0f, embed_scale_ = 1.0f, final_softcap_ = 0.0f;
   Activation act_ = Activation::kGeluTanh;
   AttentionOptions global_, local_;
@@ -226,7 +204,7 @@ class GemmaModel final : public CausalLM {
   TensorView tok_embd_, output_norm_, output_;
   std::vector<GemmaLayer> layers_;
   BlockBuffers buf_;
-  Activations x_, h_, h2_, sel_, part_;  // reused across steps
+  Activations h_, h2_, sel_, part_;  // reused across steps
 };
 
 }  // namespace

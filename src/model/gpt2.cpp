@@ -29,10 +29,10 @@ struct Gpt2Layer {
   std::optional<TensorView> down_b;   // [hidden] (on rank 0 only when split)
 };
 
-class Gpt2Model final : public CausalLM {
+class Gpt2Model final : public StagedDecoder {
  public:
   Gpt2Model(const ModelSpec& spec, Backend& backend, const ShardSpec& shard)
-      : backend_(backend), shard_(shard) {
+      : StagedDecoder(backend, shard) {
     const HyperParams& hp = spec.hparams;
     const int64_t hidden = need_hparam(spec, hp.hidden_size, "hidden_size");
     const int64_t n_heads = need_hparam(spec, hp.n_heads, "n_heads");
@@ -109,36 +109,19 @@ class Gpt2Model final : public CausalLM {
       prepare(backend_, output_, WeightUse::kMatrix);
       prepare_vectors(backend_, output_norm_, output_norm_b_);
     }
-    stage_.embed = [this](const Batch& b, Activations& x) { embed(b, x); };
-    stage_.layers = [this](const Batch&, Activations& x) { run_layers(*cache_, x); };
-    stage_.head = [this](const Batch& b, Activations& x, Activations& l) { output_head(b, x, l); };
-  }
-
-  Backend& backend() override { return backend_; }
-  void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
-    Backend& be = backend_;
-    if (batch.embeddings != nullptr || !batch.rope_positions.empty()) {
-      fail(ErrorCode::kUnsupported, "gpt2 takes neither precomputed embeddings nor rope positions");
-    }
-    if (shard_.stages > 1) {
-      cache_ = &cache;
-      pipeline_forward(be, shard_, info_, batch, stage_, pipe_, logits);
-      return;
-    }
-    begin_forward(be, batch, info_);
-    embed(batch, x_);
-    run_layers(cache, x_);
-    output_head(batch, x_, logits);
   }
 
  private:
-  void embed(const Batch& batch, Activations& x) {
+  void embed(const Batch& batch, Activations& x) override {
+    if (batch.embeddings != nullptr || !batch.rope_positions.empty()) {
+      fail(ErrorCode::kUnsupported, "gpt2 takes neither precomputed embeddings nor rope positions");
+    }
     backend_.embed(tok_embd_, batch.tokens, x);
     backend_.embed(pos_embd_, batch.positions, h_);
     backend_.add(x, h_);
   }
 
-  void run_layers(KvCache& cache, Activations& x) {
+  void run_layers(KvCache& cache, Activations& x) override {
     Backend& be = backend_;
     for (size_t l = 0; l < layers_.size(); ++l) {
       const Gpt2Layer& L = layers_[l];
@@ -155,25 +138,20 @@ class Gpt2Model final : public CausalLM {
     }
   }
 
-  void output_head(const Batch& batch, const Activations& x, Activations& logits) {
+  void output_head(const Batch& batch, const Activations& x, Activations& logits) override {
     Backend& be = backend_;
     select_logit_rows(be, x, batch, buf_, sel_);
     be.layer_norm(sel_, output_norm_, &output_norm_b_, eps_, h_);
     vocab_parallel_head(be, h_, output_, info_.vocab_size, part_, logits);
   }
 
-  Backend& backend_;
-  ShardSpec shard_;
   WeightArena arena_;  // this rank's column slices
-  PipelineStage stage_;
-  PipelineBuffers pipe_;
-  KvCache* cache_ = nullptr;
   float eps_ = 1e-5f;
   AttentionOptions attn_;
   TensorView tok_embd_, pos_embd_, output_norm_, output_norm_b_, output_;
   std::vector<Gpt2Layer> layers_;
   BlockBuffers buf_;
-  Activations x_, h_, sel_, part_;  // reused across steps
+  Activations h_, sel_, part_;  // reused across steps
 };
 
 }  // namespace

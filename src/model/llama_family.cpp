@@ -32,10 +32,10 @@ struct LlamaLayer {
   std::optional<MoeWeights> moe;       // mixture-of-experts layers
 };
 
-class LlamaFamilyModel final : public CausalLM {
+class LlamaFamilyModel final : public StagedDecoder {
  public:
   LlamaFamilyModel(const ModelSpec& spec, Backend& backend, const ShardSpec& shard)
-      : backend_(backend), shard_(shard) {
+      : StagedDecoder(backend, shard) {
     const HyperParams& hp = spec.hparams;
     const std::string& arch = spec.architecture;
     const AttentionShape whole = attention_shape(spec);
@@ -125,34 +125,15 @@ class LlamaFamilyModel final : public CausalLM {
       prepare(backend_, output_, WeightUse::kMatrix);
       prepare_vectors(backend_, output_norm_);
     }
-    if (shard.stages > 1) {
-      stage_.embed = [this](const Batch& b, Activations& x) {
-        backend_.embed(tok_embd_, b.tokens, x);
-      };
-      stage_.layers = [this](const Batch&, Activations& x) { run_layers(*cache_, x); };
-      stage_.head = [this](const Batch& b, Activations& x, Activations& logits) {
-        output_head(b, x, logits);
-      };
-    }
-  }
-
-  Backend& backend() override { return backend_; }
-  void forward(const Batch& batch, KvCache& cache, Activations& logits) override {
-    if (shard_.stages > 1) {
-      cache_ = &cache;
-      pipeline_forward(backend_, shard_, info_, batch, stage_, pipe_, logits);
-      return;
-    }
-    begin_forward(backend_, batch, info_);
-    backend_.embed(tok_embd_, batch.tokens, x_);
-    inject_embeddings(backend_, batch, x_);
-    run_layers(cache, x_);
-    output_head(batch, x_, logits);
   }
 
  private:
+  void embed(const Batch& batch, Activations& x) override {
+    backend_.embed(tok_embd_, batch.tokens, x);
+  }
+
   // This rank's layers over x (in place).
-  void run_layers(KvCache& cache, Activations& x) {
+  void run_layers(KvCache& cache, Activations& x) override {
     Backend& be = backend_;
     const int64_t hidden = info_.hidden_size;
     for (size_t l = 0; l < layers_.size(); ++l) {
@@ -179,15 +160,13 @@ class LlamaFamilyModel final : public CausalLM {
   }
 
   // The last stage: the final norm and the output head over the batch's logit rows of x.
-  void output_head(const Batch& batch, const Activations& x, Activations& logits) {
+  void output_head(const Batch& batch, const Activations& x, Activations& logits) override {
     Backend& be = backend_;
     select_logit_rows(be, x, batch, buf_, sel_);
     be.rms_norm(sel_, output_norm_, eps_, 0.0f, info_.hidden_size, h_);
     vocab_parallel_head(be, h_, output_, info_.vocab_size, part_, logits);
   }
 
-  Backend& backend_;
-  ShardSpec shard_;
   WeightArena arena_;  // this rank's column slices
   float eps_ = 1e-6f;
   Activation act_ = Activation::kSilu;
@@ -196,12 +175,9 @@ class LlamaFamilyModel final : public CausalLM {
   TensorView tok_embd_, output_norm_, output_;
   std::vector<LlamaLayer> layers_;
   BlockBuffers buf_;
-  Activations x_, h_, sel_;  // reused across steps
-  Activations part_;         // tensor parallel: this rank's share before a collective
+  Activations h_, sel_;  // reused across steps
+  Activations part_;     // tensor parallel: this rank's share before a collective
   std::vector<float> zeros_;
-  PipelineStage stage_;  // pipeline parallel: this stage's parts of a forward pass
-  PipelineBuffers pipe_;
-  KvCache* cache_ = nullptr;  // the forward pass's, for stage_.layers
 };
 
 }  // namespace

@@ -49,48 +49,60 @@ Part stage_layers(const ModelSpec& spec, const ShardSpec& sh) {
   return p;
 }
 
-void pipeline_forward(Backend& be, const ShardSpec& sh, const ModelInfo& info, const Batch& batch,
-                      const PipelineStage& stage, PipelineBuffers& buf, Activations& logits) {
-  LOOM_ASSERT(sh.stages > 1 && sh.pipeline != nullptr);
+void StagedDecoder::forward(const Batch& batch, KvCache& cache, Activations& logits) {
+  if (shard_.stages > 1) {
+    forward_pipelined(batch, cache, logits);
+    return;
+  }
+  begin_forward(backend_, batch, info_);
+  embed(batch, x_);
+  inject_embeddings(backend_, batch, x_);
+  run_layers(cache, x_);
+  output_head(batch, x_, logits);
+}
+
+void StagedDecoder::forward_pipelined(const Batch& batch, KvCache& cache, Activations& logits) {
+  const ShardSpec& sh = shard_;
+  Backend& be = backend_;
+  LOOM_ASSERT(sh.pipeline != nullptr);
   Communicator& pipe = *sh.pipeline;
   const int me = sh.stage * sh.world + sh.rank;
   const bool first = sh.stage == 0, last = sh.stage == sh.stages - 1;
-  const int64_t rows = batch.rows(), hidden = info.hidden_size, vocab = info.vocab_size;
+  const int64_t rows = batch.rows(), hidden = info_.hidden_size, vocab = info_.vocab_size;
   const int64_t n_out = static_cast<int64_t>(batch.logit_rows.size());
   // Enough micro-batches to keep the stages busy, none so small that its matmuls starve.
   const int n_micro = static_cast<int>(
       std::clamp<int64_t>(rows / std::max<int64_t>(1, sh.micro_rows), 1, 4 * sh.stages));
-  if (last) buf.logits.assign(static_cast<size_t>(n_out * vocab), 0.0f);
+  if (last) logits_.assign(static_cast<size_t>(n_out * vocab), 0.0f);
   for (int m = 0; m < n_micro; ++m) {
     const Part part = split_evenly(rows, n_micro, m);
-    slice_batch_rows(batch, part.first, part.count, buf.micro, buf.out_index);
-    begin_forward(be, buf.micro, info);
+    slice_batch_rows(batch, part.first, part.count, micro_, out_index_);
+    begin_forward(be, micro_, info_);
     if (first) {
-      stage.embed(buf.micro, buf.x);
+      embed(micro_, x_);
     } else {
-      buf.rows.resize(static_cast<size_t>(part.count * hidden));
-      pipe.recv(buf.rows, me - sh.world);  // the same place in the stage before
-      be.upload(buf.rows, part.count, hidden, buf.x);
+      rows_.resize(static_cast<size_t>(part.count * hidden));
+      pipe.recv(rows_, me - sh.world);  // the same place in the stage before
+      be.upload(rows_, part.count, hidden, x_);
     }
-    stage.layers(buf.micro, buf.x);
+    run_layers(cache, x_);
     if (!last) {
-      buf.rows.resize(static_cast<size_t>(part.count * hidden));
-      be.download(buf.x, 0, part.count, buf.rows);
-      pipe.send(buf.rows, me + sh.world);
+      rows_.resize(static_cast<size_t>(part.count * hidden));
+      be.download(x_, 0, part.count, rows_);
+      pipe.send(rows_, me + sh.world);
       continue;
     }
-    if (buf.micro.logit_rows.empty()) continue;
-    stage.head(buf.micro, buf.x, buf.part);
-    const std::vector<float> part_logits = be.download_all(buf.part);
-    for (size_t i = 0; i < buf.out_index.size(); ++i) {
-      std::copy_n(part_logits.data() + i * vocab, vocab,
-                  buf.logits.data() + buf.out_index[i] * vocab);
+    if (micro_.logit_rows.empty()) continue;
+    output_head(micro_, x_, part_);
+    const std::vector<float> part_logits = be.download_all(part_);
+    for (size_t i = 0; i < out_index_.size(); ++i) {
+      std::copy_n(part_logits.data() + i * vocab, vocab, logits_.data() + out_index_[i] * vocab);
     }
   }
   // Every rank gets the logits from the last stage's first rank.
-  buf.logits.resize(static_cast<size_t>(n_out * vocab));
-  pipe.broadcast(std::as_writable_bytes(std::span<float>(buf.logits)), (sh.stages - 1) * sh.world);
-  be.upload(buf.logits, n_out, vocab, logits);
+  logits_.resize(static_cast<size_t>(n_out * vocab));
+  pipe.broadcast(std::as_writable_bytes(std::span<float>(logits_)), (sh.stages - 1) * sh.world);
+  be.upload(logits_, n_out, vocab, logits);
 }
 
 }  // namespace loom

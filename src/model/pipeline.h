@@ -7,7 +7,6 @@
 // then broadcast, so every rank returns the same logits (each samples the same tokens).
 #pragma once
 
-#include <functional>
 #include <vector>
 
 #include "model/model.h"
@@ -24,25 +23,35 @@ void slice_batch_rows(const Batch& b, int64_t first, int64_t n, Batch& out,
 // the model when a stage would get none.
 Part stage_layers(const ModelSpec& spec, const ShardSpec& sh);
 
-struct PipelineStage {
-  // Stage 0: x = the micro-batch's input embeddings.
-  std::function<void(const Batch& micro, Activations& x)> embed;
-  // This stage's layers over x, in place (the micro-batch has had begin_forward).
-  std::function<void(const Batch& micro, Activations& x)> layers;
-  // The last stage: logits [micro.logit_rows.size(), vocab] from x.
-  std::function<void(const Batch& micro, Activations& x, Activations& logits)> head;
-};
+// A decoder whose forward pass is embed, then its layers, then the output head: all that
+// pipeline stages need to know of a family (tensor parallelism lives inside the three).
+// forward() runs them over the whole batch with one stage, and with several as described above.
+class StagedDecoder : public CausalLM {
+ public:
+  void forward(const Batch& batch, KvCache& cache, Activations& logits) final;
+  Backend& backend() final { return backend_; }
 
-struct PipelineBuffers {
-  Batch micro;
-  std::vector<int64_t> out_index;
-  std::vector<float> rows, logits;
-  Activations x, part;
-};
+ protected:
+  StagedDecoder(Backend& backend, const ShardSpec& shard) : backend_(backend), shard_(shard) {}
+  // x = the input rows of `batch` (stage 0 only).
+  virtual void embed(const Batch& batch, Activations& x) = 0;
+  // This rank's layers over x, in place; the batch has had begin_forward.
+  virtual void run_layers(KvCache& cache, Activations& x) = 0;
+  // logits [batch.logit_rows.size(), vocab] from x (the last stage only).
+  virtual void output_head(const Batch& batch, const Activations& x, Activations& logits) = 0;
 
-// Runs `batch` through this rank's stage as described above; `logits` gets
-// [batch.logit_rows.size(), info.vocab_size] on every rank.
-void pipeline_forward(Backend& be, const ShardSpec& sh, const ModelInfo& info, const Batch& batch,
-                      const PipelineStage& stage, PipelineBuffers& buf, Activations& logits);
+  Backend& backend_;
+  const ShardSpec shard_;
+
+ private:
+  void forward_pipelined(const Batch& batch, KvCache& cache, Activations& logits);
+
+  Activations x_;
+  // Pipeline stages: the micro-batch, where its logit rows go in the output, rows passed on.
+  Batch micro_;
+  std::vector<int64_t> out_index_;
+  std::vector<float> rows_, logits_;
+  Activations part_;
+};
 
 }  // namespace loom
