@@ -1,5 +1,6 @@
 #include "backend/process_group.h"
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdlib>
@@ -46,10 +47,12 @@ std::atomic<uint64_t> g_bytes_sent{0};
 // MPI counts in int: larger buffers go in pieces.
 constexpr size_t kMaxCount = INT_MAX / 2;
 
-// MPI_COMM_WORLD as a Communicator. The all-reduce gathers every rank's buffer and adds them in
-// rank order on each rank (as the local group does), so every rank holds the same bits and a
-// split over processes equals the same split over threads; MPI_Allreduce leaves the order of
-// the additions to the implementation.
+// An MPI communicator as a Communicator. The all-reduce leaves the same bits on every rank (each
+// rank runs the next layer from its own copy): over two ranks it gathers both parts and adds
+// them in rank order on each (as the local group does, so such a split over processes equals
+// the same split over threads); over more, large buffers are reduce-scattered (each block summed
+// once on its owner) and all-gathered (the owners' bits to all). MPI_Allreduce does not promise
+// equal bits.
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator(MPI_Comm comm, int rank, int world) : comm_(comm), rank_(rank), world_(world) {}
@@ -59,6 +62,27 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(std::span<float> data) override {
     if (world_ == 1 || data.empty()) return;
     const size_t n = data.size();
+    if (world_ > 2 && data.size_bytes() >= kScatterBytes) {
+      // Reduce-scatter, then all-gather: each rank's link carries 2 (N - 1) / N of the buffer
+      // instead of the gather's N - 1, at twice the messages, which pays for large buffers
+      // (prefill) and not for a decode step's rows. Each block is summed once, on its owner, and
+      // the owner's bits reach every rank, so the ranks still agree bit for bit.
+      const size_t block = (n + world_ - 1) / world_;
+      if (block * world_ > kMaxCount) {
+        fail(ErrorCode::kOutOfRange, "an all-reduce of {} values (at most {})", n, kMaxCount);
+      }
+      gathered_.assign(block * world_, 0.0f);
+      std::copy(data.begin(), data.end(), gathered_.begin());
+      block_.resize(block);
+      g_bytes_sent += data.size_bytes();
+      MPI_Reduce_scatter_block(gathered_.data(), block_.data(), static_cast<int>(block), MPI_FLOAT,
+                               MPI_SUM, comm_);
+      MPI_Allgather(block_.data(), static_cast<int>(block), MPI_FLOAT, gathered_.data(),
+                    static_cast<int>(block), MPI_FLOAT, comm_);
+      std::copy_n(gathered_.begin(), n, data.begin());
+      return;
+    }
+    // Two ranks, or a small buffer: one exchange, each rank adds all parts in rank order.
     gathered_.resize(n * static_cast<size_t>(world_));
     all_gather(data, gathered_);
     std::fill(data.begin(), data.end(), 0.0f);
@@ -114,9 +138,11 @@ class MpiCommunicator final : public Communicator {
 
  private:
   static constexpr int kTag = 7;
+  // From this size an all-reduce over more than two ranks reduce-scatters (above).
+  static constexpr size_t kScatterBytes = 64 << 10;
   MPI_Comm comm_;
   int rank_, world_;
-  std::vector<float> gathered_;
+  std::vector<float> gathered_, block_;
 };
 #endif
 

@@ -98,20 +98,23 @@ double worst_relative_l2(const std::vector<float>& whole, const std::vector<floa
   return worst;
 }
 
-void expect_group_logits_equal(const std::string& model, const std::string& name) {
+// `ids` (default kIds) through one process and through each layout of ranks.
+void expect_group_logits_equal(const std::string& model, const std::string& name,
+                               const std::string& ids = kIds) {
   const TempDirForProcess dir{cli_temp_dir("mpi-logits-" + name)};
   const std::string one = (dir.path / "one.safetensors").string();
   const CliResult single =
-      run_loom("logits -t 1 -m '" + model + "' --ids " + kIds + " -o '" + one + "'");
+      run_loom("logits -t 1 -m '" + model + "' --ids " + ids + " -o '" + one + "'");
   ASSERT_EQ(single.exit_code, 0) << single.err;
   int64_t vocab = 0;
   const std::vector<float> whole = read_logits(one, &vocab);
-  // Tensor parallel over 2 and 3 ranks, 2 pipeline stages, and 2 stages of 2 ranks each.
-  const std::pair<int, std::string> layouts[] = {{2, ""}, {3, ""}, {2, " --pp 2"}, {4, " --pp 2"}};
+  // Tensor parallel over 2, 3 and 4 ranks, 2 pipeline stages, and 2 stages of 2 ranks each.
+  const std::pair<int, std::string> layouts[] = {
+      {2, ""}, {3, ""}, {4, ""}, {2, " --pp 2"}, {4, " --pp 2"}};
   for (const auto& [n, pp] : layouts) {
     const std::string split = (dir.path / ("np" + std::to_string(n) + ".safetensors")).string();
     const CliResult r =
-        mpirun(n, "logits -m '" + model + "' --ids " + kIds + " -o '" + split + "'" + pp);
+        mpirun(n, "logits -m '" + model + "' --ids " + ids + " -o '" + split + "'" + pp);
     ASSERT_EQ(r.exit_code, 0) << name << " -np " << n << pp << ": " << r.err;
     int64_t v = 0;
     const std::vector<float> parts = read_logits(split, &v);
@@ -130,6 +133,17 @@ TEST_F(MpiCli, ReferenceModelsGiveTheSingleProcessLogits) {
         "phi3-tiny", "mixtral-tiny", "qwen3moe-tiny", "gemma2-tiny", "gemma3-tiny", "gpt2-tiny"}) {
     expect_group_logits_equal(kModels + m, m);
   }
+}
+
+TEST_F(MpiCli, LargeStepsReduceScatterAndStillAgree) {
+  // 256 rows of 64 floats: a 64 KiB all-reduce, which more than two ranks reduce-scatter and
+  // all-gather instead of gathering every part.
+  std::string ids = "1";
+  for (int i = 1; i < 256; ++i) {
+    ids += ',';
+    ids += std::to_string((i * 53) % 1000 + 1);
+  }
+  expect_group_logits_equal(kModels + "llama-tiny", "llama-tiny 256 ids", ids);
 }
 
 TEST_F(MpiCli, GgufFilesGiveTheSingleProcessLogits) {
