@@ -136,10 +136,10 @@ class CpuBackend final : public Backend {
   // kept for the backend's lifetime. LOOM_PACK=0 turns packing off.
   std::vector<HugeBuffer> packed_;
   std::vector<float> sent_, gathered_;  // all_gather: this rank's rows padded, the group's
-  std::vector<float> xt_;              // matmul: transposed activation rows
-  std::vector<uint64_t> panel_bytes_;  // matmul: (offset, length) of each column panel
-  std::vector<uint8_t> qact_;          // matmul: quantized activation rows
-  std::vector<kernels::QAct> qviews_;  // matmul: views into qact_
+  std::vector<float> xt_;               // matmul: transposed activation rows
+  std::vector<uint64_t> panel_bytes_;   // matmul: (offset, length) of each column panel
+  std::vector<uint8_t> qact_;           // matmul: quantized activation rows
+  std::vector<kernels::QAct> qviews_;   // matmul: views into qact_
   // One matmul's operands, for the strategy that runs it (cpu_matmul.cpp picks one).
   struct MatmulJob {
     HostRows<const float> x;
