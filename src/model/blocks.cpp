@@ -157,17 +157,22 @@ AttentionWeights shard_attention(const AttentionWeights& W, const AttentionShape
   return S;
 }
 
-GatedFfnWeights shard_gated_ffn(const GatedFfnWeights& W, int64_t ffn, const ShardSpec& sh,
-                                WeightArena& arena, const std::string& where) {
-  if (sh.world == 1) return W;
-  const int64_t block = dtype_info(W.down.dtype).block_size;
+Part ffn_part(const TensorView& down, int64_t ffn, const ShardSpec& sh, const std::string& where) {
+  const int64_t block = dtype_info(down.dtype).block_size;
   const Part p = split_evenly(ffn, sh.world, sh.rank, block);
   if (p.count == 0) {
     fail(ErrorCode::kUnsupported,
          "{}: an MLP of {} features in blocks of {} ({}) cannot be split over {} ranks: rank {} "
          "would have none",
-         where, ffn, block, dtype_name(W.down.dtype), sh.world, sh.rank);
+         where, ffn, block, dtype_name(down.dtype), sh.world, sh.rank);
   }
+  return p;
+}
+
+GatedFfnWeights shard_gated_ffn(const GatedFfnWeights& W, int64_t ffn, const ShardSpec& sh,
+                                WeightArena& arena, const std::string& where) {
+  if (sh.world == 1) return W;
+  const Part p = ffn_part(W.down, ffn, sh, where);
   return {matrix_rows(W.gate, p.first, p.count), matrix_rows(W.up, p.first, p.count),
           arena.columns(W.down, p.first, p.count, where + "ffn_down.weight")};
 }

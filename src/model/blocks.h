@@ -101,6 +101,9 @@ AttentionWeights shard_attention(const AttentionWeights& W, const AttentionShape
 // kUnsupported when a rank would get no feature.
 GatedFfnWeights shard_gated_ffn(const GatedFfnWeights& W, int64_t ffn, const ShardSpec& sh,
                                 WeightArena& arena, const std::string& where);
+// The features [first, first + count) of an MLP of `ffn` this rank holds, split on the blocks of
+// `down`'s type (any MLP: gated or, as gpt2's, not); kUnsupported naming `where` when it has none.
+Part ffn_part(const TensorView& down, int64_t ffn, const ShardSpec& sh, const std::string& where);
 // A vocabulary-parallel output head: this rank's rows of the output matrix (split_evenly over
 // the vocabulary); Backend::all_gather joins the ranks' logits.
 TensorView shard_output_head(const TensorView& output, const ShardSpec& sh);

@@ -81,12 +81,7 @@ class Gpt2Model final : public StagedDecoder {
       L.down = w.require(p + "ffn_down.weight", {hidden, ffn});
       L.down_b = w.require(p + "ffn_down.bias", {hidden});
       if (shard.world > 1) {  // this rank's features: up's rows, down's columns
-        const int64_t block = dtype_info(L.down.dtype).block_size;
-        const Part f = split_evenly(ffn, shard.world, shard.rank, block);
-        if (f.count == 0) {
-          fail(ErrorCode::kUnsupported, "{}: an MLP of {} features cannot be split over {} ranks",
-               spec.path, ffn, shard.world);
-        }
+        const Part f = ffn_part(L.down, ffn, shard, spec.path + ": " + p);
         L.up = matrix_rows(L.up, f.first, f.count);
         L.up_b = vector_slice(L.up_b, f.first, f.count);
         L.down = arena_.columns(L.down, f.first, f.count, spec.path + ": " + p + "ffn_down.weight");

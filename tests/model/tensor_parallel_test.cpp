@@ -84,6 +84,28 @@ void expect_split_equals_whole(const std::string& path, const std::vector<int32_
               rel);
 }
 
+// A reference model converted to Q8_0 in a temporary folder, removed with it.
+struct Q8File {
+  explicit Q8File(const std::string& model)
+      : dir(std::filesystem::temp_directory_path() / ("loom_tp_q8_" + model)) {
+    std::filesystem::create_directories(dir);
+    path = (dir / (model + "-q8_0.gguf")).string();
+    ConvertOptions opt;
+    opt.type = DType::kQ8_0;
+    opt.threads = 1;
+    convert_to_gguf(load_model_spec(test::ref_model_dir(model)), path, opt);
+  }
+  ~Q8File() { std::filesystem::remove_all(dir); }
+  std::filesystem::path dir;
+  std::string path;
+};
+
+// A test name from a model name (gtest allows no '-') and a suffix.
+std::string test_name(std::string model, const std::string& suffix) {
+  for (char& c : model) c = c == '-' ? '_' : c;
+  return model + suffix;
+}
+
 // (model, ranks): 4 heads and 2 KV heads, so 3 ranks split the KV heads unevenly (one rank has
 // a whole group, two share the other, its KV head replicated) and 4 ranks hold one query head
 // each; phi3's 4 KV heads split 3 ways unevenly. The MLP's 160 features split 53/53/54.
@@ -102,9 +124,7 @@ INSTANTIATE_TEST_SUITE_P(
                                          "gemma2-tiny", "gemma3-tiny", "gpt2-tiny"),
                        ::testing::Values(2, 3, 4)),
     [](const auto& p) {
-      std::string s = std::get<0>(p.param);
-      for (char& c : s) c = c == '-' ? '_' : c;
-      return s + "_" + std::to_string(std::get<1>(p.param)) + "_ranks";
+      return test_name(std::get<0>(p.param), "_" + std::to_string(std::get<1>(p.param)) + "_ranks");
     });
 
 // Pipeline stages (layers split; 2 or 3 stages of a 2-layer model are refused below), alone and
@@ -123,25 +143,16 @@ INSTANTIATE_TEST_SUITE_P(
                                          "gemma2-tiny", "gemma3-tiny", "gpt2-tiny"),
                        ::testing::Values(1, 2)),
     [](const auto& p) {
-      std::string s = std::get<0>(p.param);
-      for (char& c : s) c = c == '-' ? '_' : c;
-      return s + "_2_stages_of_" + std::to_string(std::get<1>(p.param));
+      return test_name(std::get<0>(p.param),
+                       "_2_stages_of_" + std::to_string(std::get<1>(p.param)));
     });
 
 // A quantized file: the MLP splits on Q8_0's blocks of 32 (160 features: 64 + 96), the heads'
 // output columns (16 wide) are refused below when they fall inside a block.
 TEST(TensorParallelQuantized, Q8_0SplitsOnItsBlocks) {
-  const ModelSpec spec = load_model_spec(test::ref_model_dir("qwen3-tiny"));
-  const auto dir = std::filesystem::temp_directory_path() / "loom_tp_q8_split";
-  std::filesystem::create_directories(dir);
-  const std::string q8 = (dir / "qwen3-tiny-q8_0.gguf").string();
-  ConvertOptions opt;
-  opt.type = DType::kQ8_0;
-  opt.threads = 1;
-  convert_to_gguf(spec, q8, opt);
+  const Q8File q8("qwen3-tiny");
   const std::vector<int32_t> seq = test::load_reference("qwen3-tiny").ids("sequence_ids");
-  expect_split_equals_whole(q8, seq, 2, "qwen3-tiny Q8_0");
-  std::filesystem::remove_all(dir);
+  expect_split_equals_whole(q8.path, seq, 2, "qwen3-tiny Q8_0");
 }
 
 void expect_refused(const std::string& path, int world, ErrorCode code, const char* reason,
@@ -173,15 +184,8 @@ TEST(TensorParallelErrors, SplitsThatCannotBeMadeAreRefusedWithTheReason) {
   }
   // Q8_0 blocks are 32 wide: llama-tiny's heads are 16 wide, so 3 ranks' attention output
   // columns (32 | 16 | 16) fall inside a block.
-  const auto dir = std::filesystem::temp_directory_path() / "loom_tp_q8";
-  std::filesystem::create_directories(dir);
-  const std::string q8 = (dir / "llama-tiny-q8_0.gguf").string();
-  ConvertOptions opt;
-  opt.type = DType::kQ8_0;
-  opt.threads = 1;
-  convert_to_gguf(spec, q8, opt);
-  expect_refused(q8, 3, ErrorCode::kUnsupported, "blocks of 32", 1);
-  std::filesystem::remove_all(dir);
+  const Q8File q8("llama-tiny");
+  expect_refused(q8.path, 3, ErrorCode::kUnsupported, "blocks of 32", 1);
 }
 
 TEST(TensorParallelErrors, SplitEvenlyCoversEverythingInOrderOnBlocks) {
