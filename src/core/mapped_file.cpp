@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/system_memory.h"
 
 namespace loom {
 
@@ -30,10 +31,55 @@ namespace {
 // 4 KiB page-cache pages they come at a fraction of memory bandwidth (measured on the 2-core
 // CI VM: 2-3 GB/s through the file mapping, 13-21 GB/s from 4 KiB anonymous pages, 30-44 GB/s
 // from anonymous transparent huge pages: the TLB misses dominate), so they are read once into
-// anonymous memory that asks for huge pages — llama.cpp's --no-mmap, plus MADV_HUGEPAGE.
-// LOOM_MMAP=1 keeps the shared file mapping (less memory when several processes load a file).
+// anonymous memory that asks for huge pages — llama.cpp's --no-mmap, plus MADV_HUGEPAGE —
+// when they fit in the memory left (core/system_memory.h, the cgroup's limit included). A file
+// that does not is mapped instead, so a model larger than memory still runs, paged in from disk
+// by the kernel. LOOM_MMAP=1 always maps (less memory when several processes load a file),
+// LOOM_MMAP=0 always copies.
 constexpr uint64_t kCopyThreshold = uint64_t{64} << 20;
 std::atomic<bool> g_map_by_default{false};
+
+// Maps a large file at a 2 MiB-aligned address and asks for huge pages, so that the page
+// cache's large folios (ext4 and xfs on current kernels) can be mapped whole, with fewer TLB
+// misses than 4 KiB mappings. Small files map as usual.
+void* map_file(int fd, uint64_t size) {
+  constexpr uint64_t kHuge = uint64_t{2} << 20;
+  if (size < kCopyThreshold) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const uint64_t span = ((size + 4095) & ~uint64_t{4095}) + kHuge;
+  void* area = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (area == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const auto base = reinterpret_cast<uintptr_t>(area);
+  const uintptr_t aligned = (base + kHuge - 1) & ~(kHuge - 1);
+  void* p =
+      ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+  if (p == MAP_FAILED) {
+    ::munmap(area, span);
+    return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  }
+  // Give back both ends of the reservation that the mapping did not replace.
+  const uintptr_t end = aligned + span - kHuge;
+  if (aligned > base) ::munmap(area, aligned - base);
+  if (base + span > end) ::munmap(reinterpret_cast<void*>(end), base + span - end);
+#ifdef MADV_HUGEPAGE
+  ::madvise(p, size, MADV_HUGEPAGE);  // advisory
+#endif
+  return p;
+}
+
+// Whether kAuto reads `size` bytes of `path` into memory (see above).
+bool copy_by_default(const std::string& path, uint64_t size) {
+  if (size < kCopyThreshold || g_map_by_default.load()) return false;
+  if (const char* env = std::getenv("LOOM_MMAP"); env != nullptr && *env != '\0')
+    return std::string_view(env) == "0";
+  const SystemMemory mem = read_system_memory();
+  if (fits_in_memory(size, mem)) return true;
+  const std::string message =
+      path + " (" + Progress::bytes_text(static_cast<double>(size)) + ") does not fit in the " +
+      Progress::bytes_text(static_cast<double>(mem.available)) +
+      " of memory left: it stays mapped and is read from disk as needed, which is slower";
+  std::fprintf(stderr, "loom: %s\n", message.c_str());
+  return false;
+}
 
 const uint8_t* read_into_huge_pages(const std::string& path, int fd, uint64_t size) {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -149,12 +195,11 @@ MappedFile MappedFile::open(const std::string& path, Mode mode) {
   file.path_ = path;
   file.size_ = static_cast<uint64_t>(st.st_size);
   const bool copy =
-      mode == Mode::kCopy || (mode == Mode::kAuto && file.size_ >= kCopyThreshold &&
-                              !g_map_by_default.load() && std::getenv("LOOM_MMAP") == nullptr);
+      mode == Mode::kCopy || (mode == Mode::kAuto && copy_by_default(path, file.size_));
   if (copy && file.size_ > 0) {
     file.data_ = read_into_huge_pages(path, fd, file.size_);
   } else if (file.size_ > 0) {
-    void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = map_file(fd, file.size_);
     if (p == MAP_FAILED) {
       int err = errno;
       ::close(fd);

@@ -1,9 +1,12 @@
-// How much memory this process may use: the machine's (/proc/meminfo) or, inside a container,
-// its cgroup's (cgroup v2 memory.max / memory.current), whichever is smaller.
-// Thread-safety: a free function reading files; call from any thread.
+// How much memory this process may use: the machine's (/proc/meminfo) or, inside a container or
+// a memory cgroup, its cgroup's (v2 memory.max / memory.current, v1 memory.limit_in_bytes /
+// memory.usage_in_bytes; the group's inactive file pages count as available, as MemAvailable
+// counts the page cache), whichever is smaller.
+// Thread-safety: free functions reading files; call from any thread.
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 namespace loom {
 
@@ -15,5 +18,16 @@ struct SystemMemory {
 
 // Zeros when nothing can be read (not Linux).
 SystemMemory read_system_memory();
+
+// The parts of read_system_memory, from the files' text (for tests). `limit` is the cgroup's
+// limit file ("max" or a huge v1 value: no limit), `usage` its usage file and `stat` its
+// memory.stat ("inactive_file N" in v2, "total_inactive_file N" in v1); empty when absent.
+SystemMemory system_memory_from(std::string_view meminfo, std::string_view limit,
+                                std::string_view usage, std::string_view stat);
+
+// Whether `bytes` more can be held in memory with room to spare (an eighth of the total, at
+// least 512 MiB, stays free for the KV cache, activations and everything else), by `mem`.
+// True when nothing could be read (no figures: assume it fits, as before).
+bool fits_in_memory(uint64_t bytes, const SystemMemory& mem);
 
 }  // namespace loom

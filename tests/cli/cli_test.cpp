@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,8 +24,9 @@ struct Result {
   std::string out;  // stdout and stderr together
 };
 
-Result run(const std::string& args) {
-  std::string cmd = std::string(LOOM_BIN) + " " + args + " 2>&1";
+// Runs a shell command line, stdout and stderr together.
+Result shell(const std::string& command) {
+  std::string cmd = command + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   Result r{-1, {}};
   if (p == nullptr) return r;
@@ -33,6 +36,10 @@ Result run(const std::string& args) {
   int status = pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+Result run(const std::string& args) {
+  return shell(std::string(LOOM_BIN) + " " + args);
 }
 
 std::string data(const std::string& rel) {
@@ -235,6 +242,103 @@ TEST(CliOutput, AnOutputThatIsNotARegularFileIsWrittenNotReplaced) {
   EXPECT_EQ(got.size() % 4, 0u);
   EXPECT_GT(got.size(), 8 + header);
   fs::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+// A memory cgroup this test may create a child in (root on a cgroup v1 machine, as CI's; or a
+// v2 group with the memory controller delegated): the child's directory and file names.
+struct MemoryCgroup {
+  std::string dir;
+  std::string limit_file;  // memory.limit_in_bytes (v1) or memory.max (v2)
+  std::string peak_file;   // memory.max_usage_in_bytes (v1) or memory.peak (v2)
+};
+
+std::optional<MemoryCgroup> child_memory_cgroup(const std::string& name, std::string& why) {
+  namespace fs = std::filesystem;
+  std::ifstream self("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(self, line)) {
+    const size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    MemoryCgroup g;
+    std::string parent;
+    if (controllers == "memory") {
+      parent = "/sys/fs/cgroup/memory" + path;
+      g = {"", "memory.limit_in_bytes", "memory.max_usage_in_bytes"};
+    } else if (controllers.empty() && line.rfind("0:", 0) == 0) {
+      parent = "/sys/fs/cgroup" + path;
+      g = {"", "memory.max", "memory.peak"};
+    } else {
+      continue;
+    }
+    const fs::path dir = fs::path(parent) / name;
+    std::error_code ec;
+    fs::create_directory(dir, ec);
+    if (ec || !fs::exists(dir / g.limit_file) || !fs::exists(dir / g.peak_file)) {
+      fs::remove(dir, ec);
+      why = "cannot create a memory cgroup under " + parent;
+      continue;
+    }
+    g.dir = dir.string();
+    return g;
+  }
+  if (why.empty()) why = "no memory cgroup";
+  return std::nullopt;
+}
+
+// A model larger than the memory the process may use runs from its mapped file (the kernel
+// pages it in) instead of being copied into memory that is not there. In a fresh cgroup, loom
+// running the mapped model peaks at P bytes (the file's page cache is charged to this test's
+// group, which wrote it); limited to halfway between P and the model's size, loom still
+// generates, and says why it maps; forcing the copy (LOOM_MMAP=0), as a copy of a model larger
+// than RAM did before, gets the process killed.
+TEST(CliMemory, AModelLargerThanItsMemoryLimitRunsMapped) {
+  namespace fs = std::filesystem;
+  const std::string tag = std::to_string(::getpid());
+  const fs::path model = fs::temp_directory_path() / ("loom-mem-model-" + tag);
+  const Result synth = run("synth --hidden 1024 --layers 2 --heads 8 --ffn 2048 --vocab-from " +
+                           data("ref/models/llama-tiny-llama2vocab") + " -o " + model.string());
+  ASSERT_EQ(synth.exit_code, 0) << synth.out;
+  const uint64_t size = fs::file_size(model / "model.safetensors");
+  const std::string args = "run -m " + model.string() + " -p hello -n 4 --temp 0";
+  auto in_group = [&](const MemoryCgroup& g, const std::string& env) {
+    return shell("sh -c 'echo $$ > " + g.dir + "/cgroup.procs && " + env + " exec " + LOOM_BIN +
+                 " " + args + "'");
+  };
+  auto read_number = [](const std::string& path) {
+    uint64_t v = 0;
+    std::ifstream(path) >> v;
+    return v;
+  };
+  std::error_code ec;
+  std::string why;
+  uint64_t peak = 0;
+  if (const auto free_group = child_memory_cgroup("loom-test-free-" + tag, why)) {
+    const Result r = in_group(*free_group, "LOOM_MMAP=1");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    peak = read_number(free_group->dir + "/" + free_group->peak_file);
+    fs::remove(free_group->dir, ec);
+  }
+  const auto group = child_memory_cgroup("loom-test-" + tag, why);
+  if (!group || peak == 0 || peak >= size / 2) {
+    fs::remove_all(model, ec);
+    if (group) fs::remove(group->dir, ec);
+    GTEST_SKIP() << (group ? "loom alone peaks at " + std::to_string(peak) + " bytes" : why);
+  }
+  const uint64_t limit = peak + (size - peak) / 2;
+  std::ofstream(group->dir + "/" + group->limit_file) << limit;
+  const Result mapped = in_group(*group, "");
+  EXPECT_EQ(mapped.exit_code, 0) << "limit " << limit << ": " << mapped.out;
+  EXPECT_NE(mapped.out.find("does not fit in the"), std::string::npos) << mapped.out;
+  EXPECT_NE(mapped.out.find("stays mapped"), std::string::npos) << mapped.out;
+  const Result copied = in_group(*group, "LOOM_MMAP=0");
+  EXPECT_NE(copied.exit_code, 0) << copied.out;
+  fs::remove_all(model, ec);
+  fs::remove(group->dir, ec);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "backend/cpu/host_tensor.h"
 #include "backend/cpu/kernels/kernels.h"
 #include "core/error.h"
+#include "core/system_memory.h"
 #include "quant/quant.h"
 
 namespace loom::cpu {
@@ -467,6 +468,13 @@ TensorView CpuBackend::prepare_weight(const TensorView& w, WeightUse use) {
   const int64_t m = w.shape[0], k = w.shape[1];
   const uint64_t wrow_bytes = *row_bytes(w.dtype, k);
   const uint64_t group_bytes = kernels::kPackRows * wrow_bytes;
+  // A packed copy is memory of its own while the file's bytes are in the page cache: a model
+  // larger than memory (its file left mapped) keeps its weights where they are once memory runs
+  // short, rather than pushing the rest of the file out of the cache or the process into the
+  // OOM killer.
+  if (!fits_in_memory(static_cast<uint64_t>(m) * wrow_bytes, read_system_memory())) {
+    return Backend::prepare_weight(w, use);
+  }
   HugeBuffer buf(static_cast<uint64_t>(m) * wrow_bytes);
   const auto* src = static_cast<const uint8_t*>(w.data);
   pool_.parallel_for(m / kernels::kPackRows, [&](int64_t begin, int64_t end, int) {
