@@ -1,6 +1,8 @@
 #include "core/mapped_file.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,9 +10,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,12 +35,15 @@ namespace {
 // Files this large are model weights, streamed end to end at every decode step. Read through
 // 4 KiB page-cache pages they come at a fraction of memory bandwidth (measured on the 2-core
 // CI VM: 2-3 GB/s through the file mapping, 13-21 GB/s from 4 KiB anonymous pages, 30-44 GB/s
-// from anonymous transparent huge pages: the TLB misses dominate), so they are read once into
+// from anonymous transparent huge pages: the TLB misses dominate), so they are moved into
 // anonymous memory that asks for huge pages — llama.cpp's --no-mmap, plus MADV_HUGEPAGE —
-// when they fit in the memory left (core/system_memory.h, the cgroup's limit included). A file
-// that does not is mapped instead, so a model larger than memory still runs, paged in from disk
-// by the kernel. LOOM_MMAP=1 always maps (less memory when several processes load a file),
-// LOOM_MMAP=0 always copies.
+// when they fit in the memory left (core/system_memory.h, the cgroup's limit included). Copying
+// takes seconds per gigabyte, so it is not waited for: the file is mapped, used at once, and a
+// background thread of the lowest priority copies it 2 MiB at a time, each copied chunk moved
+// over the mapping at the same address (mremap), so no pointer into the file changes and a
+// reader sees the same bytes before and after. A file that does not fit stays mapped, so a model
+// larger than memory still runs, paged in from disk by the kernel. LOOM_MMAP=1 always maps (less
+// memory when several processes load a file), LOOM_MMAP=0 copies before returning.
 constexpr uint64_t kCopyThreshold = uint64_t{64} << 20;
 std::atomic<bool> g_map_by_default{false};
 
@@ -44,7 +52,7 @@ std::atomic<bool> g_map_by_default{false};
 // misses than 4 KiB mappings. Small files map as usual.
 void* map_file(int fd, uint64_t size) {
   constexpr uint64_t kHuge = uint64_t{2} << 20;
-  if (size < kCopyThreshold) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (size < kHuge) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const uint64_t span = ((size + 4095) & ~uint64_t{4095}) + kHuge;
   void* area = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (area == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -66,19 +74,20 @@ void* map_file(int fd, uint64_t size) {
   return p;
 }
 
-// Whether kAuto reads `size` bytes of `path` into memory (see above).
-bool copy_by_default(const std::string& path, uint64_t size) {
-  if (size < kCopyThreshold || g_map_by_default.load()) return false;
+// How kAuto holds `size` bytes of `path` (see above).
+MappedFile::Mode auto_mode(const std::string& path, uint64_t size) {
+  using Mode = MappedFile::Mode;
+  if (size < kCopyThreshold || g_map_by_default.load()) return Mode::kMap;
   if (const char* env = std::getenv("LOOM_MMAP"); env != nullptr && *env != '\0')
-    return std::string_view(env) == "0";
+    return std::string_view(env) == "0" ? Mode::kCopy : Mode::kMap;
   const SystemMemory mem = read_system_memory();
-  if (fits_in_memory(size, mem)) return true;
+  if (fits_in_memory(size, mem)) return Mode::kCopyInBackground;
   const std::string message =
       path + " (" + Progress::bytes_text(static_cast<double>(size)) + ") does not fit in the " +
       Progress::bytes_text(static_cast<double>(mem.available)) +
       " of memory left: it stays mapped and is read from disk as needed, which is slower";
   std::fprintf(stderr, "loom: %s\n", message.c_str());
-  return false;
+  return Mode::kMap;
 }
 
 const uint8_t* read_into_huge_pages(const std::string& path, int fd, uint64_t size) {
@@ -115,29 +124,123 @@ const uint8_t* read_into_huge_pages(const std::string& path, int fd, uint64_t si
   return dst;
 }
 
-// Open MappedFiles by address, for release_file_pages: where the bytes came from and the file's
-// identity when they were read.
+// Open MappedFiles by address, for release_file_pages and the background copy: where the bytes
+// came from, the file's identity when they were read, and (copied in the background) the state
+// of each 2 MiB chunk.
+enum class Chunk : uint8_t {
+  kFile,      // the file's mapping
+  kMemory,    // copied: anonymous memory
+  kReleased,  // released while still the file's: left so (release_file_pages)
+};
+constexpr uint64_t kChunk = uint64_t{2} << 20;
+
 struct Held {
   const uint8_t* base;
   uint64_t size;
   std::string path;
-  bool copied;
+  MappedFile::Mode mode;  // kCopy, kMap or kCopyInBackground
   dev_t dev;
   ino_t ino;
   timespec mtime;
+  std::vector<Chunk> chunks;  // kCopyInBackground: one per whole 2 MiB chunk
+  bool cancel = false;        // the file is being closed: the copier stops
+  bool copying = false;       // the copier has not finished
+  std::thread copier;
 };
 std::mutex g_held_mutex;
-std::vector<Held>& held() {
-  static std::vector<Held> files;
+std::condition_variable g_copied;  // a background copy finished
+std::vector<std::shared_ptr<Held>>& held() {
+  static std::vector<std::shared_ptr<Held>> files;
   return files;
 }
 
-void forget(const uint8_t* base) {
+// 2 MiB of anonymous memory at a 2 MiB-aligned address (so that it is one huge page, and
+// mremap can move it whole), writable; nullptr when there is none.
+uint8_t* huge_chunk() {
+  void* area =
+      ::mmap(nullptr, 2 * kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (area == MAP_FAILED) return nullptr;
+  const auto base = reinterpret_cast<uintptr_t>(area);
+  const uintptr_t aligned = (base + kChunk - 1) & ~(kChunk - 1);
+  if (aligned > base) ::munmap(area, aligned - base);
+  if (base + 2 * kChunk > aligned + kChunk) {
+    ::munmap(reinterpret_cast<void*>(aligned + kChunk), base + 2 * kChunk - aligned - kChunk);
+  }
+#ifdef MADV_HUGEPAGE
+  ::madvise(reinterpret_cast<void*>(aligned), kChunk, MADV_HUGEPAGE);
+#endif
+  return reinterpret_cast<uint8_t*>(aligned);
+}
+
+// The background copy of one file (see the top of this file). Runs at SCHED_IDLE, so that it
+// takes only time no one else wants; stops when the file is closed or memory runs out (the rest
+// stays mapped, which is correct, only slower).
+void copy_in_background(std::shared_ptr<Held> h) {
+  sched_param param{};
+  ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &param);
+  auto* base = const_cast<uint8_t*>(h->base);
+  for (size_t i = 0; i < h->chunks.size(); ++i) {
+    {
+      std::lock_guard lock(g_held_mutex);
+      if (h->cancel) break;
+      if (h->chunks[i] != Chunk::kFile) continue;
+    }
+    uint8_t* chunk = huge_chunk();
+    if (chunk == nullptr) break;
+    std::memcpy(chunk, base + i * kChunk, kChunk);
+    ::mprotect(chunk, kChunk, PROT_READ);
+    std::lock_guard lock(g_held_mutex);
+    void* moved =
+        h->cancel || h->chunks[i] != Chunk::kFile
+            ? MAP_FAILED
+            : ::mremap(chunk, kChunk, kChunk, MREMAP_MAYMOVE | MREMAP_FIXED, base + i * kChunk);
+    if (moved == MAP_FAILED) {
+      ::munmap(chunk, kChunk);
+      if (h->cancel) break;
+      continue;
+    }
+    h->chunks[i] = Chunk::kMemory;
+  }
   std::lock_guard lock(g_held_mutex);
-  auto& files = held();
-  files.erase(
-      std::remove_if(files.begin(), files.end(), [base](const Held& h) { return h.base == base; }),
-      files.end());
+  h->copying = false;
+  g_copied.notify_all();
+}
+
+// Forgets the file at `base`, first stopping its background copy (whose thread may be waiting
+// for the lock, so it is joined without it).
+void forget(const uint8_t* base) {
+  std::thread copier;
+  {
+    std::lock_guard lock(g_held_mutex);
+    auto& files = held();
+    for (auto it = files.begin(); it != files.end(); ++it) {
+      if ((*it)->base != base) continue;
+      (*it)->cancel = true;
+      copier = std::move((*it)->copier);
+      files.erase(it);
+      break;
+    }
+  }
+  if (copier.joinable()) copier.join();
+}
+
+// Maps [begin, end) of the file `h` again over what is there (copied memory), at the same
+// offset; false if the file changed on disk since it was opened.
+bool map_file_again(const Held& h, uintptr_t begin, uintptr_t end) {
+  const int fd = ::open(h.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  const bool same = ::fstat(fd, &st) == 0 && st.st_dev == h.dev && st.st_ino == h.ino &&
+                    static_cast<uint64_t>(st.st_size) == h.size &&
+                    st.st_mtim.tv_sec == h.mtime.tv_sec && st.st_mtim.tv_nsec == h.mtime.tv_nsec;
+  // The file's page for an address is at the same offset as the address in the copy (the copy
+  // starts page-aligned), so the new mapping shows the same bytes.
+  void* q =
+      same ? ::mmap(reinterpret_cast<void*>(begin), end - begin, PROT_READ, MAP_PRIVATE | MAP_FIXED,
+                    fd, static_cast<off_t>(begin - reinterpret_cast<uintptr_t>(h.base)))
+           : MAP_FAILED;
+  ::close(fd);
+  return q != MAP_FAILED;
 }
 
 }  // namespace
@@ -145,29 +248,44 @@ void forget(const uint8_t* base) {
 bool release_file_pages(const void* p, uint64_t n) {
   const auto* a = static_cast<const uint8_t*>(p);
   std::lock_guard lock(g_held_mutex);
-  for (const Held& h : held()) {
+  for (const auto& file : held()) {
+    Held& h = *file;
     if (a < h.base || a + n > h.base + h.size) continue;
     const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
     const uintptr_t begin = (reinterpret_cast<uintptr_t>(a) + page - 1) / page * page;
     const uintptr_t end = (reinterpret_cast<uintptr_t>(a) + n) / page * page;
     if (end <= begin) return false;
-    void* start = reinterpret_cast<void*>(begin);
-    if (!h.copied) return ::madvise(start, end - begin, MADV_DONTNEED) == 0;
-    const int fd = ::open(h.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    struct stat st {};
-    const bool same = ::fstat(fd, &st) == 0 && st.st_dev == h.dev && st.st_ino == h.ino &&
-                      static_cast<uint64_t>(st.st_size) == h.size &&
-                      st.st_mtim.tv_sec == h.mtime.tv_sec && st.st_mtim.tv_nsec == h.mtime.tv_nsec;
-    // The file's page for an address is at the same offset as the address in the copy (the
-    // copy starts page-aligned), so the new mapping shows the same bytes.
-    void* q = same ? ::mmap(start, end - begin, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd,
-                            static_cast<off_t>(begin - reinterpret_cast<uintptr_t>(h.base)))
-                   : MAP_FAILED;
-    ::close(fd);
-    return q != MAP_FAILED;
+    if (h.mode == MappedFile::Mode::kMap) {
+      return ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) == 0;
+    }
+    if (h.mode == MappedFile::Mode::kCopy) return map_file_again(h, begin, end);
+    // Copied in the background: chunk by chunk, copied parts mapped to the file again, the
+    // rest dropped, and none of them copied later.
+    const auto base = reinterpret_cast<uintptr_t>(h.base);
+    bool ok = true;
+    for (uintptr_t at = begin; at < end;) {
+      const size_t c = (at - base) / kChunk;
+      const uintptr_t stop = std::min<uintptr_t>(end, base + (c + 1) * kChunk);
+      if (c < h.chunks.size() && h.chunks[c] == Chunk::kMemory) {
+        ok = map_file_again(h, at, stop) && ok;
+      } else {
+        ok = ::madvise(reinterpret_cast<void*>(at), stop - at, MADV_DONTNEED) == 0 && ok;
+        if (c < h.chunks.size()) h.chunks[c] = Chunk::kReleased;
+      }
+      at = stop;
+    }
+    return ok;
   }
   return false;
+}
+
+void MappedFile::wait_for_background_copies() {
+  std::unique_lock lock(g_held_mutex);
+  g_copied.wait(lock, [] {
+    for (const auto& h : held())
+      if (h->copying) return false;
+    return true;
+  });
 }
 
 void MappedFile::map_by_default(bool map) {
@@ -194,9 +312,8 @@ MappedFile MappedFile::open(const std::string& path, Mode mode) {
   MappedFile file;
   file.path_ = path;
   file.size_ = static_cast<uint64_t>(st.st_size);
-  const bool copy =
-      mode == Mode::kCopy || (mode == Mode::kAuto && copy_by_default(path, file.size_));
-  if (copy && file.size_ > 0) {
+  if (mode == Mode::kAuto) mode = auto_mode(path, file.size_);
+  if (mode == Mode::kCopy && file.size_ > 0) {
     file.data_ = read_into_huge_pages(path, fd, file.size_);
   } else if (file.size_ > 0) {
     void* p = map_file(fd, file.size_);
@@ -209,8 +326,19 @@ MappedFile MappedFile::open(const std::string& path, Mode mode) {
   }
   ::close(fd);  // the mapping keeps the file referenced
   if (file.data_ != nullptr) {
+    auto h = std::make_shared<Held>();
+    *h = Held{file.data_, file.size_, path,  mode,  st.st_dev, st.st_ino,
+              st.st_mtim, {},         false, false, {}};
+    // A mapping that is not 2 MiB-aligned (map_file fell back) cannot take whole huge pages.
+    if (mode == Mode::kCopyInBackground && reinterpret_cast<uintptr_t>(file.data_) % kChunk == 0) {
+      h->chunks.assign(file.size_ / kChunk, Chunk::kFile);
+      h->copying = true;
+    } else if (mode == Mode::kCopyInBackground) {
+      h->mode = Mode::kMap;
+    }
     std::lock_guard lock(g_held_mutex);
-    held().push_back({file.data_, file.size_, path, copy, st.st_dev, st.st_ino, st.st_mtim});
+    if (h->copying) h->copier = std::thread(copy_in_background, h);
+    held().push_back(std::move(h));
   }
   return file;
 }

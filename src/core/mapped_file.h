@@ -1,9 +1,9 @@
-// MappedFile — a whole file held read-only in memory: mapped, or — for files of 64 MiB and
-// more, i.e. model weights — read once into anonymous huge-page memory, which decode streams
-// several times faster than 4 KiB page-cache pages (see mapped_file.cpp; LOOM_MMAP=1 keeps the
-// mapping). Weights are used in place from it, so the MappedFile must outlive every view into
-// it; ModelSpec keeps its files alive for that reason.
-// Move-only. Thread-safe for concurrent reads.
+// MappedFile — a whole file held read-only in memory: mapped, and — for files of 64 MiB and
+// more, i.e. model weights, when they fit in memory — copied in the background into anonymous
+// huge-page memory, which decode streams faster than page-cache pages (see mapped_file.cpp;
+// LOOM_MMAP=1 keeps the mapping, LOOM_MMAP=0 copies before returning). Weights are used in place
+// from it, so the MappedFile must outlive every view into it; ModelSpec keeps its files alive for
+// that reason. Move-only. Thread-safe for concurrent reads.
 #pragma once
 
 #include <cstddef>
@@ -15,13 +15,18 @@ namespace loom {
 
 class MappedFile {
  public:
-  // How the bytes are held: kAuto picks by size (and LOOM_MMAP) as described above.
-  enum class Mode { kAuto, kCopy, kMap };
+  // How the bytes are held: kAuto picks by size, free memory and LOOM_MMAP (mapped_file.cpp);
+  // kCopy reads the file into anonymous huge-page memory before returning; kMap maps it;
+  // kCopyInBackground maps it and copies it into huge-page memory from a background thread,
+  // chunk by chunk at the same addresses (the bytes never change, only how fast they read).
+  enum class Mode { kAuto, kCopy, kMap, kCopyInBackground };
   // Maps `path`. Throws Error(kNotFound) if it does not exist, kIoError if it cannot be read.
   static MappedFile open(const std::string& path, Mode mode = Mode::kAuto);
   // Makes kAuto map every file (as LOOM_MMAP=1 does). Set under a tensor-parallel group, whose
   // ranks read only their shards of the weights: a copy would hold the whole file on every rank.
   static void map_by_default(bool map);
+  // Waits until every background copy has finished (benchmarks, tests).
+  static void wait_for_background_copies();
 
   MappedFile() = default;
   MappedFile(MappedFile&& other) noexcept;

@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "core/error.h"
 
@@ -31,7 +33,8 @@ TEST(MappedFile, ReleasedPagesReadTheFileAgain) {
   for (size_t i = 0; i < content.size(); ++i)
     content[i] = static_cast<char>((i * 131 + i / 7) & 0xFF);
   std::ofstream(path, std::ios::binary) << content;
-  for (auto mode : {MappedFile::Mode::kCopy, MappedFile::Mode::kMap}) {
+  for (auto mode :
+       {MappedFile::Mode::kCopy, MappedFile::Mode::kMap, MappedFile::Mode::kCopyInBackground}) {
     MappedFile f = MappedFile::open(path.string(), mode);
     ASSERT_EQ(f.bytes(), content);
     EXPECT_TRUE(release_file_pages(f.data() + 40967, 1024 * 1024 + 5));
@@ -48,6 +51,71 @@ TEST(MappedFile, ReleasedPagesReadTheFileAgain) {
     EXPECT_FALSE(release_file_pages(f.data(), f.size()));
     EXPECT_EQ(f.bytes(), content);  // the copy stays
   }
+  std::filesystem::remove(path);
+}
+
+// The /proc/self/maps line of the mapping that holds `p`: "start-end perms offset dev inode path".
+std::string mapping_of(const void* p) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  while (std::getline(maps, line)) {
+    uintptr_t start = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &start, &end) == 2 && a >= start && a < end)
+      return line;
+  }
+  return {};
+}
+
+std::string patterned(size_t n) {
+  std::string content(n, '\0');
+  for (size_t i = 0; i < n; ++i) content[i] = static_cast<char>((i * 151 + i / 4099) & 0xFF);
+  return content;
+}
+
+// Copied in the background: the same bytes at the same addresses before, during and after the
+// copy; afterwards every whole 2 MiB chunk is anonymous memory, the tail still the file.
+TEST(MappedFile, BackgroundCopyKeepsAddressesAndBytes) {
+  auto path = std::filesystem::temp_directory_path() / "loom_mapped_file_background.bin";
+  const std::string content = patterned(5 * 1024 * 1024 + 123);
+  std::ofstream(path, std::ios::binary) << content;
+  MappedFile f = MappedFile::open(path.string(), MappedFile::Mode::kCopyInBackground);
+  const uint8_t* data = f.data();
+  EXPECT_EQ(f.bytes(), content);
+  MappedFile::wait_for_background_copies();
+  EXPECT_EQ(f.data(), data);
+  EXPECT_EQ(f.bytes(), content);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(data) % (2 << 20), 0u);
+  for (size_t at : {size_t{0}, size_t{2 << 20} + 17, size_t{4 << 20} - 1}) {
+    const std::string m = mapping_of(data + at);
+    EXPECT_EQ(m.find(path.filename().string()), std::string::npos) << at << ": " << m;
+  }
+  EXPECT_NE(mapping_of(data + (4 << 20) + 5).find(path.filename().string()), std::string::npos);
+  // Released after the copy: read from the file again, the same bytes.
+  EXPECT_TRUE(release_file_pages(data + 4096, 3 << 20));
+  EXPECT_EQ(f.bytes(), content);
+  EXPECT_NE(mapping_of(data + (1 << 20)).find(path.filename().string()), std::string::npos);
+  std::filesystem::remove(path);
+}
+
+// Released before the copy gets there: those chunks are never copied; and files closed while
+// their copy runs stop it (no crash, no leak of the copier).
+TEST(MappedFile, BackgroundCopySkipsReleasedChunksAndStopsOnClose) {
+  auto path = std::filesystem::temp_directory_path() / "loom_mapped_file_background2.bin";
+  const std::string content = patterned(9 * 1024 * 1024 + 5);
+  std::ofstream(path, std::ios::binary) << content;
+  for (int i = 0; i < 20; ++i) {
+    MappedFile f = MappedFile::open(path.string(), MappedFile::Mode::kCopyInBackground);
+    if (i % 2 == 0) {
+      EXPECT_EQ(f.bytes().substr(0, 4096), content.substr(0, 4096));
+    }
+  }
+  MappedFile f = MappedFile::open(path.string(), MappedFile::Mode::kCopyInBackground);
+  EXPECT_TRUE(release_file_pages(f.data() + (6 << 20), 2 << 20));
+  MappedFile::wait_for_background_copies();
+  EXPECT_EQ(f.bytes(), content);
+  EXPECT_NE(mapping_of(f.data() + (6 << 20) + 100).find(path.filename().string()),
+            std::string::npos);
   std::filesystem::remove(path);
 }
 
