@@ -22,6 +22,7 @@
 #include "io/gguf.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
+#include "scratch_dir.h"
 #include "template/jinja.h"
 #include "tokenizer/gguf_vocab.h"
 #include "tokenizer/tokenizer.h"
@@ -42,18 +43,8 @@ void write(const fs::path& p, const std::string& bytes) {
   std::ofstream(p, std::ios::binary) << bytes;
 }
 
-// This process's scratch folder, removed when the process exits (each test runs in its own).
 fs::path dir() {
-  struct Scratch {
-    fs::path path = fs::temp_directory_path() / ("loom-malformed-" + std::to_string(::getpid()));
-    Scratch() { fs::create_directories(path); }
-    ~Scratch() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  };
-  static const Scratch scratch;
-  return scratch.path;
+  return loom::testing::scratch_dir("loom-malformed");
 }
 
 bool printable_utf8(std::string_view s) {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
+#include "scratch_dir.h"
 
 namespace {
 
@@ -29,18 +30,8 @@ std::string slurp(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// This process's scratch folder, removed when the process exits (each test runs in its own).
 fs::path temp_dir() {
-  struct Scratch {
-    fs::path path = fs::temp_directory_path() / ("loom-grammar-cli-" + std::to_string(::getpid()));
-    Scratch() { fs::create_directories(path); }
-    ~Scratch() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  };
-  static const Scratch scratch;
-  return scratch.path;
+  return loom::testing::scratch_dir("loom-grammar-cli");
 }
 
 Result run(const std::string& args) {
