@@ -151,25 +151,29 @@ void IncrementalDecoder::reset() {
 
 std::string IncrementalDecoder::step(int32_t id) {
   ids_.push_back(id);
+  if (!(skip_special_ && tokenizer_->is_special(id))) {
+    in_byte_run_ = tokenizer_->is_byte_run_token(id);
+  }
+  // Inside a byte-fallback run nothing can be emitted until the run ends: one invalid byte,
+  // however late, turns the whole run into U+FFFDs (HF's ByteFallback). So the window is not
+  // decoded at each of its ids either: a run costs one decode when it ends, whatever its length
+  // (a limit on the run, as there was, emitted a long run's text before its end and broke the
+  // stream's equality with decode: a valid run cut inside a character came out as U+FFFDs).
+  if (in_byte_run_) return {};
   std::span<const int32_t> all(ids_);
   std::string text = tokenizer_->decode(all.subspan(prefix_offset_), skip_special_);
   // Emit only when the window grew past the already-emitted prefix and does not end in an
   // unfinished character (decoders render those as U+FFFD; a later id may complete it).
   if (text.size() <= prefix_text_.size() || text.compare(0, prefix_text_.size(), prefix_text_) != 0)
     return {};
-  // A model emitting invalid bytes forever would grow the window without bound; past a
-  // generous limit the trailing U+FFFD is taken as final (a character spans at most 4 bytes),
-  // and a byte run that long is emitted as it stands.
+  // A model emitting invalid bytes forever (byte-level BPE) would grow the window without
+  // bound; past a generous limit the trailing U+FFFD is taken as final (a character spans at
+  // most 4 bytes).
   constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  if (!(skip_special_ && tokenizer_->is_special(id))) {
-    in_byte_run_ = tokenizer_->is_byte_run_token(id);
-  }
-  const bool byte_run = in_byte_run_;
-  const size_t max_pending = byte_run ? 256 : 32;
-  bool ends_unfinished =
-      byte_run ||
-      (text.size() >= 3 && std::string_view(text).substr(text.size() - 3) == kReplacement);
-  if (ends_unfinished && ids_.size() - read_offset_ < max_pending) return {};
+  constexpr size_t kMaxPending = 32;
+  const bool ends_unfinished =
+      text.size() >= 3 && std::string_view(text).substr(text.size() - 3) == kReplacement;
+  if (ends_unfinished && ids_.size() - read_offset_ < kMaxPending) return {};
   std::string fresh = text.substr(prefix_text_.size());
   // Slide the window: the ids just emitted become the new prefix.
   prefix_offset_ = read_offset_;

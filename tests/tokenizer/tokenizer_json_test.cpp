@@ -334,6 +334,48 @@ TEST(IncrementalDecoder, ByteFallbackAndStrippedLeadingSpace) {
   EXPECT_EQ(chunks[2], "");   // <0xE4> alone is not a character yet
 }
 
+// A byte-fallback run of any length streams exactly as decode: a valid run of 600 bytes (200
+// x U+4E2D) whatever its length (a limit of 256 pending ids once emitted such a run cut inside
+// a character, as U+FFFDs), the same run made invalid by its last byte (all U+FFFDs, as HF's
+// ByteFallback), and runs across skipped special tokens; found by fuzz_tokenizer_encode.
+TEST(IncrementalDecoder, ByteRunsOfAnyLengthStreamAsDecode) {
+  std::string json = R"({"normalizer": null,
+    "added_tokens": [{"id": 6, "content": "<unk>", "special": true}],
+    "decoder": {"type": "Sequence", "decoders": [
+      {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+      {"type": "ByteFallback"}, {"type": "Fuse"}]},
+    "model": {"type": "BPE", "byte_fallback": true,
+      "vocab": {"\u2581": 0, "a": 1, "<0xE4>": 2, "<0xB8>": 3, "<0xAD>": 4, "<0x0A>": 5, "<unk>": 6},
+      "merges": []}})";
+  Tokenizer tok = load(json);
+  std::vector<Ids> cases;
+  Ids valid{1};
+  for (int i = 0; i < 200; ++i) valid.insert(valid.end(), {2, 3, 4});
+  valid.push_back(1);
+  cases.push_back(valid);
+  Ids invalid = valid;
+  invalid.insert(invalid.end() - 1, 2);  // a lone E4 before the final "a"
+  cases.push_back(invalid);
+  Ids with_specials = valid;
+  for (size_t at = 250; at < with_specials.size(); at += 97)
+    with_specials.insert(with_specials.begin() + at, 6);
+  cases.push_back(with_specials);
+  Ids unfinished(valid.begin(), valid.end() - 2);  // ends inside a character, no final "a"
+  cases.push_back(unfinished);
+  for (const Ids& ids : cases) {
+    for (bool skip : {false, true}) {
+      IncrementalDecoder stream(tok, skip);
+      std::string out;
+      for (int32_t id : ids) out += stream.step(id);
+      out += stream.finish();
+      EXPECT_EQ(out, tok.decode(ids, skip)) << ids.size() << " ids, skip " << skip;
+    }
+  }
+  std::string chars;
+  for (int i = 0; i < 200; ++i) chars += "\u4E2D";
+  EXPECT_EQ(tok.decode(valid, false), "a" + chars + "a");
+}
+
 // --- Concurrency ---------------------------------------------------------------------------
 
 TEST(Tokenizer, ConcurrentEncodeGivesTheSameIds) {
