@@ -50,24 +50,30 @@ std::atomic<bool> g_map_by_default{false};
 // Maps a large file at a 2 MiB-aligned address and asks for huge pages, so that the page
 // cache's large folios (ext4 and xfs on current kernels) can be mapped whole, with fewer TLB
 // misses than 4 KiB mappings. Small files map as usual.
-void* map_file(int fd, uint64_t size) {
-  constexpr uint64_t kHuge = uint64_t{2} << 20;
-  if (size < kHuge) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const uint64_t span = ((size + 4095) & ~uint64_t{4095}) + kHuge;
-  void* area = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (area == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+constexpr uint64_t kChunk = uint64_t{2} << 20;  // a huge page
+
+// `size` bytes (rounded up to pages) of anonymous memory with `prot` at a 2 MiB-aligned address:
+// twice the alignment is reserved and both unused ends given back. MAP_FAILED when none.
+void* aligned_anonymous(uint64_t size, int prot) {
+  const uint64_t span = ((size + 4095) & ~uint64_t{4095}) + kChunk;
+  void* area = ::mmap(nullptr, span, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (area == MAP_FAILED) return area;
   const auto base = reinterpret_cast<uintptr_t>(area);
-  const uintptr_t aligned = (base + kHuge - 1) & ~(kHuge - 1);
-  void* p =
-      ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
-  if (p == MAP_FAILED) {
-    ::munmap(area, span);
-    return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  }
-  // Give back both ends of the reservation that the mapping did not replace.
-  const uintptr_t end = aligned + span - kHuge;
+  const uintptr_t aligned = (base + kChunk - 1) & ~(kChunk - 1);
+  const uintptr_t end = aligned + span - kChunk;
   if (aligned > base) ::munmap(area, aligned - base);
   if (base + span > end) ::munmap(reinterpret_cast<void*>(end), base + span - end);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void* map_file(int fd, uint64_t size) {
+  void* area = size < kChunk ? MAP_FAILED : aligned_anonymous(size, PROT_NONE);
+  void* p = area == MAP_FAILED ? MAP_FAILED
+                               : ::mmap(area, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+  if (p == MAP_FAILED) {
+    if (area != MAP_FAILED) ::munmap(area, size);
+    return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  }
 #ifdef MADV_HUGEPAGE
   ::madvise(p, size, MADV_HUGEPAGE);  // advisory
 #endif
@@ -132,8 +138,6 @@ enum class Chunk : uint8_t {
   kMemory,    // copied: anonymous memory
   kReleased,  // released while still the file's: left so (release_file_pages)
 };
-constexpr uint64_t kChunk = uint64_t{2} << 20;
-
 struct Held {
   const uint8_t* base;
   uint64_t size;
@@ -157,19 +161,12 @@ std::vector<std::shared_ptr<Held>>& held() {
 // 2 MiB of anonymous memory at a 2 MiB-aligned address (so that it is one huge page, and
 // mremap can move it whole), writable; nullptr when there is none.
 uint8_t* huge_chunk() {
-  void* area =
-      ::mmap(nullptr, 2 * kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (area == MAP_FAILED) return nullptr;
-  const auto base = reinterpret_cast<uintptr_t>(area);
-  const uintptr_t aligned = (base + kChunk - 1) & ~(kChunk - 1);
-  if (aligned > base) ::munmap(area, aligned - base);
-  if (base + 2 * kChunk > aligned + kChunk) {
-    ::munmap(reinterpret_cast<void*>(aligned + kChunk), base + 2 * kChunk - aligned - kChunk);
-  }
+  void* p = aligned_anonymous(kChunk, PROT_READ | PROT_WRITE);
+  if (p == MAP_FAILED) return nullptr;
 #ifdef MADV_HUGEPAGE
-  ::madvise(reinterpret_cast<void*>(aligned), kChunk, MADV_HUGEPAGE);
+  ::madvise(p, kChunk, MADV_HUGEPAGE);
 #endif
-  return reinterpret_cast<uint8_t*>(aligned);
+  return static_cast<uint8_t*>(p);
 }
 
 // The background copy of one file (see the top of this file). Runs at SCHED_IDLE, so that it
