@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -135,24 +134,38 @@ const uint8_t* read_into_huge_pages(const std::string& path, int fd, uint64_t si
 // of each 2 MiB chunk.
 enum class Chunk : uint8_t {
   kFile,      // the file's mapping
+  kCopying,   // the file's mapping, being copied (by the copier or a waiter)
   kMemory,    // copied: anonymous memory
   kReleased,  // released while still the file's: left so (release_file_pages)
 };
 struct Held {
-  const uint8_t* base;
-  uint64_t size;
+  const uint8_t* base = nullptr;
+  uint64_t size = 0;
   std::string path;
-  MappedFile::Mode mode;  // kCopy, kMap or kCopyInBackground
-  dev_t dev;
-  ino_t ino;
-  timespec mtime;
+  MappedFile::Mode mode = MappedFile::Mode::kMap;  // kCopy, kMap or kCopyInBackground
+  dev_t dev = 0;
+  ino_t ino = 0;
+  timespec mtime{};
   std::vector<Chunk> chunks;  // kCopyInBackground: one per whole 2 MiB chunk
-  bool cancel = false;        // the file is being closed: the copier stops
-  bool copying = false;       // the copier has not finished
+  int fd = -1;                // kCopyInBackground: the file, read by the copy (pread)
+  bool cancel = false;        // the file is being closed: the copy stops
+  bool stopped = false;       // memory ran out or the file shrank: the rest stays mapped
   std::thread copier;
+
+  Held() = default;
+  Held(const Held&) = delete;
+  Held& operator=(const Held&) = delete;
+  ~Held() {
+    if (fd >= 0) ::close(fd);
+  }
+  // Whether nothing is left for the copy to do.
+  bool copied() const {
+    return cancel || stopped || std::none_of(chunks.begin(), chunks.end(), [](Chunk c) {
+             return c == Chunk::kFile || c == Chunk::kCopying;
+           });
+  }
 };
 std::mutex g_held_mutex;
-std::condition_variable g_copied;  // a background copy finished
 std::vector<std::shared_ptr<Held>>& held() {
   static std::vector<std::shared_ptr<Held>> files;
   return files;
@@ -169,38 +182,51 @@ uint8_t* huge_chunk() {
   return static_cast<uint8_t*>(p);
 }
 
+// Copies chunk `i` of `h` (claimed: kCopying) into memory and moves it over the mapping, unless
+// it was released or copied meanwhile. The bytes come from the file with pread, not from the
+// mapping: a file truncated meanwhile reads short (the copy stops, the rest stays mapped)
+// instead of raising SIGBUS in the copier. Called without the lock.
+void copy_chunk(Held& h, size_t i) {
+  uint8_t* chunk = huge_chunk();
+  bool read = chunk != nullptr;
+  for (uint64_t done = 0; read && done < kChunk;) {
+    const ssize_t r =
+        ::pread(h.fd, chunk + done, kChunk - done, static_cast<off_t>(i * kChunk + done));
+    if (r < 0 && errno == EINTR) continue;
+    read = r > 0;
+    done += read ? static_cast<uint64_t>(r) : 0;
+  }
+  if (chunk != nullptr) ::mprotect(chunk, kChunk, PROT_READ);
+  auto* at = const_cast<uint8_t*>(h.base) + i * kChunk;
+  std::lock_guard lock(g_held_mutex);
+  const bool wanted = !h.cancel && h.chunks[i] == Chunk::kCopying;
+  void* moved = read && wanted ? ::mremap(chunk, kChunk, kChunk, MREMAP_MAYMOVE | MREMAP_FIXED, at)
+                               : MAP_FAILED;
+  if (moved == MAP_FAILED) {
+    if (chunk != nullptr) ::munmap(chunk, kChunk);
+    if (wanted) h.chunks[i] = Chunk::kFile;
+    if (!read || wanted) h.stopped = true;  // no memory, the file shrank, or mremap failed
+    return;
+  }
+  h.chunks[i] = Chunk::kMemory;
+}
+
 // The background copy of one file (see the top of this file). Runs at SCHED_IDLE, so that it
-// takes only time no one else wants; stops when the file is closed or memory runs out (the rest
-// stays mapped, which is correct, only slower).
+// takes only time no one else wants (whoever must have the copy finished does the rest itself:
+// MappedFile::wait_for_background_copies); ends when nothing is left to copy, the file is closed,
+// memory runs out or the file shrinks (the rest stays mapped, which is correct, only slower).
 void copy_in_background(std::shared_ptr<Held> h) {
   sched_param param{};
   ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &param);
-  auto* base = const_cast<uint8_t*>(h->base);
   for (size_t i = 0; i < h->chunks.size(); ++i) {
     {
       std::lock_guard lock(g_held_mutex);
-      if (h->cancel) break;
+      if (h->cancel || h->stopped) break;
       if (h->chunks[i] != Chunk::kFile) continue;
+      h->chunks[i] = Chunk::kCopying;
     }
-    uint8_t* chunk = huge_chunk();
-    if (chunk == nullptr) break;
-    std::memcpy(chunk, base + i * kChunk, kChunk);
-    ::mprotect(chunk, kChunk, PROT_READ);
-    std::lock_guard lock(g_held_mutex);
-    void* moved =
-        h->cancel || h->chunks[i] != Chunk::kFile
-            ? MAP_FAILED
-            : ::mremap(chunk, kChunk, kChunk, MREMAP_MAYMOVE | MREMAP_FIXED, base + i * kChunk);
-    if (moved == MAP_FAILED) {
-      ::munmap(chunk, kChunk);
-      if (h->cancel) break;
-      continue;
-    }
-    h->chunks[i] = Chunk::kMemory;
+    copy_chunk(*h, i);
   }
-  std::lock_guard lock(g_held_mutex);
-  h->copying = false;
-  g_copied.notify_all();
 }
 
 // Forgets the file at `base`, first stopping its background copy (whose thread may be waiting
@@ -277,12 +303,30 @@ bool release_file_pages(const void* p, uint64_t n) {
 }
 
 void MappedFile::wait_for_background_copies() {
-  std::unique_lock lock(g_held_mutex);
-  g_copied.wait(lock, [] {
-    for (const auto& h : held())
-      if (h->copying) return false;
-    return true;
-  });
+  // The copier runs at SCHED_IDLE and may get no CPU at all on a busy machine (a benchmark beside
+  // a build waited minutes for it), so the waiter copies what is left at its own priority: first
+  // the chunks no one has claimed, then any the copier holds (a 2 MiB copy made twice at worst).
+  for (;;) {
+    std::shared_ptr<Held> h;
+    size_t chunk = 0;
+    {
+      std::lock_guard lock(g_held_mutex);
+      for (const auto& file : held()) {
+        if (file->copied()) continue;
+        const auto it = std::find(file->chunks.begin(), file->chunks.end(), Chunk::kFile);
+        chunk = static_cast<size_t>(
+            (it != file->chunks.end()
+                 ? it
+                 : std::find(file->chunks.begin(), file->chunks.end(), Chunk::kCopying)) -
+            file->chunks.begin());
+        file->chunks[chunk] = Chunk::kCopying;
+        h = file;
+        break;
+      }
+    }
+    if (h == nullptr) return;
+    copy_chunk(*h, chunk);
+  }
 }
 
 void MappedFile::map_by_default(bool map) {
@@ -321,22 +365,27 @@ MappedFile MappedFile::open(const std::string& path, Mode mode) {
     }
     file.data_ = static_cast<const uint8_t*>(p);
   }
-  ::close(fd);  // the mapping keeps the file referenced
   if (file.data_ != nullptr) {
     auto h = std::make_shared<Held>();
-    *h = Held{file.data_, file.size_, path,  mode,  st.st_dev, st.st_ino,
-              st.st_mtim, {},         false, false, {}};
+    h->base = file.data_;
+    h->size = file.size_;
+    h->path = path;
+    h->mode = mode;
+    h->dev = st.st_dev;
+    h->ino = st.st_ino;
+    h->mtime = st.st_mtim;
     // A mapping that is not 2 MiB-aligned (map_file fell back) cannot take whole huge pages.
     if (mode == Mode::kCopyInBackground && reinterpret_cast<uintptr_t>(file.data_) % kChunk == 0) {
       h->chunks.assign(file.size_ / kChunk, Chunk::kFile);
-      h->copying = true;
+      h->fd = std::exchange(fd, -1);
     } else if (mode == Mode::kCopyInBackground) {
       h->mode = Mode::kMap;
     }
     std::lock_guard lock(g_held_mutex);
-    if (h->copying) h->copier = std::thread(copy_in_background, h);
+    if (!h->chunks.empty()) h->copier = std::thread(copy_in_background, h);
     held().push_back(std::move(h));
   }
+  if (fd >= 0) ::close(fd);  // the mapping keeps the file referenced
   return file;
 }
 

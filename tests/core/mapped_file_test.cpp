@@ -119,6 +119,22 @@ TEST(MappedFile, BackgroundCopySkipsReleasedChunksAndStopsOnClose) {
   std::filesystem::remove(path);
 }
 
+// A file truncated while its copy runs: the copy reads it with pread, so the part that is gone
+// ends the copy (it stays mapped) instead of raising SIGBUS in the copier or the waiter, and
+// what is still in the file reads as before.
+TEST(MappedFile, BackgroundCopyStopsWhenTheFileShrinks) {
+  auto path = std::filesystem::temp_directory_path() / "loom_mapped_file_background3.bin";
+  const std::string content = patterned(33 * 1024 * 1024);
+  for (int i = 0; i < 4; ++i) {
+    std::ofstream(path, std::ios::binary) << content;
+    MappedFile f = MappedFile::open(path.string(), MappedFile::Mode::kCopyInBackground);
+    std::filesystem::resize_file(path, (3 << 20) + 7);
+    MappedFile::wait_for_background_copies();
+    EXPECT_EQ(f.bytes().substr(0, 3 << 20), content.substr(0, 3 << 20));
+  }
+  std::filesystem::remove(path);
+}
+
 TEST(MappedFile, EmptyFileIsEmpty) {
   auto path = std::filesystem::temp_directory_path() / "loom_mapped_file_empty.bin";
   std::ofstream(path, std::ios::binary).flush();
