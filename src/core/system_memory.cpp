@@ -44,31 +44,6 @@ std::string slurp(const std::string& path) {
   return buf.str();
 }
 
-// The memory cgroup's directory: v2 ("0::/path") or v1 ("N:memory:/path") from
-// /proc/self/cgroup. Inside a container the namespace makes the path "/" and the files are at
-// the mount's root. Empty when there is none.
-std::string cgroup_dir(bool& v1) {
-  const std::string self = slurp("/proc/self/cgroup");
-  std::istringstream in(self);
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t a = line.find(':');
-    const size_t b = a == std::string::npos ? a : line.find(':', a + 1);
-    if (b == std::string::npos) continue;
-    const std::string controllers = line.substr(a + 1, b - a - 1);
-    const std::string path = line.substr(b + 1);
-    if (controllers == "memory") {
-      v1 = true;
-      return "/sys/fs/cgroup/memory" + (path == "/" ? std::string() : path);
-    }
-    if (controllers.empty() && line.compare(0, a, "0") == 0) {
-      v1 = false;
-      return "/sys/fs/cgroup" + (path == "/" ? std::string() : path);
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
 SystemMemory system_memory_from(std::string_view meminfo, std::string_view limit,
@@ -93,7 +68,7 @@ SystemMemory system_memory_from(std::string_view meminfo, std::string_view limit
 
 SystemMemory read_system_memory() {
   bool v1 = false;
-  const std::string dir = cgroup_dir(v1);
+  const std::string dir = memory_cgroup_dir(v1);
   std::string limit, usage, stat;
   if (!dir.empty()) {
     limit = slurp(dir + (v1 ? "/memory.limit_in_bytes" : "/memory.max"));
@@ -101,6 +76,28 @@ SystemMemory read_system_memory() {
     stat = slurp(dir + "/memory.stat");
   }
   return system_memory_from(slurp("/proc/meminfo"), limit, usage, stat);
+}
+
+std::string memory_cgroup_dir(bool& v1) {
+  const std::string self = slurp("/proc/self/cgroup");
+  std::istringstream in(self);
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t a = line.find(':');
+    const size_t b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    const std::string path = line.substr(b + 1);
+    if (controllers == "memory") {
+      v1 = true;
+      return "/sys/fs/cgroup/memory" + (path == "/" ? std::string() : path);
+    }
+    if (controllers.empty() && line.compare(0, a, "0") == 0) {
+      v1 = false;
+      return "/sys/fs/cgroup" + (path == "/" ? std::string() : path);
+    }
+  }
+  return {};
 }
 
 bool fits_in_memory(uint64_t bytes, const SystemMemory& mem) {

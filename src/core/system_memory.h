@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace loom {
@@ -24,6 +25,12 @@ SystemMemory read_system_memory();
 // memory.stat ("inactive_file N" in v2, "total_inactive_file N" in v1); empty when absent.
 SystemMemory system_memory_from(std::string_view meminfo, std::string_view limit,
                                 std::string_view usage, std::string_view stat);
+
+// The directory of this process's memory cgroup, from /proc/self/cgroup: v1 ("N:memory:/path",
+// under /sys/fs/cgroup/memory; `v1` set) or v2 ("0::/path", under /sys/fs/cgroup). Inside a
+// container the namespace makes the path "/" and the files are at the mount's root. Empty when
+// there is none.
+std::string memory_cgroup_dir(bool& v1);
 
 // Whether `bytes` more can be held in memory with room to spare (an eighth of the total, at
 // least 512 MiB, stays free for the KV cache, activations and everything else), by `mem`.

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "core/system_memory.h"
+
 namespace {
 
 struct Result {
@@ -258,36 +260,24 @@ struct MemoryCgroup {
 
 std::optional<MemoryCgroup> child_memory_cgroup(const std::string& name, std::string& why) {
   namespace fs = std::filesystem;
-  std::ifstream self("/proc/self/cgroup");
-  std::string line;
-  while (std::getline(self, line)) {
-    const size_t a = line.find(':'), b = line.find(':', a + 1);
-    if (b == std::string::npos) continue;
-    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-    MemoryCgroup g;
-    std::string parent;
-    if (controllers == "memory") {
-      parent = "/sys/fs/cgroup/memory" + path;
-      g = {"", "memory.limit_in_bytes", "memory.max_usage_in_bytes"};
-    } else if (controllers.empty() && line.rfind("0:", 0) == 0) {
-      parent = "/sys/fs/cgroup" + path;
-      g = {"", "memory.max", "memory.peak"};
-    } else {
-      continue;
-    }
-    const fs::path dir = fs::path(parent) / name;
-    std::error_code ec;
-    fs::create_directory(dir, ec);
-    if (ec || !fs::exists(dir / g.limit_file) || !fs::exists(dir / g.peak_file)) {
-      fs::remove(dir, ec);
-      why = "cannot create a memory cgroup under " + parent;
-      continue;
-    }
-    g.dir = dir.string();
-    return g;
+  bool v1 = false;
+  const std::string parent = loom::memory_cgroup_dir(v1);
+  if (parent.empty()) {
+    why = "no memory cgroup";
+    return std::nullopt;
   }
-  if (why.empty()) why = "no memory cgroup";
-  return std::nullopt;
+  MemoryCgroup g = v1 ? MemoryCgroup{"", "memory.limit_in_bytes", "memory.max_usage_in_bytes"}
+                      : MemoryCgroup{"", "memory.max", "memory.peak"};
+  const fs::path dir = fs::path(parent) / name;
+  std::error_code ec;
+  fs::create_directory(dir, ec);
+  if (ec || !fs::exists(dir / g.limit_file) || !fs::exists(dir / g.peak_file)) {
+    fs::remove(dir, ec);
+    why = "cannot create a memory cgroup under " + parent;
+    return std::nullopt;
+  }
+  g.dir = dir.string();
+  return g;
 }
 
 // A model larger than the memory the process may use runs from its mapped file (the kernel
