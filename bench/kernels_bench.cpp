@@ -4,8 +4,9 @@
 // - QuantDot / FloatDot: one decode dot kernel over a weight matrix larger than the caches
 //   (bytes/s, one thread) and over one that fits L2 (the kernel's compute rate).
 // - GemmPanel32: the 32x12 float prefill micro-kernel on L1-resident data (FLOP/s, one thread).
-// - Matmul: the backend's matmul with 2 threads, decode (n = 1: GB/s of weights) and prefill
-//   (n = 128: FLOP/s), on the 1.1B llama's 2048 x 2048 and 8192 x 2048 shapes.
+// - Matmul: the backend's matmul with 2 threads (and 1 for the 65536-row decode), decode
+//   (n = 1: GB/s of weights) and prefill (n = 128: FLOP/s), on the 1.1B llama's 2048 x 2048 and
+//   8192 x 2048 shapes; 65536 x 2048 (75 MB in Q4_0) streams from memory, not the L3 cache.
 // - RmsNorm, Rope, Attention: the other per-token ops at the same model's sizes.
 // Run: build/<dir>/bench/kernels_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
@@ -221,7 +222,9 @@ void Matmul(benchmark::State& state, DType type) {
   const std::vector<uint8_t> w = quantized_matrix(type, m, kk);
   const TensorView wv{type, {m, kk}, w.data(), w.size()};
   // range(2): the batch-invariant backend (loom serve's), whose every n takes one kernel.
-  auto backend = make_cpu_backend(2, /*batch_invariant=*/state.range(2) != 0);
+  // range(3): threads (2 unless given), so one core's decode rate can be set against
+  // Ceiling_StreamRead/1.
+  auto backend = make_cpu_backend(state.range(3), /*batch_invariant=*/state.range(2) != 0);
   Activations y;
   const std::vector<float> xs = random_floats(n * kk, 5);
   Activations x = backend->make_tensor(xs, n, kk);
@@ -232,12 +235,13 @@ void Matmul(benchmark::State& state, DType type) {
 }
 #define LOOM_MATMUL_BENCH(NAME, TYPE)   \
   BENCHMARK_CAPTURE(Matmul, NAME, TYPE) \
-      ->Args({1, 8192, 0})              \
-      ->Args({1, 8192, 1})              \
-      ->Args({4, 8192, 0})              \
-      ->Args({4, 8192, 1})              \
-      ->Args({1, 65536, 0})             \
-      ->Args({128, 2048, 0})            \
+      ->Args({1, 8192, 0, 2})           \
+      ->Args({1, 8192, 1, 2})           \
+      ->Args({4, 8192, 0, 2})           \
+      ->Args({4, 8192, 1, 2})           \
+      ->Args({1, 65536, 0, 2})          \
+      ->Args({1, 65536, 0, 1})          \
+      ->Args({128, 2048, 0, 2})         \
       ->UseRealTime()                   \
       ->Unit(benchmark::kMillisecond)
 LOOM_MATMUL_BENCH(f16, DType::kF16);
