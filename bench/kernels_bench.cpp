@@ -220,11 +220,12 @@ BENCHMARK(PackPanel32F16);
 void Matmul(benchmark::State& state, DType type) {
   const int64_t n = state.range(0), m = state.range(1), kk = 2048;
   const std::vector<uint8_t> w = quantized_matrix(type, m, kk);
-  const TensorView wv{type, {m, kk}, w.data(), w.size()};
   // range(2): the batch-invariant backend (loom serve's), whose every n takes one kernel.
-  // range(3): threads (2 unless given), so one core's decode rate can be set against
-  // Ceiling_StreamRead/1.
+  // range(3): threads, so one core's decode rate can be set against Ceiling_StreamRead/1.
   auto backend = make_cpu_backend(state.range(3), /*batch_invariant=*/state.range(2) != 0);
+  // As the engine loads it (Q4_0 and Q4_K repacked 16 rows at a time).
+  const TensorView wv = backend->prepare_weight(TensorView{type, {m, kk}, w.data(), w.size()},
+                                                Backend::WeightUse::kMatrix);
   Activations y;
   const std::vector<float> xs = random_floats(n * kk, 5);
   Activations x = backend->make_tensor(xs, n, kk);
