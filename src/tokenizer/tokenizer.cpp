@@ -166,19 +166,39 @@ std::string IncrementalDecoder::step(int32_t id) {
   // unfinished character (decoders render those as U+FFFD; a later id may complete it).
   if (text.size() <= prefix_text_.size() || text.compare(0, prefix_text_.size(), prefix_text_) != 0)
     return {};
-  // A model emitting invalid bytes forever (byte-level BPE) would grow the window without
-  // bound; past a generous limit the trailing U+FFFD is taken as final (a character spans at
-  // most 4 bytes).
   constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  constexpr size_t kMaxPending = 32;
-  const bool ends_unfinished =
-      text.size() >= 3 && std::string_view(text).substr(text.size() - 3) == kReplacement;
-  if (ends_unfinished && ids_.size() - read_offset_ < kMaxPending) return {};
+  size_t cut = ids_.size();  // the window's ids whose text is emitted now
+  if (text.size() >= kReplacement.size() &&
+      std::string_view(text).substr(text.size() - kReplacement.size()) == kReplacement) {
+    // Held back: a later id may complete the character. A model emitting invalid bytes forever
+    // (byte-level BPE) would grow the window without bound, so every kMaxPending ids the window
+    // is cut at the newest id boundary (of the last few) whose text is final: a prefix of the
+    // window's text that stops before its trailing U+FFFD. Only that U+FFFD can still change
+    // (an unfinished character decodes as one, its maximal subpart); the invalid bytes before
+    // it are final. (Taking the U+FFFD as final, as before, broke the equality with decode when
+    // the next id completed the character: found by fuzz_tokenizer_encode.)
+    constexpr size_t kMaxPending = 32, kCutSearch = 8;
+    const size_t pending = ids_.size() - read_offset_;
+    if (pending < kMaxPending || pending % kMaxPending != 0) return {};
+    cut = 0;
+    for (size_t j = ids_.size() - 1; j > read_offset_ && j + kCutSearch >= ids_.size(); --j) {
+      std::string head =
+          tokenizer_->decode(all.subspan(prefix_offset_, j - prefix_offset_), skip_special_);
+      if (head.size() > prefix_text_.size() && head.size() + kReplacement.size() <= text.size() &&
+          text.compare(0, head.size(), head) == 0) {
+        cut = j;
+        text = std::move(head);
+        break;
+      }
+    }
+    if (cut == 0) return {};
+  }
   std::string fresh = text.substr(prefix_text_.size());
   // Slide the window: the ids just emitted become the new prefix.
   prefix_offset_ = read_offset_;
-  read_offset_ = ids_.size();
-  prefix_text_ = tokenizer_->decode(all.subspan(prefix_offset_), skip_special_);
+  read_offset_ = cut;
+  prefix_text_ =
+      tokenizer_->decode(all.subspan(prefix_offset_, read_offset_ - prefix_offset_), skip_special_);
   emitted_ += fresh;
   return fresh;
 }

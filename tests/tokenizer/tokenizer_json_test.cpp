@@ -376,6 +376,45 @@ TEST(IncrementalDecoder, ByteRunsOfAnyLengthStreamAsDecode) {
   EXPECT_EQ(tok.decode(valid, false), "a" + chars + "a");
 }
 
+// Byte-level BPE: a long run of lone lead bytes (each a final U+FFFD) held back as unfinished,
+// whose last byte the next id completes, streams as decode; so does the same run with the
+// completing byte after skipped special tokens, or never completed. (Past 32 pending ids the
+// trailing U+FFFD was once taken as final and came out where decode has the character: found
+// by fuzz_tokenizer_encode.)
+TEST(IncrementalDecoder, LongRunOfUnfinishedBytesThenTheCompletingByte) {
+  std::string json = R"({
+    "added_tokens": [{"id": 9, "content": "<|x|>", "special": true}],
+    "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false},
+    "decoder": {"type": "ByteLevel"},
+    "model": {"type": "BPE", "vocab": {"a": 0, "\u00c3": 5, "\u00a9": 6, "\u00c3\u00a9": 7},
+              "merges": []}})";
+  Tokenizer tok = load(json);
+  std::vector<Ids> cases;
+  for (int run : {31, 32, 33, 64, 100}) {
+    Ids ids(static_cast<size_t>(run), 5);  // C3 x run
+    ids.push_back(6);                      // A9: completes the last C3 as U+00E9
+    cases.push_back(ids);
+    Ids specials = ids;
+    specials.insert(specials.end() - 1, {9, 9, 9, 9, 9, 9, 9, 9, 9, 9});
+    cases.push_back(specials);
+    Ids unfinished(static_cast<size_t>(run), 5);
+    unfinished.push_back(0);
+    cases.push_back(unfinished);
+  }
+  for (const Ids& ids : cases) {
+    for (bool skip : {false, true}) {
+      IncrementalDecoder stream(tok, skip);
+      std::string out;
+      for (int32_t id : ids) out += stream.step(id);
+      out += stream.finish();
+      EXPECT_EQ(out, tok.decode(ids, skip)) << ids.size() << " ids, skip " << skip;
+    }
+  }
+  std::string want;
+  for (int i = 0; i < 63; ++i) want += "\uFFFD";  // cases[9]: 64 x C3, A9
+  EXPECT_EQ(tok.decode(cases[9], false), want + "\u00E9");
+}
+
 // --- Concurrency ---------------------------------------------------------------------------
 
 TEST(Tokenizer, ConcurrentEncodeGivesTheSameIds) {
