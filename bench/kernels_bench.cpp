@@ -6,7 +6,8 @@
 // - GemmPanel32: the 32x12 float prefill micro-kernel on L1-resident data (FLOP/s, one thread).
 // - Matmul: the backend's matmul with 2 threads (and 1 for the 65536-row decode), decode
 //   (n = 1: GB/s of weights) and prefill (n = 128: FLOP/s), on the 1.1B llama's 2048 x 2048 and
-//   8192 x 2048 shapes; 65536 x 2048 (75 MB in Q4_0) streams from memory, not the L3 cache.
+//   8192 x 2048 shapes; 65536 x 2048 (75 MB in Q4_0) streams from memory, not the L3 cache, and
+//   256 x 2048 stays in L2 (the kernel's own rate, one thread).
 // - RmsNorm, Rope, Attention: the other per-token ops at the same model's sizes.
 // Run: build/<dir>/bench/kernels_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
@@ -234,6 +235,54 @@ void Matmul(benchmark::State& state, DType type) {
   state.counters["FLOP/s"] = benchmark::Counter(
       static_cast<double>(state.iterations()) * 2 * n * m * kk, benchmark::Counter::kIsRate);
 }
+// A decode step's weight traffic: the 1.1B llama's 16 layers as 64 distinct matrices (per
+// layer 8192 x 2048 three times, standing in for q/k/v/o and gate/up, and the 2048 x 8192 down
+// projection), 0.6 GB in Q4_0, each read once per iteration as decode reads them: no cache
+// reuse, small matrices one after another. Bytes per second of weights; range(0): threads.
+void DecodeStep(benchmark::State& state, DType type) {
+  auto backend = make_cpu_backend(state.range(0), /*batch_invariant=*/false);
+  struct Layer {
+    std::vector<uint8_t> bytes;
+    TensorView w;
+  };
+  std::vector<Layer> layers;
+  int64_t total = 0;
+  for (int l = 0; l < 16; ++l) {
+    for (int i = 0; i < 4; ++i) {
+      const int64_t m = i < 3 ? 8192 : 2048, k = i < 3 ? 2048 : 8192;
+      Layer& layer = layers.emplace_back();
+      layer.bytes = quantized_matrix(type, m, k);
+      layer.w =
+          backend->prepare_weight(TensorView{type, {m, k}, layer.bytes.data(), layer.bytes.size()},
+                                  Backend::WeightUse::kMatrix);
+      total += static_cast<int64_t>(layer.bytes.size());
+    }
+  }
+  const std::vector<float> x2k = random_floats(2048, 5), x8k = random_floats(8192, 6);
+  Activations a = backend->make_tensor(x2k, 1, 2048), b = backend->make_tensor(x8k, 1, 8192);
+  Activations y;
+  for (auto _ : state) {
+    for (const Layer& layer : layers)
+      backend->matmul(layer.w.shape[1] == 2048 ? a : b, layer.w, nullptr, y);
+  }
+  state.SetBytesProcessed(state.iterations() * total);
+}
+BENCHMARK_CAPTURE(DecodeStep, q4_0, DType::kQ4_0)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(DecodeStep, q4_k, DType::kQ4_K)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(DecodeStep, q8_0, DType::kQ8_0)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 #define LOOM_MATMUL_BENCH(NAME, TYPE)   \
   BENCHMARK_CAPTURE(Matmul, NAME, TYPE) \
       ->Args({1, 8192, 0, 2})           \
@@ -242,6 +291,7 @@ void Matmul(benchmark::State& state, DType type) {
       ->Args({4, 8192, 1, 2})           \
       ->Args({1, 65536, 0, 2})          \
       ->Args({1, 65536, 0, 1})          \
+      ->Args({1, 256, 0, 1})            \
       ->Args({128, 2048, 0, 2})         \
       ->UseRealTime()                   \
       ->Unit(benchmark::kMillisecond)

@@ -420,7 +420,9 @@ void MappedFile::reset() {
 
 HugeBuffer::HugeBuffer(uint64_t size) : size_(size) {
   if (size == 0) return;
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = size >= kChunk
+                ? aligned_anonymous(size, PROT_READ | PROT_WRITE)
+                : ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     fail(ErrorCode::kIoError, "cannot allocate {} bytes: {}", size, std::strerror(errno));
   }
@@ -444,6 +446,19 @@ HugeBuffer& HugeBuffer::operator=(HugeBuffer&& other) noexcept {
 
 HugeBuffer::~HugeBuffer() {
   if (data_ != nullptr) ::munmap(data_, size_);
+}
+
+uint8_t* HugeArena::allocate(uint64_t size) {
+  constexpr uint64_t kArenaChunk = uint64_t{128} << 20, kAlign = 64;
+  used_ = (used_ + kAlign - 1) / kAlign * kAlign;
+  if (chunks_.empty() || chunks_.back().size() - std::min(used_, chunks_.back().size()) < size) {
+    // A new chunk; the old one's unused tail is never touched, so it costs no memory.
+    chunks_.emplace_back(std::max(kArenaChunk, (size + kChunk - 1) / kChunk * kChunk));
+    used_ = 0;
+  }
+  uint8_t* p = chunks_.back().data() + used_;
+  used_ += size;
+  return p;
 }
 
 std::string read_text_file(const std::string& path) {

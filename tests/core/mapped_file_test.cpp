@@ -4,9 +4,12 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 
@@ -177,6 +180,37 @@ TEST(HugeBuffer, ZeroFilledWritableAndMovable) {
   EXPECT_EQ(empty.data(), nullptr);
   empty = std::move(moved);
   EXPECT_EQ(empty.data()[12345], 7);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(empty.data()) % (2 << 20), 0u);  // whole huge pages
+}
+
+// Buffers of awkward sizes lie one after another (64-byte aligned, zeroed, never overlapping),
+// a new 2 MiB-aligned chunk starting only when one is full; one larger than a chunk gets its own.
+TEST(HugeArena, PacksBuffersContiguouslyInHugePageChunks) {
+  HugeArena arena;
+  std::vector<std::pair<uint8_t*, uint64_t>> got;
+  for (uint64_t size : {uint64_t{9437184}, uint64_t{2359297}, uint64_t{65}, uint64_t{36864000},
+                        uint64_t{9437184}, uint64_t{9437184}, uint64_t{100} << 20, uint64_t{1}}) {
+    uint8_t* p = arena.allocate(size);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+    EXPECT_EQ(p[0], 0);
+    EXPECT_EQ(p[size - 1], 0);
+    std::memset(p, 0xAB, size);
+    got.emplace_back(p, size);
+  }
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(got[0].first) % (2 << 20), 0u);
+  EXPECT_EQ(got[1].first, got[0].first + 9437184);  // the next one, rounded up to 64 bytes
+  EXPECT_EQ(got[2].first, got[1].first + 2359360);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(got[6].first) % (2 << 20), 0u);  // 100 MiB: a chunk
+  for (size_t i = 0; i < got.size(); ++i) {
+    for (size_t j = 0; j < got.size(); ++j) {
+      if (i == j) continue;
+      EXPECT_TRUE(got[i].first + got[i].second <= got[j].first ||
+                  got[j].first + got[j].second <= got[i].first)
+          << i << " overlaps " << j;
+    }
+    EXPECT_EQ(got[i].first[got[i].second / 2], 0xAB);
+  }
 }
 
 }  // namespace

@@ -133,8 +133,9 @@ class CpuBackend final : public Backend {
     std::vector<float> weights, row_weights;
   } moe_;
   // Weight matrices repacked by prepare_weight for the packed int8 kernels (kernels::packable),
-  // kept for the backend's lifetime. LOOM_PACK=0 turns packing off.
-  std::vector<HugeBuffer> packed_;
+  // kept for the backend's lifetime, one after another in huge pages. LOOM_PACK=0 turns
+  // packing off.
+  HugeArena packed_;
   std::vector<float> sent_, gathered_;  // all_gather: this rank's rows padded, the group's
   std::vector<float> xt_;               // matmul: transposed activation rows
   std::vector<uint64_t> panel_bytes_;   // matmul: (offset, length) of each column panel

@@ -475,12 +475,11 @@ TensorView CpuBackend::prepare_weight(const TensorView& w, WeightUse use) {
   if (!fits_in_memory(static_cast<uint64_t>(m) * wrow_bytes, read_system_memory())) {
     return Backend::prepare_weight(w, use);
   }
-  HugeBuffer buf(static_cast<uint64_t>(m) * wrow_bytes);
+  uint8_t* packed = packed_.allocate(static_cast<uint64_t>(m) * wrow_bytes);
   const auto* src = static_cast<const uint8_t*>(w.data);
   pool_.parallel_for(m / kernels::kPackRows, [&](int64_t begin, int64_t end, int) {
     for (int64_t g = begin; g < end; ++g) {
-      kernels::pack_rows16(w.dtype, src + g * group_bytes, wrow_bytes, k,
-                           buf.data() + g * group_bytes);
+      kernels::pack_rows16(w.dtype, src + g * group_bytes, wrow_bytes, k, packed + g * group_bytes);
     }
   });
   // The matmuls read the packed copy: the file's copy of these bytes goes back to the system
@@ -488,11 +487,10 @@ TensorView CpuBackend::prepare_weight(const TensorView& w, WeightUse use) {
   // tied token_embd), so packing does not double resident memory.
   release_file_pages(src, static_cast<uint64_t>(m) * wrow_bytes);
   TensorView out = w;
-  out.data = buf.data();
+  out.data = packed;
   out.n_bytes = static_cast<uint64_t>(m) * wrow_bytes;
   out.layout = kPackedRows16;
   account_weight(out.data, out.n_bytes);
-  packed_.push_back(std::move(buf));
   return out;
 }
 
