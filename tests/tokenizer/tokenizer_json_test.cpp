@@ -270,6 +270,14 @@ TEST(InvalidUtf8, RandomBytesNeverCrash) {
 
 // --- Incremental decoding ------------------------------------------------------------------
 
+// Everything a stream of `ids` returns, finish() included.
+std::string streamed(const Tokenizer& tok, const Ids& ids, bool skip) {
+  IncrementalDecoder stream(tok, skip);
+  std::string out;
+  for (int32_t id : ids) out += stream.step(id);
+  return out + stream.finish();
+}
+
 TEST(IncrementalDecoder, HoldsBackSplitMultiByteCharacters) {
   Tokenizer tok = byte_level_tokenizer();
   IncrementalDecoder stream(tok, false);
@@ -300,13 +308,7 @@ TEST(IncrementalDecoder, SkipsSpecialTokensWhenAsked) {
   Tokenizer tok = byte_level_tokenizer();
   Ids ids = tok.encode("hi<|end|>there", false);
   ASSERT_EQ(ids, (Ids{'h', 'i', 100, 't', 'h', 'e', 'r', 'e'}));
-  for (bool skip : {false, true}) {
-    IncrementalDecoder stream(tok, skip);
-    std::string out;
-    for (int32_t id : ids) out += stream.step(id);
-    out += stream.finish();
-    EXPECT_EQ(out, tok.decode(ids, skip));
-  }
+  for (bool skip : {false, true}) EXPECT_EQ(streamed(tok, ids, skip), tok.decode(ids, skip));
   EXPECT_EQ(tok.decode(ids, true), "hithere");
 }
 
@@ -364,11 +366,8 @@ TEST(IncrementalDecoder, ByteRunsOfAnyLengthStreamAsDecode) {
   cases.push_back(unfinished);
   for (const Ids& ids : cases) {
     for (bool skip : {false, true}) {
-      IncrementalDecoder stream(tok, skip);
-      std::string out;
-      for (int32_t id : ids) out += stream.step(id);
-      out += stream.finish();
-      EXPECT_EQ(out, tok.decode(ids, skip)) << ids.size() << " ids, skip " << skip;
+      EXPECT_EQ(streamed(tok, ids, skip), tok.decode(ids, skip))
+          << ids.size() << " ids, skip " << skip;
     }
   }
   std::string chars;
@@ -403,11 +402,8 @@ TEST(IncrementalDecoder, LongRunOfUnfinishedBytesThenTheCompletingByte) {
   }
   for (const Ids& ids : cases) {
     for (bool skip : {false, true}) {
-      IncrementalDecoder stream(tok, skip);
-      std::string out;
-      for (int32_t id : ids) out += stream.step(id);
-      out += stream.finish();
-      EXPECT_EQ(out, tok.decode(ids, skip)) << ids.size() << " ids, skip " << skip;
+      EXPECT_EQ(streamed(tok, ids, skip), tok.decode(ids, skip))
+          << ids.size() << " ids, skip " << skip;
     }
   }
   std::string want;
