@@ -6,8 +6,9 @@
 // - GemmPanel32: the 32x12 float prefill micro-kernel on L1-resident data (FLOP/s, one thread).
 // - Matmul: the backend's matmul with 2 threads (and 1 for the 65536-row decode), decode
 //   (n = 1: GB/s of weights) and prefill (n = 128: FLOP/s), on the 1.1B llama's 2048 x 2048 and
-//   8192 x 2048 shapes; 65536 x 2048 (75 MB in Q4_0) streams from memory, not the L3 cache, and
-//   256 x 2048 stays in L2 (the kernel's own rate, one thread).
+//   8192 x 2048 shapes, 65536 x 2048 (75 MB in Q4_0, read again each time: partly from cache on
+//   this VM, above the DRAM read rate) and 256 x 2048 (in L2: the kernel's own rate, one thread).
+// - DecodeStep: a decode step's weights as decode streams them (the decode figure, 1-2 threads).
 // - RmsNorm, Rope, Attention: the other per-token ops at the same model's sizes.
 // Run: build/<dir>/bench/kernels_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
