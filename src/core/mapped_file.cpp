@@ -450,15 +450,14 @@ HugeBuffer::~HugeBuffer() {
 
 uint8_t* HugeArena::allocate(uint64_t size) {
   constexpr uint64_t kArenaChunk = uint64_t{128} << 20, kAlign = 64;
-  used_ = (used_ + kAlign - 1) / kAlign * kAlign;
-  if (chunks_.empty() || chunks_.back().size() - std::min(used_, chunks_.back().size()) < size) {
+  uint64_t start = (used_ + kAlign - 1) / kAlign * kAlign;
+  if (chunks_.empty() || start + size > chunks_.back().size()) {
     // A new chunk; the old one's unused tail is never touched, so it costs no memory.
     chunks_.emplace_back(std::max(kArenaChunk, (size + kChunk - 1) / kChunk * kChunk));
-    used_ = 0;
+    start = 0;
   }
-  uint8_t* p = chunks_.back().data() + used_;
-  used_ += size;
-  return p;
+  used_ = start + size;
+  return chunks_.back().data() + start;
 }
 
 std::string read_text_file(const std::string& path) {
