@@ -26,7 +26,8 @@ struct Result {
 };
 
 fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() / "loom-tokenize-cli-test";
+  fs::path dir =
+      fs::temp_directory_path() / ("loom-tokenize-cli-test-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   return dir;
 }

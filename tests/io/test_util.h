@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -42,10 +43,28 @@ class Bytes {
   std::string s;
 };
 
+// A directory of this test process's own, removed when it exits: ctest runs tests in parallel
+// processes, and two that wrote a file of the same name (a converted model) read each other's
+// half-written file (a speculative-decoding test failed once that way under ctest -j2).
+class ProcessTempDir {
+ public:
+  ProcessTempDir()
+      : path_(std::filesystem::temp_directory_path() / "loom-tests" / std::to_string(::getpid())) {
+    std::filesystem::create_directories(path_);
+  }
+  ~ProcessTempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
 inline std::filesystem::path temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "loom-tests";
-  std::filesystem::create_directories(dir);
-  return dir / name;
+  static const ProcessTempDir dir;
+  return dir.path() / name;
 }
 
 inline void write_file(const std::filesystem::path& p, const std::string& bytes) {

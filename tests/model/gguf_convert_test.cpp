@@ -9,6 +9,7 @@
 #include "convert/convert.h"
 #include "engine/generator.h"
 #include "io/model_spec.h"
+#include "io/test_util.h"
 #include "model/model.h"
 #include "reference_util.h"
 
@@ -18,8 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string convert(const std::string& model, DType type) {
-  const fs::path out = fs::temp_directory_path() / "loom-tests" /
-                       (model + "-" + std::string(dtype_name(type)) + ".gguf");
+  const fs::path out = test::temp_path(model + "-" + std::string(dtype_name(type)) + ".gguf");
   fs::create_directories(out.parent_path());
   ConvertOptions opt;
   opt.type = type;
@@ -186,7 +186,7 @@ namespace {
 //   q5_k 0.105 (w 0.036), q5_0 0.124 (w 0.042), q5_1 0.128 (w 0.038), q4_k 0.199 (w 0.071),
 //   q4_0 0.274 (w 0.086), q4_1 0.294 (w 0.077). Bounds: 1.5x the measured figure.
 TEST(GgufAllTypes, WideSyntheticModel) {
-  const fs::path dir = fs::temp_directory_path() / "loom-tests" / "synth-256";
+  const fs::path dir = test::temp_path("synth-256");
   SynthOptions so;
   so.hidden = 256;
   so.layers = 2;

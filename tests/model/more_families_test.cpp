@@ -70,7 +70,7 @@ class MoreFamiliesGguf : public ::testing::TestWithParam<std::tuple<const char*,
 TEST_P(MoreFamiliesGguf, MatchesReference) {
   const auto [model, type] = GetParam();
   const std::string label = std::string(model) + "-" + std::string(dtype_name(type));
-  const fs::path out = fs::temp_directory_path() / "loom-tests" / (label + ".gguf");
+  const fs::path out = test::temp_path(label + ".gguf");
   fs::create_directories(out.parent_path());
   ConvertOptions opt;
   opt.type = type;
@@ -114,7 +114,7 @@ std::vector<float> all_logits(const std::string& path, const std::vector<int32_t
 TEST_P(MoreFamiliesQuant, StaysCloseToFloat) {
   const auto [model, type] = GetParam();
   const std::string label = std::string(model) + "-" + std::string(dtype_name(type));
-  const fs::path out = fs::temp_directory_path() / "loom-tests" / (label + ".gguf");
+  const fs::path out = test::temp_path(label + ".gguf");
   fs::create_directories(out.parent_path());
   ConvertOptions opt;
   opt.type = type;
@@ -159,7 +159,7 @@ INSTANTIATE_TEST_SUITE_P(Models, MoreFamiliesQuant,
 // that version aborts on gemma2 models of unknown size and predates gemma3 and qwen3moe.
 TEST(MoreFamiliesGgufLayout, AsLlamaCppExpects) {
   auto convert = [](const std::string& model) {
-    const fs::path out = fs::temp_directory_path() / "loom-tests" / (model + "-layout.gguf");
+    const fs::path out = test::temp_path(model + "-layout.gguf");
     fs::create_directories(out.parent_path());
     ConvertOptions opt;
     opt.type = DType::kF16;

@@ -4,6 +4,7 @@
 // biases, per-head q/k norms, fused qkv and gate_up, sliding windows); and splits that cannot
 // be made are refused with the reason.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -87,7 +88,8 @@ void expect_split_equals_whole(const std::string& path, const std::vector<int32_
 // A reference model converted to Q8_0 in a temporary folder, removed with it.
 struct Q8File {
   explicit Q8File(const std::string& model)
-      : dir(std::filesystem::temp_directory_path() / ("loom_tp_q8_" + model)) {
+      : dir(std::filesystem::temp_directory_path() /
+            ("loom_tp_q8_" + model + "-" + std::to_string(::getpid()))) {
     std::filesystem::create_directories(dir);
     path = (dir / (model + "-q8_0.gguf")).string();
     ConvertOptions opt;
