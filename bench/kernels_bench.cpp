@@ -283,6 +283,11 @@ BENCHMARK_CAPTURE(DecodeStep, q8_0, DType::kQ8_0)
     ->Arg(2)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(DecodeStep, q6_k, DType::kQ6_K)  // Q4_K_M files keep a quarter of it in Q6_K
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 #define LOOM_MATMUL_BENCH(NAME, TYPE)   \
   BENCHMARK_CAPTURE(Matmul, NAME, TYPE) \

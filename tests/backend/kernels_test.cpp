@@ -193,7 +193,9 @@ TEST_P(PackedGemm, MatchesReferenceAndIsBatchInvariant) {
     packed_gemm(type, packed.data() + g * kPackRows * rb, k, acts.data(), n,
                 y.data() + g * kPackRows, m);
   }
-  const QDotFn file_dot = type == DType::kQ4_0 ? scalar::dot_q4_0 : scalar::dot_q4_k;
+  const QDotFn file_dot = type == DType::kQ4_0   ? scalar::dot_q4_0
+                          : type == DType::kQ4_K ? scalar::dot_q4_k
+                                                 : scalar::dot_q6_k;
   for (int64_t r = 0; r < m; ++r) {
     const std::vector<float> wd = dequantize(type, q.data() + r * rb, k);
     for (int64_t c = 0; c < n; ++c) {
@@ -223,7 +225,8 @@ TEST_P(PackedGemm, MatchesReferenceAndIsBatchInvariant) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, PackedGemm, ::testing::Values(DType::kQ4_0, DType::kQ4_K),
+INSTANTIATE_TEST_SUITE_P(Kernels, PackedGemm,
+                         ::testing::Values(DType::kQ4_0, DType::kQ4_K, DType::kQ6_K),
                          [](const auto& tp) { return std::string(dtype_name(tp.param)); });
 
 TEST(ActQuant, RoundTripWithinHalfAStep) {

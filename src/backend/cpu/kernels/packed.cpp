@@ -21,6 +21,12 @@
 //   bytes: plane p holds byte p of each row's packed 6-bit scales][2048 bytes of nibbles]; the
 //   512 bytes of 64-element chunk c (sub-blocks 2c in the low nibbles, 2c + 1 in the high ones)
 //   hold, in 64-byte step t, at byte 4r + i, the file's qs[32c + 4t + i] of row r.
+// - Q6_K, ns = k / 256 super-blocks of 3360 bytes each: [16 f16 d][16 planes of 16 int8
+//   scales: plane i holds sub-block i's scale of each row][8 blocks of 32 elements x 384
+//   bytes]. A block's first 256 bytes hold the low 4 bits of its elements as a Q4_0 block's
+//   nibbles do; its last 128 bytes, two 64-byte vectors H0 and H1, hold the high 2 bits: for
+//   field f = 2t + j (t = 0..3 the 64-byte chunk, j = 0 for the low nibble's element, 1 for the
+//   high one's), byte 4r + i of H[f / 4], bits 2 (f % 4) and up.
 //
 // Arithmetic: per block (sub-block for Q4_K) and activation row, the integer dot is exact
 // (Q4_0's zero point enters as the start value -8 * sum(qa)); the float steps are the same
@@ -40,6 +46,7 @@ namespace loom::cpu::kernels {
 
 using quant_detail::BlockQ4_0;
 using quant_detail::BlockQ4_K;
+using quant_detail::BlockQ6_K;
 
 namespace {
 
@@ -56,13 +63,29 @@ inline Q40Block q4_0_block(uint8_t* group, int64_t nb, int64_t b) {
 
 // Bytes of one packed Q4_K super-block of 16 rows: d and dmin, scale planes, nibbles.
 constexpr int64_t kQ4KSuperBytes = 64 + 192 + 2048;
+// Bytes of one packed Q6_K super-block of 16 rows: d, scale planes, 8 blocks of 384 bytes.
+constexpr int64_t kQ6KSuperBytes = 32 + 256 + 8 * 384;
+
+// The 256 unsigned 6-bit values (q + 32) of one Q6_K super-block, in element order.
+void q6_k_values(const BlockQ6_K& blk, uint8_t* q) {
+  for (int h = 0; h < 2; ++h) {
+    for (int g = 0; g < 4; ++g) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t lb = blk.ql[64 * h + l + 32 * (g & 1)];
+        const int low = g < 2 ? (lb & 0xF) : (lb >> 4);
+        q[128 * h + 32 * g + l] =
+            static_cast<uint8_t>(low | (((blk.qh[32 * h + l] >> (2 * g)) & 3) << 4));
+      }
+    }
+  }
+}
 
 }  // namespace
 
 bool packable(DType type, int64_t m, int64_t k) {
   if (!use_avx512() || m % kPackRows != 0 || k <= 0) return false;
   if (type == DType::kQ4_0) return k % 32 == 0;
-  if (type == DType::kQ4_K) return k % 256 == 0;
+  if (type == DType::kQ4_K || type == DType::kQ6_K) return k % 256 == 0;
   return false;
 }
 
@@ -85,6 +108,36 @@ void pack_rows16(DType type, const void* src, uint64_t row_bytes, int64_t k, voi
                 static_cast<uint8_t>((qs[8 * t + i] & 0x0F) | ((qs[8 * t + 4 + i] & 0x0F) << 4));
             o[64 * (t + 2) + i] =
                 static_cast<uint8_t>((qs[8 * t + i] >> 4) | (qs[8 * t + 4 + i] & 0xF0));
+          }
+        }
+      }
+    }
+    return;
+  }
+  if (type == DType::kQ6_K) {
+    const int64_t ns = k / 256;
+    for (int r = 0; r < kPackRows; ++r) {
+      const auto* blk = reinterpret_cast<const BlockQ6_K*>(in + r * row_bytes);
+      for (int64_t s = 0; s < ns; ++s) {
+        uint8_t* super = out + s * kQ6KSuperBytes;
+        std::memcpy(super + 2 * r, blk[s].d, 2);
+        for (int i = 0; i < 16; ++i)
+          super[32 + 16 * i + r] = static_cast<uint8_t>(blk[s].scales[i]);
+        uint8_t q[256];
+        q6_k_values(blk[s], q);
+        for (int b = 0; b < 8; ++b) {
+          uint8_t* lo = super + 288 + 384 * b + 4 * r;
+          uint8_t* hi = super + 288 + 384 * b + 256 + 4 * r;
+          const uint8_t* e = q + 32 * b;
+          for (int i = 0; i < 4; ++i) hi[i] = hi[64 + i] = 0;
+          for (int t = 0; t < 4; ++t) {
+            for (int i = 0; i < 4; ++i) {
+              const uint8_t e0 = e[8 * t + i], e1 = e[8 * t + 4 + i];
+              lo[64 * t + i] = static_cast<uint8_t>((e0 & 0x0F) | ((e1 & 0x0F) << 4));
+              const int f0 = 2 * t, f1 = 2 * t + 1;
+              hi[64 * (f0 / 4) + i] |= static_cast<uint8_t>((e0 >> 4) << (2 * (f0 % 4)));
+              hi[64 * (f1 / 4) + i] |= static_cast<uint8_t>((e1 >> 4) << (2 * (f1 % 4)));
+            }
           }
         }
       }
@@ -246,6 +299,74 @@ LOOM_AVX512 void q4_k_tile(const uint8_t* group, int64_t k, const QAct* a, float
   for (int c = 0; c < N; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
 }
 
+// Q6_K: per block, the 6-bit values are rebuilt from the low nibbles (as Q4_0's) and the
+// two high-bit vectors; the integer dots of the two 16-element sub-blocks start at -32 times
+// the sum of their activations (so they are the dots with q - 32, exact), take their int8
+// scales in integers, and meet the float scales once.
+template <int N>
+LOOM_AVX512 void q6_k_tile(const uint8_t* group, int64_t k, const QAct* a, float* y, int64_t ldy) {
+  const int64_t ns = k / 256;
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  __m512 acc[N];
+#pragma GCC unroll 16
+  for (int c = 0; c < N; ++c) acc[c] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < ns; ++s) {
+    const uint8_t* super = group + s * kQ6KSuperBytes;
+    const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(super)));
+    const uint8_t* planes = super + 32;
+#pragma GCC unroll 1
+    for (int b = 0; b < 8; ++b) {
+      const uint8_t* blk = super + 288 + 384 * b;
+      __m512i q[8];
+#pragma GCC unroll 6
+      for (int l = 0; l < 6; ++l) {
+        _mm_prefetch(reinterpret_cast<const char*>(blk + 64 * l + kPrefetchBytes), _MM_HINT_T0);
+      }
+      const __m512i h0 = _mm512_loadu_si512(blk + 256), h1 = _mm512_loadu_si512(blk + 320);
+#pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) {
+        const __m512i v = _mm512_loadu_si512(blk + 64 * t);
+        const __m512i h = t < 2 ? h0 : h1;
+        // Fields 2t and 2t + 1: bits 2 (f % 4) of h, moved to bits 4..5.
+        const __m512i hl = t % 2 == 0 ? _mm512_slli_epi16(h, 4) : h;
+        const __m512i hh = t % 2 == 0 ? _mm512_slli_epi16(h, 2) : _mm512_srli_epi16(h, 2);
+        q[2 * t] = _mm512_or_si512(_mm512_and_si512(v, m4), _mm512_and_si512(hl, m30));
+        q[2 * t + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
+                                       _mm512_and_si512(hh, m30));
+      }
+      const __m512i sc0 =
+          _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(planes + 32 * b)));
+      const __m512i sc1 = _mm512_cvtepi8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(planes + 32 * b + 16)));
+      const int64_t ab = s * 8 + b;
+#pragma GCC unroll 16
+      for (int c = 0; c < N; ++c) {
+        const int8_t* qa = a[c].qs + ab * 32;
+        // Sums of the two halves' activations: sad of the bytes + 128, less 16 * 128.
+        const __m256i sad = _mm256_sad_epu8(
+            _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa)),
+                             _mm256_set1_epi8(static_cast<char>(0x80))),
+            _mm256_setzero_si256());
+        const __m128i s01 = _mm256_castsi256_si128(sad), s23 = _mm256_extracti128_si256(sad, 1);
+        const int sum0 = _mm_cvtsi128_si32(s01) + _mm_extract_epi32(s01, 2) - 2048;
+        const int sum1 = _mm_cvtsi128_si32(s23) + _mm_extract_epi32(s23, 2) - 2048;
+        __m512i d0 = _mm512_set1_epi32(-32 * sum0), d1 = _mm512_set1_epi32(-32 * sum1);
+#pragma GCC unroll 4
+        for (int f = 0; f < 4; ++f) {
+          d0 = _mm512_dpbusd_epi32(d0, q[f], bcast4(qa + 4 * f));
+          d1 = _mm512_dpbusd_epi32(d1, q[4 + f], bcast4(qa + 16 + 4 * f));
+        }
+        const __m512i iv =
+            _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0), _mm512_mullo_epi32(d1, sc1));
+        acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(iv), _mm512_set1_ps(a[c].d[ab])),
+                                 dv, acc[c]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < N; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
 using TileFn = void (*)(const uint8_t*, int64_t, const QAct*, float*, int64_t);
 
 template <template <int> class F, size_t... I>
@@ -259,6 +380,12 @@ struct Q40 {
   }
 };
 template <int N>
+struct Q6K {
+  static void run(const uint8_t* g, int64_t k, const QAct* a, float* y, int64_t ldy) {
+    q6_k_tile<N>(g, k, a, y, ldy);
+  }
+};
+template <int N>
 struct Q4K {
   static void run(const uint8_t* g, int64_t k, const QAct* a, float* y, int64_t ldy) {
     q4_k_tile<N>(g, k, a, y, ldy);
@@ -266,12 +393,15 @@ struct Q4K {
 };
 constexpr auto kQ40Tiles = make_table<Q40>(std::make_index_sequence<kPackTileCols>());
 constexpr auto kQ4KTiles = make_table<Q4K>(std::make_index_sequence<kPackTileCols>());
+constexpr auto kQ6KTiles = make_table<Q6K>(std::make_index_sequence<kPackTileCols>());
 
 }  // namespace
 
 void packed_gemm(DType type, const void* group, int64_t k, const QAct* a, int64_t n, float* y,
                  int64_t ldy) {
-  const auto& table = type == DType::kQ4_0 ? kQ40Tiles : kQ4KTiles;
+  const auto& table = type == DType::kQ4_0   ? kQ40Tiles
+                      : type == DType::kQ4_K ? kQ4KTiles
+                                             : kQ6KTiles;
   const auto* g = static_cast<const uint8_t*>(group);
   for (int64_t c0 = 0; c0 < n; c0 += kPackTileCols) {
     const int64_t cols = std::min<int64_t>(kPackTileCols, n - c0);
