@@ -195,7 +195,8 @@ TEST_P(PackedGemm, MatchesReferenceAndIsBatchInvariant) {
   }
   const QDotFn file_dot = type == DType::kQ4_0   ? scalar::dot_q4_0
                           : type == DType::kQ4_K ? scalar::dot_q4_k
-                                                 : scalar::dot_q6_k;
+                          : type == DType::kQ6_K ? scalar::dot_q6_k
+                                                 : scalar::dot_q8_0;
   for (int64_t r = 0; r < m; ++r) {
     const std::vector<float> wd = dequantize(type, q.data() + r * rb, k);
     for (int64_t c = 0; c < n; ++c) {
@@ -226,7 +227,7 @@ TEST_P(PackedGemm, MatchesReferenceAndIsBatchInvariant) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, PackedGemm,
-                         ::testing::Values(DType::kQ4_0, DType::kQ4_K, DType::kQ6_K),
+                         ::testing::Values(DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kQ8_0),
                          [](const auto& tp) { return std::string(dtype_name(tp.param)); });
 
 TEST(ActQuant, RoundTripWithinHalfAStep) {

@@ -1,5 +1,5 @@
-// Q4_0 and Q4_K weights repacked 16 rows at a time ("x16" layouts) for one int8 kernel that
-// serves decode and prefill alike.
+// Q4_0, Q4_K, Q6_K and Q8_0 weights repacked 16 rows at a time ("x16" layouts) for one int8 kernel
+// that serves decode and prefill alike.
 //
 // Why: in the file's layout a decode dot handles one row's block at a time, and the per-block
 // work (unpack 32 nibbles, fetch and convert one f16 scale, a horizontal sum at the end) costs
@@ -21,6 +21,9 @@
 //   bytes: plane p holds byte p of each row's packed 6-bit scales][2048 bytes of nibbles]; the
 //   512 bytes of 64-element chunk c (sub-blocks 2c in the low nibbles, 2c + 1 in the high ones)
 //   hold, in 64-byte step t, at byte 4r + i, the file's qs[32c + 4t + i] of row r.
+// - Q8_0, nb = k / 32 blocks, in units of two as Q4_0's: [2 x 16 f16 scales][2 x 512 bytes];
+//   in a block's 512 bytes, chunk t (0..7) holds at byte 4r + i the element 4t + i of row r
+//   plus 128 (unsigned, for vpdpbusd; the dot starts at -128 times the activations' sum).
 // - Q6_K, ns = k / 256 super-blocks of 3360 bytes each: [16 f16 d][16 planes of 16 int8
 //   scales: plane i holds sub-block i's scale of each row][8 blocks of 32 elements x 384
 //   bytes]. A block's first 256 bytes hold the low 4 bits of its elements as a Q4_0 block's
@@ -47,18 +50,20 @@ namespace loom::cpu::kernels {
 using quant_detail::BlockQ4_0;
 using quant_detail::BlockQ4_K;
 using quant_detail::BlockQ6_K;
+using quant_detail::BlockQ8_0;
 
 namespace {
 
-// Where block b of a packed Q4_0 group (nb blocks) keeps its 16 scales and its 256 bytes.
-struct Q40Block {
+// Where block b of a packed Q4_0 or Q8_0 group (nb blocks of `quant_bytes` bytes for the 16
+// rows) keeps its 16 scales and its quants: units of two blocks, [2 x 32][2 x quant_bytes].
+struct PairBlock {
   uint8_t* scales;
   uint8_t* quants;
 };
-inline Q40Block q4_0_block(uint8_t* group, int64_t nb, int64_t b) {
-  uint8_t* unit = group + (b / 2) * 576;
+inline PairBlock pair_block(uint8_t* group, int64_t nb, int64_t b, int64_t quant_bytes) {
+  uint8_t* unit = group + (b / 2) * 2 * (32 + quant_bytes);
   const int64_t in_unit = (b / 2) * 2 + 1 < nb ? 2 : 1;
-  return {unit + 32 * (b % 2), unit + 32 * in_unit + 256 * (b % 2)};
+  return {unit + 32 * (b % 2), unit + 32 * in_unit + quant_bytes * (b % 2)};
 }
 
 // Bytes of one packed Q4_K super-block of 16 rows: d and dmin, scale planes, nibbles.
@@ -84,7 +89,7 @@ void q6_k_values(const BlockQ6_K& blk, uint8_t* q) {
 
 bool packable(DType type, int64_t m, int64_t k) {
   if (!use_avx512() || m % kPackRows != 0 || k <= 0) return false;
-  if (type == DType::kQ4_0) return k % 32 == 0;
+  if (type == DType::kQ4_0 || type == DType::kQ8_0) return k % 32 == 0;
   if (type == DType::kQ4_K || type == DType::kQ6_K) return k % 256 == 0;
   return false;
 }
@@ -97,7 +102,7 @@ void pack_rows16(DType type, const void* src, uint64_t row_bytes, int64_t k, voi
     for (int r = 0; r < kPackRows; ++r) {
       const auto* blk = reinterpret_cast<const BlockQ4_0*>(in + r * row_bytes);
       for (int64_t b = 0; b < nb; ++b) {
-        const Q40Block at = q4_0_block(out, nb, b);
+        const PairBlock at = pair_block(out, nb, b, 256);
         std::memcpy(at.scales + 2 * r, blk[b].d, 2);
         const uint8_t* qs = blk[b].qs;
         uint8_t* o = at.quants + 4 * r;
@@ -108,6 +113,22 @@ void pack_rows16(DType type, const void* src, uint64_t row_bytes, int64_t k, voi
                 static_cast<uint8_t>((qs[8 * t + i] & 0x0F) | ((qs[8 * t + 4 + i] & 0x0F) << 4));
             o[64 * (t + 2) + i] =
                 static_cast<uint8_t>((qs[8 * t + i] >> 4) | (qs[8 * t + 4 + i] & 0xF0));
+          }
+        }
+      }
+    }
+    return;
+  }
+  if (type == DType::kQ8_0) {
+    const int64_t nb = k / 32;
+    for (int r = 0; r < kPackRows; ++r) {
+      const auto* blk = reinterpret_cast<const BlockQ8_0*>(in + r * row_bytes);
+      for (int64_t b = 0; b < nb; ++b) {
+        const PairBlock at = pair_block(out, nb, b, 512);
+        std::memcpy(at.scales + 2 * r, blk[b].d, 2);
+        for (int t = 0; t < 8; ++t) {
+          for (int i = 0; i < 4; ++i) {
+            at.quants[64 * t + 4 * r + i] = static_cast<uint8_t>(blk[b].qs[4 * t + i] + 128);
           }
         }
       }
@@ -299,6 +320,52 @@ LOOM_AVX512 void q4_k_tile(const uint8_t* group, int64_t k, const QAct* a, float
   for (int c = 0; c < N; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
 }
 
+// One Q8_0 block (16 scales, 512 bytes of q + 128) of 16 weight rows against N activation rows.
+template <int N>
+LOOM_AVX512 inline void q8_0_block_dot(const uint8_t* scales, const uint8_t* quants, int64_t b,
+                                       const QAct* a, __m512* acc) {
+  const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales)));
+  __m512i w[8];
+#pragma GCC unroll 8
+  for (int t = 0; t < 8; ++t) {
+    _mm_prefetch(reinterpret_cast<const char*>(quants + 64 * t + kPrefetchBytes), _MM_HINT_T0);
+    w[t] = _mm512_loadu_si512(quants + 64 * t);
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < N; ++c) {
+    const int8_t* q = a[c].qs + b * 32;
+    __m512i s = _mm512_set1_epi32(-128 * a[c].isum[b]), s2 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+      s = _mm512_dpbusd_epi32(s, w[2 * t], bcast4(q + 8 * t));
+      s2 = _mm512_dpbusd_epi32(s2, w[2 * t + 1], bcast4(q + 8 * t + 4));
+    }
+    s = _mm512_add_epi32(s, s2);
+    acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(a[c].d[b])), dw,
+                             acc[c]);
+  }
+}
+
+template <int N>
+LOOM_AVX512 void q8_0_tile(const uint8_t* group, int64_t k, const QAct* a, float* y, int64_t ldy) {
+  const int64_t nb = k / 32;
+  __m512 acc[N];
+#pragma GCC unroll 16
+  for (int c = 0; c < N; ++c) acc[c] = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {  // units of two blocks: [2 x 32 bytes of scales][2 x 512]
+    const uint8_t* unit = group + b * 544;
+    q8_0_block_dot<N>(unit, unit + 64, b, a, acc);
+    q8_0_block_dot<N>(unit + 32, unit + 64 + 512, b + 1, a, acc);
+  }
+  if (b < nb) {
+    const uint8_t* unit = group + b * 544;
+    q8_0_block_dot<N>(unit, unit + 32, b, a, acc);
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < N; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
+}
+
 // Q6_K: per block, the 6-bit values are rebuilt from the low nibbles (as Q4_0's) and the
 // two high-bit vectors; the integer dots of the two 16-element sub-blocks start at -32 times
 // the sum of their activations (so they are the dots with q - 32, exact), take their int8
@@ -380,6 +447,12 @@ struct Q40 {
   }
 };
 template <int N>
+struct Q80 {
+  static void run(const uint8_t* g, int64_t k, const QAct* a, float* y, int64_t ldy) {
+    q8_0_tile<N>(g, k, a, y, ldy);
+  }
+};
+template <int N>
 struct Q6K {
   static void run(const uint8_t* g, int64_t k, const QAct* a, float* y, int64_t ldy) {
     q6_k_tile<N>(g, k, a, y, ldy);
@@ -394,6 +467,7 @@ struct Q4K {
 constexpr auto kQ40Tiles = make_table<Q40>(std::make_index_sequence<kPackTileCols>());
 constexpr auto kQ4KTiles = make_table<Q4K>(std::make_index_sequence<kPackTileCols>());
 constexpr auto kQ6KTiles = make_table<Q6K>(std::make_index_sequence<kPackTileCols>());
+constexpr auto kQ80Tiles = make_table<Q80>(std::make_index_sequence<kPackTileCols>());
 
 }  // namespace
 
@@ -401,7 +475,8 @@ void packed_gemm(DType type, const void* group, int64_t k, const QAct* a, int64_
                  int64_t ldy) {
   const auto& table = type == DType::kQ4_0   ? kQ40Tiles
                       : type == DType::kQ4_K ? kQ4KTiles
-                                             : kQ6KTiles;
+                      : type == DType::kQ6_K ? kQ6KTiles
+                                             : kQ80Tiles;
   const auto* g = static_cast<const uint8_t*>(group);
   for (int64_t c0 = 0; c0 < n; c0 += kPackTileCols) {
     const int64_t cols = std::min<int64_t>(kPackTileCols, n - c0);
