@@ -308,14 +308,14 @@ std::vector<float> ImageProcessor::operator()(const Image& img) const {
       h = portrait ? long_side : shortest_edge;
       w = portrait ? shortest_edge : long_side;
       // A thin image's long side grows with it (1 x 65535 at shortest_edge 224 would be
-      // 224 x 14.7M): bound the resized image as the decoder bounds the decoded one.
+      // 224 x 14.7M), and a tiny one grows to the shortest edge: bound what the resize makes.
       if (long_side > kMaxImageSide ||
-          static_cast<double>(long_side) * shortest_edge > static_cast<double>(kMaxImagePixels)) {
+          static_cast<double>(long_side) * shortest_edge > static_cast<double>(kMaxResizedPixels)) {
         fail(ErrorCode::kOutOfRange,
              "an image of {} x {} resized to a shortest edge of {} would be {} x {}, over the "
              "limit of {} pixels",
              img.width, img.height, shortest_edge, portrait ? shortest_edge : long_side,
-             portrait ? long_side : shortest_edge, kMaxImagePixels);
+             portrait ? long_side : shortest_edge, kMaxResizedPixels);
       }
     }
     cur = resize(cur, w, h, resample, kernel);

@@ -41,8 +41,13 @@ Image resize(const Image& in, int64_t width, int64_t height, Resample filter,
              ResizeKernel kernel = ResizeKernel::kPil);
 
 struct ImageProcessor {
-  // The largest size a preprocessor_config.json may ask for (any side).
-  static constexpr int64_t kMaxSide = 16384;
+  // The largest size a preprocessor_config.json may ask for (any side), and the most pixels a
+  // resize may produce: 4096 x 4096, above every vision processor loom reads (Qwen2.5-VL's
+  // max_pixels is 12.8M). A tiny image resized to a large shortest edge costs time in
+  // proportion to the pixels it produces (21 x 13 to 6934 x 11202: 30 s in the sanitizer
+  // build, found by fuzz_image), so the bound is on what is produced, not what was decoded.
+  static constexpr int64_t kMaxSide = 4096;
+  static constexpr int64_t kMaxResizedPixels = kMaxSide * kMaxSide;
   bool do_convert_rgb = true, do_resize = true, do_center_crop = false, do_rescale = true,
        do_normalize = true;
   int64_t shortest_edge = 0;      // resize so the short side is this (CLIP), or

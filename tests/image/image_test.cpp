@@ -68,6 +68,29 @@ TEST(ImagePreprocess, SiglipFixedSizeResize) {
   EXPECT_LT(pixel_error("siglip-vision-tiny"), 1e-3);
 }
 
+// What a resize produces is bounded, not only what was decoded: a 21 x 13 image resized to a
+// shortest edge of 6934 (6934 x 11202, under the decoder's 89M-pixel limit) took 30 s in the
+// sanitizer build (fuzz_image's timeout); configs asking for sides over 4096 are refused.
+TEST(ImagePreprocess, ResizedSizeIsBounded) {
+  Image tiny;
+  tiny.width = 21;
+  tiny.height = 13;
+  tiny.rgb.assign(21 * 13 * 3, 128);
+  ImageProcessor p;
+  p.shortest_edge = 4096;
+  p.height = p.width = 0;
+  expect_error([&] { p(tiny); }, ErrorCode::kOutOfRange,
+               "an image of 21 x 13 resized to a shortest edge of 4096 would be 6616 x 4096, "
+               "over the limit of 16777216 pixels");
+  p.shortest_edge = 24;  // the same image at a small edge still works
+  EXPECT_EQ(p(tiny).size(), 3u * 24 * 38);
+  expect_error(
+      [] {
+        ImageProcessor::from_json(R"({"size": {"height": 8192, "width": 8}})", "big/config.json");
+      },
+      ErrorCode::kCorruption, "big/config.json: 'size.height' must be an integer in [1, 4096]");
+}
+
 TEST(ImagePreprocess, PilAndTorchvisionKernelsDifferOnlyByRounding) {
   const Image img = load_image(test::ref_model_dir("siglip-vision-tiny") + "/image.png");
   const Image a = resize(img, 32, 32, Resample::kBicubic, ResizeKernel::kPil);
