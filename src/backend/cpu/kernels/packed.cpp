@@ -126,10 +126,11 @@ void pack_rows16(DType type, const void* src, uint64_t row_bytes, int64_t k, voi
       for (int64_t b = 0; b < nb; ++b) {
         const PairBlock at = pair_block(out, nb, b, 512);
         std::memcpy(at.scales + 2 * r, blk[b].d, 2);
-        for (int t = 0; t < 8; ++t) {
-          for (int i = 0; i < 4; ++i) {
-            at.quants[64 * t + 4 * r + i] = static_cast<uint8_t>(blk[b].qs[4 * t + i] + 128);
-          }
+        for (int t = 0; t < 8; ++t) {  // 4 bytes at a time, each q + 128 (= q ^ 0x80)
+          uint32_t v;
+          std::memcpy(&v, blk[b].qs + 4 * t, 4);
+          v ^= 0x80808080u;
+          std::memcpy(at.quants + 64 * t + 4 * r, &v, 4);
         }
       }
     }
@@ -190,11 +191,13 @@ void pack_rows16(DType type, const void* src, uint64_t row_bytes, int64_t k, voi
 #ifdef LOOM_HAVE_X86_KERNELS
 namespace {
 
-// Software prefetch distance in bytes of packed weights. Decode streams each group once; the
-// hardware prefetcher alone kept the Q4_0 kernel at 38-44 GB/s from memory with 2 threads,
-// prefetching 4 KiB ahead gives 52-63 GB/s (kernels_bench Matmul/q4_0/1/65536, the read
-// ceiling measured 52-70 GB/s in the same minutes). Past a group's end it runs into the next
-// group, which is next in memory.
+// Software prefetch distance in bytes of packed weights, for the kernels whose inner loop is
+// not unrolled over a whole unit (Q4_K, Q6_K): without it, one thread of the Q4_K kernel read
+// 15 GB/s of a decode step's weights, with it 31 (DecodeStep/q4_k/1; a plain read loop 31), and
+// Q6_K decode lost 8-15%. The Q4_0 and Q8_0 kernels, which issue a unit's loads (9 or 17
+// lines) up front, do better without it: decode step one thread Q4_0 19.5-22.7 -> 24.0-24.2
+// GB/s, Q8_0 20.7-22.3 -> 26.4-29.7; tg32 on two threads Q4_0 +2-9% in four rounds, Q8_0
+// 36.5 -> 40.3 and level. Past a group's end it runs into the next group, next in memory.
 constexpr int64_t kPrefetchBytes = 4096;
 
 LOOM_AVX512 inline __m512i bcast4(const int8_t* p) {
@@ -213,7 +216,6 @@ LOOM_AVX512 inline void q4_0_block_dot(const uint8_t* scales, const uint8_t* qua
   __m512i lo[4], hi[4];
 #pragma GCC unroll 4
   for (int t = 0; t < 4; ++t) {
-    _mm_prefetch(reinterpret_cast<const char*>(quants + 64 * t + kPrefetchBytes), _MM_HINT_T0);
     const __m512i v = _mm512_loadu_si512(quants + 64 * t);
     lo[t] = _mm512_and_si512(v, m4);
     hi[t] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
@@ -328,7 +330,6 @@ LOOM_AVX512 inline void q8_0_block_dot(const uint8_t* scales, const uint8_t* qua
   __m512i w[8];
 #pragma GCC unroll 8
   for (int t = 0; t < 8; ++t) {
-    _mm_prefetch(reinterpret_cast<const char*>(quants + 64 * t + kPrefetchBytes), _MM_HINT_T0);
     w[t] = _mm512_loadu_si512(quants + 64 * t);
   }
 #pragma GCC unroll 16
