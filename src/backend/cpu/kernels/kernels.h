@@ -139,12 +139,12 @@ void transpose_f32(const float* src, int64_t lds, int64_t rows, int64_t cols, fl
 void gemm_xt(const float* w, int64_t ldw, int rows, int64_t kc, const float* xt, int64_t ldxt,
              int64_t n, float* yt, int64_t ldyt, bool accumulate);
 
-// Q4_0 / Q4_K / Q6_K / Q8_0 weights repacked 16 rows at a time (packed.cpp; AVX-512 VNNI only): one kernel
-// for decode and prefill whose per-row arithmetic does not depend on the number of activation
-// rows. packable() says whether a [m, k] matrix of `type` can be packed here; pack_rows16
-// rewrites 16 consecutive file rows (16 * row_bytes bytes) into the same number of bytes at
-// `dst`; packed_gemm computes y[c * ldy + r] for the group's 16 rows r and the n activation
-// rows c (quantized with quantize_act), kPackTileCols at a time.
+// Q4_0 / Q4_K / Q6_K / Q8_0 weights repacked 16 rows at a time (packed.cpp; AVX-512 VNNI
+// only): one kernel for decode and prefill whose per-row arithmetic does not depend on the
+// number of activation rows. packable() says whether a [m, k] matrix of `type` can be packed
+// here; pack_rows16 rewrites 16 consecutive file rows (16 * row_bytes bytes) into the same
+// number of bytes at `dst`; packed_gemm computes y[c * ldy + r] for the group's 16 rows r and
+// the n activation rows c (quantized with quantize_act), kPackTileCols at a time.
 constexpr int kPackRows = 16;
 constexpr int kPackTileCols = 16;
 bool packable(DType type, int64_t m, int64_t k);

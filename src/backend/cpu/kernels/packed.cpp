@@ -236,22 +236,27 @@ LOOM_AVX512 inline void q4_0_block_dot(const uint8_t* scales, const uint8_t* qua
   }
 }
 
-// One group of 16 weight rows against N activation rows (N accumulators stay in registers).
-template <int N>
-LOOM_AVX512 void q4_0_tile(const uint8_t* group, int64_t k, const QAct* a, float* y, int64_t ldy) {
+// A block's dot of 16 weight rows (scales, quants, block index) with N activation rows.
+using BlockDot = void (*)(const uint8_t*, const uint8_t*, int64_t, const QAct*, __m512*);
+
+// One Q4_0 or Q8_0 group of 16 weight rows (units of two blocks: [2 x 32 bytes of scales][2 x
+// kQuantBytes], an odd last block alone) against N activation rows (N accumulators stay in
+// registers).
+template <int N, int64_t kQuantBytes, BlockDot kDot>
+LOOM_AVX512 void pair_tile(const uint8_t* group, int64_t k, const QAct* a, float* y, int64_t ldy) {
   const int64_t nb = k / 32;
   __m512 acc[N];
 #pragma GCC unroll 16
   for (int c = 0; c < N; ++c) acc[c] = _mm512_setzero_ps();
   int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {  // units of two blocks: [2 x 32 bytes of scales][2 x 256]
-    const uint8_t* unit = group + b * 288;
-    q4_0_block_dot<N>(unit, unit + 64, b, a, acc);
-    q4_0_block_dot<N>(unit + 32, unit + 64 + 256, b + 1, a, acc);
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t* unit = group + b * (32 + kQuantBytes);
+    kDot(unit, unit + 64, b, a, acc);
+    kDot(unit + 32, unit + 64 + kQuantBytes, b + 1, a, acc);
   }
   if (b < nb) {
-    const uint8_t* unit = group + b * 288;
-    q4_0_block_dot<N>(unit, unit + 32, b, a, acc);
+    const uint8_t* unit = group + b * (32 + kQuantBytes);
+    kDot(unit, unit + 32, b, a, acc);
   }
 #pragma GCC unroll 16
   for (int c = 0; c < N; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
@@ -347,26 +352,6 @@ LOOM_AVX512 inline void q8_0_block_dot(const uint8_t* scales, const uint8_t* qua
   }
 }
 
-template <int N>
-LOOM_AVX512 void q8_0_tile(const uint8_t* group, int64_t k, const QAct* a, float* y, int64_t ldy) {
-  const int64_t nb = k / 32;
-  __m512 acc[N];
-#pragma GCC unroll 16
-  for (int c = 0; c < N; ++c) acc[c] = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {  // units of two blocks: [2 x 32 bytes of scales][2 x 512]
-    const uint8_t* unit = group + b * 544;
-    q8_0_block_dot<N>(unit, unit + 64, b, a, acc);
-    q8_0_block_dot<N>(unit + 32, unit + 64 + 512, b + 1, a, acc);
-  }
-  if (b < nb) {
-    const uint8_t* unit = group + b * 544;
-    q8_0_block_dot<N>(unit, unit + 32, b, a, acc);
-  }
-#pragma GCC unroll 16
-  for (int c = 0; c < N; ++c) _mm512_storeu_ps(y + c * ldy, acc[c]);
-}
-
 // Q6_K: per block, the 6-bit values are rebuilt from the low nibbles (as Q4_0's) and the
 // two high-bit vectors; the integer dots of the two 16-element sub-blocks start at -32 times
 // the sum of their activations (so they are the dots with q - 32, exact), take their int8
@@ -444,13 +429,13 @@ constexpr auto make_table(std::index_sequence<I...>) {
 template <int N>
 struct Q40 {
   static void run(const uint8_t* g, int64_t k, const QAct* a, float* y, int64_t ldy) {
-    q4_0_tile<N>(g, k, a, y, ldy);
+    pair_tile<N, 256, q4_0_block_dot<N>>(g, k, a, y, ldy);
   }
 };
 template <int N>
 struct Q80 {
   static void run(const uint8_t* g, int64_t k, const QAct* a, float* y, int64_t ldy) {
-    q8_0_tile<N>(g, k, a, y, ldy);
+    pair_tile<N, 512, q8_0_block_dot<N>>(g, k, a, y, ldy);
   }
 };
 template <int N>
