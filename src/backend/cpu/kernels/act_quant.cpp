@@ -17,13 +17,14 @@ constexpr int64_t align64(int64_t n) {
 }
 
 struct Layout {
-  int64_t d_off, s_off, i_off, total;
+  int64_t d_off, s_off, i_off, i16_off, total;
 };
 Layout layout(int64_t k) {
   const int64_t d_off = align64(k);
   const int64_t s_off = d_off + align64(k / 32 * 4);
   const int64_t i_off = s_off + align64(k / 16 * 4);
-  return {d_off, s_off, i_off, i_off + align64(k / 32 * 4)};
+  const int64_t i16_off = i_off + align64(k / 32 * 4);
+  return {d_off, s_off, i_off, i16_off, i16_off + align64(k / 16 * 4)};
 }
 
 }  // namespace
@@ -114,18 +115,25 @@ QAct quantize_act(const float* x, int64_t k, void* buf) {
   auto* d = reinterpret_cast<float*>(base + l.d_off);
   auto* s16 = reinterpret_cast<float*>(base + l.s_off);
   auto* isum = reinterpret_cast<int32_t*>(base + l.i_off);
+  auto* isum16 = reinterpret_cast<int32_t*>(base + l.i16_off);
 #ifdef LOOM_HAVE_X86_KERNELS
   if (use_avx512()) {
     quantize_avx512(x, k, qs, d, s16, isum);
-    return {qs, d, s16, isum};
-  }
-  if (use_avx2()) {
+  } else if (use_avx2()) {
     avx2::quantize_row(x, k, qs, d, s16, isum);
-    return {qs, d, s16, isum};
+  } else {
+    quantize_scalar(x, k, qs, d, s16, isum);
   }
-#endif
+#else
   quantize_scalar(x, k, qs, d, s16, isum);
-  return {qs, d, s16, isum};
+#endif
+  // Once per activation row, not once per 16 weight rows in the kernels that need them.
+  for (int64_t j = 0; j < k / 16; ++j) {
+    int32_t sum = 0;
+    for (int i = 0; i < 16; ++i) sum += qs[16 * j + i];
+    isum16[j] = sum;
+  }
+  return {qs, d, s16, isum, isum16};
 }
 
 }  // namespace loom::cpu::kernels

@@ -42,10 +42,12 @@ struct QAct {
   const float* d;
   const float* s16;
   const int32_t* isum;
+  const int32_t* isum16;  // the sum of each 16 qs (packed Q6_K's offset)
 };
 
 // Bytes of scratch for one quantized activation row of k values (k a multiple of 32), laid
-// out as qs[k], d[k/32], s16[k/16], isum[k/32] with each part 64-byte aligned in the buffer.
+// out as qs[k], d[k/32], s16[k/16], isum[k/32], isum16[k/16] with each part 64-byte aligned in
+// the buffer.
 int64_t qact_bytes(int64_t k);
 // Quantizes x[k] into `buf` (qact_bytes(k) bytes, 64-byte aligned) and returns the view.
 QAct quantize_act(const float* x, int64_t k, void* buf);

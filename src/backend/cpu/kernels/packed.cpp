@@ -395,14 +395,7 @@ LOOM_AVX512 void q6_k_tile(const uint8_t* group, int64_t k, const QAct* a, float
 #pragma GCC unroll 16
       for (int c = 0; c < N; ++c) {
         const int8_t* qa = a[c].qs + ab * 32;
-        // Sums of the two halves' activations: sad of the bytes + 128, less 16 * 128.
-        const __m256i sad = _mm256_sad_epu8(
-            _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa)),
-                             _mm256_set1_epi8(static_cast<char>(0x80))),
-            _mm256_setzero_si256());
-        const __m128i s01 = _mm256_castsi256_si128(sad), s23 = _mm256_extracti128_si256(sad, 1);
-        const int sum0 = _mm_cvtsi128_si32(s01) + _mm_extract_epi32(s01, 2) - 2048;
-        const int sum1 = _mm_cvtsi128_si32(s23) + _mm_extract_epi32(s23, 2) - 2048;
+        const int sum0 = a[c].isum16[2 * ab], sum1 = a[c].isum16[2 * ab + 1];
         __m512i d0 = _mm512_set1_epi32(-32 * sum0), d1 = _mm512_set1_epi32(-32 * sum1);
 #pragma GCC unroll 4
         for (int f = 0; f < 4; ++f) {
