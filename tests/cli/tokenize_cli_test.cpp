@@ -15,6 +15,8 @@
 #include <sstream>
 #include <string>
 
+#include "scratch_dir.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -26,10 +28,7 @@ struct Result {
 };
 
 fs::path temp_dir() {
-  fs::path dir =
-      fs::temp_directory_path() / ("loom-tokenize-cli-test-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
+  return loom::testing::scratch_dir("loom-tokenize-cli-test");
 }
 
 std::string slurp(const fs::path& p) {

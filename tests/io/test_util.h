@@ -3,7 +3,6 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -13,6 +12,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "scratch_dir.h"
 
 namespace loom::test {
 
@@ -43,28 +43,10 @@ class Bytes {
   std::string s;
 };
 
-// A directory of this test process's own, removed when it exits: ctest runs tests in parallel
-// processes, and two that wrote a file of the same name (a converted model) read each other's
-// half-written file (a speculative-decoding test failed once that way under ctest -j2).
-class ProcessTempDir {
- public:
-  ProcessTempDir()
-      : path_(std::filesystem::temp_directory_path() / "loom-tests" / std::to_string(::getpid())) {
-    std::filesystem::create_directories(path_);
-  }
-  ~ProcessTempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
+// In this test process's own scratch folder (ctest runs tests in parallel processes, and two
+// that wrote a converted model of the same name read each other's half-written file).
 inline std::filesystem::path temp_path(const std::string& name) {
-  static const ProcessTempDir dir;
-  return dir.path() / name;
+  return loom::testing::scratch_dir("loom-tests") / name;
 }
 
 inline void write_file(const std::filesystem::path& p, const std::string& bytes) {
