@@ -214,6 +214,8 @@ class Backend {
   enum class WeightUse {
     kMatrix,  // the w of matmul / matmul_many
     kRows,    // rows looked up or read whole: embed, moe_ffn's experts and router
+    kLookup,  // only looked up, a few rows per token (an untied token embedding): nothing needs
+              // it resident, so a host backend leaves it in the file's page cache
     kVector,  // norms, biases, small per-feature vectors
   };
   virtual TensorView prepare_weight(const TensorView& w, WeightUse use);

@@ -77,9 +77,8 @@ class BertModel final : public Encoder {
       prepare(backend_, L.down, WeightUse::kMatrix);
       layers_.push_back(std::move(L));
     }
-    for (TensorView* t : {&tok_embd_, &pos_embd_, &type_embd_}) {
-      prepare(backend_, *t, WeightUse::kRows);
-    }
+    prepare(backend_, tok_embd_, WeightUse::kLookup);  // an encoder: no output head shares it
+    for (TensorView* t : {&pos_embd_, &type_embd_}) prepare(backend_, *t, WeightUse::kRows);
     prepare_vectors(backend_, embd_norm_, embd_norm_b_);
   }
 

@@ -279,6 +279,14 @@ void prepare(Backend& be, std::optional<TensorView>& w, WeightUse use) {
   if (w) prepare(be, *w, use);
 }
 
+WeightUse embedding_use(const TensorView& embd, const TensorView& output) {
+  const auto* e = static_cast<const uint8_t*>(embd.data);
+  const auto* o = static_cast<const uint8_t*>(output.data);
+  const bool shared =
+      o != nullptr && e != nullptr && o < e + embd.n_bytes && e < o + output.n_bytes;
+  return shared ? WeightUse::kRows : WeightUse::kLookup;
+}
+
 void prepare(Backend& be, AttentionWeights& w) {
   for (TensorView* m : {&w.wq, &w.wk, &w.wv, &w.wo}) prepare(be, *m, WeightUse::kMatrix);
   prepare_vectors(be, w.bq, w.bk, w.bv, w.bo, w.q_norm, w.k_norm);

@@ -144,6 +144,9 @@ void moe_ffn_accumulate(Backend& be, const MoeWeights& W, Activation act, const 
 using WeightUse = Backend::WeightUse;
 void prepare(Backend& be, TensorView& w, WeightUse use);
 void prepare(Backend& be, std::optional<TensorView>& w, WeightUse use);
+// How a token embedding is used: kLookup, unless the output head reads the same bytes (a tied
+// embedding, or a rank's slice of it), which then also serve as a matrix (kRows).
+WeightUse embedding_use(const TensorView& embd, const TensorView& output);
 void prepare(Backend& be, AttentionWeights& w);  // q/k/v/o matrices, biases and norms
 void prepare(Backend& be, GatedMlp& w);
 void prepare(Backend& be, MoeWeights& w);  // router and experts as rows (moe_ffn reads them)

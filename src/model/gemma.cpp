@@ -156,7 +156,7 @@ class GemmaModel final : public StagedDecoder {
       prepare(backend_, L.ffn, arena_);
       layers_.push_back(std::move(L));
     }
-    if (shard.stage == 0) prepare(backend_, tok_embd_, WeightUse::kRows);
+    if (shard.stage == 0) prepare(backend_, tok_embd_, embedding_use(tok_embd_, output_));
     if (shard.stage == shard.stages - 1) {
       prepare(backend_, output_, WeightUse::kMatrix);
       prepare_vectors(backend_, output_norm_);

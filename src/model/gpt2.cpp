@@ -97,7 +97,7 @@ class Gpt2Model final : public StagedDecoder {
       layers_.push_back(std::move(L));
     }
     if (shard.stage == 0) {
-      prepare(backend_, tok_embd_, WeightUse::kRows);
+      prepare(backend_, tok_embd_, embedding_use(tok_embd_, output_));
       prepare(backend_, pos_embd_, WeightUse::kRows);
     }
     if (shard.stage == shard.stages - 1) {

@@ -120,7 +120,7 @@ class LlamaFamilyModel final : public StagedDecoder {
       if (L.moe) prepare(backend_, *L.moe);
       layers_.push_back(std::move(L));
     }
-    if (first_stage) prepare(backend_, tok_embd_, WeightUse::kRows);
+    if (first_stage) prepare(backend_, tok_embd_, embedding_use(tok_embd_, output_));
     if (last_stage) {
       prepare(backend_, output_, WeightUse::kMatrix);
       prepare_vectors(backend_, output_norm_);

@@ -461,6 +461,13 @@ void CpuBackend::packed_matmuls(const Activations& x, std::span<const MatmulTarg
 }
 
 TensorView CpuBackend::prepare_weight(const TensorView& w, WeightUse use) {
+  if (use == WeightUse::kLookup) {
+    // A token embedding reads one row per token: the whole table in memory (copied from the
+    // file, or its pages kept after a full read) is resident memory that serves nothing. Its
+    // pages go back to the page cache, and a background copy of the file skips them.
+    release_file_pages(w.data, w.n_bytes);
+    return Backend::prepare_weight(w, use);
+  }
   if (use != WeightUse::kMatrix || !pack_enabled_ || w.layout != 0 || w.shape.size() != 2 ||
       !kernels::packable(w.dtype, w.shape[0], w.shape[1])) {
     return Backend::prepare_weight(w, use);
