@@ -139,50 +139,68 @@ uint8_t clip8(int64_t v, int bits) {
 }  // namespace
 
 Image resize(const Image& in, int64_t width, int64_t height, Resample r, ResizeKernel kernel) {
+  return resize(in, width, height, r, kernel, Window{0, 0, height, width});
+}
+
+Image resize(const Image& in, int64_t width, int64_t height, Resample r, ResizeKernel kernel,
+             const Window& win) {
   if (width <= 0 || height <= 0) {
     fail(ErrorCode::kInvalidArgument, "resize to {} x {}", width, height);
   }
+  if (win.top < 0 || win.left < 0 || win.height <= 0 || win.width <= 0 ||
+      win.top + win.height > height || win.left + win.width > width) {
+    fail(ErrorCode::kInvalidArgument, "window {} x {} at ({}, {}) outside a resize to {} x {}",
+         win.width, win.height, win.left, win.top, width, height);
+  }
   const Filter f = filter_for(r);
   const bool torch = kernel == ResizeKernel::kTorchvision;
-  Image cur = in;
-  // Both resample horizontally first, then vertically, each pass rounding to 8 bits.
+  // Both resample horizontally first (every input row, the window's columns), then vertically
+  // (the window's rows), each pass rounding to 8 bits. A pass whose size does not change copies.
+  Image cols;
+  cols.width = win.width;
+  cols.height = in.height;
+  cols.rgb.resize(cols.width * cols.height * 3);
   if (width != in.width) {
     const Coeffs c = precompute(in.width, width, f, torch);
-    Image t;
-    t.width = width;
-    t.height = cur.height;
-    t.rgb.resize(t.width * t.height * 3);
-    for (int64_t y = 0; y < t.height; ++y) {
-      for (int64_t x = 0; x < width; ++x) {
-        const int32_t* k = &c.k[x * c.ksize];
+    for (int64_t y = 0; y < cols.height; ++y) {
+      for (int64_t x = 0; x < win.width; ++x) {
+        const int64_t ox = win.left + x;
+        const int32_t* k = &c.k[ox * c.ksize];
         for (int ch = 0; ch < 3; ++ch) {
           int64_t ss = int64_t{1} << (c.bits - 1);
-          for (int i = 0; i < c.count[x]; ++i) ss += int64_t{cur.at(y, c.first[x] + i, ch)} * k[i];
-          t.rgb[(y * width + x) * 3 + ch] = clip8(ss, c.bits);
+          for (int i = 0; i < c.count[ox]; ++i) ss += int64_t{in.at(y, c.first[ox] + i, ch)} * k[i];
+          cols.rgb[(y * win.width + x) * 3 + ch] = clip8(ss, c.bits);
         }
       }
     }
-    cur = std::move(t);
+  } else {
+    for (int64_t y = 0; y < cols.height; ++y) {
+      std::copy_n(&in.rgb[(y * in.width + win.left) * 3], win.width * 3,
+                  &cols.rgb[y * win.width * 3]);
+    }
   }
+  Image out;
+  out.width = win.width;
+  out.height = win.height;
+  out.rgb.resize(out.width * out.height * 3);
   if (height != in.height) {
     const Coeffs c = precompute(in.height, height, f, torch);
-    Image t;
-    t.width = cur.width;
-    t.height = height;
-    t.rgb.resize(t.width * t.height * 3);
-    for (int64_t y = 0; y < height; ++y) {
-      const int32_t* k = &c.k[y * c.ksize];
-      for (int64_t x = 0; x < t.width; ++x) {
+    for (int64_t y = 0; y < win.height; ++y) {
+      const int64_t oy = win.top + y;
+      const int32_t* k = &c.k[oy * c.ksize];
+      for (int64_t x = 0; x < win.width; ++x) {
         for (int ch = 0; ch < 3; ++ch) {
           int64_t ss = int64_t{1} << (c.bits - 1);
-          for (int i = 0; i < c.count[y]; ++i) ss += int64_t{cur.at(c.first[y] + i, x, ch)} * k[i];
-          t.rgb[(y * t.width + x) * 3 + ch] = clip8(ss, c.bits);
+          for (int i = 0; i < c.count[oy]; ++i)
+            ss += int64_t{cols.at(c.first[oy] + i, x, ch)} * k[i];
+          out.rgb[(y * win.width + x) * 3 + ch] = clip8(ss, c.bits);
         }
       }
     }
-    cur = std::move(t);
+  } else {
+    std::copy_n(&cols.rgb[win.top * win.width * 3], win.height * win.width * 3, out.rgb.begin());
   }
-  return cur;
+  return out;
 }
 
 namespace {
@@ -294,6 +312,30 @@ std::pair<int64_t, int64_t> ImageProcessor::output_size() const {
   return {height, width};
 }
 
+Image ImageProcessor::center_crop(const Image& img, int64_t w, int64_t h, bool resized) const {
+  if (h < crop_height || w < crop_width) {
+    fail(ErrorCode::kUnsupported, "image of {} x {} is smaller than the {} x {} crop", w, h,
+         crop_width, crop_height);
+  }
+  // transformers' numpy center_crop: top = (h - crop_h) // 2; torchvision's center_crop
+  // (the fast processors): int(round((h - crop_h) / 2.0)), Python's round half to even.
+  auto offset = [&](int64_t extra) {
+    return kernel == ResizeKernel::kPil ? extra / 2
+                                        : static_cast<int64_t>(std::nearbyint(extra / 2.0));
+  };
+  const Window win{offset(h - crop_height), offset(w - crop_width), crop_height, crop_width};
+  if (resized) return resize(img, w, h, resample, kernel, win);
+  Image c;
+  c.width = crop_width;
+  c.height = crop_height;
+  c.rgb.resize(c.width * c.height * 3);
+  for (int64_t y = 0; y < crop_height; ++y) {
+    std::copy_n(&img.rgb[((win.top + y) * img.width + win.left) * 3], crop_width * 3,
+                &c.rgb[y * crop_width * 3]);
+  }
+  return c;
+}
+
 std::vector<float> ImageProcessor::operator()(const Image& img) const {
   Image cur = img;  // decode_image already gives RGB (do_convert_rgb)
   if (do_resize) {
@@ -318,29 +360,13 @@ std::vector<float> ImageProcessor::operator()(const Image& img) const {
              portrait ? long_side : shortest_edge, kMaxResizedPixels);
       }
     }
-    cur = resize(cur, w, h, resample, kernel);
-  }
-  if (do_center_crop) {
-    if (cur.height < crop_height || cur.width < crop_width) {
-      fail(ErrorCode::kUnsupported, "image of {} x {} is smaller than the {} x {} crop", cur.width,
-           cur.height, crop_width, crop_height);
-    }
-    // transformers' numpy center_crop: top = (h - crop_h) // 2; torchvision's center_crop
-    // (the fast processors): int(round((h - crop_h) / 2.0)), Python's round half to even.
-    auto offset = [&](int64_t extra) {
-      return kernel == ResizeKernel::kPil ? extra / 2
-                                          : static_cast<int64_t>(std::nearbyint(extra / 2.0));
-    };
-    const int64_t top = offset(cur.height - crop_height), left = offset(cur.width - crop_width);
-    Image c;
-    c.width = crop_width;
-    c.height = crop_height;
-    c.rgb.resize(c.width * c.height * 3);
-    for (int64_t y = 0; y < crop_height; ++y) {
-      std::copy_n(&cur.rgb[((top + y) * cur.width + left) * 3], crop_width * 3,
-                  &c.rgb[y * crop_width * 3]);
-    }
-    cur = std::move(c);
+    // A center crop is computed as part of the resize: only the pixels it keeps.
+    if (!do_center_crop)
+      cur = resize(cur, w, h, resample, kernel);
+    else
+      cur = center_crop(cur, w, h, true);
+  } else if (do_center_crop) {
+    cur = center_crop(cur, cur.width, cur.height, false);
   }
   const int64_t hw = cur.width * cur.height;
   std::vector<float> out(3 * hw);

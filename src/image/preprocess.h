@@ -40,6 +40,15 @@ enum class ResizeKernel { kPil, kTorchvision };
 Image resize(const Image& in, int64_t width, int64_t height, Resample filter,
              ResizeKernel kernel = ResizeKernel::kPil);
 
+// The part of that resized image inside `window` (rows top.., columns left..), the same bytes as
+// cropping the whole resize, at the cost of the window: a resize followed by a center crop
+// (CLIP) computes only the pixels it keeps.
+struct Window {
+  int64_t top = 0, left = 0, height = 0, width = 0;
+};
+Image resize(const Image& in, int64_t width, int64_t height, Resample filter, ResizeKernel kernel,
+             const Window& window);
+
 struct ImageProcessor {
   // The largest size a preprocessor_config.json may ask for (any side), and the most pixels a
   // resize may produce: 4096 x 4096, above every vision processor loom reads (Qwen2.5-VL's
@@ -70,6 +79,10 @@ struct ImageProcessor {
   std::vector<float> operator()(const Image& img) const;
   // The (height, width) operator() produces.
   std::pair<int64_t, int64_t> output_size() const;
+
+ private:
+  // The center crop of `img` (w x h), or, with `resized`, of its resize to w x h.
+  Image center_crop(const Image& img, int64_t w, int64_t h, bool resized) const;
 };
 
 }  // namespace loom::image

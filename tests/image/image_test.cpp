@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,48 @@ TEST(ImagePreprocess, ResizedSizeIsBounded) {
         ImageProcessor::from_json(R"({"size": {"height": 8192, "width": 8}})", "big/config.json");
       },
       ErrorCode::kCorruption, "big/config.json: 'size.height' must be an integer in [1, 4096]");
+}
+
+// A window of a resize is the same bytes as cropping the whole resize: random images of odd
+// sizes, up and down, every filter and both kernels, windows at the edges and inside.
+TEST(ImagePreprocess, ResizeWindowEqualsCropOfTheWholeResize) {
+  std::mt19937 rng(7);
+  const Resample filters[] = {Resample::kBicubic, Resample::kBilinear, Resample::kBox,
+                              Resample::kLanczos, Resample::kHamming};
+  for (int trial = 0; trial < 60; ++trial) {
+    Image img;
+    img.width = 1 + static_cast<int64_t>(rng() % 37);
+    img.height = 1 + static_cast<int64_t>(rng() % 29);
+    img.rgb.resize(img.width * img.height * 3);
+    for (auto& v : img.rgb) v = static_cast<uint8_t>(rng());
+    // Sometimes one side keeps its size (that pass copies).
+    const int64_t w = trial % 5 == 0 ? img.width : 1 + static_cast<int64_t>(rng() % 53);
+    const int64_t h = trial % 7 == 0 ? img.height : 1 + static_cast<int64_t>(rng() % 47);
+    const Resample f = filters[trial % 5];
+    const ResizeKernel kernel = trial % 2 == 0 ? ResizeKernel::kPil : ResizeKernel::kTorchvision;
+    const Image whole = resize(img, w, h, f, kernel);
+    Window win;
+    win.width = 1 + static_cast<int64_t>(rng() % w);
+    win.height = 1 + static_cast<int64_t>(rng() % h);
+    win.left = static_cast<int64_t>(rng() % (w - win.width + 1));
+    win.top = static_cast<int64_t>(rng() % (h - win.height + 1));
+    const Image part = resize(img, w, h, f, kernel, win);
+    ASSERT_EQ(part.width, win.width);
+    ASSERT_EQ(part.height, win.height);
+    for (int64_t y = 0; y < win.height; ++y) {
+      for (int64_t x = 0; x < win.width; ++x) {
+        for (int c = 0; c < 3; ++c) {
+          ASSERT_EQ(part.at(y, x, c), whole.at(win.top + y, win.left + x, c))
+              << "trial " << trial << " at " << x << "," << y;
+        }
+      }
+    }
+  }
+  Image img;
+  img.width = img.height = 4;
+  img.rgb.assign(48, 1);
+  EXPECT_THROW(resize(img, 8, 8, Resample::kBicubic, ResizeKernel::kPil, Window{4, 4, 5, 1}),
+               Error);
 }
 
 TEST(ImagePreprocess, PilAndTorchvisionKernelsDifferOnlyByRounding) {
