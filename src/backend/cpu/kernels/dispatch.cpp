@@ -71,6 +71,20 @@ bool use_avx512() {
   return yes;
 }
 
+int64_t pair_prefetch_bytes() {
+  static const int64_t bytes = [] {
+    if (const char* env = std::getenv("LOOM_PAIR_PREFETCH"); env != nullptr && *env != '\0')
+      return static_cast<int64_t>(std::atoll(env));
+#ifdef LOOM_HAVE_X86_KERNELS
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel") ? int64_t{4096} : int64_t{0};
+#else
+    return int64_t{0};
+#endif
+  }();
+  return bytes;
+}
+
 bool use_avx2() {
   static const bool yes = !use_avx512() && detect_avx2();
   return yes;

@@ -31,6 +31,13 @@ bool use_avx512();
 // and use_avx512() is false. LOOM_KERNELS=avx2 selects it on an AVX-512 CPU too (tests, and
 // measuring the tier), LOOM_KERNELS=scalar the portable code.
 bool use_avx2();
+// How far ahead (bytes) the packed Q4_0 / Q8_0 kernels prefetch their weights, 0 for not at all.
+// Measured per vendor (DecodeStep, GB/s of weights): on an Intel Xeon (2 vCPUs) 4096 bytes ahead
+// read Q4_0 at 11.5-13.1 GB/s per thread instead of 9.1-9.4 (two threads 20.5-24.8 vs
+// 16.2-16.6), Q8_0 24.4-26.1 vs 19.4-23.6; on AMD Zen 5 the hardware prefetcher does better
+// alone (Q4_0 24.0-24.2 without, 19.5-22.7 with). So: 4096 on Intel, none elsewhere.
+// LOOM_PAIR_PREFETCH=N sets it (measuring another CPU).
+int64_t pair_prefetch_bytes();
 
 // One activation row quantized to 8 bits: k values as qs[i] * d[i / 32]; s16[j] is
 // d[j / 2] * (sum of qs over the 16 values j*16 .. j*16+15), kept so that the zero-point of

@@ -195,9 +195,10 @@ namespace {
 // not unrolled over a whole unit (Q4_K, Q6_K): without it, one thread of the Q4_K kernel read
 // 15 GB/s of a decode step's weights, with it 31 (DecodeStep/q4_k/1; a plain read loop 31), and
 // Q6_K decode lost 8-15%. The Q4_0 and Q8_0 kernels, which issue a unit's loads (9 or 17
-// lines) up front, do better without it: decode step one thread Q4_0 19.5-22.7 -> 24.0-24.2
-// GB/s, Q8_0 20.7-22.3 -> 26.4-29.7; tg32 on two threads Q4_0 +2-9% in four rounds, Q8_0
-// 36.5 -> 40.3 and level. Past a group's end it runs into the next group, next in memory.
+// lines) up front, do better without it on AMD Zen 5: decode step one thread Q4_0 19.5-22.7 ->
+// 24.0-24.2 GB/s, Q8_0 20.7-22.3 -> 26.4-29.7; tg32 on two threads Q4_0 +2-9% in four rounds,
+// Q8_0 36.5 -> 40.3 and level; on Intel they need it (pair_prefetch_bytes(), kernels.h). Past a
+// group's end it runs into the next group, next in memory.
 constexpr int64_t kPrefetchBytes = 4096;
 
 LOOM_AVX512 inline __m512i bcast4(const int8_t* p) {
@@ -245,12 +246,18 @@ using BlockDot = void (*)(const uint8_t*, const uint8_t*, int64_t, const QAct*, 
 template <int N, int64_t kQuantBytes, BlockDot kDot>
 LOOM_AVX512 void pair_tile(const uint8_t* group, int64_t k, const QAct* a, float* y, int64_t ldy) {
   const int64_t nb = k / 32;
+  static const int64_t prefetch = pair_prefetch_bytes();
   __m512 acc[N];
 #pragma GCC unroll 16
   for (int c = 0; c < N; ++c) acc[c] = _mm512_setzero_ps();
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
     const uint8_t* unit = group + b * (32 + kQuantBytes);
+    if (prefetch > 0) {  // the unit's whole cache lines, `prefetch` bytes ahead
+#pragma GCC unroll 17
+      for (int64_t l = 0; l < (64 + 2 * kQuantBytes) / 64; ++l)
+        _mm_prefetch(reinterpret_cast<const char*>(unit + 64 * l + prefetch), _MM_HINT_T0);
+    }
     kDot(unit, unit + 64, b, a, acc);
     kDot(unit + 32, unit + 64 + kQuantBytes, b + 1, a, acc);
   }
