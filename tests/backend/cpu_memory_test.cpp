@@ -4,28 +4,20 @@
 
 #include <unistd.h>
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "backend/backend.h"
 #include "core/mapped_file.h"
+#include "proc_maps.h"
 
 namespace loom {
 namespace {
 
 // Whether the mapping that holds `p` is the file `name` (and not anonymous memory).
 bool mapped_from(const void* p, const std::string& name) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  while (std::getline(maps, line)) {
-    uintptr_t start = 0, end = 0;
-    if (std::sscanf(line.c_str(), "%lx-%lx", &start, &end) == 2 && a >= start && a < end)
-      return line.find(name) != std::string::npos;
-  }
-  return false;
+  return testing::mapping_of(p).find(name) != std::string::npos;
 }
 
 // A file copied into memory in the background (as loom holds a model file that fits): after

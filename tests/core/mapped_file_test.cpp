@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "proc_maps.h"
 
 namespace loom {
 namespace {
@@ -57,18 +58,7 @@ TEST(MappedFile, ReleasedPagesReadTheFileAgain) {
   std::filesystem::remove(path);
 }
 
-// The /proc/self/maps line of the mapping that holds `p`: "start-end perms offset dev inode path".
-std::string mapping_of(const void* p) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  while (std::getline(maps, line)) {
-    uintptr_t start = 0, end = 0;
-    if (std::sscanf(line.c_str(), "%lx-%lx", &start, &end) == 2 && a >= start && a < end)
-      return line;
-  }
-  return {};
-}
+using testing::mapping_of;
 
 std::string patterned(size_t n) {
   std::string content(n, '\0');
