@@ -184,18 +184,22 @@ Image resize(const Image& in, int64_t width, int64_t height, Resample r, ResizeK
   out.height = win.height;
   out.rgb.resize(out.width * out.height * 3);
   if (height != in.height) {
+    // Row at a time: each output row is a weighted sum of whole input rows (contiguous, so the
+    // loop vectorizes; integer sums, so the order changes no bit).
     const Coeffs c = precompute(in.height, height, f, torch);
+    const int64_t row = win.width * 3;
+    std::vector<int64_t> acc(row);
     for (int64_t y = 0; y < win.height; ++y) {
       const int64_t oy = win.top + y;
       const int32_t* k = &c.k[oy * c.ksize];
-      for (int64_t x = 0; x < win.width; ++x) {
-        for (int ch = 0; ch < 3; ++ch) {
-          int64_t ss = int64_t{1} << (c.bits - 1);
-          for (int i = 0; i < c.count[oy]; ++i)
-            ss += int64_t{cols.at(c.first[oy] + i, x, ch)} * k[i];
-          out.rgb[(y * win.width + x) * 3 + ch] = clip8(ss, c.bits);
-        }
+      std::fill(acc.begin(), acc.end(), int64_t{1} << (c.bits - 1));
+      for (int i = 0; i < c.count[oy]; ++i) {
+        const uint8_t* src = &cols.rgb[(c.first[oy] + i) * row];
+        const int64_t w = k[i];
+        for (int64_t j = 0; j < row; ++j) acc[j] += src[j] * w;
       }
+      uint8_t* dst = &out.rgb[y * row];
+      for (int64_t j = 0; j < row; ++j) dst[j] = clip8(acc[j], c.bits);
     }
   } else {
     std::copy_n(&cols.rgb[win.top * win.width * 3], win.height * win.width * 3, out.rgb.begin());
