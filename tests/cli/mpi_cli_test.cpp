@@ -69,6 +69,11 @@ class MpiCli : public ::testing::Test {
     // CI and containers run as root, which Open MPI refuses unless told.
     ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    // Each test process its own Open MPI session folder: two mpiruns starting at once (ctest -j2
+    // on a fresh machine) raced to create /tmp/ompi.HOST.UID and one failed in orte_init
+    // ("mkdir ... File exists").
+    static const TempDirForProcess session{cli_temp_dir("mpi-session")};
+    ::setenv("OMPI_MCA_orte_tmpdir_base", session.path.c_str(), 1);
   }
 };
 
